@@ -1,0 +1,81 @@
+# openai-compatible DSS plugin. `make demo` and `make test` set everything up from scratch.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BOOTSTRAP ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+LITELLM_VENV := .llm/litellm
+MODEL := .llm/models/smollm2-135m-instruct-q4_1.gguf
+plugin_id := $(shell $(PYTHON_BOOTSTRAP) -c "import json;print(json.load(open('plugin.json'))['id'])" 2>/dev/null)
+plugin_version := $(shell $(PYTHON_BOOTSTRAP) -c "import json;print(json.load(open('plugin.json'))['version'])" 2>/dev/null)
+archive := dist/dss-plugin-$(plugin_id)-$(plugin_version).zip
+
+.PHONY: help setup venv litellm model test unit integration lint plugin demo bench reliability install clean dist-clean
+
+help:
+	@echo "make demo         run the prompt recipe on the embedded local model (sets everything up)"
+	@echo "make test         install everything and run the unit and integration tests"
+	@echo "make lint         ruff"
+	@echo "make plugin       build $(archive)"
+	@echo "make bench        benchmarks (bench/results)"
+	@echo "make reliability  fault, crash, bad-input, secret and load report"
+	@echo "make install DSS_URL=... DSS_API_KEY=...  install or update the plugin in a DSS instance"
+
+setup: venv litellm model
+
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: requirements-dev.txt code-env/python/spec/requirements.txt
+	$(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+litellm: $(LITELLM_VENV)/.stamp
+$(LITELLM_VENV)/.stamp: tests/servers/litellm-requirements.txt
+	$(PYTHON_BOOTSTRAP) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/pip install -q -r tests/servers/litellm-requirements.txt
+	touch $@
+
+model: $(MODEL)
+$(MODEL): tools/fetch_model.py
+	$(PYTHON_BOOTSTRAP) tools/fetch_model.py $(MODEL)
+
+test: setup
+	PYTHONPATH=python-lib:. $(PY) -m pytest -q tests/python/unit tests/python/integration
+
+unit: venv
+	PYTHONPATH=python-lib:. $(PY) -m pytest -q tests/python/unit
+
+integration: setup
+	PYTHONPATH=python-lib:. $(PY) -m pytest -q tests/python/integration
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+plugin: venv
+	$(PY) tools/check_descriptors.py
+	@rm -rf dist && mkdir -p dist
+	git archive -9 --format zip -o $(archive) HEAD
+	@zip -q -d $(archive) "tests/*" "localdss/*" "bench/*" "examples/*" "tools/*" ".ci/*" "requirements-dev.txt" ".gitignore" "Makefile" >/dev/null || true
+	@echo "built $(archive)"
+
+demo: setup
+	PYTHONPATH=python-lib:. $(PY) examples/demo.py
+
+bench: setup
+	PYTHONPATH=python-lib:. $(PY) bench/run.py
+
+reliability: setup
+	PYTHONPATH=python-lib:. $(PY) tests/reliability/run.py
+
+install: venv
+	@test -n "$(DSS_URL)" || (echo "DSS_URL is required: make install DSS_URL=https://dss.example.com:11200 DSS_API_KEY=..." && exit 2)
+	@test -n "$(DSS_API_KEY)" || (echo "DSS_API_KEY is required (a personal or global API key with admin rights)" && exit 2)
+	$(MAKE) plugin
+	PYTHONPATH=python-lib:. $(PY) tools/install_plugin.py --url "$(DSS_URL)" --archive $(archive)
+
+clean:
+	rm -rf dist .pytest_cache
+
+dist-clean: clean
+	rm -rf $(VENV) .llm
