@@ -1,0 +1,35 @@
+"""Use any OpenAI-compatible LLM service from Dataiku DSS: recipes, connectors, LLM Mesh and notebooks.
+
+    from openai_compatible import Client
+    client = Client.from_preset(preset)
+    client.chat([{"role": "user", "content": "Hi"}], model="m").text
+"""
+from .client import ChatStream, Client
+from .errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ContentFilterError,
+    ContextLengthError,
+    InvalidResponseError,
+    OpenAICompatibleError,
+    OutputValidationError,
+    PermissionDeniedError,
+    QuotaExceededError,
+    RateLimitError,
+    ServerError,
+    SettingsError,
+    UnknownModelError,
+)
+from .results import ChatResult, EmbeddingResult, Usage
+from .settings import ConnectionSettings, Endpoint
+
+__version__ = "0.1.0"
+__all__ = [
+    "APIConnectionError", "APITimeoutError", "AuthenticationError", "BadRequestError", "ChatResult",
+    "ChatStream", "Client", "ConnectionSettings", "ContentFilterError", "ContextLengthError",
+    "EmbeddingResult", "Endpoint", "InvalidResponseError", "OpenAICompatibleError", "OutputValidationError",
+    "PermissionDeniedError", "QuotaExceededError", "RateLimitError", "ServerError", "SettingsError",
+    "UnknownModelError", "Usage",
+]

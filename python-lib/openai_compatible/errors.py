@@ -1,0 +1,284 @@
+"""One family of exceptions for every provider, built from the many error shapes they send.
+
+Every exception carries the provider's own words (``provider_message``), the HTTP status, and the
+``param`` the provider blamed when it named one. ``kind`` is a short, stable label written to the
+``*_error_type`` output columns.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Mapping, Optional
+
+
+class OpenAICompatibleError(Exception):
+    """Base class of every error raised by this library."""
+
+    kind = "error"
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: Optional[int] = None,
+        code: Optional[str] = None,
+        param: Optional[str] = None,
+        error_type: Optional[str] = None,
+        provider_message: Optional[str] = None,
+        request_id: Optional[str] = None,
+        retry_after: Optional[float] = None,
+        body: Optional[str] = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.param = param
+        self.error_type = error_type
+        self.provider_message = provider_message
+        self.request_id = request_id
+        self.retry_after = retry_after
+        self.body = body
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, status={self.status})"
+
+
+class SettingsError(OpenAICompatibleError, ValueError):
+    """The preset or a call's arguments are wrong; raised before any request is sent."""
+
+    kind = "settings"
+
+
+class AuthenticationError(OpenAICompatibleError):
+    """The provider refused the credentials (HTTP 401, or a gateway's equivalent)."""
+
+    kind = "authentication"
+
+
+class PermissionDeniedError(OpenAICompatibleError):
+    """The credentials are valid but not allowed to do this (HTTP 403)."""
+
+    kind = "permission"
+
+
+class UnknownModelError(OpenAICompatibleError):
+    """The model or deployment does not exist on the provider, or the preset doesn't offer it."""
+
+    kind = "unknown_model"
+
+
+class BadRequestError(OpenAICompatibleError):
+    """The provider rejected the request (HTTP 400/422); ``param`` names the field when known."""
+
+    kind = "bad_request"
+
+
+class ContextLengthError(BadRequestError):
+    """The prompt plus the requested output exceed the model's context window."""
+
+    kind = "context_length"
+
+
+class ContentFilterError(BadRequestError):
+    """The provider's content filter blocked the prompt or the answer."""
+
+    kind = "content_filter"
+
+
+class RateLimitError(OpenAICompatibleError):
+    """Too many requests (HTTP 429); retried after the provider's hint or a backoff."""
+
+    kind = "rate_limited"
+    retryable = True
+
+
+class QuotaExceededError(RateLimitError):
+    """The account's quota or credit is exhausted: retrying cannot help."""
+
+    kind = "quota_exhausted"
+    retryable = False
+
+
+class ServerError(OpenAICompatibleError):
+    """The provider failed (HTTP 5xx, 408, 409)."""
+
+    kind = "server_error"
+    retryable = True
+
+
+class APITimeoutError(OpenAICompatibleError):
+    """No answer within the connection's timeouts."""
+
+    kind = "timeout"
+    retryable = True
+
+
+class APIConnectionError(OpenAICompatibleError):
+    """The provider could not be reached, or the connection broke."""
+
+    kind = "connection"
+    retryable = True
+
+
+class InvalidResponseError(OpenAICompatibleError):
+    """The provider answered, but not with the JSON or the stream the API specifies."""
+
+    kind = "invalid_response"
+    retryable = True
+
+
+class OutputValidationError(OpenAICompatibleError):
+    """The model's answer doesn't satisfy what was asked (invalid JSON, a label outside the classes)."""
+
+    kind = "invalid_output"
+
+
+# --- reading error bodies -------------------------------------------------------------------------
+
+_BODY_KEEP = 2000
+
+
+def _as_text(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def parse_error_body(text: str) -> dict[str, Any]:
+    """Extracts ``message``, ``type``, ``code`` and ``param`` from any known error body shape.
+
+    Handles the OpenAI envelope, a JSON array (Gemini), a bare string ``error`` (TGI), FastAPI
+    ``detail``, Cloudflare ``errors[]``, APIM ``statusCode``/``message``, vLLM's unwrapped
+    ``{"object": "error"}`` and Mistral's object-valued ``message``. Non-JSON bodies (HTML pages)
+    become a short text message.
+    """
+    out: dict[str, Any] = {"message": None, "type": None, "code": None, "param": None}
+    try:
+        data: Any = json.loads(text) if text.strip() else None
+    except ValueError:
+        data = None
+    if isinstance(data, list) and data:
+        data = data[0]
+    if isinstance(data, dict):
+        err: Any = data.get("error", data)
+        if isinstance(err, str):
+            out["message"] = err
+            out["type"] = _as_text(data.get("error_type"))
+            return out
+        if not isinstance(err, dict):
+            err = data
+        if "message" not in err and "detail" in err:
+            out["message"] = _as_text(err["detail"])
+        elif "message" not in err and isinstance(err.get("errors"), list) and err["errors"]:
+            first = err["errors"][0]
+            out["message"] = _as_text(first.get("message") if isinstance(first, dict) else first)
+            out["code"] = _as_text(first.get("code")) if isinstance(first, dict) else None
+        else:
+            out["message"] = _as_text(err.get("message"))
+        out["type"] = _as_text(err.get("type") or err.get("status"))
+        out["code"] = out["code"] or _as_text(err.get("code"))
+        out["param"] = _as_text(err.get("param"))
+        inner = err.get("innererror")
+        if isinstance(inner, dict) and inner.get("code") and not out["code"]:
+            out["code"] = _as_text(inner.get("code"))
+        return out
+    stripped = re.sub(r"<[^>]+>", " ", text)  # an HTML error page from a proxy
+    stripped = re.sub(r"\s+", " ", stripped).strip()
+    out["message"] = stripped[:300] or None
+    return out
+
+
+_PARAM_PATTERNS = [
+    re.compile(r"Unsupported parameter: '([A-Za-z_][\w.]*)'"),
+    re.compile(r"Unrecognized request argument supplied: ([A-Za-z_]\w*)"),
+    re.compile(r"'body',\s*'([A-Za-z_]\w*)'"),
+    re.compile(r'"body",\s*"([A-Za-z_]\w*)"'),
+    re.compile(r"Unknown name \\?\"([A-Za-z_]\w*)\\?\""),
+    re.compile(r"property '([A-Za-z_]\w*)' is unsupported"),
+    re.compile(r"unknown field `([A-Za-z_]\w*)`"),
+    re.compile(r"Extra inputs are not permitted.*?'([A-Za-z_]\w*)'"),
+    re.compile(r"'([A-Za-z_]\w*)' is not supported"),
+    re.compile(r"([A-Za-z_]\w*) is not supported"),
+    re.compile(r"does not support (?:parameters?:? )?\[?'?([A-Za-z_]\w*)"),
+]
+
+
+def blamed_parameter(info: Mapping[str, Any]) -> Optional[str]:
+    """The request field an error blames: the ``param`` field, or one named in the message."""
+    param = info.get("param")
+    if isinstance(param, str) and param and param not in ("prompt", "messages"):
+        return param.split(".")[0].split("[")[0]
+    message = info.get("message") or ""
+    for pattern in _PARAM_PATTERNS:
+        match = pattern.search(message)
+        if match:
+            return match.group(1)
+    return None
+
+
+_CONTEXT_MARKERS = ("context_length", "context length", "exceed_context_size", "contextwindowexceeded",
+                    "maximum context", "context window", "too many tokens", "exceeds the context")
+_QUOTA_MARKERS = ("insufficient_quota", "exceeded your current quota", "quota exceeded", "billing",
+                  "credit balance", "out of credits", "quota_exceeded")
+_MODEL_MARKERS = ("model_not_found", "deploymentnotfound", "does not exist", "unknown model",
+                  "invalid model", "model not found", "no such model", "invalid model name")
+
+
+def error_from_response(
+    status: int,
+    body: str,
+    headers: Mapping[str, str],
+    *,
+    redact=str,
+    where: str = "",
+) -> OpenAICompatibleError:
+    """Builds the right exception for an HTTP error answer (or a success status carrying an error)."""
+    info = parse_error_body(body)
+    provider_message = redact(info["message"] or f"HTTP {status}")
+    haystack = " ".join(str(v) for v in info.values() if v).lower()
+    cls: type[OpenAICompatibleError]
+    if any(m in haystack for m in _CONTEXT_MARKERS):
+        cls = ContextLengthError
+    elif "content_filter" in haystack or "responsibleaipolicyviolation" in haystack:
+        cls = ContentFilterError
+    elif status == 429:
+        cls = QuotaExceededError if any(m in haystack for m in _QUOTA_MARKERS) else RateLimitError
+    elif status == 401:
+        cls = AuthenticationError
+    elif status == 403:
+        cls = PermissionDeniedError
+    elif status == 404 or (status == 400 and any(m in haystack for m in _MODEL_MARKERS)):
+        cls = UnknownModelError
+    elif status in (408, 409) or status >= 500:
+        cls = ServerError
+    elif 400 <= status < 500:
+        cls = BadRequestError
+    else:
+        cls = InvalidResponseError
+    param = blamed_parameter(info) if cls in (BadRequestError, UnknownModelError) else info.get("param")
+    hint = {
+        AuthenticationError: " Check the API key (or your per-user key) and the authentication scheme.",
+        PermissionDeniedError: " The key is valid but not allowed to use this model or endpoint.",
+        UnknownModelError: " Check the model ID or deployment name in the preset.",
+        QuotaExceededError: " The provider account's quota or credit is exhausted.",
+        ContextLengthError: " Shorten the input or lower the max output tokens.",
+    }.get(cls, "")
+    prefix = f"{where}: " if where else ""
+    message = f"{prefix}HTTP {status} {cls.kind}: {provider_message}.{hint}".replace("..", ".")
+    return cls(
+        message,
+        status=status,
+        code=info.get("code"),
+        param=param,
+        error_type=info.get("type"),
+        provider_message=provider_message,
+        request_id=headers.get("x-request-id") or headers.get("apim-request-id"),
+        body=redact(body[:_BODY_KEEP]),
+    )
