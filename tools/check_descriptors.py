@@ -245,14 +245,11 @@ def _check_param_kind(comp, param, ptype, label, ctx, problems):
             problems.append(f"{comp.rel}: {label}: {ptype} needs 'parameterSetId'")
         elif set_id not in ctx["parameter_sets"]:
             problems.append(
-                f"{comp.rel}: {label}: parameterSetId {set_id!r} has no "
-                f"parameter-sets/{set_id}/parameter-set.json"
+                f"{comp.rel}: {label}: parameterSetId {set_id!r} has no parameter-sets/{set_id}/parameter-set.json"
             )
     elif ptype == "CREDENTIAL_REQUEST":
         if comp.kind != "parameter-set" or ctx.get("scope") != "params":
-            problems.append(
-                f"{comp.rel}: {label}: CREDENTIAL_REQUEST is only allowed in a parameter set's params"
-            )
+            problems.append(f"{comp.rel}: {label}: CREDENTIAL_REQUEST is only allowed in a parameter set's params")
         settings = param.get("credentialRequestSettings")
         if not isinstance(settings, dict) or settings.get("type") not in CREDENTIAL_TYPES:
             problems.append(

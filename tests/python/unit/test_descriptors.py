@@ -11,9 +11,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def _load_checker():
-    spec = importlib.util.spec_from_file_location(
-        "check_descriptors", REPO / "tools" / "check_descriptors.py"
-    )
+    spec = importlib.util.spec_from_file_location("check_descriptors", REPO / "tools" / "check_descriptors.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
