@@ -1,0 +1,228 @@
+"""The bridge to DSS: the only module of the plugin that imports ``dataiku``.
+
+It turns a component's config into validated settings, runs a task over an input dataset in chunks
+(writing the output progressively, with column descriptions), and keeps the answer cache in a managed
+folder. Components call one function here and stay a few lines long.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections import deque
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
+
+import dataiku
+from dataiku.customrecipe import get_input_names_for_role, get_output_names_for_role, get_recipe_config
+
+from .client import Client
+from .columns import ColumnLayout
+from .engine import RowEngine
+from .errors import SettingsError
+from .store import AnswerStore
+from .tasks.base import Task
+
+log = logging.getLogger("openai_compatible")
+CACHE_FILE = "openai-compatible-answers.sqlite"
+
+
+def setup_logging() -> None:
+    """Job-log friendly logging for the plugin's own messages."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("openai_compatible").setLevel(logging.INFO)
+
+
+def preset_from_config(config: Mapping[str, Any], name: str = "connection") -> dict:
+    """The resolved preset of the ``name`` PRESET parameter, or a clear error when none is chosen."""
+    preset = config.get(name)
+    if not preset:
+        raise SettingsError(f"Parameter '{name}' is empty: choose an 'OpenAI-compatible connection' preset "
+                            "(an admin defines presets in the plugin's settings, or a project admin in the "
+                            "project's plugin presets).")
+    if not isinstance(preset, Mapping):
+        raise SettingsError(f"Parameter '{name}' must be a preset, not {type(preset).__name__}.")
+    return dict(preset)
+
+
+def optional_int(config: Mapping[str, Any], name: str, minimum: int = 0) -> Optional[int]:
+    """An INT parameter, None when unset (DSS sends unset INTs as None, '' or 0, and INTs as floats)."""
+    value = config.get(name)
+    if value in (None, "", 0, 0.0):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"Parameter '{name}' must be a whole number, not {value!r}.") from None
+    if not number.is_integer() or number < minimum:
+        raise SettingsError(f"Parameter '{name}' must be a whole number of at least {minimum}, not {value!r}.")
+    return int(number)
+
+
+def optional_float(config: Mapping[str, Any], name: str, low: float, high: float) -> Optional[float]:
+    """A DOUBLE parameter within [low, high], None when unset."""
+    value = config.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"Parameter '{name}' must be a number, not {value!r}.") from None
+    if not low <= number <= high:
+        raise SettingsError(f"Parameter '{name}' must be between {low:g} and {high:g}, not {number:g}.")
+    return number
+
+
+def client_for(config: Mapping[str, Any], name: str = "connection") -> Client:
+    """A client for the component's preset, with the component's lower limits applied."""
+    client = Client.from_preset(preset_from_config(config, name))
+    overrides: dict[str, int] = {}
+    concurrency = optional_int(config, "max_concurrency", 1)
+    if concurrency and concurrency < client.settings.max_concurrency:
+        overrides["max_concurrency"] = concurrency
+    rpm = optional_int(config, "requests_per_minute", 1)
+    if rpm and (not client.settings.requests_per_minute or rpm < client.settings.requests_per_minute):
+        overrides["requests_per_minute"] = rpm
+    if overrides:
+        client.close()
+        client = Client(client.settings.with_overrides(**overrides))
+    return client
+
+
+class FolderStore:
+    """The answer cache kept in a managed folder: used in place when the folder is local, otherwise
+    copied in at the start and back at the end."""
+
+    def __init__(self, folder: Any) -> None:
+        self.folder = folder
+        self._local_copy: Optional[str] = None
+        try:
+            path = os.path.join(folder.get_path(), CACHE_FILE)
+        except Exception:  # a non-local folder (S3, GCS...): work on a local copy
+            handle, path = tempfile.mkstemp(suffix=".sqlite")
+            os.close(handle)
+            self._local_copy = path
+            try:
+                with folder.get_download_stream(CACHE_FILE) as stream, open(path, "wb") as out:
+                    shutil.copyfileobj(stream, out)
+            except Exception:
+                log.info("No answer cache in the folder yet; starting a new one.")
+                os.remove(path)
+        self.store = AnswerStore(path)
+
+    def close(self) -> None:
+        self.store.close()
+        if self._local_copy:
+            with open(self._local_copy, "rb") as data:
+                self.folder.upload_stream(CACHE_FILE, data)
+            os.remove(self._local_copy)
+
+
+def _typed(values: list, dss_type: str) -> Any:
+    import pandas as pd
+
+    if dss_type in ("bigint", "int"):
+        return pd.array(values, dtype="Int64")
+    if dss_type in ("double", "float"):
+        return pd.array([None if v is None else float(v) for v in values], dtype="Float64")
+    if dss_type == "boolean":
+        return pd.array(values, dtype="boolean")
+    return pd.Series(values, dtype="object")
+
+
+def run_row_recipe(build_task: Callable[[Mapping[str, Any], Sequence[str]], Task], *,
+                   input_role: str = "input", output_role: str = "output", cache_role: str = "cache",
+                   chunk_rows: int = 1000) -> None:
+    """Runs a row task from a custom recipe: validates everything, then streams the input through the
+    engine and writes the output chunk by chunk. Every input row yields exactly one output row."""
+    import pandas as pd
+
+    setup_logging()
+    config = get_recipe_config()
+    input_dataset = dataiku.Dataset(get_input_names_for_role(input_role)[0])
+    output_dataset = dataiku.Dataset(get_output_names_for_role(output_role)[0])
+    input_schema = input_dataset.read_schema()
+    input_columns = [c["name"] for c in input_schema]
+    client = client_for(config)
+    task = build_task(config, input_columns)  # validates parameters against the input, before any request
+    layout = ColumnLayout(config.get("output_prefix") or "llm", input_columns, task.output_columns())
+    on_error = config.get("on_error") or "record"
+    rows_limit = optional_int(config, "rows_limit", 1)
+    cache_names = get_output_names_for_role(cache_role) if cache_role else []
+    folder_store = FolderStore(dataiku.Folder(cache_names[0])) if cache_names else None
+    concurrency = client.settings.max_concurrency
+    engine = RowEngine(task, client, concurrency=concurrency, on_error=on_error, total_rows=rows_limit,
+                       store=folder_store.store if folder_store else None)
+    log.info("Running on %s with %s, concurrency %d%s%s.", input_dataset.full_name, client, concurrency,
+             f", {client.settings.requests_per_minute} requests/min" if client.settings.requests_per_minute else "",
+             ", with the answer cache" if folder_store else "")
+    output_dataset.write_schema(list(input_schema) + layout.schema())
+    frames: deque = deque()
+
+    def row_chunks() -> Iterator[list]:
+        for frame in input_dataset.iter_dataframes(chunksize=max(chunk_rows, 4 * concurrency),
+                                                   infer_with_pandas=False, limit=rows_limit):
+            frame = frame.reset_index(drop=True)
+            frames.append(frame)
+            yield frame.to_dict("records")
+
+    types = {c["name"]: c["type"] for c in layout.schema()}
+    try:
+        with output_dataset.get_writer() as writer:
+            for outputs in engine.run(row_chunks()):
+                frame = frames.popleft()
+                renamed = [layout.rename(v) for v in outputs]
+                added = pd.DataFrame({name: _typed([r[name] for r in renamed], types[name]) for name in types})
+                writer.write_dataframe(pd.concat([frame, added], axis=1))
+    finally:
+        client.close()
+        if folder_store:
+            folder_store.close()
+    summary = engine.summary
+    log.info("Summary: %s", summary.describe())
+    if summary.failed:
+        log.warning("%d of %d rows have an error; see the '%s' and '%s' columns.", summary.failed, summary.rows,
+                    layout.names["error_message"], layout.names["error_type"])
+
+
+def prompt_task_from_config(config: Mapping[str, Any], input_columns: Sequence[str]) -> Task:
+    """The prompt recipe's parameters as a validated :class:`PromptTask`."""
+    from .tasks.prompt import PromptSpec, PromptTask
+
+    examples = config.get("examples") or []
+    if not isinstance(examples, list):
+        raise SettingsError("Parameter 'examples' must be a list of input/output pairs.")
+    stop = config.get("stop") or []
+    if isinstance(stop, str):
+        stop = [stop]
+    spec = PromptSpec(
+        model=str(config.get("model") or ""),
+        prompt_template=config.get("prompt_template") or "",
+        system_prompt=config.get("system_prompt") or "",
+        examples=examples,
+        temperature=optional_float(config, "temperature", 0.0, 2.0),
+        max_output_tokens=optional_int(config, "max_output_tokens", 1),
+        top_p=optional_float(config, "top_p", 0.0, 1.0),
+        stop=[str(s) for s in stop if s],
+        seed=optional_int(config, "seed", 0),
+        output_format=config.get("output_format") or "text",
+        json_schema=config.get("json_schema"),
+        raw_response=bool(config.get("raw_response")),
+    )
+    return PromptTask(spec, input_columns)
+
+
+def model_choices(config: Mapping[str, Any], purpose: str = "chat") -> dict:
+    """Choices for a component's ``model`` parameter: the chosen preset's models or endpoints."""
+    try:
+        client = Client.from_preset(preset_from_config(config))
+    except SettingsError as exc:
+        return {"choices": [{"value": "", "label": f"Choose or fix the connection first: {exc}"}]}
+    with client:
+        try:
+            models = client.models()
+        except Exception as exc:  # the form must render even when the provider is down
+            models = client.settings.listed_models()
+            log.warning("Listing models failed: %s", exc)
+    return {"choices": [{"value": m, "label": m} for m in models]}

@@ -1,0 +1,213 @@
+"""The row engine: applies a task to a stream of row chunks with bounded concurrency.
+
+Output order is input order and every input row yields exactly one output row: an answer or an error.
+Identical requests are sent once; answers are committed to the store before their rows are released,
+so a rerun with a persistent store never pays twice. Memory stays flat: only a few chunks are in flight.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
+
+from .client import Client
+from .errors import OpenAICompatibleError
+from .progress import ProgressReporter, RunSummary
+from .store import AnswerStore
+from .tasks.base import RowInputError, Task, error_values
+
+log = logging.getLogger("openai_compatible")
+
+
+class RowFailedError(RuntimeError):
+    """Raised in 'fail' mode: the first row error stops the job."""
+
+
+class _Chunk:
+    """The rows of one input chunk and their results, filled as answers arrive."""
+
+    __slots__ = ("first_row", "results", "missing")
+
+    def __init__(self, first_row: int, size: int) -> None:
+        self.first_row = first_row
+        self.results: list[Optional[dict]] = [None] * size
+        self.missing = size
+
+
+class RowEngine:
+    """Runs ``task`` over rows through ``client``.
+
+    ``store`` persists answers (a cache folder); without it a temporary store still de-duplicates the
+    run. ``on_error`` is ``record`` (an error row, the job goes on) or ``fail`` (raise at the first).
+    """
+
+    def __init__(self, task: Task, client: Client, *, concurrency: int = 8, store: Optional[AnswerStore] = None,
+                 on_error: str = "record", total_rows: Optional[int] = None, progress_every_s: float = 5.0,
+                 lookahead_chunks: int = 2) -> None:
+        if on_error not in ("record", "fail"):
+            raise ValueError(f"on_error must be 'record' or 'fail', not {on_error!r}")
+        self.task = task
+        self.client = client
+        self.concurrency = max(1, int(concurrency))
+        self._own_store = store is None
+        self.store = store or AnswerStore()
+        self.on_error = on_error
+        self.lookahead = max(1, lookahead_chunks)
+        self.summary = RunSummary()
+        self.progress = ProgressReporter(total_rows, progress_every_s)
+        self._waiters: dict[str, list[tuple[_Chunk, int]]] = {}
+        self._futures: dict[Future, list[str]] = {}
+        self._fresh: dict[str, Any] = {}  # answers of this run not yet released, by key
+
+    def run(self, chunks: Iterable[Sequence[Mapping[str, Any]]]) -> Iterator[list[dict]]:
+        """Yields, for each input chunk, the task's output values of its rows (same order, same count)."""
+        started = time.monotonic()
+        stats_before = self.client.stats.snapshot()
+        pending: deque[_Chunk] = deque()
+        executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="oc-row")
+        try:
+            for rows in chunks:
+                pending.append(self._dispatch(rows, executor))
+                while pending and (len(pending) > self.lookahead or pending[0].missing == 0):
+                    if pending[0].missing:
+                        self._collect(block=True)
+                        continue
+                    yield self._release(pending.popleft())
+                self._collect(block=False)
+            while pending:
+                if pending[0].missing:
+                    self._collect(block=True)
+                else:
+                    yield self._release(pending.popleft())
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+            self._finish(started, stats_before)
+
+    # --- dispatch -----------------------------------------------------------------------------------
+
+    def _dispatch(self, rows: Sequence[Mapping[str, Any]], executor: ThreadPoolExecutor) -> _Chunk:
+        chunk = _Chunk(self.summary.rows + 1, len(rows))
+        self.summary.rows += len(rows)
+        keyed: list[tuple[int, str, Any]] = []
+        for index, row in enumerate(rows):
+            try:
+                key, payload = self.task.request(row)
+            except RowInputError as exc:
+                self._resolve_error(chunk, index, exc)
+                continue
+            keyed.append((index, key, payload))
+        unknown = [key for _, key, _ in keyed if key not in self._waiters and key not in self._fresh]
+        stored = self.store.get_many(unknown) if unknown else {}
+        to_send: list[tuple[str, Any]] = []
+        for index, key, payload in keyed:
+            if key in self._fresh:
+                self.summary.deduplicated += 1
+                self._resolve_answer(chunk, index, self._fresh[key], shared=True)
+            elif key in stored:
+                answer, this_run = stored[key]
+                if this_run:
+                    self.summary.deduplicated += 1
+                else:
+                    self.summary.from_cache += 1
+                self._resolve_answer(chunk, index, answer, shared=True)
+            elif key in self._waiters:
+                self.summary.deduplicated += 1
+                self._waiters[key].append((chunk, index))
+            else:
+                self._waiters[key] = [(chunk, index)]
+                to_send.append((key, payload))
+        size = max(1, self.task.batch_size)
+        for start in range(0, len(to_send), size):
+            batch = to_send[start:start + size]
+            keys = [key for key, _ in batch]
+            payloads = [payload for _, payload in batch]
+            future = executor.submit(self._call, payloads)
+            self._futures[future] = keys
+            self.summary.requests_sent += len(keys)
+        return chunk
+
+    def _call(self, payloads: list) -> list:
+        if len(payloads) == 1 and self.task.batch_size <= 1:
+            try:
+                return [self.task.call(self.client, payloads[0])]
+            except OpenAICompatibleError as exc:
+                return [exc]
+        return self.task.call_batch(self.client, payloads)
+
+    # --- completion ---------------------------------------------------------------------------------
+
+    def _collect(self, block: bool) -> None:
+        if not self._futures:
+            self.progress.maybe_report(self.summary, self._done_rows())
+            return
+        done, _ = wait(list(self._futures), timeout=1.0 if block else 0, return_when=FIRST_COMPLETED)
+        answers: list[tuple[str, Any]] = []
+        outcomes: list[tuple[str, Any]] = []
+        for future in done:
+            keys = self._futures.pop(future)
+            try:
+                results = future.result()
+            except Exception as exc:  # a bug in a task must cost its rows, not the job
+                log.exception("Unexpected failure while processing a request")
+                results = [exc] * len(keys)
+            for key, result in zip(keys, results):
+                outcomes.append((key, result))
+                if not isinstance(result, BaseException):
+                    answers.append((key, result))
+        self.store.put_many(answers)  # durable before any row using them is released
+        for key, result in outcomes:
+            waiters = self._waiters.pop(key, [])
+            if not isinstance(result, BaseException):
+                self._fresh[key] = result
+            for position, (chunk, index) in enumerate(waiters):
+                if isinstance(result, BaseException):
+                    self._resolve_error(chunk, index, result)
+                else:
+                    self._resolve_answer(chunk, index, result, shared=position > 0)
+        self.progress.maybe_report(self.summary, self._done_rows())
+
+    def _resolve_answer(self, chunk: _Chunk, index: int, answer: Any, shared: bool) -> None:
+        values, problem = self.task.columns(answer)
+        if shared and "latency_ms" in values:
+            values["latency_ms"] = 0.0
+        if problem is not None:
+            values.update(error_values(problem))
+            self._count_error(chunk, index, problem)
+        else:
+            self.summary.answered += 1
+            tokens_in, tokens_out = values.get("prompt_tokens"), values.get("completion_tokens")
+            if not shared:
+                self.summary.prompt_tokens += tokens_in or 0
+                self.summary.completion_tokens += tokens_out or 0
+        chunk.results[index] = values
+        chunk.missing -= 1
+
+    def _resolve_error(self, chunk: _Chunk, index: int, error: BaseException) -> None:
+        chunk.results[index] = error_values(error)
+        chunk.missing -= 1
+        self._count_error(chunk, index, error)
+
+    def _count_error(self, chunk: _Chunk, index: int, error: BaseException) -> None:
+        kind = getattr(error, "kind", None) or type(error).__name__
+        self.summary.errors[kind] += 1
+        if self.on_error == "fail":
+            raise RowFailedError(f"Row {chunk.first_row + index} failed ({kind}): {error}")
+
+    def _release(self, chunk: _Chunk) -> list[dict]:
+        if not self._waiters:
+            self._fresh.clear()  # nothing in flight can still share these answers; the store keeps them
+        return chunk.results  # type: ignore[return-value]
+
+    def _done_rows(self) -> int:
+        return self.summary.answered + self.summary.failed
+
+    def _finish(self, started: float, stats_before: dict) -> None:
+        stats = self.client.stats.snapshot()
+        self.summary.http_calls = stats["http_calls"] - stats_before["http_calls"]
+        self.summary.retries = stats["retries"] - stats_before["retries"]
+        self.summary.rate_limited = stats["rate_limited"] - stats_before["rate_limited"]
+        self.summary.seconds = time.monotonic() - started
+        if self._own_store:
+            self.store.close()

@@ -1,0 +1,102 @@
+"""JSON output: checking a user's JSON schema up front, and reading typed columns from an answer."""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Optional
+
+from .columns import OutputColumn
+from .errors import OutputValidationError, SettingsError
+
+_DSS_TYPES = {"string": "string", "integer": "bigint", "number": "double", "boolean": "boolean"}
+
+
+def load_schema(text: Any, field: str = "json_schema") -> dict:
+    """Parses and checks a JSON schema describing one object; raises :class:`SettingsError` naming ``field``."""
+    import jsonschema
+
+    if isinstance(text, dict):
+        schema = text
+    else:
+        if not isinstance(text, str) or not text.strip():
+            raise SettingsError(f"Parameter '{field}' is empty: paste a JSON schema of the object each row's "
+                                'answer must be, e.g. {"type": "object", "properties": {"sentiment": '
+                                '{"type": "string"}}}.')
+        try:
+            schema = json.loads(text)
+        except ValueError as exc:
+            raise SettingsError(f"Parameter '{field}' is not valid JSON ({exc.msg} at line {exc.lineno}, "
+                                f"column {exc.colno}).") from None
+    if not isinstance(schema, dict):
+        raise SettingsError(f"Parameter '{field}' must be a JSON object (a JSON schema).")
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.path) or "top level"
+        raise SettingsError(f"Parameter '{field}' is not a valid JSON Schema ({where}): {exc.message}.") from None
+    if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict) or not schema["properties"]:
+        raise SettingsError(f"Parameter '{field}' must describe an object with properties "
+                            '("type": "object", "properties": {...}): each property becomes an output column.')
+    return schema
+
+
+def strict_schema(schema: dict) -> dict:
+    """The schema as sent to the provider: every property required, no extra ones (what strict mode needs)."""
+    out = dict(schema)
+    out.setdefault("required", list(schema["properties"]))
+    out.setdefault("additionalProperties", False)
+    return out
+
+
+def schema_columns(schema: dict) -> list[OutputColumn]:
+    """One typed column per top-level property; arrays and objects are stored as JSON text."""
+    columns = []
+    for name, spec in schema["properties"].items():
+        spec = spec if isinstance(spec, dict) else {}
+        kind = spec.get("type")
+        if isinstance(kind, list):
+            kinds = [k for k in kind if k != "null"]
+            kind = kinds[0] if len(kinds) == 1 else None
+        dss_type = _DSS_TYPES.get(kind or "", "string")
+        description = spec.get("description") or f"Property '{name}' of the JSON answer"
+        columns.append(OutputColumn(f"field:{name}", dss_type, str(description), suffix=name))
+    return columns
+
+
+def read_json_answer(text: str, finish_reason: Optional[str], schema: Optional[dict]) -> dict:
+    """Parses and validates a JSON answer; raises :class:`OutputValidationError` saying what is wrong."""
+    import jsonschema
+
+    stripped = text.strip()
+    if stripped.startswith("```"):  # some models wrap JSON in a code fence despite JSON mode
+        stripped = stripped.strip("`")
+        stripped = stripped[4:] if stripped.lower().startswith("json") else stripped
+    try:
+        value = json.loads(stripped)
+    except ValueError as exc:
+        if finish_reason == "length":
+            raise OutputValidationError("The JSON answer was cut off at the output token limit "
+                                        "(finish_reason=length): raise 'max_output_tokens'.") from None
+        raise OutputValidationError(f"The answer is not valid JSON ({exc.msg} at position {exc.pos}).") from None
+    if not isinstance(value, dict):
+        raise OutputValidationError(f"The answer is JSON but not an object ({type(value).__name__}).")
+    if schema is not None:
+        validator = jsonschema.validators.validator_for(schema)(schema)
+        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "the object"
+            raise OutputValidationError(f"The JSON answer does not follow the schema at {where}: {error.message}.")
+    return value
+
+
+def column_value(value: Any, dss_type: str) -> Any:
+    """A JSON value as stored in a column of ``dss_type`` (arrays/objects as JSON text)."""
+    if value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    if dss_type == "bigint" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if dss_type == "double" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return None if isinstance(value, float) and math.isnan(value) else float(value)
+    return value

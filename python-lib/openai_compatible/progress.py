@@ -1,0 +1,84 @@
+"""Progress lines every few seconds and the closing summary of a run."""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+log = logging.getLogger("openai_compatible")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+@dataclass
+class RunSummary:
+    """What a run did. ``answered`` rows got an answer (new, cached or shared with a duplicate row)."""
+
+    rows: int = 0
+    answered: int = 0
+    errors: Counter = field(default_factory=Counter)
+    from_cache: int = 0
+    deduplicated: int = 0
+    requests_sent: int = 0
+    http_calls: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> int:
+        return sum(self.errors.values())
+
+    def as_dict(self) -> dict:
+        out = dict(self.__dict__)
+        out["errors"] = dict(self.errors)
+        out["failed"] = self.failed
+        return out
+
+    def describe(self) -> str:
+        errors = ", ".join(f"{kind}: {count}" for kind, count in self.errors.most_common()) or "none"
+        rate = self.rows / self.seconds if self.seconds > 0 else 0.0
+        return (f"{self.rows} rows in {_duration(self.seconds)} ({rate:.1f} rows/s): {self.answered} answered "
+                f"({self.from_cache} from the cache, {self.deduplicated} duplicates), {self.failed} errors "
+                f"({errors}); {self.requests_sent} requests, {self.http_calls} HTTP calls, {self.retries} retries, "
+                f"{self.rate_limited} rate-limited (429); tokens: {self.prompt_tokens} in, "
+                f"{self.completion_tokens} out")
+
+
+class ProgressReporter:
+    """Logs ``rows done / total, rows/s, ETA, errors, tokens`` at most every ``every_s`` seconds."""
+
+    def __init__(self, total: Optional[int] = None, every_s: float = 5.0,
+                 emit: Callable[[str], None] = log.info, clock: Callable[[], float] = time.monotonic) -> None:
+        self.total = total
+        self.every_s = every_s
+        self._emit = emit
+        self._clock = clock
+        self.started = clock()
+        self._last = self.started
+
+    def maybe_report(self, summary: RunSummary, done: int, force: bool = False) -> None:
+        now = self._clock()
+        if not force and now - self._last < self.every_s:
+            return
+        self._last = now
+        elapsed = max(now - self.started, 1e-9)
+        rate = done / elapsed
+        if self.total:
+            eta = _duration((self.total - done) / rate) if rate > 0 else "?"
+            position = f"{done}/{self.total} rows ({100.0 * done / self.total:.0f}%), ETA {eta}"
+        else:
+            position = f"{done} rows"
+        self._emit(f"Progress: {position}, {rate:.1f} rows/s, {summary.failed} errors, "
+                   f"{summary.prompt_tokens + summary.completion_tokens} tokens")

@@ -1,0 +1,54 @@
+"""The contract between a task and the row engine."""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence, Union
+
+from ..client import Client
+from ..columns import OutputColumn
+from ..errors import OpenAICompatibleError
+
+ERROR_COLUMNS = [
+    OutputColumn("error_message", "string", "What failed for this row (empty when the row was answered)"),
+    OutputColumn("error_type", "string", "Kind of failure: input, rate_limited, server_error, timeout, "
+                                         "context_length, invalid_output, ... (empty when answered)"),
+]
+
+
+class RowInputError(Exception):
+    """The row can't be turned into a request (e.g. an empty cell): an error for this row, no request."""
+
+    kind = "input"
+
+
+class Task:
+    """Turns rows into requests and answers into columns.
+
+    ``request(row)`` returns ``(key, payload)``: ``key`` identifies identical requests (for
+    de-duplication and the cache) and ``payload`` is what ``call`` sends. ``call`` returns a JSON-able
+    answer, stored as is; ``columns(answer)`` reads the output values from it and returns
+    ``(values, error)``, where ``error`` flags an answer that doesn't satisfy the task.
+    """
+
+    batch_size: int = 1
+
+    def output_columns(self) -> list[OutputColumn]:
+        raise NotImplementedError
+
+    def request(self, row: Mapping[str, Any]) -> tuple[str, Any]:
+        raise NotImplementedError
+
+    def call(self, client: Client, payload: Any) -> Any:
+        raise NotImplementedError
+
+    def call_batch(self, client: Client, payloads: Sequence[Any]) -> list[Union[Any, OpenAICompatibleError]]:
+        """Answers several payloads (tasks with ``batch_size > 1``); one answer or error per payload."""
+        return [self.call(client, p) for p in payloads]
+
+    def columns(self, answer: Any) -> tuple[dict, Optional[OpenAICompatibleError]]:
+        raise NotImplementedError
+
+
+def error_values(error: BaseException) -> dict:
+    """The error columns for a failed row."""
+    kind = getattr(error, "kind", None) or type(error).__name__
+    return {"error_message": str(error) or kind, "error_type": kind}

@@ -1,0 +1,168 @@
+"""The prompt task: one chat completion per row, from a template over the row's columns."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
+
+from ..client import Client
+from ..columns import OutputColumn
+from ..errors import OpenAICompatibleError, OutputValidationError, SettingsError
+from ..jsonout import column_value, load_schema, read_json_answer, schema_columns, strict_schema
+from ..store import request_key
+from ..template import EmptyValueError, Template
+from .base import ERROR_COLUMNS, RowInputError, Task
+
+OUTPUT_FORMATS = ("text", "json_object", "json_schema")
+
+USAGE_COLUMNS = [
+    OutputColumn("finish_reason", "string", "Why the model stopped: stop, length (output token limit), "
+                                            "content_filter, ..."),
+    OutputColumn("prompt_tokens", "bigint", "Input tokens, as reported by the provider"),
+    OutputColumn("completion_tokens", "bigint", "Output tokens, as reported by the provider"),
+    OutputColumn("model", "string", "Model that answered, as reported by the provider"),
+    OutputColumn("latency_ms", "double", "Time to get the answer, retries included, in milliseconds "
+                                         "(0 when the answer came from the cache or a duplicate row)"),
+]
+
+
+@dataclass
+class PromptSpec:
+    """Validated settings of the prompt task (the recipe's parameters, minus the connection)."""
+
+    model: str
+    prompt_template: str
+    system_prompt: str = ""
+    examples: Sequence[Mapping[str, str]] = ()
+    temperature: Optional[float] = None
+    max_output_tokens: Optional[int] = None
+    top_p: Optional[float] = None
+    stop: Sequence[str] = ()
+    seed: Optional[int] = None
+    output_format: str = "text"
+    json_schema: Any = None
+    raw_response: bool = False
+    options: dict = field(default_factory=dict)
+
+
+class PromptTask(Task):
+    """Renders the template for each row and asks the model; JSON answers become typed columns."""
+
+    def __init__(self, spec: PromptSpec, input_columns: Sequence[str]) -> None:
+        if spec.output_format not in OUTPUT_FORMATS:
+            raise SettingsError(f"Parameter 'output_format' is '{spec.output_format}': use one of "
+                                f"{', '.join(OUTPUT_FORMATS)}.")
+        if not spec.model:
+            raise SettingsError("Parameter 'model' is empty: choose a model of the connection.")
+        self.spec = spec
+        self.template = Template(spec.prompt_template)
+        self.template.check_columns(input_columns)
+        self.schema = load_schema(spec.json_schema) if spec.output_format == "json_schema" else None
+        self._fixed_messages = self._build_fixed_messages()
+        self._options = self._build_options()
+
+    # --- requests -----------------------------------------------------------------------------------
+
+    def _build_fixed_messages(self) -> list[dict]:
+        spec = self.spec
+        system = (spec.system_prompt or "").strip()
+        if spec.output_format == "json_object" and "json" not in (system + spec.prompt_template).lower():
+            # several providers refuse JSON mode unless the prompt mentions JSON
+            system = (system + "\n\nAnswer with a JSON object.").strip()
+        if self.schema is not None:
+            schema_text = json.dumps(self.schema, ensure_ascii=False)
+            system = (system + f"\n\nAnswer with a JSON object following this JSON schema: {schema_text}").strip()
+        messages: list[dict] = [{"role": "system", "content": system}] if system else []
+        for index, example in enumerate(spec.examples or (), start=1):
+            question = str(example.get("input") or example.get("from") or "").strip()
+            answer = str(example.get("output") or example.get("to") or "").strip()
+            if not question or not answer:
+                raise SettingsError(f"Parameter 'examples' entry {index} needs both an input and an output.")
+            messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        return messages
+
+    def _build_options(self) -> dict:
+        spec = self.spec
+        options: dict[str, Any] = dict(spec.options)
+        if spec.temperature is not None:
+            options["temperature"] = float(spec.temperature)
+        if spec.top_p is not None:
+            options["top_p"] = float(spec.top_p)
+        if spec.max_output_tokens:
+            options["max_tokens"] = int(spec.max_output_tokens)
+        stops = [s for s in (spec.stop or ()) if s]
+        if stops:
+            options["stop"] = list(stops)
+        if spec.seed is not None:
+            options["seed"] = int(spec.seed)
+        if self.schema is not None:
+            options["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "row", "schema": strict_schema(self.schema), "strict": True}}
+        elif spec.output_format == "json_object":
+            options["response_format"] = {"type": "json_object"}
+        return options
+
+    def messages_for(self, row: Mapping[str, Any]) -> list[dict]:
+        """The chat messages for one row (raises :class:`RowInputError` for an empty cell)."""
+        try:
+            prompt = self.template.render(row)
+        except EmptyValueError as exc:
+            raise RowInputError(f"{exc}: nothing to send for this row") from None
+        return self._fixed_messages + [{"role": "user", "content": prompt}]
+
+    def request(self, row: Mapping[str, Any]) -> tuple[str, Any]:
+        messages = self.messages_for(row)
+        return request_key("chat", self.spec.model, messages, self._options), messages
+
+    def call(self, client: Client, payload: Any) -> Any:
+        result = client.chat(payload, model=self.spec.model, **self._options)
+        answer = {
+            "text": result.text,
+            "finish_reason": result.finish_reason,
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+            "model": result.model,
+            "latency_ms": round(result.latency_ms, 1),
+        }
+        if self.spec.raw_response:
+            answer["raw"] = result.raw
+        return answer
+
+    # --- answers ------------------------------------------------------------------------------------
+
+    def output_columns(self) -> list[OutputColumn]:
+        columns = [OutputColumn("response", "string", "The model's answer (raw text, also when JSON parsing failed)")]
+        columns += ERROR_COLUMNS + USAGE_COLUMNS
+        if self.spec.raw_response:
+            columns.append(OutputColumn("raw_response", "string", "The provider's full JSON response"))
+        if self.schema is not None:
+            columns += schema_columns(self.schema)
+        elif self.spec.output_format == "json_object":
+            columns.append(OutputColumn("json", "string", "The answer parsed as a JSON object (normalised text)"))
+        return columns
+
+    def columns(self, answer: Any) -> tuple[dict, Optional[OpenAICompatibleError]]:
+        values = {
+            "response": answer.get("text"),
+            "finish_reason": answer.get("finish_reason"),
+            "prompt_tokens": answer.get("prompt_tokens"),
+            "completion_tokens": answer.get("completion_tokens"),
+            "model": answer.get("model"),
+            "latency_ms": answer.get("latency_ms"),
+        }
+        if self.spec.raw_response:
+            values["raw_response"] = json.dumps(answer.get("raw"), ensure_ascii=False)
+        if self.spec.output_format == "text":
+            if answer.get("finish_reason") == "content_filter":
+                return values, OutputValidationError("The provider's content filter withheld the answer.")
+            return values, None
+        try:
+            parsed = read_json_answer(answer.get("text") or "", answer.get("finish_reason"), self.schema)
+        except OutputValidationError as exc:
+            return values, exc
+        if self.schema is not None:
+            for column in schema_columns(self.schema):
+                values[column.name] = column_value(parsed.get(column.suffix), column.type)
+        else:
+            values["json"] = json.dumps(parsed, ensure_ascii=False)
+        return values, None
