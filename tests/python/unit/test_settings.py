@@ -1,0 +1,431 @@
+"""Connection settings: every preset problem is a clear SettingsError naming the field, before any request."""
+
+import pytest
+from openai_compatible import Client, ConnectionSettings, SettingsError, UnknownModelError
+
+KEY = "sk-unit-settings-key-0001"
+
+
+def openai_preset(**changes):
+    preset = {"style": "openai", "base_url": "http://127.0.0.1:9/v1", "models": ["m1", "m2"], "api_key": KEY}
+    preset.update(changes)
+    return preset
+
+
+def azure_preset(**changes):
+    preset = {
+        "style": "azure",
+        "target_uri": "https://res.openai.azure.com",
+        "api_version": "2024-10-21",
+        "auth_scheme": "api_key_header",
+        "api_key": KEY,
+        "endpoints": [
+            {"name": "gpt", "kind": "azure_deployment", "deployment": "gpt-4o-dep"},
+            {"name": "llama", "kind": "openai_v1", "target_uri": "https://llama.models.ai.azure.com",
+             "api_key": "sk-endpoint-own-key-0002"},
+        ],
+    }
+    preset.update(changes)
+    return preset
+
+
+def settings_error(preset) -> str:
+    with pytest.raises(SettingsError) as info:
+        ConnectionSettings.from_preset(preset)
+    return str(info.value)
+
+
+# --- missing or empty preset ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("preset", [None, {}])
+def test_missing_or_empty_preset(preset):
+    message = settings_error(preset)
+    assert "preset" in message.lower()
+    assert "connection" in message
+
+
+def test_preset_that_is_not_a_dict():
+    assert "dict" in settings_error(["style", "openai"])
+
+
+def test_settings_error_is_a_value_error():
+    with pytest.raises(ValueError):
+        ConnectionSettings.from_preset({})
+
+
+# --- URLs ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("url", ["ftp://host/v1", "localhost:8000/v1", "host/v1", "http://", "file:///etc/v1"])
+def test_base_url_must_be_http(url):
+    message = settings_error(openai_preset(base_url=url))
+    assert "'base_url'" in message
+    assert "http(s)" in message
+
+
+def test_empty_base_url():
+    for value in ("", None, "   "):
+        message = settings_error(openai_preset(base_url=value))
+        assert "'base_url'" in message and "empty" in message
+
+
+@pytest.mark.parametrize("suffix", ["/chat/completions", "/chat/completions/", "/embeddings"])
+def test_custom_url_ending_in_an_api_path(suffix):
+    message = settings_error(openai_preset(base_url="https://llm.corp/v1" + suffix))
+    assert "'base_url'" in message
+    assert "https://llm.corp/v1'" in message  # says what to give instead
+
+
+@pytest.mark.parametrize("target", ["https://res.openai.azure.com/v1", "https://res.openai.azure.com/v1/",
+                                    "https://res.openai.azure.com/openai/v1"])
+def test_azure_target_uri_ending_in_v1(target):
+    message = settings_error(azure_preset(target_uri=target))
+    assert "'target_uri'" in message
+    assert "without" in message and "/v1" in message
+
+
+def test_azure_endpoint_target_uri_ending_in_v1_names_the_endpoint():
+    preset = azure_preset()
+    preset["endpoints"][1]["target_uri"] = "https://llama.models.ai.azure.com/v1"
+    message = settings_error(preset)
+    assert "endpoints[2].target_uri" in message
+
+
+def test_azure_target_uri_not_http():
+    assert "'target_uri'" in settings_error(azure_preset(target_uri="res.openai.azure.com"))
+
+
+def test_azure_target_uri_with_api_path():
+    assert "'target_uri'" in settings_error(azure_preset(target_uri="https://res/openai/deployments/x/chat/completions"))
+
+
+def test_azure_endpoint_without_target_anywhere():
+    preset = azure_preset(target_uri="")
+    message = settings_error(preset)  # endpoint 1 has no target_uri of its own
+    assert "endpoints[1].target_uri" in message
+
+
+def test_azure_endpoints_can_carry_their_own_target_without_a_default():
+    preset = azure_preset(target_uri="")
+    preset["endpoints"] = [preset["endpoints"][1]]
+    settings = ConnectionSettings.from_preset(preset)
+    assert settings.endpoints[0].base == "https://llama.models.ai.azure.com/v1"
+
+
+# --- endpoints ------------------------------------------------------------------------------------------
+
+def test_endpoint_without_a_name():
+    preset = azure_preset()
+    preset["endpoints"].append({"name": "  ", "kind": "azure_deployment", "deployment": "d"})
+    message = settings_error(preset)
+    assert "endpoints[3].name" in message
+    assert "empty" in message
+
+
+def test_no_endpoints_in_azure_style():
+    for value in ([], None):
+        message = settings_error(azure_preset(endpoints=value))
+        assert "'endpoints'" in message
+
+
+def test_duplicate_endpoint_names():
+    preset = azure_preset()
+    preset["endpoints"].append({"name": "gpt", "deployment": "other"})
+    assert "used twice" in settings_error(preset)
+
+
+def test_endpoint_of_unknown_kind():
+    preset = azure_preset()
+    preset["endpoints"][0]["kind"] = "serverless"
+    message = settings_error(preset)
+    assert "endpoints[1].kind" in message and "azure_deployment" in message
+
+
+def test_endpoint_that_is_not_an_object():
+    assert "endpoints[1]" in settings_error(azure_preset(endpoints=["gpt"]))
+
+
+def test_endpoints_not_a_list():
+    assert "'endpoints'" in settings_error(azure_preset(endpoints={"name": "gpt"}))
+
+
+def test_azure_urls_for_both_endpoint_kinds():
+    settings = ConnectionSettings.from_preset(azure_preset())
+    gpt, llama = settings.endpoints
+    assert gpt.base == "https://res.openai.azure.com/openai/deployments/gpt-4o-dep"
+    assert gpt.model_in_body is None  # the deployment is in the path
+    assert llama.base == "https://llama.models.ai.azure.com/v1"
+    assert llama.model_in_body == "llama"
+
+
+def test_azure_deployment_defaults_to_the_name():
+    preset = azure_preset()
+    preset["endpoints"] = [{"name": "mini"}]
+    settings = ConnectionSettings.from_preset(preset)
+    assert settings.endpoints[0].kind == "azure_deployment"
+    assert settings.endpoints[0].base.endswith("/openai/deployments/mini")
+
+
+def test_azure_api_version_goes_in_the_query_string_of_deployments_only():
+    client = Client.from_preset(azure_preset(api_version="2025-01-01-preview"))
+    gpt, llama = client.settings.endpoints
+    assert client._query(gpt) == {"api-version": "2025-01-01-preview"}
+    assert "api-version" not in client._query(llama)
+
+
+def test_azure_api_version_default():
+    preset = azure_preset()
+    del preset["api_version"]
+    assert ConnectionSettings.from_preset(preset).api_version == "2024-10-21"
+
+
+# --- models -----------------------------------------------------------------------------------------------
+
+def test_unknown_model_openai_style():
+    settings = ConnectionSettings.from_preset(openai_preset())
+    with pytest.raises(UnknownModelError) as info:
+        settings.endpoint_for("gpt-9")
+    message = str(info.value)
+    assert "'gpt-9'" in message
+    assert "m1, m2" in message
+    assert "'models'" in message
+
+
+def test_unknown_model_azure_style():
+    settings = ConnectionSettings.from_preset(azure_preset())
+    with pytest.raises(UnknownModelError) as info:
+        settings.endpoint_for("gpt-4o-dep")  # the deployment name is not the model name recipes use
+    assert "gpt, llama" in str(info.value)
+
+
+def test_unknown_model_is_refused_before_any_request():
+    client = Client.from_preset(openai_preset())  # port 9: nothing listens there
+    with pytest.raises(UnknownModelError):
+        client.chat([{"role": "user", "content": "hi"}], model="nope")
+    with pytest.raises(UnknownModelError):
+        client.embed(["hi"], model="nope")
+    with pytest.raises(UnknownModelError):
+        list(client.stream([{"role": "user", "content": "hi"}], model="nope"))
+    assert client.stats.snapshot()["http_calls"] == 0
+
+
+def test_no_model_given():
+    settings = ConnectionSettings.from_preset(openai_preset())
+    for model in ("", "  ", None):
+        with pytest.raises(SettingsError) as info:
+            settings.endpoint_for(model)
+        assert "m1" in str(info.value)
+
+
+def test_known_models_resolve_to_the_base_url():
+    settings = ConnectionSettings.from_preset(openai_preset(base_url="http://h:1/v1/"))
+    endpoint = settings.endpoint_for("m2")
+    assert endpoint.base == "http://h:1/v1"
+    assert endpoint.model_in_body == "m2"
+
+
+def test_models_needed_unless_discovered():
+    assert "'models'" in settings_error(openai_preset(models=[]))
+    settings = ConnectionSettings.from_preset(openai_preset(models=[], discover_models=True))
+    assert settings.models == () and settings.discover_models
+
+
+def test_models_are_cleaned():
+    settings = ConnectionSettings.from_preset(openai_preset(models=[" a ", "b", "", None, "a"]))
+    assert settings.models == ("a", "b")
+    settings = ConnectionSettings.from_preset(openai_preset(models="a, b\nc"))
+    assert settings.models == ("a", "b", "c")
+
+
+# --- types as DSS hands them ------------------------------------------------------------------------------
+
+def test_ints_arrive_as_floats():
+    settings = ConnectionSettings.from_preset(openai_preset(
+        max_concurrency=4.0, requests_per_minute=120.0, tokens_per_minute=90000.0, max_retries=3.0,
+        connect_timeout_s=5, read_timeout_s=30.5))
+    assert (settings.max_concurrency, settings.requests_per_minute, settings.tokens_per_minute,
+            settings.max_retries) == (4, 120, 90000, 3)
+    assert all(isinstance(v, int) for v in (settings.max_concurrency, settings.requests_per_minute,
+                                            settings.tokens_per_minute, settings.max_retries))
+    assert settings.connect_timeout_s == 5.0 and settings.read_timeout_s == 30.5
+    assert isinstance(settings.connect_timeout_s, float)
+
+
+def test_unset_fields_take_defaults():
+    settings = ConnectionSettings.from_preset(openai_preset(max_retries=None, streaming="", verify_tls=None,
+                                                            read_timeout_s=""))
+    assert settings.max_retries == 5
+    assert settings.streaming == "auto"
+    assert settings.verify_tls is True
+    assert settings.read_timeout_s == 120.0
+
+
+@pytest.mark.parametrize(("field", "value", "expect"), [
+    ("max_retries", 2.5, "whole number"),
+    ("max_retries", "many", "whole number"),
+    ("max_retries", True, "whole number"),
+    ("max_retries", -1, "between 0 and 50"),
+    ("max_concurrency", 0, "between 1 and 1024"),
+    ("requests_per_minute", -5.0, "at least 0"),
+    ("read_timeout_s", "slow", "number"),
+    ("connect_timeout_s", 0, "at least 0.1"),
+    ("verify_tls", "yes", "true or false"),
+    ("discover_models", 1, "true or false"),
+    ("base_url", 8080, "text"),
+    ("api_key", 12345, "text"),
+    ("models", 3, "list"),
+    ("extra_headers", "X-Team: a", "key/value"),
+    ("extra_headers", [{"from": "", "to": "value-without-name"}], "no name"),
+    ("extra_query", ["a=b"], "'from' and 'to'"),
+    ("style", "bedrock", "openai, azure"),
+    ("auth_scheme", "basic", "bearer"),
+    ("streaming", True, "auto, yes, no"),
+    ("max_tokens_field", "max_output_tokens", "max_completion_tokens"),
+    ("system_role", "assistant", "developer"),
+    ("json_mode", "xml", "json_schema"),
+])
+def test_wrong_types_and_values_name_the_field(field, value, expect):
+    message = settings_error(openai_preset(**{field: value}))
+    assert f"'{field}'" in message
+    assert expect in message
+
+
+def test_numbers_as_strings_are_accepted():
+    settings = ConnectionSettings.from_preset(openai_preset(max_retries="2", read_timeout_s="7.5"))
+    assert settings.max_retries == 2 and settings.read_timeout_s == 7.5
+
+
+def test_booleans_as_strings_are_accepted():
+    assert ConnectionSettings.from_preset(openai_preset(verify_tls="false")).verify_tls is False
+
+
+# --- trailing slashes and whitespace ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("url", ["http://h:1/v1", "http://h:1/v1/", "http://h:1/v1//", " http://h:1/v1/ "])
+def test_trailing_slashes_are_harmless(url):
+    settings = ConnectionSettings.from_preset(openai_preset(base_url=url))
+    assert settings.base_url == "http://h:1/v1"
+    assert settings.endpoint_for("m1").base + "/chat/completions" == "http://h:1/v1/chat/completions"
+
+
+def test_trailing_slash_on_azure_targets():
+    preset = azure_preset(target_uri="https://res.openai.azure.com/")
+    preset["endpoints"][1]["target_uri"] = "https://llama.models.ai.azure.com/"
+    gpt, llama = ConnectionSettings.from_preset(preset).endpoints
+    assert gpt.base == "https://res.openai.azure.com/openai/deployments/gpt-4o-dep"
+    assert llama.base == "https://llama.models.ai.azure.com/v1"
+
+
+# --- authentication -------------------------------------------------------------------------------------------
+
+def test_per_user_key_missing():
+    for value in (None, "", {}):
+        message = settings_error(openai_preset(use_per_user_key=True, per_user_key=value))
+        assert "per-user" in message and "Credentials" in message
+
+
+def test_per_user_key_replaces_the_preset_key_everywhere():
+    settings = ConnectionSettings.from_preset(azure_preset(use_per_user_key=True, per_user_key="sk-mine-0003"))
+    assert settings.api_key == "sk-mine-0003"
+    client = Client(settings)
+    # the user's own key wins over an endpoint's key too
+    assert client._key_for(settings.endpoints[1]) == "sk-mine-0003"
+    assert client._headers(settings.endpoints[1])["api-key"] == "sk-mine-0003"
+
+
+def test_per_user_key_of_basic_type():
+    settings = ConnectionSettings.from_preset(openai_preset(use_per_user_key=True,
+                                                            per_user_key={"user": "me", "password": "pw-0004"}))
+    assert settings.api_key == "pw-0004"
+
+
+def test_endpoint_key_overrides_the_default_key():
+    client = Client.from_preset(azure_preset())
+    gpt, llama = client.settings.endpoints
+    assert client._headers(gpt)["api-key"] == KEY
+    assert client._headers(llama)["api-key"] == "sk-endpoint-own-key-0002"
+
+
+def test_custom_header_and_query_param_need_names():
+    assert "'auth_header_name'" in settings_error(openai_preset(auth_scheme="custom_header", auth_header_name=""))
+    assert "'auth_query_param'" in settings_error(openai_preset(auth_scheme="query_param", auth_query_param=None))
+
+
+@pytest.mark.parametrize(("scheme", "extra", "header", "query"), [
+    ("bearer", {}, ("Authorization", f"Bearer {KEY}"), None),
+    ("api_key_header", {}, ("api-key", KEY), None),
+    ("custom_header", {"auth_header_name": "Ocp-Apim-Subscription-Key"}, ("Ocp-Apim-Subscription-Key", KEY), None),
+    ("query_param", {"auth_query_param": "key"}, None, ("key", KEY)),
+    ("none", {}, None, None),
+])
+def test_auth_schemes_place_the_key(scheme, extra, header, query):
+    client = Client.from_preset(openai_preset(auth_scheme=scheme, **extra))
+    endpoint = client.endpoint_for("m1")
+    headers, params = client._headers(endpoint), client._query(endpoint)
+    carried = [v for v in list(headers.values()) + list(params.values()) if KEY in v]
+    assert len(carried) == (0 if scheme == "none" else 1)
+    if header:
+        assert headers[header[0]] == header[1]
+    if query:
+        assert params[query[0]] == query[1]
+
+
+def test_no_key_means_no_auth_header():
+    client = Client.from_preset(openai_preset(api_key=""))
+    assert "Authorization" not in client._headers(client.endpoint_for("m1"))
+
+
+# --- headers, query, network ------------------------------------------------------------------------------------
+
+def test_key_value_lists_as_dss_hands_them():
+    settings = ConnectionSettings.from_preset(openai_preset(
+        extra_headers=[{"from": "X-Team", "to": "data"}, {"from": "", "to": ""}, {"from": " X-Env ", "to": None}],
+        extra_query={"tenant": "acme"}))
+    assert settings.extra_headers == (("X-Team", "data"), ("X-Env", ""))
+    assert settings.extra_query == (("tenant", "acme"),)
+
+
+def test_proxy_must_be_a_url():
+    assert "'proxy'" in settings_error(openai_preset(proxy="proxy.corp:3128"))
+
+
+def test_client_key_needs_a_certificate():
+    assert "'client_key'" in settings_error(openai_preset(client_key="/etc/key.pem"))
+
+
+def test_tls_and_proxy_reach_the_session():
+    client = Client.from_preset(openai_preset(ca_bundle="/etc/corp-ca.pem", client_cert="/c.pem",
+                                              client_key="/k.pem", proxy="http://proxy.corp:3128"))
+    assert client._session.verify == "/etc/corp-ca.pem"
+    assert client._session.cert == ("/c.pem", "/k.pem")
+    assert client._session.proxies == {"http": "http://proxy.corp:3128", "https": "http://proxy.corp:3128"}
+    assert Client.from_preset(openai_preset())._session.verify is True
+    assert Client.from_preset(openai_preset(verify_tls=False))._session.verify is False
+
+
+# --- secrets --------------------------------------------------------------------------------------------------------
+
+def test_repr_of_settings_and_client_holds_no_secret():
+    preset = azure_preset(extra_headers=[{"from": "X-Gateway-Token", "to": "gw-token-0005"}],
+                          extra_query=[{"from": "sig", "to": "sig-value-0006"}],
+                          proxy="http://user:proxy-pass-0007@proxy.corp:3128")
+    settings = ConnectionSettings.from_preset(preset)
+    client = Client(settings)
+    texts = [repr(settings), str(settings), repr(client), repr(settings.endpoints), repr(client.compat),
+             repr(client.stats), repr(client._redact)]
+    for secret in (KEY, "sk-endpoint-own-key-0002", "gw-token-0005", "sig-value-0006", "proxy-pass-0007"):
+        assert secret in settings.secrets()
+        assert not any(secret in text for text in texts), secret
+
+
+def test_overrides():
+    client = Client.from_preset(openai_preset(), max_retries=0, read_timeout_s=1.0)
+    assert client.settings.max_retries == 0
+    assert client.retry.max_retries == 0
+    assert client.settings.read_timeout_s == 1.0
+
+
+def test_azure_deployments_default_to_max_completion_tokens():
+    assert Client.from_preset(azure_preset(endpoints=[{"name": "gpt"}])).compat.token_field == "max_completion_tokens"
+    assert Client.from_preset(openai_preset()).compat.token_field == "max_tokens"
+    explicit = Client.from_preset(openai_preset(max_tokens_field="max_completion_tokens"))
+    assert explicit.compat.token_field == "max_completion_tokens"
