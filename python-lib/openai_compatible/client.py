@@ -21,6 +21,8 @@ from .errors import (
     APIConnectionError,
     APITimeoutError,
     BadRequestError,
+    ContentFilterError,
+    ContextLengthError,
     InvalidResponseError,
     OpenAICompatibleError,
     RateLimitError,
@@ -267,8 +269,8 @@ class Client:
             try:
                 return self._with_retries(lambda body=body: send(body), tokens)
             except BadRequestError as exc:
-                if not self.compat.adapt(exc, body):
-                    raise
+                if isinstance(exc, (ContextLengthError, ContentFilterError)) or not self.compat.adapt(exc, body):
+                    raise  # a prompt too long or filtered is not a field the provider refuses
         raise BadRequestError("The provider kept refusing the request after adapting it; see the log.")
 
     def _with_retries(self, send: Callable[[], T], tokens: int = 0) -> T:
@@ -353,7 +355,9 @@ class Client:
             text = self._read_text(response, where, limit=1024 * 1024)
             error = error_from_response(response.status_code, text, response.headers, redact=self._redact,
                                         where=where)
-            error.retry_after = retry_hint(response.headers)
+            hint = retry_hint(response.headers)
+            if hint is not None:  # the headers' hint first, else one from the body (Google's RetryInfo)
+                error.retry_after = hint
             raise error
         return response
 

@@ -36,13 +36,15 @@ class Compatibility:
     # --- shaping requests ---------------------------------------------------------------------------
 
     def map_messages(self, messages: list) -> list:
-        """Applies the system-role setting: keep ``system``, rename to ``developer``, or merge into the
-        first user message for providers that accept neither."""
+        """Applies the system-role setting to system prompts (``system`` and ``developer`` messages alike):
+        send them as ``system``, as ``developer``, or merge them into the first user message for providers
+        that accept neither."""
         role = self.system_role
-        if role == "system" or not any(m.get("role") in ("system", "developer") for m in messages):
+        if not any(m.get("role") in ("system", "developer") for m in messages):
             return messages
-        if role == "developer":
-            return [dict(m, role="developer") if m.get("role") == "system" else m for m in messages]
+        if role in ("system", "developer"):
+            other = "developer" if role == "system" else "system"
+            return [dict(m, role=role) if m.get("role") == other else m for m in messages]
         system_texts = [_text_of(m.get("content")) for m in messages if m.get("role") in ("system", "developer")]
         rest = [m for m in messages if m.get("role") not in ("system", "developer")]
         preamble = "\n\n".join(t for t in system_texts if t)

@@ -6,6 +6,7 @@ Every exception carries the provider's own words (``provider_message``), the HTT
 """
 from __future__ import annotations
 
+import html
 import json
 import re
 from typing import Any, Mapping, Optional
@@ -159,13 +160,18 @@ def parse_error_body(text: str) -> dict[str, Any]:
     ``{"object": "error"}`` and Mistral's object-valued ``message``. Non-JSON bodies (HTML pages)
     become a short text message.
     """
-    out: dict[str, Any] = {"message": None, "type": None, "code": None, "param": None}
+    out: dict[str, Any] = {"message": None, "type": None, "code": None, "param": None, "detail": None,
+                           "retry_delay": None}
     try:
         data: Any = json.loads(text) if text.strip() else None
+        parsed = True
     except ValueError:
-        data = None
+        data, parsed = None, False
     if isinstance(data, list) and data:
         data = data[0]
+    if isinstance(data, str):
+        out["message"] = data.strip() or None
+        return out
     if isinstance(data, dict):
         err: Any = data.get("error", data)
         if isinstance(err, str):
@@ -182,17 +188,53 @@ def parse_error_body(text: str) -> dict[str, Any]:
             out["code"] = _as_text(first.get("code")) if isinstance(first, dict) else None
         else:
             out["message"] = _as_text(err.get("message"))
+            detail = err.get("detail", data.get("detail"))
+            out["detail"] = _as_text(detail) if detail is not None else None
         out["type"] = _as_text(err.get("type") or err.get("status"))
         out["code"] = out["code"] or _as_text(err.get("code"))
         out["param"] = _as_text(err.get("param"))
         inner = err.get("innererror")
         if isinstance(inner, dict) and inner.get("code") and not out["code"]:
             out["code"] = _as_text(inner.get("code"))
+        out["retry_delay"] = _retry_delay(err.get("details"))
         return out
-    stripped = re.sub(r"<[^>]+>", " ", text)  # an HTML error page from a proxy
-    stripped = re.sub(r"\s+", " ", stripped).strip()
-    out["message"] = stripped[:300] or None
+    if parsed:  # JSON, but no shape we know (a number, an empty list...)
+        return out
+    out["message"] = _plain_text(text)
     return out
+
+
+def _plain_text(text: str, limit: int = 240) -> Optional[str]:
+    """A short message from a non-JSON body: plain text as is, an HTML error page as its title and text."""
+    if "<" in text and ">" in text:
+        title_match = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+        title = re.sub(r"\s+", " ", title_match.group(1)).strip() if title_match else ""
+        body = re.sub(r"<(head|script|style)\b[^>]*>.*?</\1\s*>", " ", text, flags=re.IGNORECASE | re.DOTALL)
+        body = re.sub(r"<!--.*?-->", " ", body, flags=re.DOTALL)
+        body = re.sub(r"<[^>]*>", " ", body)
+        body = html.unescape(re.sub(r"\s+", " ", body)).strip()
+        if title and not body.startswith(title):
+            body = f"{html.unescape(title)}: {body}" if body else html.unescape(title)
+        text = body.replace("<", " ").replace(">", " ")
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) > limit:
+        text = text[: limit - 3].rstrip() + "..."
+    return text or None
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+
+def _retry_delay(details: Any) -> Optional[float]:
+    """Seconds from a Google ``RetryInfo`` detail (``"retryDelay": "26s"``), if the error carries one."""
+    if not isinstance(details, list):
+        return None
+    for item in details:
+        if isinstance(item, dict) and "RetryInfo" in str(item.get("@type", "")):
+            match = _DURATION.match(str(item.get("retryDelay", "")))
+            if match:
+                return float(match.group(1))
+    return None
 
 
 _PARAM_PATTERNS = [
@@ -215,7 +257,7 @@ def blamed_parameter(info: Mapping[str, Any]) -> Optional[str]:
     param = info.get("param")
     if isinstance(param, str) and param and param not in ("prompt", "messages"):
         return param.split(".")[0].split("[")[0]
-    message = info.get("message") or ""
+    message = " ".join(str(info.get(k) or "") for k in ("message", "detail"))
     for pattern in _PARAM_PATTERNS:
         match = pattern.search(message)
         if match:
@@ -228,7 +270,7 @@ _CONTEXT_MARKERS = ("context_length", "context length", "exceed_context_size", "
 _QUOTA_MARKERS = ("insufficient_quota", "exceeded your current quota", "quota exceeded", "billing",
                   "credit balance", "out of credits", "quota_exceeded")
 _MODEL_MARKERS = ("model_not_found", "deploymentnotfound", "does not exist", "unknown model",
-                  "invalid model", "model not found", "no such model", "invalid model name")
+                  "invalid model", "model not found", "no such model", "invalid model name", "unsupported model")
 
 
 def error_from_response(
@@ -242,14 +284,17 @@ def error_from_response(
     """Builds the right exception for an HTTP error answer (or a success status carrying an error)."""
     info = parse_error_body(body)
     provider_message = redact(info["message"] or f"HTTP {status}")
-    haystack = " ".join(str(v) for v in info.values() if v).lower()
+    haystack = " ".join(str(v) for k, v in info.items() if v and k != "retry_delay").lower()
     cls: type[OpenAICompatibleError]
     if any(m in haystack for m in _CONTEXT_MARKERS):
         cls = ContextLengthError
     elif "content_filter" in haystack or "responsibleaipolicyviolation" in haystack:
         cls = ContentFilterError
     elif status == 429:
-        cls = QuotaExceededError if any(m in haystack for m in _QUOTA_MARKERS) else RateLimitError
+        # a quota that says when to come back (Google's RetryInfo) is a per-minute limit, not an exhausted account
+        exhausted = "insufficient_quota" in haystack or (
+            info["retry_delay"] is None and any(m in haystack for m in _QUOTA_MARKERS))
+        cls = QuotaExceededError if exhausted else RateLimitError
     elif status == 401:
         cls = AuthenticationError
     elif status == 403:
@@ -271,7 +316,8 @@ def error_from_response(
         ContextLengthError: " Shorten the input or lower the max output tokens.",
     }.get(cls, "")
     prefix = f"{where}: " if where else ""
-    message = f"{prefix}HTTP {status} {cls.kind}: {provider_message}.{hint}".replace("..", ".")
+    stop = "" if provider_message.rstrip().endswith((".", "!", "?")) else "."
+    message = f"{prefix}HTTP {status} {cls.kind}: {provider_message.rstrip()}{stop}{hint}"
     return cls(
         message,
         status=status,
@@ -280,5 +326,6 @@ def error_from_response(
         error_type=info.get("type"),
         provider_message=provider_message,
         request_id=headers.get("x-request-id") or headers.get("apim-request-id"),
+        retry_after=info["retry_delay"],
         body=redact(body[:_BODY_KEEP]),
     )

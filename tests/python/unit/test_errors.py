@@ -1,0 +1,360 @@
+"""Error normalisation: every body shape of reference §1.10 becomes the right exception, with the provider's words."""
+
+import json
+
+import pytest
+from openai_compatible.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ContentFilterError,
+    ContextLengthError,
+    InvalidResponseError,
+    OpenAICompatibleError,
+    PermissionDeniedError,
+    QuotaExceededError,
+    RateLimitError,
+    ServerError,
+    SettingsError,
+    UnknownModelError,
+    blamed_parameter,
+    error_from_response,
+    parse_error_body,
+)
+
+
+def build(status, body, headers=None, **kwargs):
+    text = body if isinstance(body, str) else json.dumps(body)
+    return error_from_response(status, text, headers or {}, **kwargs)
+
+
+# --- each row of the observed-shapes table --------------------------------------------------------------
+
+def test_openai_unsupported_parameter():
+    body = {"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                                 "'max_completion_tokens' instead.", "type": "invalid_request_error",
+                      "param": "max_tokens", "code": "unsupported_parameter"}}
+    error = build(400, body)
+    assert type(error) is BadRequestError
+    assert error.param == "max_tokens"
+    assert error.code == "unsupported_parameter"
+    assert error.error_type == "invalid_request_error"
+    assert error.provider_message.startswith("Unsupported parameter: 'max_tokens'")
+    assert "Unsupported parameter: 'max_tokens'" in str(error)
+    assert error.status == 400
+
+
+def test_azure_content_filter():
+    body = {"error": {"message": "The response was filtered due to the prompt triggering Azure OpenAI's content "
+                                 "management policy.", "type": None, "param": "prompt", "code": "content_filter",
+                      "status": 400, "innererror": {"code": "ResponsibleAIPolicyViolation",
+                                                    "content_filter_result": {"hate": {"filtered": True,
+                                                                                       "severity": "high"}}}}}
+    error = build(400, body)
+    assert isinstance(error, ContentFilterError)
+    assert isinstance(error, BadRequestError)
+    assert error.code == "content_filter"
+    assert "filtered" in error.provider_message
+    assert not error.retryable
+
+
+def test_gemini_compat_array():
+    body = [{"error": {"code": 400, "message": 'Invalid JSON payload received. Unknown name "reasoning": '
+                                               "Cannot find field.", "status": "INVALID_ARGUMENT",
+                       "details": [{"@type": "type.googleapis.com/google.rpc.BadRequest"}]}}]
+    error = build(400, body)
+    assert type(error) is BadRequestError
+    assert error.param == "reasoning"
+    assert error.error_type == "INVALID_ARGUMENT"
+    assert "Unknown name" in error.provider_message
+
+
+def test_gemini_429_with_retry_info():
+    body = {"error": {"code": 429, "message": "You exceeded your current quota, please check your plan and billing "
+                                              "details.", "status": "RESOURCE_EXHAUSTED",
+                      "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "26s"}]}}
+    error = build(429, body)
+    # a per-minute limit that says when to come back: rate limited, retried after the body's hint
+    assert type(error) is RateLimitError
+    assert error.retryable
+    assert error.retry_after == 26.0
+
+
+def test_gemini_429_daily_quota_without_retry_info():
+    body = {"error": {"code": 429, "message": "You exceeded your current quota, please check your plan and billing "
+                                              "details.", "status": "RESOURCE_EXHAUSTED"}}
+    error = build(429, body)
+    assert isinstance(error, QuotaExceededError)
+    assert not error.retryable
+
+
+def test_vllm_unwrapped_error():
+    body = {"object": "error", "message": "[{'type': 'extra_forbidden', 'loc': ('body', 'max_completion_tokens'), "
+                                          "'msg': 'Extra inputs are not permitted', 'input': 64}]",
+            "type": "BadRequestError", "param": None, "code": 400}
+    error = build(400, body)
+    assert type(error) is BadRequestError
+    assert error.param == "max_completion_tokens"
+    assert "extra_forbidden" in error.provider_message
+    assert error.error_type == "BadRequestError"
+
+
+def test_mistral_message_object():
+    body = {"object": "error", "message": {"detail": [{"type": "extra_forbidden", "loc": ["body", "seed"],
+                                                       "msg": "Extra inputs are not permitted", "input": 1}]},
+            "type": "invalid_request_error", "param": None, "code": None}
+    error = build(422, body)
+    assert type(error) is BadRequestError
+    assert error.status == 422
+    assert error.param == "seed"
+    assert isinstance(error.provider_message, str)
+    assert "Extra inputs are not permitted" in error.provider_message
+
+
+def test_mistral_newer_variant_with_detail_and_numeric_code():
+    body = {"object": "error", "message": "Invalid request", "type": "invalid_request_error", "param": None,
+            "code": 3001, "detail": [{"type": "extra_forbidden", "loc": ["body", "max_completion_tokens"]}]}
+    error = build(422, body)
+    assert type(error) is BadRequestError
+    assert error.code == "3001"
+    assert error.provider_message == "Invalid request"
+    assert error.param == "max_completion_tokens"
+
+
+def test_tgi_string_error():
+    body = {"error": "Template error: template not found", "error_type": "template_error"}
+    error = build(422, body)
+    assert type(error) is BadRequestError
+    assert error.provider_message == "Template error: template not found"
+    assert error.error_type == "template_error"
+
+
+def test_deepseek_plain_text_422():
+    text = "Failed to deserialize the JSON body into the target type: messages[0].role: unknown variant " \
+           "`developer`, expected one of `system`, `user`, `assistant`, `tool` at line 1 column 40"
+    error = build(422, text)
+    assert type(error) is BadRequestError
+    assert error.provider_message.startswith("Failed to deserialize the JSON body")
+    assert "developer" in error.provider_message
+
+
+def test_perplexity_integer_code():
+    body = {"error": {"message": "After the (optional) system message(s), user and assistant roles should be "
+                                 "alternating.", "type": "invalid_message", "code": 400}}
+    error = build(400, body)
+    assert type(error) is BadRequestError
+    assert error.code == "400"
+    assert error.error_type == "invalid_message"
+    assert "alternating" in error.provider_message
+
+
+def test_together_credit_limit_rate_limit():
+    body = {"error": {"message": "You have been rate limited. Your rate limit is 60 queries per minute.",
+                      "type": "credit_limit", "param": None, "code": None}}
+    error = build(429, body, {"Retry-After": "3"})
+    assert type(error) is RateLimitError
+    assert error.retryable
+    assert error.error_type == "credit_limit"
+
+
+def test_fastapi_detail():
+    body = {"detail": "Unsupported model anthropic.claude-x, please use models API to get a list of supported models."}
+    error = build(400, body)
+    assert isinstance(error, UnknownModelError)
+    assert error.provider_message.startswith("Unsupported model")
+
+
+def test_fastapi_detail_on_401():
+    error = build(401, {"detail": "Invalid API Key"})
+    assert isinstance(error, AuthenticationError)
+    assert error.provider_message == "Invalid API Key"
+    assert "API key" in str(error)  # the hint says what to check
+
+
+def test_cloudflare_errors_list():
+    body = {"result": None, "success": False, "errors": [{"code": 7003, "message": "Could not route to /x, "
+                                                                                    "perhaps your object identifier "
+                                                                                    "is invalid?"}], "messages": []}
+    error = build(400, body)
+    assert type(error) is BadRequestError
+    assert error.provider_message.startswith("Could not route to")
+    assert error.code == "7003"
+
+
+def test_azure_apim_status_code():
+    body = {"statusCode": 401, "message": "Access denied due to missing subscription key. Make sure to include "
+                                          "subscription key when making requests to an API."}
+    error = build(401, body)
+    assert isinstance(error, AuthenticationError)
+    assert error.provider_message.startswith("Access denied due to missing subscription key")
+
+
+def test_litellm_proxy_error():
+    body = {"error": {"message": "litellm.BadRequestError: OpenAIException - temperature must be <= 2",
+                      "type": None, "param": None, "code": "400",
+                      "provider_specific_fields": {"innererror": {"code": "x"}}}}
+    error = build(400, body)
+    assert type(error) is BadRequestError
+    assert error.code == "400"
+    assert "temperature must be <= 2" in error.provider_message
+
+
+NGINX_502 = """<html>
+<head><title>502 Bad Gateway</title></head>
+<body>
+<center><h1>502 Bad Gateway</h1></center>
+<hr><center>nginx/1.25.3</center>
+</body>
+</html>
+"""
+
+STYLED_502 = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>Error 502 | Bad gateway</title>
+<style>body{font-family:-apple-system,BlinkMacSystemFont,sans-serif;margin:0} .cf-error{color:#404040}</style>
+<script>window.dataLayer = window.dataLayer || []; function gtag(){dataLayer.push(arguments);}</script>
+</head><body><div class="cf-error"><h1>Bad gateway</h1><p>The web server reported a bad gateway error.</p>
+""" + "<p>padding</p>" * 200 + "</div></body></html>"
+
+
+@pytest.mark.parametrize("page", [NGINX_502, STYLED_502])
+def test_html_error_page_becomes_short_text(page):
+    error = build(502, page, {"Content-Type": "text/html"})
+    assert isinstance(error, ServerError)
+    assert error.retryable
+    for text in (error.provider_message, str(error)):
+        assert "<" not in text and ">" not in text
+        assert "{" not in text  # no CSS or script
+        assert len(text) <= 400
+    assert "Bad" in error.provider_message and "502" in str(error)
+
+
+# --- statuses -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("status", "cls", "retryable"), [
+    (400, BadRequestError, False),
+    (401, AuthenticationError, False),
+    (403, PermissionDeniedError, False),
+    (404, UnknownModelError, False),
+    (408, ServerError, True),
+    (409, ServerError, True),
+    (422, BadRequestError, False),
+    (429, RateLimitError, True),
+    (500, ServerError, True),
+    (502, ServerError, True),
+    (503, ServerError, True),
+    (504, ServerError, True),
+])
+def test_status_mapping(status, cls, retryable):
+    error = build(status, {"error": {"message": "something happened"}})
+    assert type(error) is cls
+    assert error.retryable is retryable
+    assert error.status == status
+    assert f"HTTP {status}" in str(error)
+    assert "something happened" in str(error)
+
+
+def test_insufficient_quota_is_not_retryable():
+    body = {"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
+                      "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}}
+    error = build(429, body, {"retry-after": "1"})
+    assert isinstance(error, QuotaExceededError)
+    assert isinstance(error, RateLimitError)
+    assert not error.retryable
+
+
+@pytest.mark.parametrize("body", [
+    {"error": {"message": "This model's maximum context length is 4097 tokens. However, your messages resulted in "
+                          "5000 tokens.", "type": "invalid_request_error", "param": "messages",
+               "code": "context_length_exceeded"}},
+    {"error": {"code": 400, "message": "the request exceeds the available context size, try increasing it",
+               "type": "exceed_context_size_error", "n_prompt_tokens": 5000, "n_ctx": 4096}},
+    {"error": {"message": "litellm.ContextWindowExceededError: litellm.BadRequestError: prompt too long",
+               "type": None, "param": None, "code": "400"}},
+])
+def test_context_length_shapes(body):
+    error = build(400, body)
+    assert isinstance(error, ContextLengthError)
+    assert isinstance(error, BadRequestError)
+    assert not error.retryable
+
+
+@pytest.mark.parametrize("body", [
+    {"error": {"message": "The model `gpt-9` does not exist or you do not have access to it.",
+               "type": "invalid_request_error", "param": None, "code": "model_not_found"}},
+    {"error": {"message": "litellm.BadRequestError: Invalid model name passed in model=nope. Call `/v1/models` to "
+                          "view available models for your key.", "type": "invalid_request_error", "param": "model",
+               "code": "400"}},
+    {"error": {"code": "DeploymentNotFound", "message": "The API deployment for this resource does not exist."}},
+])
+def test_unknown_model_shapes(body):
+    error = build(400, body)
+    assert isinstance(error, UnknownModelError)
+
+
+def test_request_id_is_kept():
+    error = build(500, {"error": {"message": "boom"}}, {"x-request-id": "req_123"})
+    assert error.request_id == "req_123"
+    error = build(500, {"error": {"message": "boom"}}, {"apim-request-id": "apim-9"})
+    assert error.request_id == "apim-9"
+
+
+def test_empty_body():
+    error = build(503, "")
+    assert isinstance(error, ServerError)
+    assert "HTTP 503" in error.provider_message
+
+
+def test_body_is_kept_truncated_and_redacted():
+    secret = "sk-error-secret-0001"
+    body = json.dumps({"error": {"message": f"Incorrect API key provided: {secret}.", "padding": "x" * 5000}})
+    error = error_from_response(401, body, {}, redact=lambda t: str(t).replace(secret, "***"))
+    assert secret not in str(error) and secret not in repr(error)
+    assert secret not in error.body and secret not in error.provider_message
+    assert "Incorrect API key provided: ***" in error.provider_message
+    assert len(error.body) <= 2000
+
+
+def test_where_prefix():
+    error = build(400, {"error": {"message": "bad"}}, where="chat with 'm'")
+    assert str(error).startswith("chat with 'm': HTTP 400")
+
+
+# --- helpers ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("info", "param"), [
+    ({"param": "max_tokens", "message": ""}, "max_tokens"),
+    ({"param": "tools[0].function", "message": ""}, "tools"),
+    ({"param": "messages", "message": "too long"}, None),
+    ({"param": None, "message": "Unrecognized request argument supplied: seed"}, "seed"),
+    ({"param": None, "message": "property 'store' is unsupported"}, "store"),
+    ({"param": None, "message": "unknown field `logprobs`, expected one of"}, "logprobs"),
+    ({"param": None, "message": "[{'type': 'extra_forbidden', 'loc': ('body', 'seed')}]"}, "seed"),
+    ({"param": None, "message": 'Invalid JSON payload received. Unknown name \\"seed\\"'}, "seed"),
+    ({"param": None, "message": "Something else went wrong"}, None),
+])
+def test_blamed_parameter(info, param):
+    assert blamed_parameter(info) == param
+
+
+def test_parse_error_body_of_plain_text_and_garbage():
+    assert parse_error_body("Service Unavailable")["message"] == "Service Unavailable"
+    assert parse_error_body("")["message"] is None
+    assert parse_error_body("[]")["message"] is None
+    assert parse_error_body('"just a string"')["message"] == "just a string"
+    assert parse_error_body("42")["message"] is None
+
+
+def test_exception_hierarchy_and_kinds():
+    for cls in (SettingsError, AuthenticationError, PermissionDeniedError, UnknownModelError, BadRequestError,
+                ContextLengthError, ContentFilterError, RateLimitError, QuotaExceededError, ServerError,
+                APITimeoutError, APIConnectionError, InvalidResponseError):
+        assert issubclass(cls, OpenAICompatibleError)
+    kinds = [cls.kind for cls in (SettingsError, AuthenticationError, PermissionDeniedError, UnknownModelError,
+                                  BadRequestError, ContextLengthError, ContentFilterError, RateLimitError,
+                                  QuotaExceededError, ServerError, APITimeoutError, APIConnectionError,
+                                  InvalidResponseError)]
+    assert len(set(kinds)) == len(kinds)
+    assert {cls for cls in (RateLimitError, ServerError, APITimeoutError, APIConnectionError, InvalidResponseError)
+            if cls.retryable} == {RateLimitError, ServerError, APITimeoutError, APIConnectionError,
+                                  InvalidResponseError}
