@@ -1,6 +1,7 @@
 """When to retry a failed call, and how long to wait: the provider's hints first, else backoff."""
 from __future__ import annotations
 
+import math
 import random
 import re
 import time
@@ -18,7 +19,8 @@ def parse_duration(text: str) -> Optional[float]:
     """Seconds in a Go-style duration (``6m0s``, ``250ms``, ``1.5s``) or a bare number of seconds."""
     text = text.strip()
     try:
-        return float(text)
+        value = float(text)
+        return None if math.isnan(value) else value
     except ValueError:
         pass
     parts = _GO_DURATION.findall(text)
@@ -36,13 +38,17 @@ def retry_hint(headers: Mapping[str, str], now: Optional[float] = None) -> Optio
     value = lower.get("retry-after-ms")
     if value:
         try:
-            return max(0.0, float(value) / 1000.0)
+            number = float(value)
+            if not math.isnan(number):
+                return max(0.0, number / 1000.0)
         except ValueError:
             pass
     value = lower.get("retry-after")
     if value:
         try:
-            return max(0.0, float(value))
+            number = float(value)
+            if not math.isnan(number):
+                return max(0.0, number)
         except ValueError:
             try:
                 when = parsedate_to_datetime(value).timestamp()
@@ -51,8 +57,8 @@ def retry_hint(headers: Mapping[str, str], now: Optional[float] = None) -> Optio
                 pass
     resets = [parse_duration(lower[k]) for k in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
               if lower.get(k)]
-    resets = [r for r in resets if r is not None]
-    return max(resets) if resets else None
+    resets = [r for r in resets if r is not None and not math.isnan(r)]
+    return max(0.0, max(resets)) if resets else None
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, hint: Optional[float] = None) -> float:
         """Seconds to wait before retry number ``attempt + 1`` (attempt counts from 0)."""
-        if hint is not None:
-            return min(hint, self.max_hint_s)
+        if hint is not None and not math.isnan(hint):
+            return max(0.0, min(hint, self.max_hint_s))
         backoff = min(self.initial_delay_s * (2 ** attempt), self.max_delay_s)
         return backoff * (0.5 + random.random() / 2)  # jitter spreads the retries of parallel workers
