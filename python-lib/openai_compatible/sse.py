@@ -27,16 +27,21 @@ def iter_sse_data(chunks: Iterable[bytes]) -> Iterator[str]:
                     yield "\n".join(data_lines)
                     data_lines = []
                 continue
-            if line.startswith(":"):
-                continue  # SSE comment, e.g. ": OPENROUTER PROCESSING" or ": keep-alive"
-            name, _, value = line.partition(":")
-            if name == "data":
-                value = value[1:] if value.startswith(" ") else value
-                if value.strip().startswith(":"):
-                    continue  # non-conformant "data: : keepalive"
-                data_lines.append(value)
-    tail = buffer.rstrip(b"\r").decode("utf-8", errors="replace")
-    if tail.startswith("data:"):
-        data_lines.append(tail[5:].lstrip(" "))
+            _read_line(line, data_lines)
+    if buffer:  # the stream closed in the middle of a line (or without the final blank line)
+        _read_line(buffer.rstrip(b"\r").decode("utf-8", errors="replace"), data_lines)
     if data_lines:
         yield "\n".join(data_lines)
+
+
+def _read_line(line: str, data_lines: list[str]) -> None:
+    """Adds the value of a ``data`` line to the event being built; other lines are skipped."""
+    if line.startswith(":"):
+        return  # SSE comment, e.g. ": OPENROUTER PROCESSING" or ": keep-alive"
+    name, _, value = line.partition(":")
+    if name != "data":
+        return  # event, id, retry: not used by the API
+    value = value[1:] if value.startswith(" ") else value
+    if value.strip().startswith(":"):
+        return  # non-conformant "data: : keepalive"
+    data_lines.append(value)
