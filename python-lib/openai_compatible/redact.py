@@ -76,13 +76,24 @@ class RedactingFilter(logging.Filter):
         cleaned = redact_everywhere(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:  # a traceback can quote URLs too
+            record.exc_text = redact_everywhere(_formatter.formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = redact_everywhere(record.exc_text)
         return True
 
 
 _filter = RedactingFilter()
+_formatter = logging.Formatter()
+
+# A filter on a logger only sees records logged to that very logger, so every logger of the HTTP stack
+# (some print request URLs, which carry the key with query-parameter authentication) gets one.
+HTTP_LOGGERS = ("urllib3", "urllib3.connectionpool", "urllib3.poolmanager", "urllib3.connection",
+                "urllib3.response", "urllib3.util.retry", "urllib3.http2.connection", "urllib3.contrib.pyopenssl",
+                "requests", "openai_compatible")
 
 
-def install_log_filters(names: Iterable[str] = ("urllib3", "urllib3.connectionpool", "requests")) -> None:
+def install_log_filters(names: Iterable[str] = HTTP_LOGGERS) -> None:
     """Attaches the redacting filter to the loggers of the HTTP stack (idempotent)."""
     for name in names:
         logger = logging.getLogger(name)
