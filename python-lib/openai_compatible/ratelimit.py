@@ -38,9 +38,11 @@ class RateLimiter:
                 start = max(start, self._next_request)
                 self._next_request = start + 60.0 / self.requests_per_minute
             if self.tokens_per_minute and tokens:
-                # a token budget of one minute may be spent ahead; beyond that, requests wait
-                start = max(start, self._token_debt_until - 60.0)
-                self._token_debt_until = max(self._token_debt_until, start) + tokens * 60.0 / self.tokens_per_minute
+                # a bucket holding one minute of tokens, refilled continuously (as providers count): a request
+                # goes once the bucket holds its tokens; one larger than the bucket waits for a full bucket
+                cost = tokens * 60.0 / self.tokens_per_minute
+                start = max(start, self._token_debt_until + min(cost, 60.0) - 60.0)
+                self._token_debt_until = max(self._token_debt_until, start) + cost
             wait = start - now
             if wait > 0:
                 self.waited_s += wait
