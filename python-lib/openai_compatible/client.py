@@ -8,12 +8,14 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import socket
 import struct
 import threading
 import time
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, TypeVar
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from .compat import Compatibility
@@ -372,6 +374,10 @@ class Client:
                                                "refusing to read it.")
                 chunks.append(chunk)
         except requests.exceptions.RequestException as exc:
+            if _is_timeout(exc):
+                raise APITimeoutError(self._redact(
+                    f"{where}: the answer stalled past the read timeout ({self.settings.read_timeout_s:g}s). "
+                    "Raise 'read_timeout_s' in the preset if the provider is slow.")) from None
             raise APIConnectionError(self._redact(f"{where}: the connection broke while reading the answer "
                                                   f"({_reason(exc)}).")) from None
         finally:
@@ -421,15 +427,15 @@ class Client:
                 return
 
             def build() -> dict:
+                if not self.compat.streaming:
+                    raise _StreamingRefusedError  # learnt from the last answer: don't ask for a stream again
                 return self._chat_payload(endpoint, messages, max_tokens, response_format, options, stream=True)
 
             try:
                 response = self._adaptive(build, lambda body: self._send("POST", endpoint, "/chat/completions",
                                                                          body, where=where, stream=True), tokens)
-            except BadRequestError:
-                if not self.compat.streaming:
-                    continue  # the provider refused streaming: fetch in one piece
-                raise
+            except _StreamingRefusedError:
+                continue  # the provider refused streaming: fetch in one piece
             if "json" in response.headers.get("Content-Type", "") and "event-stream" not in response.headers.get(
                     "Content-Type", ""):
                 # a provider that ignores "stream" and answers in one piece
@@ -488,8 +494,14 @@ class Client:
                         tool_calls.extend(delta["tool_calls"])
                     finish_reason = choice.get("finish_reason") or finish_reason
         except requests.exceptions.RequestException as exc:
-            if isinstance(exc, requests.exceptions.Timeout):
-                raise APITimeoutError(self._redact(f"{where}: the stream stalled past the read timeout.")) from None
+            if _is_timeout(exc):
+                raise APITimeoutError(self._redact(
+                    f"{where}: the stream stalled past the read timeout ({self.settings.read_timeout_s:g}s) after "
+                    f"{len(pieces)} pieces. Raise 'read_timeout_s' in the preset if the provider is slow.")) from None
+            if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+                raise InvalidResponseError(self._redact(
+                    f"{where}: the stream ended without [DONE] after {len(pieces)} pieces ({_reason(exc)}); the "
+                    "answer may be incomplete.")) from None
             raise APIConnectionError(self._redact(f"{where}: the stream broke after {len(pieces)} pieces "
                                                   f"({_reason(exc)}).")) from None
         if not done:
@@ -582,6 +594,18 @@ def _status_error(data: dict, text: str, headers: Mapping[str, str], redact: Cal
         error = InvalidResponseError(error.message.replace("HTTP 200 error", "an error object with HTTP 200"),
                                      provider_message=error.provider_message, body=error.body)
     return error
+
+
+class _StreamingRefusedError(Exception):
+    """Internal: the provider refused ``stream``; the caller falls back to a plain call."""
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    """True for a read timeout, including one ``requests`` reports as a ConnectionError while reading a body."""
+    if isinstance(exc, requests.exceptions.Timeout):
+        return True
+    cause = exc.args[0] if exc.args else None
+    return isinstance(cause, (urllib3.exceptions.TimeoutError, socket.timeout))
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,0 +1,652 @@
+"""The client against the project's fault server: each failure gets the documented behaviour, and no more HTTP
+calls than the retry policy allows (the server counts them)."""
+
+import json
+import logging
+import threading
+import time
+
+import pytest
+from openai_compatible import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    Client,
+    ConnectionSettings,
+    ContentFilterError,
+    ContextLengthError,
+    InvalidResponseError,
+    PermissionDeniedError,
+    QuotaExceededError,
+    RateLimitError,
+    ServerError,
+    UnknownModelError,
+)
+from openai_compatible.retry import RetryPolicy
+
+from tests.servers.fault_server import Fault, embedding_vector
+
+KEY = "sk-faults-test-key-0001"
+HI = [{"role": "user", "content": "hello there"}]
+FAST = dict(initial_delay_s=0.01, max_delay_s=0.02)  # backoff without a hint: keep the suite quick
+
+
+def client_for(fs, retry=None, **changes):
+    preset = {"style": "openai", "base_url": fs.url, "models": ["fault-chat", "fault-embed"], "api_key": KEY,
+              "max_retries": 2, "read_timeout_s": 10}
+    preset.update(changes)
+    settings = ConnectionSettings.from_preset(preset)
+    return Client(settings, retry=retry or RetryPolicy(max_retries=settings.max_retries, **FAST))
+
+
+class ArrivalTimes:
+    """Records when each chat/embeddings request reached the server (a rule that never matches)."""
+
+    def __init__(self, fs):
+        self.times = []
+        self._lock = threading.Lock()
+        fs.add_rule(Fault.ok(), when=self._seen)
+
+    def _seen(self, _request):
+        with self._lock:
+            self.times.append(time.monotonic())
+        return False
+
+    def gaps(self):
+        return [b - a for a, b in zip(self.times, self.times[1:])]
+
+
+def assert_calls(fs, client, expected):
+    assert fs.calls == expected
+    assert client.stats.snapshot()["http_calls"] == expected
+
+
+# --- 429 and its hints --------------------------------------------------------------------------------------
+
+HINTS = [
+    pytest.param(Fault.rate_limit(1), 1.0, id="retry-after-seconds"),
+    pytest.param(Fault.rate_limit(0.3), 0.3, id="retry-after-fractional"),
+    pytest.param(Fault.rate_limit(retry_after_date=2), 1.0, id="retry-after-http-date"),  # dates have 1 s steps
+    pytest.param(Fault.rate_limit(retry_after_ms=200), 0.2, id="retry-after-ms"),
+    pytest.param(Fault.rate_limit(reset_requests="250ms"), 0.25, id="x-ratelimit-reset-requests"),
+    pytest.param(Fault.rate_limit(reset_tokens="0.3s"), 0.3, id="x-ratelimit-reset-tokens"),
+    pytest.param(Fault.rate_limit(), 0.0, id="no-hint"),
+]
+
+
+@pytest.mark.parametrize(("fault", "hint"), HINTS)
+def test_429_is_retried_after_the_hint(fault_server, fault, hint):
+    arrivals = ArrivalTimes(fault_server)
+    fault_server.script(fault)
+    client = client_for(fault_server)
+    result = client.chat(HI, model="fault-chat")
+    assert result.text == "echo: hello there"
+    assert result.attempts == 2
+    assert_calls(fault_server, client, 2)
+    stats = client.stats.snapshot()
+    assert stats["retries"] == 1 and stats["rate_limited"] == 1
+    assert len(arrivals.times) == 2
+    assert arrivals.gaps()[0] >= hint  # the server saw the retry no earlier than it asked
+    # the wait went through the shared limiter (counted from the 429's arrival, so a hair under the hint)
+    assert client.limiter.waited_s >= hint * 0.9
+
+
+def test_429_without_a_hint_backs_off(fault_server):
+    arrivals = ArrivalTimes(fault_server)
+    fault_server.script(Fault.rate_limit(), Fault.rate_limit())
+    client = client_for(fault_server, retry=RetryPolicy(max_retries=2, initial_delay_s=0.2, max_delay_s=1.0))
+    client.chat(HI, model="fault-chat")
+    assert_calls(fault_server, client, 3)
+    first, second = arrivals.gaps()
+    assert first >= 0.1 and second >= 0.2  # exponential backoff with jitter: at least half of 0.2 s, then 0.4 s
+
+
+def test_429_hint_is_shared_by_every_worker(fault_server):
+    """After one worker's 429, the others wait for the provider's hint too instead of piling on."""
+    arrivals = ArrivalTimes(fault_server)
+    fault_server.script(Fault.rate_limit(0.5))
+    client = client_for(fault_server)
+    client.chat(HI, model="fault-chat")  # got the 429, waited, succeeded
+    first_429 = arrivals.times[0]
+    client.limiter.cool_down(0.0)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(client.chat(HI, model="fault-chat")))
+               for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 3
+    assert all(t - first_429 >= 0.5 for t in arrivals.times[1:])
+
+
+def test_429_exhausted(fault_server):
+    fault_server.always(Fault.rate_limit(0.05))
+    client = client_for(fault_server, max_retries=3)
+    with pytest.raises(RateLimitError) as info:
+        client.chat(HI, model="fault-chat")
+    assert_calls(fault_server, client, 4)
+    assert "Rate limit reached" in str(info.value)
+    assert info.value.status == 429
+    assert client.stats.snapshot()["rate_limited"] == 4
+
+
+def test_429_hint_longer_than_the_cap(fault_server):
+    arrivals = ArrivalTimes(fault_server)
+    fault_server.script(Fault.rate_limit(3600))
+    client = client_for(fault_server, retry=RetryPolicy(max_retries=1, max_hint_s=0.2))
+    client.chat(HI, model="fault-chat")
+    assert_calls(fault_server, client, 2)
+    assert arrivals.gaps()[0] >= 0.2
+
+
+def test_insufficient_quota_is_final(fault_server):
+    fault_server.always(Fault.quota())
+    client = client_for(fault_server, max_retries=5)
+    with pytest.raises(QuotaExceededError) as info:
+        client.chat(HI, model="fault-chat")
+    assert_calls(fault_server, client, 1)
+    assert "exceeded your current quota" in str(info.value)
+
+
+# --- server errors and broken answers ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 408, 409])
+def test_server_errors_are_retried_then_succeed(fault_server, status):
+    fault_server.script(Fault.error(status), Fault.error(status))
+    client = client_for(fault_server, max_retries=2)
+    result = client.chat(HI, model="fault-chat")
+    assert result.text == "echo: hello there"
+    assert result.attempts == 3
+    assert_calls(fault_server, client, 3)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+@pytest.mark.parametrize("max_retries", [0, 1, 3])
+def test_server_errors_exhausted(fault_server, status, max_retries):
+    fault_server.always(Fault.error(status))
+    client = client_for(fault_server, max_retries=max_retries)
+    with pytest.raises(ServerError) as info:
+        client.chat(HI, model="fault-chat")
+    assert_calls(fault_server, client, 1 + max_retries)
+    assert info.value.status == status
+    assert client.stats.snapshot()["retries"] == max_retries
+    assert info.value.request_id == f"req-fault-{1 + max_retries}"
+
+
+def test_html_error_page_gives_a_short_text_message(fault_server):
+    fault_server.always(Fault.html(502))
+    client = client_for(fault_server, max_retries=0)
+    with pytest.raises(ServerError) as info:
+        client.chat(HI, model="fault-chat")
+    message = str(info.value)
+    assert "<" not in message and ">" not in message
+    assert "502 Bad Gateway" in message
+    assert len(message) < 300
+
+
+def test_plain_text_500(fault_server):
+    fault_server.always("500-text")
+    with pytest.raises(ServerError) as info:
+        client_for(fault_server, max_retries=0).chat(HI, model="fault-chat")
+    assert "Internal Server Error" in str(info.value)
+
+
+@pytest.mark.parametrize("mode", ["reset", "malformed", "empty-200", "error-200", "500-empty", "stream-cut"])
+def test_broken_answers_are_retried_then_succeed(fault_server, mode):
+    fault_server.script(mode)
+    client = client_for(fault_server)
+    assert client.chat(HI, model="fault-chat").text == "echo: hello there"
+    assert_calls(fault_server, client, 2)
+
+
+@pytest.mark.parametrize(("mode", "error", "words"), [
+    ("reset", APIConnectionError, "connection"),
+    ("malformed", InvalidResponseError, "not JSON"),
+    ("empty-200", InvalidResponseError, "empty"),
+    ("error-200", ServerError, "Internal error while generating"),
+    ("stream-cut", APIConnectionError, "cut short"),
+])
+def test_broken_answers_exhausted(fault_server, mode, error, words):
+    fault_server.always(mode)
+    client = client_for(fault_server, max_retries=2)
+    with pytest.raises(error) as info:
+        client.chat(HI, model="fault-chat")
+    assert_calls(fault_server, client, 3)
+    assert words in str(info.value)
+
+
+def test_slow_answer_past_the_read_timeout(fault_server):
+    fault_server.always(Fault.slow(3.0))
+    client = client_for(fault_server, read_timeout_s=0.3, max_retries=1)
+    with pytest.raises(APITimeoutError) as info:
+        client.chat(HI, model="fault-chat")
+    assert "read timeout" in str(info.value) and "read_timeout_s" in str(info.value)
+    assert_calls(fault_server, client, 2)
+
+
+def test_slow_answer_within_the_read_timeout(fault_server):
+    fault_server.script(Fault.slow(0.3))
+    client = client_for(fault_server, read_timeout_s=5)
+    assert client.chat(HI, model="fault-chat").text == "echo: hello there"
+    assert_calls(fault_server, client, 1)
+
+
+def test_connection_refused(fault_server):
+    url = fault_server.url
+    fault_server.stop()
+    client = client_for(type("Closed", (), {"url": url})(), max_retries=1)
+    with pytest.raises(APIConnectionError) as info:
+        client.chat(HI, model="fault-chat")
+    assert "connection refused" in str(info.value)
+    assert client.stats.snapshot()["http_calls"] == 2
+
+
+# --- client errors are never retried ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("status", "error"), [
+    (400, BadRequestError), (401, AuthenticationError), (403, PermissionDeniedError), (404, UnknownModelError),
+    (422, BadRequestError),
+])
+def test_client_errors_are_final(fault_server, status, error):
+    fault_server.always(Fault.error(status))
+    client = client_for(fault_server, max_retries=5)
+    with pytest.raises(error) as info:
+        client.chat(HI, model="fault-chat")
+    assert type(info.value) is error
+    assert_calls(fault_server, client, 1)
+    assert info.value.status == status
+
+
+def test_context_length_error(fault_server):
+    fault_server.set_context_limit(5)
+    client = client_for(fault_server, max_retries=5)
+    with pytest.raises(ContextLengthError) as info:
+        client.chat([{"role": "user", "content": "one two three four five six seven"}], model="fault-chat",
+                    max_tokens=10)
+    assert "maximum context length" in str(info.value)
+    assert_calls(fault_server, client, 1)
+    assert client.compat.learnt == []
+
+
+def test_content_filter_error(fault_server):
+    fault_server.always(Fault.content_filter())
+    client = client_for(fault_server)
+    with pytest.raises(ContentFilterError):
+        client.chat(HI, model="fault-chat")
+    assert_calls(fault_server, client, 1)
+
+
+def test_filtered_output_is_a_result(fault_server):
+    fault_server.always(Fault.filtered())
+    result = client_for(fault_server).chat(HI, model="fault-chat")
+    assert result.finish_reason == "content_filter"
+    assert result.text == ""
+
+
+# --- streaming ------------------------------------------------------------------------------------------------------
+
+def test_stream_pieces_and_usage(fault_server):
+    client = client_for(fault_server)
+    stream = client.stream([{"role": "user", "content": "one two three"}], model="fault-chat")
+    pieces = list(stream)
+    assert len(pieces) > 1
+    assert "".join(pieces) == "echo: one two three"
+    assert stream.result.text == "echo: one two three"
+    assert stream.result.finish_reason == "stop"
+    assert stream.result.usage.completion_tokens == 4
+    assert stream.result.usage.prompt_tokens == 3
+    request = fault_server.requests[-1]
+    assert request.json["stream"] is True
+    assert request.json["stream_options"] == {"include_usage": True}
+    assert request.header("accept") == "text/event-stream"
+
+
+def test_stream_without_usage_when_turned_off(fault_server):
+    client = client_for(fault_server, stream_usage=False)
+    stream = client.stream(HI, model="fault-chat")
+    assert "".join(stream) == "echo: hello there"
+    assert "stream_options" not in fault_server.requests[-1].json
+    assert stream.result.usage.total_tokens is None
+
+
+def test_stream_cut_before_done_is_an_error(fault_server):
+    fault_server.always(Fault.stream_cut(after=2))
+    client = client_for(fault_server, max_retries=3)
+    stream = client.stream([{"role": "user", "content": "one two three four"}], model="fault-chat")
+    received = []
+    with pytest.raises(InvalidResponseError) as info:
+        for piece in stream:
+            received.append(piece)
+    assert received == ["echo: ", "one "]
+    assert "[DONE]" in str(info.value)
+    assert_calls(fault_server, client, 1)  # pieces were already handed out: retrying would duplicate them
+
+
+def test_stream_cut_before_any_piece_is_retried(fault_server):
+    fault_server.script(Fault.stream_cut(after=0))
+    client = client_for(fault_server)
+    assert "".join(client.stream(HI, model="fault-chat")) == "echo: hello there"
+    assert_calls(fault_server, client, 2)
+
+
+def test_stream_ending_without_done_but_cleanly(fault_server):
+    """A stream whose HTTP body ends normally but without [DONE] is incomplete, too."""
+    fault_server.always(Fault.error(200, b'data: {"choices":[{"delta":{"content":"partial"}}]}\n\n',
+                                    content_type="text/event-stream"))
+    client = client_for(fault_server, max_retries=0)
+    with pytest.raises(InvalidResponseError) as info:
+        list(client.stream(HI, model="fault-chat"))
+    assert "[DONE]" in str(info.value)
+
+
+def test_stream_carrying_an_error_object(fault_server):
+    fault_server.always(Fault.stream_error(after=1))
+    client = client_for(fault_server, max_retries=3)
+    received = []
+    with pytest.raises(ServerError) as info:
+        for piece in client.stream(HI, model="fault-chat"):
+            received.append(piece)
+    assert received == ["echo: "]
+    assert "The server had an error while processing your request" in str(info.value)
+    assert_calls(fault_server, client, 1)
+
+
+def test_sse_comments_keepalives_and_empty_choices_are_tolerated(fault_server):
+    fault_server.always(Fault.keepalive())
+    client = client_for(fault_server)
+    stream = client.stream([{"role": "user", "content": "one two three"}], model="fault-chat")
+    assert "".join(stream) == "echo: one two three"
+    assert stream.result.usage.total_tokens == 7
+    assert client.chat(HI, model="fault-chat").text == "echo: hello there"  # blank lines before a JSON body
+    assert_calls(fault_server, client, 2)
+
+
+def test_stream_stalled_past_the_read_timeout(fault_server):
+    fault_server.always(Fault.slow(0.0, interval=2.0))
+    client = client_for(fault_server, read_timeout_s=0.3, max_retries=0)
+    with pytest.raises(APITimeoutError):
+        list(client.stream(HI, model="fault-chat"))
+    assert_calls(fault_server, client, 1)
+
+
+def test_stream_with_multibyte_text(fault_server):
+    text = "héllo wörld 日本語 🎉 line\u2028sep"
+    client = client_for(fault_server)
+    stream = client.stream([{"role": "user", "content": text}], model="fault-chat")
+    assert "".join(stream) == "echo: " + text
+
+
+# --- compatibility fallbacks ---------------------------------------------------------------------------------------
+
+def test_provider_refusing_stream_in_auto(fault_server, caplog):
+    fault_server.reject_stream()
+    client = client_for(fault_server, streaming="auto")
+    with caplog.at_level(logging.WARNING, logger="openai_compatible"):
+        stream = client.stream(HI, model="fault-chat")
+        pieces = list(stream)
+    assert pieces == ["echo: hello there"]  # one piece
+    assert stream.result.text == "echo: hello there"
+    assert_calls(fault_server, client, 2)  # the refused stream, then one plain call
+    assert [r.stream for r in fault_server.requests] == [True, False]
+    assert "streaming" in caplog.text
+    # remembered: the next stream goes straight to a plain call
+    assert list(client.stream(HI, model="fault-chat")) == ["echo: hello there"]
+    assert_calls(fault_server, client, 3)
+
+
+def test_provider_refusing_stream_with_streaming_yes(fault_server):
+    fault_server.reject_stream()
+    client = client_for(fault_server, streaming="yes")
+    with pytest.raises(BadRequestError) as info:
+        list(client.stream(HI, model="fault-chat"))
+    assert "stream is not supported" in str(info.value)
+    assert_calls(fault_server, client, 1)
+
+
+def test_streaming_no_makes_plain_calls(fault_server):
+    client = client_for(fault_server, streaming="no")
+    assert list(client.stream(HI, model="fault-chat")) == ["echo: hello there"]
+    assert fault_server.requests[-1].stream is False
+
+
+@pytest.mark.parametrize(("style", "refused", "accepted"), [
+    ("openai", "max_tokens", "max_completion_tokens"),
+    ("azure", "max_completion_tokens", "max_tokens"),
+])
+def test_token_field_flips_once_and_is_remembered(fault_server, caplog, style, refused, accepted):
+    fault_server.reject_param(refused)
+    if style == "openai":
+        client = client_for(fault_server)
+    else:
+        client = client_for(fault_server, style="azure", target_uri=fault_server.target_uri,
+                            auth_scheme="api_key_header", endpoints=[{"name": "fault-chat", "deployment": "dep"}])
+    with caplog.at_level(logging.WARNING, logger="openai_compatible"):
+        result = client.chat(HI, model="fault-chat", max_tokens=16)
+    assert result.attempts == 2
+    assert_calls(fault_server, client, 2)
+    first, second = fault_server.requests
+    assert first.json[refused] == 16 and accepted not in first.json
+    assert second.json[accepted] == 16 and refused not in second.json
+    assert accepted in caplog.text
+    client.chat(HI, model="fault-chat", max_tokens=8)
+    assert_calls(fault_server, client, 3)  # the next call sends the right field first try
+    assert fault_server.requests[-1].json[accepted] == 8
+    list(client.stream(HI, model="fault-chat", max_tokens=8))  # streams too
+    assert_calls(fault_server, client, 4)
+
+
+@pytest.mark.parametrize("style", ["openai", "vllm", "mistral"])
+def test_explicit_token_field_never_flips(fault_server, style):
+    fault_server.reject_param("max_completion_tokens", style)
+    client = client_for(fault_server, max_tokens_field="max_completion_tokens")
+    with pytest.raises(BadRequestError) as info:
+        client.chat(HI, model="fault-chat", max_tokens=16)
+    assert info.value.param == "max_completion_tokens"
+    assert_calls(fault_server, client, 1)
+    assert client.compat.token_field == "max_completion_tokens"
+
+
+def test_developer_role_refused(fault_server, caplog):
+    fault_server.reject_role("developer")
+    client = client_for(fault_server, system_role="developer")
+    messages = [{"role": "system", "content": "Be brief."}] + HI
+    with caplog.at_level(logging.WARNING, logger="openai_compatible"):
+        assert client.chat(messages, model="fault-chat").text == "echo: hello there"
+    assert_calls(fault_server, client, 2)
+    assert [m["role"] for m in fault_server.requests[0].json["messages"]] == ["developer", "user"]
+    assert [m["role"] for m in fault_server.requests[1].json["messages"]] == ["system", "user"]
+    assert "developer" in caplog.text
+    client.chat(messages, model="fault-chat")
+    assert_calls(fault_server, client, 3)
+
+
+def test_developer_role_from_the_caller_is_mapped(fault_server):
+    fault_server.reject_role("developer")
+    client = client_for(fault_server)
+    client.chat([{"role": "developer", "content": "Be brief."}] + HI, model="fault-chat")
+    assert_calls(fault_server, client, 1)
+    assert fault_server.requests[0].json["messages"][0]["role"] == "system"
+
+
+def test_system_prompt_merged_into_the_user_message(fault_server):
+    client = client_for(fault_server, system_role="user")
+    client.chat([{"role": "system", "content": "Be brief."}] + HI, model="fault-chat")
+    assert fault_server.requests[0].json["messages"] == [{"role": "user", "content": "Be brief.\n\nhello there"}]
+
+
+@pytest.mark.parametrize("style", ["openai", "vllm", "mistral"])
+def test_unknown_parameter_dropped_retried_once_and_remembered(fault_server, caplog, style):
+    fault_server.reject_param("seed", style)
+    client = client_for(fault_server)
+    with caplog.at_level(logging.WARNING, logger="openai_compatible"):
+        result = client.chat(HI, model="fault-chat", seed=42, temperature=0)
+    assert result.text == "echo: hello there"
+    assert_calls(fault_server, client, 2)
+    first, second = fault_server.requests
+    assert first.json["seed"] == 42
+    assert "seed" not in second.json and second.json["temperature"] == 0
+    warnings = [r for r in caplog.records if r.name == "openai_compatible" and "'seed'" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+    client.chat(HI, model="fault-chat", seed=42)
+    assert_calls(fault_server, client, 3)
+    assert "seed" not in fault_server.requests[-1].json
+
+
+def test_json_schema_refused_falls_back(fault_server):
+    schema = {"type": "json_schema", "json_schema": {"name": "s", "schema": {"type": "object", "properties": {
+        "sentiment": {"type": "string"}}}}}
+    fault_server.add_rule(Fault.error(400, {"error": {"message": "response_format json_schema is not supported",
+                                                      "param": "response_format"}}),
+                          when=lambda req: (req.json.get("response_format") or {}).get("type") == "json_schema")
+    client = client_for(fault_server)
+    result = client.chat(HI, model="fault-chat", response_format=schema)
+    assert json.loads(result.text) == {"echo": "hello there"}
+    assert [r.json["response_format"]["type"] for r in fault_server.requests] == ["json_schema", "json_object"]
+
+
+def test_json_schema_answer(fault_server):
+    schema = {"type": "json_schema", "json_schema": {"name": "s", "schema": {
+        "type": "object", "properties": {"sentiment": {"type": "string", "enum": ["positive", "negative"]}},
+        "required": ["sentiment"], "additionalProperties": False}}}
+    result = client_for(fault_server).chat(HI, model="fault-chat", response_format=schema)
+    assert json.loads(result.text) == {"sentiment": "positive"}
+    assert fault_server.requests[0].json["response_format"] == schema
+
+
+# --- what is sent ---------------------------------------------------------------------------------------------------
+
+def test_only_what_the_caller_set_is_sent(fault_server):
+    client = client_for(fault_server)
+    client.chat(HI, model="fault-chat")
+    assert fault_server.requests[-1].json == {"model": "fault-chat", "messages": HI}
+    client.chat(HI, model="fault-chat", max_tokens=5, temperature=0.0, stop=None, top_p=None)
+    assert fault_server.requests[-1].json == {"model": "fault-chat", "messages": HI, "max_tokens": 5,
+                                              "temperature": 0.0}
+
+
+def test_required_header_missing_then_given(fault_server):
+    fault_server.require_header("X-Gateway-Tenant", "acme")
+    client = client_for(fault_server, max_retries=3)
+    with pytest.raises(AuthenticationError) as info:
+        client.chat(HI, model="fault-chat")
+    assert "X-Gateway-Tenant" in str(info.value)
+    assert_calls(fault_server, client, 1)
+    client = client_for(fault_server, extra_headers=[{"from": "X-Gateway-Tenant", "to": "acme"}])
+    assert client.chat(HI, model="fault-chat").text == "echo: hello there"
+    assert fault_server.requests[-1].header("x-gateway-tenant") == "acme"
+
+
+def test_extra_query_parameters(fault_server):
+    client = client_for(fault_server, extra_query=[{"from": "tenant", "to": "acme"}])
+    client.chat(HI, model="fault-chat")
+    client.embed(["a"], model="fault-embed")
+    assert [r.query for r in fault_server.requests] == [{"tenant": "acme"}, {"tenant": "acme"}]
+
+
+def test_organization_header(fault_server):
+    client_for(fault_server, organization="org-123").chat(HI, model="fault-chat")
+    assert fault_server.requests[0].header("openai-organization") == "org-123"
+
+
+@pytest.mark.parametrize(("scheme", "extra", "rule"), [
+    ("bearer", {}, "bearer"),
+    ("api_key_header", {}, "api-key"),
+    ("custom_header", {"auth_header_name": "Ocp-Apim-Subscription-Key"}, "header:Ocp-Apim-Subscription-Key"),
+    ("query_param", {"auth_query_param": "key"}, "query:key"),
+])
+def test_auth_schemes_as_the_server_sees_them(fault_server, scheme, extra, rule):
+    fault_server.require_auth(KEY, rule)
+    client = client_for(fault_server, auth_scheme=scheme, **extra)
+    assert client.chat(HI, model="fault-chat").text == "echo: hello there"
+    request = fault_server.requests[0]
+    carriers = [name for name, value in request.headers.items() if KEY in value]
+    carriers += [f"?{name}" for name, value in request.query.items() if KEY in value]
+    assert len(carriers) == 1  # the key travels once, where the scheme says
+    wrong = client_for(fault_server, auth_scheme=scheme, api_key="sk-wrong-key-0009", **extra)
+    with pytest.raises(AuthenticationError):
+        wrong.chat(HI, model="fault-chat")
+
+
+def test_auth_scheme_none_sends_no_key(fault_server):
+    client = client_for(fault_server, auth_scheme="none")
+    client.chat(HI, model="fault-chat")
+    request = fault_server.requests[0]
+    assert "authorization" not in request.headers and "api-key" not in request.headers
+    assert KEY not in json.dumps(request.headers) + json.dumps(request.query)
+
+
+def test_azure_routes(fault_server):
+    client = client_for(fault_server, style="azure", target_uri=fault_server.target_uri + "/",
+                        api_version="2024-10-21", auth_scheme="api_key_header", endpoints=[
+                            {"name": "gpt", "kind": "azure_deployment", "deployment": "gpt-dep"},
+                            {"name": "emb", "kind": "azure_deployment", "deployment": "emb-dep"},
+                            {"name": "v1", "kind": "openai_v1", "api_key": "sk-own-endpoint-key-0002"}])
+    client.chat(HI, model="gpt")
+    client.embed(["a"], model="emb")
+    client.chat(HI, model="v1")
+    chat, embed, v1 = fault_server.requests
+    assert (chat.path, chat.deployment, chat.query) == ("/openai/deployments/gpt-dep/chat/completions", "gpt-dep",
+                                                        {"api-version": "2024-10-21"})
+    assert "model" not in chat.json
+    assert chat.header("api-key") == KEY and chat.header("authorization") is None
+    assert (embed.path, embed.query) == ("/openai/deployments/emb-dep/embeddings", {"api-version": "2024-10-21"})
+    assert (v1.path, v1.query, v1.json["model"]) == ("/v1/chat/completions", {}, "v1")
+    assert v1.header("api-key") == "sk-own-endpoint-key-0002"
+
+
+# --- embeddings and models ------------------------------------------------------------------------------------------
+
+def test_embeddings_in_input_order_with_dimensions(fault_server):
+    texts = ["first", "second", "third", "first"]
+    client = client_for(fault_server)
+    vectors = client.embed(texts, model="fault-embed", dimensions=4)
+    assert vectors == [pytest.approx(embedding_vector(t, 4)) for t in texts]
+    assert fault_server.requests[0].json == {"model": "fault-embed", "input": texts, "encoding_format": "float",
+                                             "dimensions": 4}
+    result = client.embed_result(["a b c"], model="fault-embed")
+    assert len(result.vectors[0]) == 8 and result.usage.prompt_tokens == 3
+
+
+def test_embeddings_answered_in_another_order(fault_server):
+    answer = {"object": "list", "model": "fault-embed", "data": [
+        {"index": 1, "embedding": [0.0, 1.0]}, {"index": 0, "embedding": [1.0, 0.0]}]}
+    fault_server.always(Fault.error(200, answer))
+    assert client_for(fault_server).embed(["a", "b"], model="fault-embed") == [[1.0, 0.0], [0.0, 1.0]]
+
+
+def test_embeddings_with_missing_vectors(fault_server):
+    fault_server.always(Fault.error(200, {"data": [{"index": 0, "embedding": [1.0]}]}))
+    with pytest.raises(InvalidResponseError):
+        client_for(fault_server, max_retries=0).embed(["a", "b"], model="fault-embed")
+
+
+def test_models_and_discovery(fault_server):
+    fault_server.models = ["fault-chat", "fault-embed", "discovered-1"]
+    client = client_for(fault_server, models=["listed-only"], discover_models=True)
+    assert client.models() == ["listed-only", "fault-chat", "fault-embed", "discovered-1"]
+    client.chat(HI, model="discovered-1")  # a discovered model is usable
+    assert fault_server.calls_to("models") == 1  # discovery is cached
+    with pytest.raises(UnknownModelError):
+        client.chat(HI, model="not-there")
+    assert fault_server.calls_to("chat") == 1
+
+
+def test_discovery_failure_falls_back_to_the_listed_models(fault_server):
+    fault_server.add_rule(Fault.error(404), when=lambda req: req.route == "models")
+    client = client_for(fault_server, models=["listed"], discover_models=True)
+    assert client.models() == ["listed"]
+
+
+# --- TLS ------------------------------------------------------------------------------------------------------------
+
+def test_tls_is_verified_by_default(fault_server):
+    https = fault_server.url.replace("http://", "https://")
+    client = client_for(type("Https", (), {"url": https})(), max_retries=0)
+    assert client._session.verify is True
+    with pytest.raises(APIConnectionError) as info:
+        client.chat(HI, model="fault-chat")
+    assert "TLS" in str(info.value)
+    assert "ca_bundle" in str(info.value)
+    assert fault_server.calls == 0
