@@ -1,0 +1,216 @@
+"""Python API mirroring the CLI: each run_* validates like DSS, then runs the component in a child.
+
+Every function returns a subprocess.CompletedProcess with the CLI's exit status: 0 success,
+1 the component failed (the error is the last line of stderr), 2 invalid configuration (nothing
+ran). With capture=True (the default) stdout/stderr are returned as text; with capture=False they
+stream to this process's own streams.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from localdss.columns import check_column_params
+from localdss.config import resolve_config, resolve_plugin_config
+from localdss.errors import EXIT_CONFIG_ERROR, ConfigError
+from localdss.jsonc import load_json_object, load_jsonc
+from localdss.launcher import Job, launch
+from localdss.masking import mask_values
+from localdss.plugin import Plugin, load_plugin
+from localdss.roles import RoleMap, build_flow, dataset_location
+
+PathLike = Union[str, Path]
+ObjectArg = Union[Mapping[str, Any], PathLike, None]
+
+
+def _object(value: ObjectArg, what: str) -> dict[str, Any]:
+    """A dict given directly, or read from a JSON file path."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return dict(value)
+    return load_json_object(Path(value), what)
+
+
+def _json_value(value: Any, what: str) -> Any:
+    """A JSON value given directly, or read from a file when given as a pathlib.Path."""
+    return load_jsonc(value, what) if isinstance(value, Path) else value
+
+
+def _prepare(
+    kind: str,
+    component_id: str,
+    config: ObjectArg,
+    presets: Optional[Mapping[str, ObjectArg]],
+    plugin_root: Optional[PathLike],
+    plugin_config: ObjectArg,
+) -> tuple[Plugin, Job]:
+    plugin = load_plugin(plugin_root)
+    component = plugin.component(kind, component_id)
+    warnings: list[str] = []
+    preset_values = {name: _object(value, f"preset file for '{name}'") for name, value in (presets or {}).items()}
+    resolved = resolve_config(plugin, component, _object(config, "config file"), preset_values, warnings)
+    plugin_values = resolve_plugin_config(plugin, _object(plugin_config, "plugin config file"), warnings)
+    job = Job(plugin, component, resolved, plugin_values)
+    job.notes.append(f"running {component.label} of plugin '{plugin.plugin_id}' ({plugin.root})")
+    job.notes.append("config: " + json.dumps(mask_values(resolved, component.params, plugin), default=str))
+    job.notes.extend(f"warning: {w}" for w in warnings)
+    return plugin, job
+
+
+def _config_failure(exc: ConfigError, capture: bool) -> subprocess.CompletedProcess:
+    message = f"localdss: error: {exc}\n"
+    if not capture:
+        sys.stderr.write(message)
+        return subprocess.CompletedProcess([], EXIT_CONFIG_ERROR)
+    return subprocess.CompletedProcess([], EXIT_CONFIG_ERROR, stdout="", stderr=message)
+
+
+def run_recipe(
+    recipe_id: str,
+    config: ObjectArg = None,
+    presets: Optional[Mapping[str, ObjectArg]] = None,
+    inputs: Optional[RoleMap] = None,
+    outputs: Optional[RoleMap] = None,
+    folders: Optional[RoleMap] = None,
+    *,
+    plugin_root: Optional[PathLike] = None,
+    plugin_config: ObjectArg = None,
+    capture: bool = True,
+    timeout: Optional[float] = None,
+    env: Optional[dict[str, str]] = None,
+) -> subprocess.CompletedProcess:
+    """Run custom-recipes/<recipe_id>/recipe.py on files. Roles map to a path or a list of paths."""
+    try:
+        plugin = load_plugin(plugin_root)
+        component = plugin.component("recipe", recipe_id)
+        problems: list[str] = []
+        try:
+            flow = build_flow(component, inputs, outputs, folders)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+        try:
+            _, job = _prepare("recipe", recipe_id, config, presets, plugin_root, plugin_config)
+        except ConfigError as exc:
+            problems = exc.problems + problems
+        if problems:
+            raise ConfigError(f"invalid configuration for {component.label}", problems)
+        job.flow = flow
+        job.locations = flow.locations
+        warnings: list[str] = []
+        check_column_params(job.component, job.config, job.flow, warnings)
+        job.notes.extend(f"warning: {w}" for w in warnings)
+        for location in job.locations.values():
+            side = "input" if location["io"] == "in" else "output"
+            job.notes.append(f"{side} role '{location['role']}': {location['fullName']} = {location['path']}")
+    except ConfigError as exc:
+        return _config_failure(exc, capture)
+    return launch(job, capture=capture, timeout=timeout, env=env)
+
+
+def run_connector(
+    connector_id: str,
+    config: ObjectArg = None,
+    presets: Optional[Mapping[str, ObjectArg]] = None,
+    output: PathLike = "",
+    limit: Optional[int] = None,
+    *,
+    plugin_root: Optional[PathLike] = None,
+    plugin_config: ObjectArg = None,
+    capture: bool = True,
+    timeout: Optional[float] = None,
+    env: Optional[dict[str, str]] = None,
+) -> subprocess.CompletedProcess:
+    """Read python-connectors/<connector_id> into `output` (.csv/.parquet + .schema.json)."""
+    try:
+        if not output:
+            raise ConfigError("the connector needs an output file (--output OUT.csv)")
+        if limit is not None and int(limit) <= 0:
+            raise ConfigError(f"--limit must be a positive number of rows, got {limit}")
+        _, job = _prepare("connector", connector_id, config, presets, plugin_root, plugin_config)
+        location = dataset_location(Path(output).resolve(), "out", None)
+        job.options = {"limit": int(limit) if limit else -1, "output": location}
+    except ConfigError as exc:
+        return _config_failure(exc, capture)
+    return launch(job, capture=capture, timeout=timeout, env=env)
+
+
+def run_macro(
+    runnable_id: str,
+    config: ObjectArg = None,
+    presets: Optional[Mapping[str, ObjectArg]] = None,
+    output: Optional[PathLike] = None,
+    *,
+    plugin_root: Optional[PathLike] = None,
+    plugin_config: ObjectArg = None,
+    capture: bool = True,
+    timeout: Optional[float] = None,
+    env: Optional[dict[str, str]] = None,
+) -> subprocess.CompletedProcess:
+    """Run python-runnables/<runnable_id>; its result goes to `output` (HTML; JSON for a .json
+    table), or to stdout when no output is given."""
+    try:
+        _, job = _prepare("macro", runnable_id, config, presets, plugin_root, plugin_config)
+        target = None
+        if output:
+            target = Path(output).resolve()
+            target.parent.mkdir(parents=True, exist_ok=True)
+        job.options = {"output": str(target) if target else None,
+                       "result_type": job.component.descriptor.get("resultType", "HTML")}
+    except ConfigError as exc:
+        return _config_failure(exc, capture)
+    return launch(job, capture=capture, timeout=timeout, env=env)
+
+
+def run_llm(
+    llm_id: str,
+    config: ObjectArg = None,
+    presets: Optional[Mapping[str, ObjectArg]] = None,
+    query: Any = None,
+    settings: Any = None,
+    stream: bool = False,
+    *,
+    trace_file: Optional[PathLike] = None,
+    plugin_root: Optional[PathLike] = None,
+    plugin_config: ObjectArg = None,
+    capture: bool = True,
+    timeout: Optional[float] = None,
+    env: Optional[dict[str, str]] = None,
+) -> subprocess.CompletedProcess:
+    """Query python-llms/<llm_id>; stdout holds one JSON result per line (see parse_json_lines).
+
+    `query` and `settings` are JSON values (a pathlib.Path is read as a JSON file). A completion
+    query is {"messages": [...]} (a bare string becomes one user message); an embedding query is
+    {"queries": [{"text"}]} (a string, a list of strings or {"text"} are accepted too).
+    """
+    try:
+        _, job = _prepare("llm", llm_id, config, presets, plugin_root, plugin_config)
+        query_value = _json_value(query, "query file")
+        if query_value is None:
+            raise ConfigError("the llm command needs a query (--query QUERY.json)")
+        settings_value = _json_value(settings, "settings file") or {}
+        if not isinstance(settings_value, dict):
+            raise ConfigError("settings must be a JSON object")
+        job.options = {"query": query_value, "settings": settings_value, "stream": bool(stream),
+                       "trace_file": str(Path(trace_file).resolve()) if trace_file else None}
+    except ConfigError as exc:
+        return _config_failure(exc, capture)
+    return launch(job, capture=capture, timeout=timeout, env=env)
+
+
+def parse_json_lines(text: str) -> list[Any]:
+    """The results an llm run printed on stdout, one JSON value per non-empty line."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def list_components(plugin_root: Optional[PathLike] = None) -> dict[str, list[str]]:
+    """The plugin's component ids by kind (recipe, connector, macro, llm)."""
+    from localdss.plugin import KINDS
+
+    plugin = load_plugin(plugin_root)
+    return {kind: plugin.component_ids(kind) for kind in KINDS}

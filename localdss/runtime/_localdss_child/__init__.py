@@ -1,0 +1,1 @@
+"""Runs one plugin component inside the child process of a localdss job."""

@@ -1,0 +1,19 @@
+"""The flow spec of the running recipe (`DKUFLOW_SPEC`), read when asked so tests can change it."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Optional
+
+
+def get_flow() -> Optional[dict[str, Any]]:
+    """The recipe's `{"in": [...], "out": [...]}`, or None outside a recipe."""
+    spec = os.environ.get("DKUFLOW_SPEC")
+    return json.loads(spec) if spec else None
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FLOW":
+        return get_flow()
+    raise AttributeError(name)

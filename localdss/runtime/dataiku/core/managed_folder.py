@@ -1,0 +1,139 @@
+"""`dataiku.Folder` backed by a local directory. Paths are relative to the folder, `/`-separated."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, Optional, Union
+
+from dataiku.core import locations
+
+
+class Folder:
+    """A managed folder of the flow, by name or `PROJECT.name`."""
+
+    def __init__(self, lookup: str, project_key: Optional[str] = None, ignore_flow: bool = False) -> None:
+        self.full_name, self.project_key, self.short_name = locations.full_name(lookup, project_key)
+        self._location = locations.find("MANAGED_FOLDER", lookup, project_key, ignore_flow)
+        self._root = Path(self._location["path"])
+        self._root.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def name(self) -> str:
+        return self._location["name"]
+
+    def get_id(self) -> str:
+        return self._location["name"]
+
+    def get_name(self) -> str:
+        return self._location["name"]
+
+    def __repr__(self) -> str:
+        return f"Folder({self.full_name!r}) -> {self._root}"
+
+    def _local(self, path: str) -> Path:
+        """The file behind a folder path; refuses paths that leave the folder."""
+        target = (self._root / str(path).lstrip("/")).resolve()
+        root = self._root.resolve()
+        if target != root and root not in target.parents:
+            raise ValueError(f"Path {path!r} is outside folder {self.full_name}")
+        return target
+
+    def get_path(self) -> str:
+        """The directory of the folder (local filesystem folders only, as in DSS)."""
+        return str(self._root)
+
+    def is_partitioning_directory_based(self) -> bool:
+        return False
+
+    def get_info(self, sensitive_info: bool = False) -> dict[str, Any]:
+        return {
+            "id": self.name, "projectKey": self.project_key, "name": self.name, "type": "Filesystem",
+            "directoryBasedPartitioning": False, "path": str(self._root), "accessInfo": {"root": str(self._root)},
+        }
+
+    def get_partition_info(self, partition: str) -> dict[str, Any]:
+        return {"partition": partition, "paths": self.list_paths_in_partition(partition)}
+
+    def list_paths_in_partition(self, partition: str = "") -> list[str]:
+        """Every file, as `/relative/path`, sorted."""
+        paths = []
+        for dirpath, _, filenames in os.walk(self._root):
+            for filename in filenames:
+                relative = Path(dirpath, filename).relative_to(self._root).as_posix()
+                paths.append("/" + relative)
+        return sorted(paths)
+
+    def list_partitions(self) -> list[str]:
+        return [""]
+
+    def get_path_details(self, path: str = "/") -> dict[str, Any]:
+        target = self._local(path)
+        exists = target.exists()
+        details: dict[str, Any] = {
+            "exists": exists, "directory": target.is_dir(), "fullPath": "/" + str(path).lstrip("/"),
+        }
+        if exists and target.is_file():
+            stat = target.stat()
+            details.update(size=stat.st_size, lastModified=int(stat.st_mtime * 1000))
+        return details
+
+    @contextlib.contextmanager
+    def get_download_stream(self, path: str) -> Iterator[IO[bytes]]:
+        """A binary stream of a file; raises when the file does not exist."""
+        target = self._local(path)
+        if not target.is_file():
+            raise Exception(f"Path {path!r} does not exist in folder {self.full_name}")
+        with open(target, "rb") as handle:
+            yield handle
+
+    @contextlib.contextmanager
+    def get_writer(self, path: str) -> Iterator[IO[bytes]]:
+        """A binary file-like to write a file (replaced when it exists)."""
+        target = self._local(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as handle:
+            yield handle
+
+    def upload_stream(self, path: str, f: IO[bytes]) -> None:
+        with self.get_writer(path) as out:
+            shutil.copyfileobj(f, out)
+
+    def upload_data(self, path: str, data: Union[bytes, str]) -> None:
+        with self.get_writer(path) as out:
+            out.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+    def upload_file(self, path: str, file_path: str) -> None:
+        with open(file_path, "rb") as source:
+            self.upload_stream(path, source)
+
+    def read_json(self, path: str) -> Any:
+        with self.get_download_stream(path) as stream:
+            return json.loads(stream.read().decode("utf-8"))
+
+    def write_json(self, path: str, obj: Any) -> None:
+        self.upload_data(path, json.dumps(obj))
+
+    def delete_path(self, path: str) -> None:
+        """Remove a file or a directory tree; a missing path is not an error."""
+        target = self._local(path)
+        if target == self._root.resolve():
+            self.clear()
+        elif target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+    def clear(self) -> None:
+        for child in self._root.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+
+    def clear_partition(self, partition: str) -> None:
+        self.clear()
