@@ -56,10 +56,10 @@ plugin: venv
 	$(PY) tools/check_descriptors.py
 	@rm -rf dist && mkdir -p dist
 	git archive -9 --format zip -o $(archive) HEAD
-	@zip -q -d $(archive) "tests/*" "localdss/*" "bench/*" "examples/*" "tools/*" ".ci/*" "requirements-dev.txt" ".gitignore" "Makefile" >/dev/null || true
+	@zip -q -d $(archive) "tests/*" "localdss/*" "bench/*" "examples/*" "tools/*" ".ci/*" "requirements-dev.txt" ".gitignore" "Makefile" "pyproject.toml" >/dev/null || true
 	@echo "built $(archive)"
 
-demo: setup
+demo: venv model
 	PYTHONPATH=python-lib:. $(PY) examples/demo.py
 
 bench: setup
