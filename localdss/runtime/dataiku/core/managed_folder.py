@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Optional, Union
 
@@ -82,22 +80,18 @@ class Folder:
             details.update(size=stat.st_size, lastModified=int(stat.st_mtime * 1000))
         return details
 
-    @contextlib.contextmanager
-    def get_download_stream(self, path: str) -> Iterator[IO[bytes]]:
-        """A binary stream of a file; raises when the file does not exist."""
+    def get_download_stream(self, path: str) -> IO[bytes]:
+        """A binary stream of a file (use it in `with` or close it); raises when the file does not exist."""
         target = self._local(path)
         if not target.is_file():
             raise Exception(f"Path {path!r} does not exist in folder {self.full_name}")
-        with open(target, "rb") as handle:
-            yield handle
+        return open(target, "rb")
 
-    @contextlib.contextmanager
-    def get_writer(self, path: str) -> Iterator[IO[bytes]]:
-        """A binary file-like to write a file (replaced when it exists)."""
+    def get_writer(self, path: str) -> IO[bytes]:
+        """A binary writer for a file, replaced if it exists (use it in `with` or close it)."""
         target = self._local(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "wb") as handle:
-            yield handle
+        return open(target, "wb")
 
     def upload_stream(self, path: str, f: IO[bytes]) -> None:
         with self.get_writer(path) as out:

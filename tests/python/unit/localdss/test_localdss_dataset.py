@@ -177,3 +177,16 @@ def test_csv_cell_formats(tmp_path: Path) -> None:
         {"name": "i", "type": "bigint"}, {"name": "f", "type": "double"}, {"name": "inf", "type": "double"},
         {"name": "b", "type": "boolean"}, {"name": "s", "type": "string"}, {"name": "n", "type": "bigint"}]
     assert out.read_text().splitlines() == ["i,f,inf,b,s,n", '1,0.5,Infinity,true,"a,b",3', "2,,1.0,false,,"]
+
+
+def test_folder_streams_work_without_with(tmp_path: Path) -> None:
+    with localdss.session(output_folders={"cache": tmp_path / "cache"}):
+        import dataiku
+
+        folder = dataiku.Folder("cache")
+        writer = folder.get_writer("x.txt")
+        writer.write(b"abc")
+        writer.close()
+        stream = folder.get_download_stream("x.txt")
+        assert stream.read() == b"abc"
+        stream.close()
