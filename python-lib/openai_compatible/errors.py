@@ -266,7 +266,8 @@ def blamed_parameter(info: Mapping[str, Any]) -> Optional[str]:
 
 
 _CONTEXT_MARKERS = ("context_length", "context length", "exceed_context_size", "contextwindowexceeded",
-                    "maximum context", "context window", "too many tokens", "exceeds the context")
+                    "maximum context", "context window", "too many tokens", "exceeds the context",
+                    "too large to process")  # llama.cpp /embeddings: HTTP 500 "input (N tokens) is too large..."
 _QUOTA_MARKERS = ("insufficient_quota", "exceeded your current quota", "quota exceeded", "billing",
                   "credit balance", "out of credits", "quota_exceeded")
 _MODEL_MARKERS = ("model_not_found", "deploymentnotfound", "does not exist", "unknown model",
