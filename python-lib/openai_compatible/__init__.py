@@ -3,7 +3,10 @@
     from openai_compatible import Client
     client = Client.from_preset(preset)
     client.chat([{"role": "user", "content": "Hi"}], model="m").text
+
+In a notebook, ``openai_compatible.connect("my-preset")`` looks a preset up through DSS.
 """
+from .check import CheckResult, run_checks
 from .client import ChatStream, Client
 from .errors import (
     APIConnectionError,
@@ -22,14 +25,16 @@ from .errors import (
     SettingsError,
     UnknownModelError,
 )
+from .notebook import NotebookClient, connect
 from .results import ChatResult, EmbeddingResult, Usage
 from .settings import ConnectionSettings, Endpoint
 
 __version__ = "0.1.0"
 __all__ = [
     "APIConnectionError", "APITimeoutError", "AuthenticationError", "BadRequestError", "ChatResult",
-    "ChatStream", "Client", "ConnectionSettings", "ContentFilterError", "ContextLengthError",
+    "ChatStream", "CheckResult", "Client", "ConnectionSettings", "ContentFilterError", "ContextLengthError",
     "EmbeddingResult", "Endpoint", "InvalidResponseError", "OpenAICompatibleError", "OutputValidationError",
     "PermissionDeniedError", "QuotaExceededError", "RateLimitError", "ServerError", "SettingsError",
     "UnknownModelError", "Usage",
+    "NotebookClient", "connect", "run_checks",
 ]

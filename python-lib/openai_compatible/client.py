@@ -237,6 +237,79 @@ class Client:
         return EmbeddingResult(vectors=vectors, usage=usage, model=data.get("model"),
                                latency_ms=(time.perf_counter() - started) * 1000.0)
 
+    # --- connection test and the official SDK -------------------------------------------------------
+
+    def check(self, models: Optional[Sequence[str]] = None) -> list:
+        """Tests what the provider supports (reachability, TLS, key, models, streaming, JSON modes,
+        output-token field, roles, embeddings) and which preset setting to change; returns a list of
+        :class:`openai_compatible.check.CheckResult`. See :func:`openai_compatible.check.run_checks`."""
+        from .check import run_checks
+
+        return run_checks(self, models)
+
+    def openai(self, model: Optional[str] = None, **kwargs: Any) -> Any:
+        """An ``openai.OpenAI`` client (``openai.AzureOpenAI`` for an Azure OpenAI deployment) configured with
+        this connection's URL, key, headers, query parameters, TLS, proxy, timeouts and retries.
+
+        In Azure style, pass ``model`` (an endpoint name) to get a client bound to that endpoint; with a
+        single endpoint it is the default. ``kwargs`` are passed to the SDK client's constructor.
+        Needs the ``openai`` package (``pip install openai``).
+        """
+        try:
+            import httpx
+            import openai
+        except ImportError:
+            raise ImportError("client.openai() needs the official OpenAI Python SDK: install the 'openai' package "
+                              "in this code environment (pip install openai), or use client.chat(), "
+                              "client.stream() and client.embed(), which need nothing more.") from None
+        s = self.settings
+        if s.style == "openai":
+            endpoint = Endpoint(name=model or "", kind="openai", base=s.base_url)
+        elif model:
+            endpoint = self.endpoint_for(model)
+        elif len(s.endpoints) == 1:
+            endpoint = s.endpoints[0]
+        else:
+            raise SettingsError("This Azure-style preset has several endpoints: pass the one to use, e.g. "
+                                f"client.openai('{s.endpoints[0].name}'). Endpoints: "
+                                f"{', '.join(e.name for e in s.endpoints)}.")
+        placeholder = "openai-compatible-no-bearer"  # the SDK insists on a key; this one is never sent
+        key = self._key_for(endpoint)
+        headers = dict(s.extra_headers)
+        if s.organization:
+            headers["OpenAI-Organization"] = s.organization
+        query: dict[str, str] = dict(s.extra_query)
+        sdk_key, bearer = placeholder, None
+        if key and s.auth_scheme == "bearer":
+            sdk_key, bearer = key, key
+        elif key and s.auth_scheme == "api_key_header":
+            headers["api-key"] = key
+        elif key and s.auth_scheme == "custom_header":
+            headers[s.auth_header_name] = key
+        elif key and s.auth_scheme == "query_param":
+            query[s.auth_query_param] = key
+
+        def drop_placeholder(request: Any) -> None:
+            if request.headers.get("Authorization") == f"Bearer {placeholder}":
+                del request.headers["Authorization"]
+            if request.headers.get("api-key") == placeholder:
+                del request.headers["api-key"]
+
+        verify: Any = (s.ca_bundle or True) if s.verify_tls else False
+        cert: Any = (s.client_cert, s.client_key) if s.client_cert and s.client_key else (s.client_cert or None)
+        http_client = httpx.Client(verify=verify, cert=cert, proxy=s.proxy or None,
+                                   timeout=httpx.Timeout(s.read_timeout_s, connect=s.connect_timeout_s),
+                                   event_hooks={"request": [drop_placeholder]})
+        options: dict[str, Any] = dict(default_headers=headers or None, default_query=query or None,
+                                       http_client=http_client, max_retries=s.max_retries)
+        options.update(kwargs)
+        if endpoint.kind == "azure_deployment":
+            if bearer:
+                return openai.AzureOpenAI(base_url=endpoint.base, api_version=s.api_version, azure_ad_token=bearer,
+                                          **options)
+            return openai.AzureOpenAI(base_url=endpoint.base, api_version=s.api_version, api_key=sdk_key, **options)
+        return openai.OpenAI(base_url=endpoint.base, api_key=sdk_key, **options)
+
     # --- requests -----------------------------------------------------------------------------------
 
     def _chat_payload(self, endpoint: Endpoint, messages: Sequence[Mapping[str, Any]], max_tokens: Optional[int],

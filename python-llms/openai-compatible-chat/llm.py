@@ -1,0 +1,17 @@
+"""LLM Mesh chat model backed by an OpenAI-compatible connection (DSS 14.1 and later)."""
+from dataiku.llm.python import BaseLLM
+from openai_compatible.dss import client_for
+from openai_compatible.mesh import MeshChatModel
+
+
+class OpenAICompatibleChat(BaseLLM):
+    """Forwards Mesh completion queries to the connection's model."""
+
+    def set_config(self, config, plugin_config):
+        self.model = MeshChatModel(client_for(config), config.get("model"))
+
+    def process(self, query, settings, trace):
+        return self.model.process(query, settings, trace)
+
+    def process_stream(self, query, settings, trace):
+        yield from self.model.process_stream(query, settings, trace)
