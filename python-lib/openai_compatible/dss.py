@@ -146,6 +146,7 @@ def run_row_recipe(build_task: Callable[[Mapping[str, Any], Sequence[str]], Task
     input_columns = [c["name"] for c in input_schema]
     client = client_for(config)
     task = build_task(config, input_columns)  # validates parameters against the input, before any request
+    task.check(client)
     layout = ColumnLayout(config.get("output_prefix") or "llm", input_columns, task.output_columns())
     on_error = config.get("on_error") or "record"
     rows_limit = optional_int(config, "rows_limit", 1)
@@ -226,6 +227,52 @@ def model_choices(config: Mapping[str, Any], purpose: str = "chat") -> dict:
             models = client.settings.listed_models()
             log.warning("Listing models failed: %s", exc)
     return {"choices": [{"value": m, "label": m} for m in models]}
+
+
+def classify_task_from_config(config: Mapping[str, Any], input_columns: Sequence[str]) -> Task:
+    """The classify recipe's parameters as a validated :class:`ClassifyTask`."""
+    from .tasks.classify import ClassifySpec, ClassifyTask
+
+    examples = config.get("examples") or []
+    if not isinstance(examples, list):
+        raise SettingsError("Parameter 'examples' must be a list of text/label pairs.")
+    spec = ClassifySpec(
+        model=str(config.get("model") or ""),
+        classes=config.get("classes") or [],
+        text_column=str(config.get("text_column") or ""),
+        text_template=str(config.get("text_template") or ""),
+        multi_label=bool(config.get("multi_label")),
+        allow_none=bool(config.get("allow_none")),
+        explanation=bool(config.get("explanation")),
+        examples=examples,
+    )
+    return ClassifyTask(spec, input_columns)
+
+
+def embed_task_from_config(config: Mapping[str, Any], input_columns: Sequence[str]) -> Task:
+    """The embed recipe's parameters as a validated :class:`EmbedTask`."""
+    from .tasks.embed import EmbedSpec, EmbedTask
+
+    spec = EmbedSpec(
+        model=str(config.get("model") or ""),
+        text_column=str(config.get("text_column") or ""),
+        batch_size=optional_int(config, "batch_size", 1) or 32,
+        dimensions=optional_int(config, "dimensions", 1),
+        too_long=str(config.get("too_long") or "error"),
+    )
+    return EmbedTask(spec, input_columns)
+
+
+def generate_task_from_config(config: Mapping[str, Any]) -> Any:
+    """The generate connector's parameters as a validated :class:`GenerateTask`."""
+    from .tasks.generate import GenerateSpec, GenerateTask
+
+    rows = optional_int(config, "rows", 1)
+    if rows is None:
+        raise SettingsError("Parameter 'rows' is empty: give the number of rows to generate.")
+    spec = GenerateSpec(model=str(config.get("model") or ""), prompt=str(config.get("prompt") or ""),
+                        row_schema=config.get("row_schema"), rows=rows)
+    return GenerateTask(spec)
 
 
 # --- connection test macro ------------------------------------------------------------------------

@@ -52,7 +52,7 @@ class RowEngine:
         self.client = client
         self.concurrency = max(1, int(concurrency))
         self._own_store = store is None
-        self.store = store or AnswerStore()
+        self.store = store if store is not None else AnswerStore()  # an empty store is falsy
         self.on_error = on_error
         self.lookahead = max(1, lookahead_chunks)
         self.summary = RunSummary()

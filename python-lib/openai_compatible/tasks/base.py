@@ -30,6 +30,12 @@ class Task:
     """
 
     batch_size: int = 1
+    model: str = ""
+
+    def check(self, client: Client) -> None:
+        """Validates the task against the connection before any row is sent (e.g. an unknown model)."""
+        if self.model:
+            client.endpoint_for(self.model)
 
     def output_columns(self) -> list[OutputColumn]:
         raise NotImplementedError

@@ -55,6 +55,7 @@ class PromptTask(Task):
         if not spec.model:
             raise SettingsError("Parameter 'model' is empty: choose a model of the connection.")
         self.spec = spec
+        self.model = spec.model
         self.template = Template(spec.prompt_template)
         self.template.check_columns(input_columns)
         self.schema = load_schema(spec.json_schema) if spec.output_format == "json_schema" else None
