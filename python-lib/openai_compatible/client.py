@@ -468,7 +468,7 @@ class Client:
         try:
             data = json.loads(text)
         except ValueError:
-            snippet = self._redact(text[:200]).strip() or "an empty body"
+            snippet = self._redact(text)[:200].strip() or "an empty body"  # mask, then cut
             raise InvalidResponseError(f"{where}: HTTP {response.status_code} but the body is not JSON: "
                                        f"{snippet!r}") from None
         if isinstance(data, dict) and data.get("error") and not data.get("choices") and not data.get("data"):
@@ -547,7 +547,7 @@ class Client:
                     event = json.loads(data)
                 except ValueError:
                     raise InvalidResponseError(f"{where}: a stream event is not JSON: "
-                                               f"{self._redact(data[:200])!r}") from None
+                                               f"{self._redact(data)[:200]!r}") from None
                 if not isinstance(event, dict):
                     continue
                 if event.get("error"):

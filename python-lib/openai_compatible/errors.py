@@ -283,8 +283,9 @@ def error_from_response(
     where: str = "",
 ) -> OpenAICompatibleError:
     """Builds the right exception for an HTTP error answer (or a success status carrying an error)."""
+    body = redact(body)  # before anything cuts it: a key cut in two would escape the mask
     info = parse_error_body(body)
-    provider_message = redact(info["message"] or f"HTTP {status}")
+    provider_message = info["message"] or f"HTTP {status}"
     haystack = " ".join(str(v) for k, v in info.items() if v and k != "retry_delay").lower()
     cls: type[OpenAICompatibleError]
     if any(m in haystack for m in _CONTEXT_MARKERS):
@@ -328,5 +329,5 @@ def error_from_response(
         provider_message=provider_message,
         request_id=headers.get("x-request-id") or headers.get("apim-request-id"),
         retry_after=info["retry_delay"],
-        body=redact(body[:_BODY_KEEP]),
+        body=body[:_BODY_KEEP],
     )
