@@ -106,6 +106,7 @@ class ClassifyTask(Task):
         if not spec.model:
             raise SettingsError("Parameter 'model' is empty: choose a model of the connection.")
         self.spec = spec
+        self.model = spec.model  # checked against the connection before any row
         self.classes = normalize_classes(spec.classes)
         names = [name for name, _ in self.classes]
         if len(names) == 1 and not spec.multi_label and not spec.allow_none:

@@ -77,6 +77,7 @@ class EmbedTask(Task):
         if spec.dimensions is not None and int(spec.dimensions) < 1:
             raise SettingsError(f"Parameter 'dimensions' must be a positive number, not {spec.dimensions}.")
         self.spec = spec
+        self.model = spec.model  # checked against the connection before any row
         self.batch_size = int(spec.batch_size)
         self._lock = threading.Lock()
         self.truncated = 0

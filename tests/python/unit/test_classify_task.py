@@ -1,0 +1,292 @@
+"""The classify task: settings checks, requests, answer parsing, confidence; and against the fault server."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from openai_compatible import Client, OutputValidationError, SettingsError
+from openai_compatible.engine import RowEngine
+from openai_compatible.tasks.base import RowInputError
+from openai_compatible.tasks.classify import (
+    NONE_ANSWER,
+    ClassifySpec,
+    ClassifyTask,
+    label_confidence,
+    normalize_classes,
+)
+
+from tests.servers.fault_server import Fault, when_text
+
+SENTIMENT = [{"from": "positive", "to": "the writer is happy"}, {"from": "negative", "to": ""}]
+
+
+def task_for(**changes) -> ClassifyTask:
+    spec = dict(model="m", text_column="text", classes=SENTIMENT)
+    spec.update(changes)
+    return ClassifyTask(ClassifySpec(**spec), ["id", "text", "title"])
+
+
+def chat_answer(content: str, logprobs=None) -> Fault:
+    """A 200 chat completion with this content (and logprobs), as the fault server sends it."""
+    body = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "logprobs": logprobs,
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}}
+    return Fault.error(200, body, label="answer")
+
+
+def token_logprobs(*tokens) -> dict:
+    """``token_logprobs(("{", -0.1), ("pos", -0.5, [("neg", -1.0)]))`` as an OpenAI logprobs object."""
+    content = []
+    for token in tokens:
+        alternatives = token[2] if len(token) > 2 else []
+        content.append({"token": token[0], "logprob": token[1],
+                        "top_logprobs": [{"token": t, "logprob": lp} for t, lp in alternatives]})
+    return {"content": content}
+
+
+# --- settings ---------------------------------------------------------------------------------------------------
+
+def test_classes_from_every_shape():
+    assert normalize_classes(SENTIMENT) == [("positive", "the writer is happy"), ("negative", "")]
+    assert normalize_classes({"a": "first", "b": None}) == [("a", "first"), ("b", "")]
+    assert normalize_classes(["a", ("b", "second")]) == [("a", ""), ("b", "second")]
+    assert normalize_classes("a, b\nc") == [("a", ""), ("b", ""), ("c", "")]
+    assert normalize_classes([{"from": " a ", "to": " x "}, {"from": "", "to": ""}]) == [("a", "x")]
+
+
+@pytest.mark.parametrize("classes, message", [
+    ([], "'classes' is empty"),
+    ([{"from": "a"}, {"from": "A"}], "given twice"),
+    ([{"from": "", "to": "orphan description"}], "no class name"),
+    (42, "must be a list"),
+])
+def test_bad_classes(classes, message):
+    with pytest.raises(SettingsError, match=message):
+        normalize_classes(classes)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"model": ""}, "'model' is empty"),
+    ({"text_column": ""}, "'text_column' is empty"),
+    ({"text_column": "txt"}, "'txt' is not a column"),
+    ({"text_column": "", "text_template": "{{titel}}: {{text}}"}, "Did you mean 'title'"),
+    ({"classes": ["spam"]}, "single class"),
+    ({"classes": ["a", NONE_ANSWER], "allow_none": True}, "reserved"),
+    ({"examples": [{"from": "great", "to": "neutral"}]}, "'neutral' is not one of the classes"),
+    ({"examples": [{"from": "", "to": "positive"}]}, "has no text"),
+    ({"examples": [{"from": "meh", "to": ""}]}, "has no label"),
+    ({"multi_label": True, "examples": [{"from": "x", "to": "[positive"}]}, "not a valid JSON list"),
+])
+def test_bad_settings_are_caught_before_any_request(changes, message):
+    with pytest.raises(SettingsError, match=message):
+        task_for(**changes)
+
+
+def test_one_class_is_fine_when_the_model_may_say_none_of_these():
+    task = task_for(classes=["spam"], allow_none=True)
+    assert task.schema["properties"]["label"]["enum"] == ["spam", NONE_ANSWER]
+
+
+# --- requests ---------------------------------------------------------------------------------------------------
+
+def test_single_label_request():
+    task = task_for()
+    key, messages = task.request({"text": "I love it"})
+    system, user = messages
+    assert "exactly one of these classes" in system["content"]
+    assert "- positive: the writer is happy\n- negative\n" in system["content"]
+    assert user == {"role": "user", "content": "Text to classify:\nI love it"}
+    fmt = task._options["response_format"]
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
+    assert fmt["json_schema"]["schema"] == {"type": "object", "additionalProperties": False, "required": ["label"],
+                                            "properties": {"label": {"type": "string",
+                                                                     "enum": ["positive", "negative"]}}}
+    assert task._options["logprobs"] is True and task._options["top_logprobs"] == 5
+    assert task._options["temperature"] == 0.0
+    assert key == task.request({"text": "I love it", "id": "other"})[0]
+    assert key != task.request({"text": "I hate it"})[0]
+
+
+def test_multi_label_none_explanation_and_examples_request():
+    task = task_for(multi_label=True, allow_none=True, explanation=True,
+                    examples=[{"from": "good and bad", "to": "positive, negative"},
+                              {"from": "nothing", "to": ""}, {"from": "ok", "to": '["Positive"]'}])
+    schema = task.schema
+    assert schema["required"] == ["labels", "explanation"]
+    assert schema["properties"]["labels"] == {"type": "array", "items": {"type": "string",
+                                                                         "enum": ["positive", "negative"]}}
+    system = task.request({"text": "x"})[1][0]["content"]
+    assert "every class that applies" in system and "answer an empty list" in system
+    assert '"explanation"' in system
+    assert 'Text: good and bad\nAnswer: {"labels": ["positive", "negative"]}' in system
+    assert 'Text: nothing\nAnswer: {"labels": []}' in system
+    assert 'Text: ok\nAnswer: {"labels": ["positive"]}' in system
+
+
+def test_text_template_over_several_columns():
+    task = task_for(text_column="", text_template="{{title}}: {{text}}")
+    assert task.request({"title": "T", "text": "body"})[1][-1]["content"] == "Text to classify:\nT: body"
+
+
+@pytest.mark.parametrize("value", [None, "", "   ", float("nan")])
+def test_empty_text_is_a_row_error_without_request(value):
+    with pytest.raises(RowInputError, match="no text to classify"):
+        task_for().request({"text": value})
+
+
+def test_no_logprobs_when_not_wanted():
+    assert "logprobs" not in task_for(logprobs=False)._options
+
+
+# --- answers ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, label", [
+    ('{"label": "positive"}', "positive"),
+    ('```json\n{"label": "negative"}\n```', "negative"),
+    ('Sure! Here it is: {"label": "Negative"} Hope it helps.', "negative"),
+    ("positive", "positive"),
+    ('"Positive."', "positive"),
+    ('{"class": "positive"}', "positive"),
+])
+def test_answers_that_name_a_class(text, label):
+    values, problem = task_for().columns({"text": text, "finish_reason": "stop"})
+    assert problem is None
+    assert values["label"] == label
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"label": "neutral"}', '"neutral" is not one of the classes'),
+    ("The sentiment is mostly positive", "not one of the classes"),
+    ('{"labels": 3}', "no 'label'"),
+    ("", "an empty answer"),
+    (f'{{"label": "{NONE_ANSWER}"}}', "is not one of the classes"),  # not allowed here
+])
+def test_answers_outside_the_classes_are_row_errors(text, message):
+    values, problem = task_for().columns({"text": text, "finish_reason": "stop", "model": "m"})
+    assert isinstance(problem, OutputValidationError) and problem.kind == "invalid_output"
+    assert message in str(problem)
+    assert values.get("label") is None and values["model"] == "m"
+
+
+def test_cut_answer_and_content_filter():
+    _, problem = task_for().columns({"text": '{"label": "pos', "finish_reason": "length"})
+    assert "cut off at the output token limit" in str(problem)
+    _, problem = task_for().columns({"text": "", "finish_reason": "content_filter"})
+    assert "content filter" in str(problem)
+
+
+def test_none_of_these():
+    values, problem = task_for(allow_none=True).columns({"text": '{"label": "None of these"}'})
+    assert problem is None and values["label"] is None
+
+
+def test_multi_label_answers():
+    task = task_for(multi_label=True, explanation=True)
+    values, problem = task.columns({"text": '{"labels": ["negative", "POSITIVE", "negative"], '
+                                            '"explanation": "mixed"}', "confidence": 0.5})
+    assert problem is None
+    assert json.loads(values["label"]) == ["negative", "positive"]
+    assert values["explanation"] == "mixed" and values["confidence"] == 0.5
+    assert task.columns({"text": '["positive"]'})[0]["label"] == '["positive"]'
+    assert task.columns({"text": "positive, negative"})[0]["label"] == '["positive", "negative"]'
+    _, problem = task.columns({"text": '{"labels": []}'})
+    assert "names no class" in str(problem)
+    _, problem = task.columns({"text": '{"labels": ["positive", "meh"]}'})
+    assert '"meh" is not one of the classes' in str(problem)
+    values, problem = task_for(multi_label=True, allow_none=True).columns({"text": '{"labels": []}'})
+    assert problem is None and values["label"] == "[]"
+
+
+def test_output_columns():
+    names = [c.name for c in task_for(explanation=True).output_columns()]
+    assert names[:3] == ["label", "explanation", "confidence"]
+    assert {"error_message", "error_type", "finish_reason", "prompt_tokens", "completion_tokens", "model",
+            "latency_ms"} <= set(names)
+    assert "explanation" not in [c.name for c in task_for().output_columns()]
+
+
+# --- confidence -------------------------------------------------------------------------------------------------
+
+def test_confidence_is_the_label_tokens_probability():
+    logprobs = token_logprobs(('{"', -0.01), ("label", -0.02), ('":', -0.01), (' "', -0.05),
+                              ("pos", math.log(0.8)), ("itive", math.log(0.5)), ('"}', -0.3))
+    assert label_confidence(logprobs, ["positive"], ["positive", "negative"]) == pytest.approx(0.4)
+
+
+def test_confidence_renormalised_among_alternatives_that_spell_a_class():
+    # the server reports the distribution before its grammar: only "neg" could replace "pos"
+    logprobs = token_logprobs((' {"label": "', -0.1),
+                              ("pos", math.log(0.2), [("pos", math.log(0.2)), ("neg", math.log(0.1)),
+                                                      ("Product", math.log(0.6))]),
+                              ("itive", math.log(0.3), [("itive", math.log(0.3)), ("ative", math.log(0.3))]),
+                              ('"}', -0.01))
+    # "ative" cannot follow "pos": the second token is certain among the possible ones
+    assert label_confidence(logprobs, ["positive"], ["positive", "negative"]) == pytest.approx(0.2 / 0.3)
+
+
+def test_confidence_of_several_labels_is_the_lowest():
+    logprobs = token_logprobs(('{"labels": ["', 0.0), ("a", math.log(0.9)), ('", "', 0.0), ("b", math.log(0.6)),
+                              ('"]}', 0.0))
+    assert label_confidence(logprobs, ["a", "b"], ["a", "b", "c"]) == pytest.approx(0.6)
+
+
+def test_no_confidence_without_logprobs_or_label():
+    assert label_confidence(None, ["a"], ["a", "b"]) is None
+    assert label_confidence({"content": None}, ["a"], ["a", "b"]) is None
+    assert label_confidence(token_logprobs(('{"label": "b"}', -0.1)), ["a"], ["a", "b"]) is None
+    assert label_confidence({"content": [{"token": "x"}]}, ["x"], ["x"]) is None
+
+
+# --- against the fault server -----------------------------------------------------------------------------------
+
+def run_rows(server, task, rows, **preset):
+    client = Client.from_preset(dict({"base_url": server.url, "models": ["m"], "max_retries": 0}, **preset))
+    with client:
+        return list(RowEngine(task, client, concurrency=1).run([rows]))[0]
+
+
+def test_rows_through_the_fault_server(fault_server):
+    fault_server.add_rule(Fault.error(400), when_text("BOOM"))
+    rows = [{"text": "good"}, {"text": None}, {"text": "BOOM"}, {"text": "good"}]
+    out = run_rows(fault_server, task_for(), rows)
+    assert [r.get("label") for r in out] == ["positive", None, None, "positive"]  # the schema's first class
+    assert [r.get("error_type") for r in out] == [None, "input", "bad_request", None]
+    assert out[0]["confidence"] is None  # the fault server returns no logprobs
+    assert fault_server.calls == 2
+    body = fault_server.requests[0].json
+    assert body["logprobs"] is True and body["response_format"]["type"] == "json_schema"
+
+
+def test_an_answer_outside_the_classes_is_an_error(fault_server):
+    fault_server.script(chat_answer('{"label": "neutral"}'), chat_answer("I think it is positive"))
+    out = run_rows(fault_server, task_for(), [{"text": "a"}, {"text": "b"}])
+    assert [r["error_type"] for r in out] == ["invalid_output", "invalid_output"]
+    assert all(r.get("label") is None for r in out)
+    assert out[0]["prompt_tokens"] == 10  # usage is kept even when the answer is invalid
+
+
+def test_confidence_from_the_providers_logprobs(fault_server):
+    logprobs = token_logprobs(('{"label": "', -0.01), ("neg", math.log(0.9), [("pos", math.log(0.1))]),
+                              ("ative", 0.0), ('"}', 0.0))
+    fault_server.script(chat_answer('{"label": "negative"}', logprobs))
+    out = run_rows(fault_server, task_for(), [{"text": "awful"}])
+    assert out[0]["label"] == "negative"
+    assert out[0]["confidence"] == pytest.approx(0.9)
+
+
+def test_a_provider_refusing_logprobs_still_classifies(fault_server):
+    fault_server.reject_param("logprobs")
+    out = run_rows(fault_server, task_for(), [{"text": "a"}, {"text": "b"}])
+    assert [r["label"] for r in out] == ["positive", "positive"]
+    assert all(r["confidence"] is None and r.get("error_type") is None for r in out)
+    assert fault_server.calls == 3  # one refusal, then both rows without logprobs
+    assert "logprobs" not in fault_server.requests[-1].json
+
+
+def test_a_provider_without_json_mode_answering_a_bare_label(fault_server):
+    fault_server.script(chat_answer("negative"))
+    out = run_rows(fault_server, task_for(), [{"text": "awful"}], json_mode="none")
+    assert out[0]["label"] == "negative"
+    assert "response_format" not in fault_server.requests[0].json

@@ -1,0 +1,165 @@
+"""The embed task: settings, requests, batches split around the texts the provider refuses, truncation.
+
+The fault server embeds each text as a deterministic vector (``embedding_vector``), fails any batch
+holding ``FAIL:<mode>``, and counts its calls: what each row gets, and what it cost, are both checked.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+from openai_compatible import Client, SettingsError
+from openai_compatible.engine import RowEngine
+from openai_compatible.errors import ContextLengthError, ServerError
+from openai_compatible.tasks.base import RowInputError
+from openai_compatible.tasks.embed import EmbedSpec, EmbedTask, _shorter_length, _too_long
+
+from tests.servers.fault_server import Fault, embedding_vector
+
+
+def task_for(**changes) -> EmbedTask:
+    spec = dict(model="fault-embed", text_column="text", batch_size=8)
+    spec.update(changes)
+    return EmbedTask(EmbedSpec(**spec), ["id", "text"])
+
+
+def client_for(server, **preset) -> Client:
+    return Client.from_preset(dict({"base_url": server.url, "models": ["fault-embed"], "max_retries": 0}, **preset))
+
+
+def embed_rows(server, task, rows, concurrency=1, **preset):
+    with client_for(server, **preset) as client:
+        return list(RowEngine(task, client, concurrency=concurrency).run([rows]))[0]
+
+
+def too_long_rule(server, limit: int):
+    """Any embeddings request holding a text longer than ``limit`` characters gets OpenAI's 400."""
+    def too_long(req) -> bool:
+        return req.route == "embeddings" and any(len(t) > limit for t in req.json.get("input", []))
+    return server.add_rule(Fault.context_length(512), too_long)
+
+
+# --- settings and requests --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("changes, message", [
+    ({"model": ""}, "'model' is empty"),
+    ({"text_column": ""}, "'text_column' is empty"),
+    ({"text_column": "body"}, "'body' is not a column"),
+    ({"too_long": "drop"}, "'too_long' is 'drop'"),
+    ({"batch_size": 0}, "between 1 and 2048"),
+    ({"batch_size": 5000}, "between 1 and 2048"),
+    ({"dimensions": -3}, "positive"),
+])
+def test_bad_settings(changes, message):
+    with pytest.raises(SettingsError, match=message):
+        task_for(**changes)
+
+
+def test_requests_and_keys():
+    task = task_for()
+    key, text = task.request({"text": "hello", "id": 1})
+    assert text == "hello"
+    assert key == task.request({"text": "hello", "id": 2})[0]
+    assert key != task_for(dimensions=16).request({"text": "hello"})[0]
+    assert key != task_for(model="other").request({"text": "hello"})[0]
+    assert task.request({"text": 12.0})[1] == "12"
+    assert task.batch_size == 8
+
+
+@pytest.mark.parametrize("value", [None, "", "  \n", float("nan")])
+def test_empty_text_is_a_row_error(value):
+    with pytest.raises(RowInputError, match="no text to embed"):
+        task_for().request({"text": value})
+
+
+def test_output_columns_and_values():
+    task = task_for()
+    assert [c.name for c in task.output_columns()] == ["embedding", "dimensions", "error_message", "error_type"]
+    values, problem = task.columns({"embedding": [0.5, -1.0], "model": "m"})
+    assert problem is None and json.loads(values["embedding"]) == [0.5, -1.0] and values["dimensions"] == 2
+
+
+def test_how_much_to_keep_after_a_too_long_error():
+    said = ContextLengthError("x", provider_message="This model's maximum context length is 8192 tokens, however "
+                                                    "you requested 16384 tokens (16384 in your prompt).")
+    assert _shorter_length(1000, said) == 450  # 0.9 * 8192 / 16384
+    assert _shorter_length(1000, ContextLengthError("x", provider_message="too long")) == 750
+    llama = ServerError("x", status=500, provider_message="input (3001 tokens) is too large to process. increase "
+                                                          "the physical batch size (current batch size: 512)")
+    assert _too_long(llama)
+    assert not _too_long(ServerError("x", status=500, provider_message="overloaded"))
+
+
+# --- against the fault server -----------------------------------------------------------------------------------
+
+def test_one_request_per_batch_and_duplicates_embedded_once(fault_server):
+    rows = [{"text": f"text {i % 10}"} for i in range(30)]
+    out = embed_rows(fault_server, task_for(batch_size=4), rows)
+    assert [json.loads(r["embedding"]) for r in out] == [embedding_vector(r["text"]) for r in rows]
+    assert all(r["dimensions"] == 8 and r.get("error_type") is None for r in out)
+    sizes = [len(req.json["input"]) for req in fault_server.requests]
+    assert sorted(sizes) == [2, 4, 4] and fault_server.calls == 3  # 10 distinct texts, 4 per request
+    assert fault_server.requests[0].json["encoding_format"] == "float"
+
+
+def test_a_batch_refused_for_one_text_is_split_until_only_that_text_fails(fault_server):
+    rows = [{"text": f"fine {i}"} for i in range(8)]
+    rows[5] = {"text": "bad FAIL:400"}
+    out = embed_rows(fault_server, task_for(batch_size=8), rows)
+    assert [r.get("error_type") for r in out] == [None] * 5 + ["bad_request"] + [None] * 2
+    for row, result in zip(rows, out):
+        if result.get("error_type") is None:
+            assert json.loads(result["embedding"]) == embedding_vector(row["text"])
+    # 8 refused -> 4 fine + 4 refused -> 2 refused (1 fine + 1 refused) + 2 fine
+    assert [len(req.json["input"]) for req in fault_server.requests] == [8, 4, 4, 2, 1, 1, 2]
+
+
+def test_two_bad_texts_in_one_batch(fault_server):
+    rows = [{"text": "bad one FAIL:422"}, {"text": "a"}, {"text": "b"}, {"text": "bad two FAIL:400"}]
+    out = embed_rows(fault_server, task_for(batch_size=4), rows)
+    assert [r.get("error_type") for r in out] == ["bad_request", None, None, "bad_request"]
+    assert fault_server.calls == 7  # 4 -> 2 + 2 -> 1 + 1 + 1 + 1
+
+
+def test_a_provider_failure_is_not_blamed_on_the_texts(fault_server):
+    fault_server.always("500")
+    out = embed_rows(fault_server, task_for(batch_size=4), [{"text": str(i)} for i in range(4)])
+    assert [r["error_type"] for r in out] == ["server_error"] * 4
+    assert fault_server.calls == 1  # no splitting: the texts are not the problem
+
+
+def test_too_long_is_a_row_error(fault_server):
+    too_long_rule(fault_server, 100)
+    rows = [{"text": "short"}, {"text": "x" * 300}, {"text": "also short"}]
+    out = embed_rows(fault_server, task_for(batch_size=3), rows)
+    assert [r.get("error_type") for r in out] == [None, "context_length", None]
+    assert "Set 'too_long' to truncate" in out[1]["error_message"]
+    assert fault_server.calls == 5  # 3 -> 1 + 2 -> 1 + 1
+
+
+def test_too_long_texts_are_truncated_and_retried(fault_server, caplog):
+    too_long_rule(fault_server, 100)
+    long_text = "".join(str(i % 10) for i in range(300))
+    rows = [{"text": "short"}, {"text": long_text}]
+    with caplog.at_level("WARNING", logger="openai_compatible"):
+        out = embed_rows(fault_server, task_for(batch_size=2, too_long="truncate"), rows)
+    assert all(r.get("error_type") is None for r in out)
+    sent = fault_server.requests[-1].json["input"]
+    assert len(sent) == 1 and len(sent[0]) <= 100 and long_text.startswith(sent[0])
+    assert json.loads(out[1]["embedding"]) == embedding_vector(sent[0])
+    assert "TRUNCATED: a text of 300 characters" in caplog.text
+    # 2 refused -> 1 fine + 1 refused -> 300 * 0.75 = 225 chars refused -> 168 refused -> 126 refused -> 94 fine
+    assert [len(req.json["input"][0]) for req in fault_server.requests[2:]] == [300, 225, 168, 126, 94]
+
+
+def test_dimensions_are_sent(fault_server):
+    out = embed_rows(fault_server, task_for(dimensions=16), [{"text": "a"}])
+    assert out[0]["dimensions"] == 16
+    assert fault_server.requests[0].json["dimensions"] == 16
+
+
+def test_batch_size_one_uses_single_calls(fault_server):
+    rows = [{"text": "a"}, {"text": "bad FAIL:400"}]
+    out = embed_rows(fault_server, task_for(batch_size=1), rows, concurrency=2)
+    assert [r.get("error_type") for r in out] == [None, "bad_request"]
+    assert fault_server.calls == 2

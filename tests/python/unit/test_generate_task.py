@@ -1,0 +1,164 @@
+"""The generate task: settings, the request for N rows, row validation, de-duplication, limits, and giving up."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from openai_compatible import Client, OutputValidationError, SettingsError, UnknownModelError
+from openai_compatible.tasks.generate import GenerateSpec, GenerateTask, GenerationError
+
+from tests.servers.fault_server import Fault
+
+SCHEMA = {"type": "object", "properties": {
+    "name": {"type": "string", "description": "First name"},
+    "age": {"type": "integer", "minimum": 0},
+    "score": {"type": "number"},
+    "vip": {"type": "boolean"},
+    "tags": {"type": "array", "items": {"type": "string"}}}}
+
+
+def task_for(**changes) -> GenerateTask:
+    spec = dict(model="m", prompt="Customers of a bike shop", row_schema=json.dumps(SCHEMA), rows=5,
+                rows_per_call=3)
+    spec.update(changes)
+    return GenerateTask(GenerateSpec(**spec))
+
+
+def person(name: str, age=30) -> dict:
+    return {"name": name, "age": age, "score": 1.5, "vip": False, "tags": ["a"]}
+
+
+def rows_answer(rows, finish_reason: str = "stop") -> Fault:
+    body = {"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "finish_reason": finish_reason,
+                         "message": {"role": "assistant", "content": json.dumps({"rows": rows})}}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}}
+    return Fault.error(200, body, label="rows")
+
+
+def client_for(server) -> Client:
+    return Client.from_preset({"base_url": server.url, "models": ["m"], "max_retries": 0})
+
+
+# --- settings and requests --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("changes, message", [
+    ({"model": ""}, "'model' is empty"),
+    ({"prompt": " "}, "'prompt' is empty"),
+    ({"rows": 0}, "'rows' must be between 1"),
+    ({"rows": "many"}, "'rows' must be a whole number"),
+    ({"row_schema": "{not json"}, "'row_schema' is not valid JSON"),
+    ({"row_schema": '{"type": "array"}'}, "'row_schema' must describe an object"),
+    ({"row_schema": ""}, "'row_schema' is empty"),
+])
+def test_bad_settings(changes, message):
+    with pytest.raises(SettingsError, match=message):
+        task_for(**changes)
+
+
+def test_read_schema_from_the_row_schema():
+    columns = task_for().read_schema()["columns"]
+    assert [(c["name"], c["type"]) for c in columns] == [("name", "string"), ("age", "bigint"), ("score", "double"),
+                                                          ("vip", "boolean"), ("tags", "string")]
+    assert columns[0]["comment"] == "First name"
+
+
+def test_request_asks_for_a_json_object_holding_n_rows():
+    messages, options = task_for().request_body(3, [person("Ann"), person("Bob")])
+    wrapper = options["response_format"]["json_schema"]["schema"]
+    assert wrapper["required"] == ["rows"]
+    rows = wrapper["properties"]["rows"]
+    assert rows["minItems"] == rows["maxItems"] == 3
+    assert rows["items"]["required"] == list(SCHEMA["properties"])
+    assert rows["items"]["additionalProperties"] is False
+    assert "exactly 3 rows" in messages[0]["content"]
+    assert messages[1]["content"].startswith("Customers of a bike shop\n\nGenerate 3 rows.")
+    assert '"name": "Bob"' in messages[1]["content"]  # rows already made, to avoid repeating them
+    assert options["temperature"] == 1.0
+
+
+def test_rows_are_validated_one_by_one():
+    task = task_for()
+    valid, invalid = task.parse_rows(json.dumps({"rows": [person("Ann"), {"name": "Bob", "age": "old"}, 3]}))
+    assert valid == [person("Ann")] and invalid == 2
+    assert task.parse_rows(json.dumps([person("Ann")]))[0] == [person("Ann")]
+    assert task.parse_rows("```json\n" + json.dumps({"people": [person("Ann")]}) + "\n```")[0] == [person("Ann")]
+    assert task.parse_rows(json.dumps(person("Ann")))[0] == [person("Ann")]
+    with pytest.raises(OutputValidationError, match="not valid JSON"):
+        task.parse_rows("Here are rows: Ann, 30")
+    with pytest.raises(OutputValidationError, match="cut off"):
+        task.parse_rows('{"rows": [{"name": "A', "length")
+    with pytest.raises(OutputValidationError, match="no list of rows"):
+        task.parse_rows('{"something": "else"}')
+
+
+def test_row_values_are_typed():
+    values = task_for().row_values({"name": "Ann", "age": 30.0, "score": 2, "vip": True, "tags": ["x", "y"]})
+    assert values == {"name": "Ann", "age": 30, "score": 2.0, "vip": True, "tags": '["x", "y"]'}
+
+
+# --- against the fault server -----------------------------------------------------------------------------------
+
+def test_invalid_and_duplicate_rows_are_dropped_until_there_are_enough(fault_server):
+    fault_server.script(
+        rows_answer([person("Ann"), {"name": "Bad", "age": -1, "score": 1, "vip": 1, "tags": []}, person("Ann")]),
+        rows_answer([person("Ann"), person("Bob"), person("Cid")]),
+        rows_answer([person("Dan"), person("Eve"), person("Fay")]),
+    )
+    task = task_for(rows=5)
+    with client_for(fault_server) as client:
+        rows = list(task.rows(client, concurrency=1))
+    assert [r["name"] for r in rows] == ["Ann", "Bob", "Cid", "Dan", "Eve"]
+    assert fault_server.calls == 3
+    assert (task.dropped_invalid, task.dropped_duplicates) == (1, 2)
+    asked = [req.json["response_format"]["json_schema"]["schema"]["properties"]["rows"]["maxItems"]
+             for req in fault_server.requests]
+    assert asked == [3, 3, 2]  # 5 wanted: 3; with 1 made, 3 (of the 4 missing); with 3 made, the last 2
+
+
+def test_the_records_limit_caps_the_calls(fault_server):
+    fault_server.script(rows_answer([person("Ann"), person("Bob")]))
+    task = task_for(rows=1000, rows_per_call=50)
+    with client_for(fault_server) as client:
+        rows = list(task.rows(client, limit=2))
+    assert [r["name"] for r in rows] == ["Ann", "Bob"]
+    assert fault_server.calls == 1
+    assert fault_server.requests[0].json["response_format"]["json_schema"]["schema"]["properties"]["rows"][
+        "maxItems"] == 2
+
+
+def test_gives_up_after_too_many_fruitless_calls(fault_server):
+    # the fault server answers a schema with the same example row every time
+    task = task_for(rows=3, max_fruitless_calls=4)
+    with client_for(fault_server) as client, pytest.raises(GenerationError) as caught:
+        list(task.rows(client, concurrency=1))
+    message = str(caught.value)
+    assert "Generated 1 of 3 rows, then 4 calls in a row brought no new valid row" in message
+    assert "duplicate" in message
+    assert fault_server.calls == 5
+
+
+def test_invalid_answers_count_as_fruitless(fault_server):
+    fault_server.always(Fault.error(200, {"id": "c", "object": "chat.completion", "model": "m", "choices": [
+        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "no JSON here"}}]}))
+    task = task_for(rows=2, max_fruitless_calls=2)
+    with client_for(fault_server) as client, pytest.raises(GenerationError, match="not valid JSON"):
+        list(task.rows(client, concurrency=1))
+    assert fault_server.calls == 2
+
+
+def test_a_provider_error_stops_generation_at_once(fault_server):
+    fault_server.always("404")
+    with client_for(fault_server) as client, pytest.raises(UnknownModelError):
+        list(task_for().rows(client, concurrency=1))
+    assert fault_server.calls == 1
+
+
+def test_parallel_calls_when_many_rows_are_wanted(fault_server):
+    answers = [rows_answer([person(f"P{i}-{j}") for j in range(3)]) for i in range(4)]
+    fault_server.script(*answers)
+    task = task_for(rows=12)
+    with client_for(fault_server) as client:
+        rows = list(task.rows(client, concurrency=4))
+    assert len(rows) == 12 and len({r["name"] for r in rows}) == 12
+    assert fault_server.calls == 4
