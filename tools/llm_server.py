@@ -29,12 +29,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--alias", default="smollm2", help="model id served by the API")
     parser.add_argument("--api-key", action="append", default=[], dest="api_keys",
                         help="accepted API key (repeatable); none means no authentication")
-    parser.add_argument("--n-ctx", type=int, default=4096, help="context size, split between slots")
+    parser.add_argument("--n-ctx", type=int, default=4096,
+                        help="context size: shared by the slots with --kv-unified, else split between them")
     parser.add_argument("--parallel", type=int, default=2, help="parallel slots")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (generation and batch)")
     parser.add_argument("--embedding", action=argparse.BooleanOptionalAction, default=True,
                         help="serve /v1/embeddings (default on)")
     parser.add_argument("--pooling", choices=POOLING, default="mean", help="embedding pooling")
+    parser.add_argument("--kv-unified", action=argparse.BooleanOptionalAction, default=True,
+                        help="one KV cache shared by the slots (default on; off, inputs embedded in the "
+                             "same batch get vectors different from the same inputs embedded alone)")
     parser.add_argument("--chat-template", default="", help="built-in chat template name")
     parser.add_argument("--no-jinja", action="store_true", help="use the built-in (non-jinja) templates")
     parser.add_argument("--verbosity", type=int, default=None, help="llama.cpp log verbosity")
@@ -59,6 +63,7 @@ def build_params(args: argparse.Namespace) -> Any:
     params.cpuparams_batch.n_threads = args.threads
     params.ui = False
     params.embedding = args.embedding
+    params.kv_unified = args.kv_unified
     pooling = getattr(xllamacpp.llama_pooling_type, f"LLAMA_POOLING_TYPE_{args.pooling.upper()}")
     params.pooling_type = pooling
     if args.chat_template:

@@ -188,18 +188,21 @@ def _log_path(log_dir: Optional[str], name: str) -> str:
 
 def start_llama_server(model: str = DEFAULT_MODEL, *, port: int = 0, alias: str = "smollm2",
                        api_keys: Iterable[str] = (), n_ctx: int = 4096, parallel: int = 2,
-                       threads: int = 2, embedding: bool = True, extra_args: Sequence[str] = (),
+                       threads: int = 2, embedding: bool = True, kv_unified: bool = True,
+                       extra_args: Sequence[str] = (),
                        log_dir: Optional[str] = None, timeout: float = 60.0,
                        python: Optional[str] = None) -> Started:
     """Start ``tools/llm_server.py`` and wait until it printed READY and ``/health`` answers 200.
 
-    Returns ``(process, "http://127.0.0.1:PORT")``; the OpenAI API is under ``/v1``.
+    Returns ``(process, "http://127.0.0.1:PORT")``; the OpenAI API is under ``/v1``. With ``kv_unified``
+    (default) the slots share one KV cache of ``n_ctx`` tokens, so one request may use all of it.
     """
     if not os.path.isfile(model):
         raise ServerStartError(f"model file not found: {model} (run `make model`)")
     cmd = [python or sys.executable, LLM_SERVER, "--model", model, "--host", HOST, "--port", str(port),
            "--alias", alias, "--n-ctx", str(n_ctx), "--parallel", str(parallel),
-           "--threads", str(threads), "--embedding" if embedding else "--no-embedding"]
+           "--threads", str(threads), "--embedding" if embedding else "--no-embedding",
+           "--kv-unified" if kv_unified else "--no-kv-unified"]
     for key in api_keys:
         cmd += ["--api-key", key]
     cmd += list(extra_args)

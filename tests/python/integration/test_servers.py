@@ -491,18 +491,28 @@ def test_llama_json_schema(llama_server: Any) -> None:
 
 
 def test_llama_embeddings(llama_server: Any) -> None:
-    response = requests.post(llama_server.base_url + "/embeddings",
-                             json={"model": "smollm2", "input": ["first text", "second text"]}, timeout=180)
-    assert response.status_code == 200
-    data = response.json()["data"]
-    assert [d["index"] for d in data] == [0, 1]
-    assert all(len(d["embedding"]) == 576 for d in data)
-    assert math.isclose(sum(v * v for v in data[0]["embedding"]), 1.0, rel_tol=1e-2)
-    assert data[0]["embedding"] != data[1]["embedding"]
+    texts = ["The cat sat on the mat.", "Quarterly revenue grew by 8%.", "Bonjour tout le monde"]
+
+    def embed(inputs: List[str]) -> List[List[float]]:
+        response = requests.post(llama_server.base_url + "/embeddings", json={"model": "smollm2", "input": inputs},
+                                 timeout=180)
+        assert response.status_code == 200
+        data = response.json()["data"]
+        assert [d["index"] for d in data] == list(range(len(inputs)))
+        return [d["embedding"] for d in data]
+
+    batch = embed(texts)
+    assert all(len(vector) == 576 for vector in batch)
+    assert math.isclose(sum(v * v for v in batch[0]), 1.0, rel_tol=1e-2)
+    assert batch[0] != batch[1]
+    # a vector does not depend on its batch neighbours (needs the unified KV cache with parallel slots)
+    for text, vector in zip(texts, batch):
+        alone = embed([text])[0]
+        assert sum(a * b for a, b in zip(alone, vector)) > 0.999
 
 
 def test_llama_context_length_error(llama_server: Any) -> None:
-    response = post_chat(llama_server.base_url, "word " * 3000, model="smollm2", max_tokens=4)
+    response = post_chat(llama_server.base_url, "word " * 6000, model="smollm2", max_tokens=4)  # n_ctx 4096
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "exceed_context_size_error"
 
