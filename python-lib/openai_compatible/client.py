@@ -563,8 +563,8 @@ class Client:
                     if isinstance(piece, str) and piece:
                         pieces.append(piece)
                         yield piece
-                    if delta.get("tool_calls"):
-                        tool_calls.extend(delta["tool_calls"])
+                    if isinstance(delta.get("tool_calls"), list):
+                        _merge_tool_calls(tool_calls, delta["tool_calls"])
                     finish_reason = choice.get("finish_reason") or finish_reason
         except requests.exceptions.RequestException as exc:
             if _is_timeout(exc):
@@ -667,6 +667,29 @@ def _status_error(data: dict, text: str, headers: Mapping[str, str], redact: Cal
         error = InvalidResponseError(error.message.replace("HTTP 200 error", "an error object with HTTP 200"),
                                      provider_message=error.provider_message, body=error.body)
     return error
+
+
+def _merge_tool_calls(calls: list, fragments: list) -> None:
+    """Assembles streamed tool calls: fragments with the same ``index`` extend one call (its arguments arrive
+    in pieces)."""
+    for fragment in fragments:
+        if not isinstance(fragment, dict):
+            continue
+        index = fragment.get("index")
+        call = next((c for c in calls if index is not None and c.get("index") == index), None)
+        if call is None:
+            calls.append(json.loads(json.dumps(fragment)))  # a copy, free of the event it came from
+            continue
+        for key, value in fragment.items():
+            if key == "function" and isinstance(value, dict):
+                function = call.setdefault("function", {})
+                for name, part in value.items():
+                    if name == "arguments" and isinstance(part, str):
+                        function["arguments"] = (function.get("arguments") or "") + part
+                    elif part is not None:
+                        function[name] = part
+            elif value is not None and key != "index":
+                call[key] = value
 
 
 class _StreamingRefusedError(Exception):

@@ -650,3 +650,76 @@ def test_tls_is_verified_by_default(fault_server):
     assert "TLS" in str(info.value)
     assert "ca_bundle" in str(info.value)
     assert fault_server.calls == 0
+
+
+# --- lenient reading --------------------------------------------------------------------------------------------
+
+def sse(*events):
+    return b"".join(b"data: " + (e if isinstance(e, bytes) else json.dumps(e).encode()) + b"\n\n" for e in events)
+
+
+def test_null_content_unknown_fields_and_tool_calls(fault_server):
+    tool_calls = [{"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\": 1}"}}]
+    answer = {"id": "x", "object": "chat.completion", "model": "fault-chat", "timings": {"prompt_ms": 1},
+              "provider_specific_fields": {}, "choices": [
+                  {"index": 0, "finish_reason": "tool_calls", "logprobs": {"content": []},
+                   "message": {"role": "assistant", "content": None, "tool_calls": tool_calls, "refusal": None}}],
+              "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5, "prompt_tokens_details": {}}}
+    fault_server.always(Fault.error(200, answer))
+    result = client_for(fault_server).chat(HI, model="fault-chat", tools=[{"type": "function", "function": {
+        "name": "lookup", "parameters": {"type": "object"}}}])
+    assert result.text == ""
+    assert result.finish_reason == "tool_calls"
+    assert result.tool_calls == tool_calls
+    assert result.logprobs == {"content": []}
+    assert result.usage.total_tokens == 5
+
+
+def test_stream_with_null_deltas_empty_choices_and_tool_call_fragments(fault_server):
+    body = sse(
+        {"choices": [], "prompt_filter_results": [{"prompt_index": 0}]},
+        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": None}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": ""}}]}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "{\"q\": "}}]}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 1, "id": "call_2", "type": "function", "function": {"name": "other", "arguments": "{}"}}]}}]},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+        {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 9, "total_tokens": 12}},
+        b"[DONE]")
+    fault_server.always(Fault.error(200, body, content_type="text/event-stream"))
+    stream = client_for(fault_server).stream(HI, model="fault-chat")
+    assert list(stream) == []
+    result = stream.result
+    assert result.finish_reason == "tool_calls"
+    assert result.usage.total_tokens == 12
+    assert result.tool_calls == [
+        {"index": 0, "id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\": 1}"}},
+        {"index": 1, "id": "call_2", "type": "function", "function": {"name": "other", "arguments": "{}"}},
+    ]
+
+
+def test_stream_answered_in_one_json_piece(fault_server):
+    """A provider that ignores ``stream`` and answers with plain JSON: one piece, no error."""
+    answer = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "whole"},
+                           "finish_reason": "stop"}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+    fault_server.always(Fault.error(200, answer))
+    client = client_for(fault_server)
+    stream = client.stream(HI, model="fault-chat")
+    assert list(stream) == ["whole"]
+    assert stream.result.usage.total_tokens == 2
+    assert_calls(fault_server, client, 1)
+
+
+def test_provider_refusing_stream_options(fault_server, caplog):
+    fault_server.reject_param("stream_options")
+    client = client_for(fault_server)
+    with caplog.at_level(logging.WARNING, logger="openai_compatible"):
+        stream = client.stream(HI, model="fault-chat")
+        assert "".join(stream) == "echo: hello there"
+    assert_calls(fault_server, client, 2)
+    assert "stream_options" in caplog.text
+    assert fault_server.requests[1].stream and "stream_options" not in fault_server.requests[1].json
+    list(client.stream(HI, model="fault-chat"))
+    assert_calls(fault_server, client, 3)
