@@ -489,6 +489,15 @@ class Client:
                        options: Mapping[str, Any]) -> Iterator[Any]:
         where = f"stream with '{model}'"
         tokens = estimate_tokens(_chars(messages), max_tokens or 0)
+        started = time.perf_counter()
+        calls_before = self.stats.snapshot()["http_calls"]
+
+        def finished(result: ChatResult) -> ChatResult:
+            """The whole stream's latency and HTTP calls (refused or broken attempts included)."""
+            result.latency_ms = (time.perf_counter() - started) * 1000.0
+            result.attempts = self.stats.snapshot()["http_calls"] - calls_before
+            return result
+
         attempt = 0
         while True:
             if not self.compat.streaming:
@@ -496,7 +505,7 @@ class Client:
                                    **options)
                 if result.text:
                     yield result.text
-                yield result
+                yield finished(result)
                 return
 
             def build() -> dict:
@@ -513,13 +522,18 @@ class Client:
                     "Content-Type", ""):
                 # a provider that ignores "stream" and answers in one piece
                 result = _parse_chat(self._decode(response, where), where)
+                self._settle_tokens(tokens, result.usage)
                 if result.text:
                     yield result.text
-                yield result
+                yield finished(result)
                 return
             pieces: list[str] = []
             try:
-                yield from self._read_stream(response, where, pieces)
+                for item in self._read_stream(response, where, pieces):
+                    if isinstance(item, ChatResult):
+                        self._settle_tokens(tokens, item.usage)  # token budget and counters, as for chat()
+                        item = finished(item)
+                    yield item
                 return
             except OpenAICompatibleError as exc:
                 if pieces or not self.retry.should_retry(exc, attempt):
@@ -580,7 +594,6 @@ class Client:
         if not done:
             raise InvalidResponseError(f"{where}: the stream ended without [DONE] after {len(pieces)} pieces; "
                                        "the answer may be incomplete.")
-        self.stats.add(prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0)
         yield ChatResult(text="".join(pieces), finish_reason=finish_reason, usage=usage, model=model,
                          latency_ms=(time.perf_counter() - started) * 1000.0, raw=None,
                          tool_calls=tool_calls or None)

@@ -297,6 +297,8 @@ def test_stream_pieces_and_usage(fault_server):
     assert stream.result.finish_reason == "stop"
     assert stream.result.usage.completion_tokens == 4
     assert stream.result.usage.prompt_tokens == 3
+    assert stream.result.attempts == 1
+    assert client.stats.snapshot()["completion_tokens"] == 4 and client.stats.snapshot()["prompt_tokens"] == 3
     request = fault_server.requests[-1]
     assert request.json["stream"] is True
     assert request.json["stream_options"] == {"include_usage": True}
@@ -327,8 +329,11 @@ def test_stream_cut_before_done_is_an_error(fault_server):
 def test_stream_cut_before_any_piece_is_retried(fault_server):
     fault_server.script(Fault.stream_cut(after=0))
     client = client_for(fault_server)
-    assert "".join(client.stream(HI, model="fault-chat")) == "echo: hello there"
+    stream = client.stream(HI, model="fault-chat")
+    assert "".join(stream) == "echo: hello there"
     assert_calls(fault_server, client, 2)
+    assert stream.result.attempts == 2
+    assert stream.result.latency_ms > 0
 
 
 def test_stream_ending_without_done_but_cleanly(fault_server):
@@ -388,6 +393,7 @@ def test_provider_refusing_stream_in_auto(fault_server, caplog):
         pieces = list(stream)
     assert pieces == ["echo: hello there"]  # one piece
     assert stream.result.text == "echo: hello there"
+    assert stream.result.attempts == 2
     assert_calls(fault_server, client, 2)  # the refused stream, then one plain call
     assert [r.stream for r in fault_server.requests] == [True, False]
     assert "streaming" in caplog.text
