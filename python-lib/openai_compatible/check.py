@@ -104,6 +104,10 @@ class _Checker:
         self.auth_seen: Optional[OpenAICompatibleError] = None
         self.auth_ok = False
         self.probe_model: Optional[str] = None
+        self.good_token_field: Optional[str] = None
+        self.skip_reason = "No model answered a basic chat, so this capability could not be tested. Fix the " \
+                           "failures above first."
+        self.rejected: Optional[BaseException] = None
 
     # --- plumbing -----------------------------------------------------------------------------------
 
@@ -136,8 +140,10 @@ class _Checker:
             value, error = None, exc
         if isinstance(error, (AuthenticationError, PermissionDeniedError)) and self.auth_seen is None:
             self.auth_seen = error
-        elif error is None or isinstance(error, BadRequestError):
+        elif error is None:
             self.auth_ok = True
+        elif isinstance(error, BadRequestError) and self.rejected is None:
+            self.rejected = error
         return value, error, (time.perf_counter() - started) * 1000.0
 
     def guarded(self, name: str, label: str, run: Callable[[], None]) -> None:
@@ -165,8 +171,7 @@ class _Checker:
         for names, labels, check in capabilities:
             if self.probe_model is None:
                 for name, label in zip(names.split("|"), labels):
-                    self.add(name, label, "skipped", "No model answered a basic chat, so this capability could not "
-                                                     "be tested. Fix the failures above first.")
+                    self.add(name, label, "skipped", self.skip_reason)
             else:
                 self.guarded(names.split("|")[0], labels[0], check)
         self.guarded("embeddings", "Embeddings", self.check_embeddings)
@@ -201,7 +206,8 @@ class _Checker:
             error: Optional[BaseException] = None
             try:
                 session.get(origin + "/", timeout=(s.connect_timeout_s, min(s.read_timeout_s, 15.0)),
-                            allow_redirects=False, stream=True).close()
+                            allow_redirects=False, stream=True, verify=session.verify,
+                            proxies=session.proxies or None).close()
             except Exception as exc:
                 error = exc
             latency = (time.perf_counter() - started) * 1000.0
@@ -359,9 +365,16 @@ class _Checker:
             meaning, setting, status = _explain_error(error, self.settings, model)
             self.add(name, label, status, meaning, setting, latency_ms=latency, model=model, detail=_message(error))
         if self.probe_model is None and fallback is not None:
-            # the service answers for this model but refuses something in the request: the capability
-            # checks below find out what
-            self.probe_model = fallback
+            # the service answers for this model but refuses something in the request. If a minimal request
+            # (no output limit, no system message) works, the capability checks below find out what it is.
+            client = self.probe()
+            with client:
+                _, error, _ = self.timed(lambda: client.chat(_PING, model=fallback))
+            if error is None:
+                self.probe_model = fallback
+            else:
+                self.skip_reason = (f"The service rejects even a minimal chat request with '{fallback}' "
+                                    f"({_message(error)}), so no capability can be tested.")
 
     def check_authentication(self) -> None:
         name, label = "authentication", "Authentication"
@@ -377,12 +390,20 @@ class _Checker:
         elif self.auth_ok:
             sent = f"{whose}, sent as {scheme}" if s.auth_scheme != "none" else "no key (the service is open)"
             self.add(name, label, "ok", f"The service accepted {sent}.")
+        elif self.rejected is not None:
+            self.add(name, label, "warn", "Not confirmed: the service rejected every request "
+                                          f"({_message(self.rejected)}). Some gateways answer a wrong or missing key "
+                                          "this way.",
+                     _auth_setting(s), detail=_message(self.rejected))
         else:
             self.add(name, label, "skipped", "No call got far enough to tell whether the key is accepted.")
 
     # --- capabilities (all on the first model that answered) ------------------------------------------
 
     def _capability(self, name: str, label: str, overrides: dict, call: Callable[[Client], Any]) -> tuple:
+        if self.good_token_field and "max_tokens_field" not in overrides:
+            # the other checks must not fail because of the token field: use one the service accepts
+            overrides = dict(overrides, max_tokens_field=self.good_token_field)
         client = self.probe(**overrides)
         with client:
             return self.timed(lambda: call(client))
@@ -400,6 +421,8 @@ class _Checker:
         configured = self.settings.max_tokens_field
         used = configured if configured != "auto" else self.base.compat.token_field
         accepted = [f for f, e in outcomes.items() if e is None]
+        if accepted:
+            self.good_token_field = used if used in accepted else accepted[0]
         refused = [f for f, e in outcomes.items() if isinstance(e, BadRequestError)]
         other = [e for e in outcomes.values() if e is not None and not isinstance(e, BadRequestError)]
         if not accepted and other:
@@ -645,6 +668,15 @@ class _Checker:
             client = self.probe()
             with client:
                 result, error, latency = self.timed(lambda c=client, m=model: c.embed_result(["ping", "pong"], m))
+                if isinstance(error, InvalidResponseError):  # some services embed one text per request only
+                    single, single_error, _ = self.timed(lambda c=client, m=model: c.embed_result(["ping"], m))
+                    if single_error is None:
+                        dims = len(single.vectors[0]) if single.vectors else 0
+                        self.add(name, label, "warn", f"'{model}' returns embeddings ({dims} dimensions), but only "
+                                                      "for one text per request: a list of texts gets a wrong "
+                                                      "answer.", "set the embed recipe's batch size to 1",
+                                 latency_ms=latency, model=model, detail=_message(error))
+                        continue
             if error is None:
                 dims = len(result.vectors[0]) if result.vectors else 0
                 self.add(name, label, "ok", f"'{model}' returns embeddings ({dims} dimensions).",
@@ -759,9 +791,12 @@ def _quoted(items: Sequence[str]) -> str:
 
 
 def _message(error: BaseException) -> str:
+    """The provider's words for an error (no final period: it is embedded in sentences)."""
     if isinstance(error, OpenAICompatibleError):
-        return error.provider_message or error.message
-    return f"{type(error).__name__}: {error}"
+        text = error.provider_message or error.message
+    else:
+        text = f"{type(error).__name__}: {error}"
+    return text.strip().rstrip(".")
 
 
 def _reason_text(error: BaseException) -> str:

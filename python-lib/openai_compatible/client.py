@@ -411,8 +411,10 @@ class Client:
         if data is not None:
             headers["Content-Type"] = "application/json"
         try:
+            # verify and proxies per request: requests lets REQUESTS_CA_BUNDLE / HTTPS_PROXY override the session's
             response = self._session.request(method, url, data=data, headers=headers, params=self._query(endpoint),
-                                             timeout=(s.connect_timeout_s, s.read_timeout_s), stream=True)
+                                             timeout=(s.connect_timeout_s, s.read_timeout_s), stream=True,
+                                             verify=self._session.verify, proxies=self._session.proxies or None)
         except requests.exceptions.SSLError as exc:
             raise APIConnectionError(self._redact(
                 f"{where}: TLS failed for {_safe_url(url)} ({_reason(exc)}). If the provider uses a corporate "

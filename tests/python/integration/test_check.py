@@ -1,0 +1,288 @@
+"""Connection checks (client.check / run_checks) against real servers and providers that refuse things."""
+from __future__ import annotations
+
+import shutil
+import socket
+import ssl
+import subprocess
+
+import pytest
+from openai_compatible import Client
+from openai_compatible.check import _Checker, render_html, run_checks
+
+from tests.servers.fault_server import Fault, FaultServer, oai_error
+
+SECRET = "sk-check-secret-4242"
+
+
+def by_name(results):
+    return {r.name: r for r in results}
+
+
+def preset(url, **extra):
+    values = {"base_url": url, "models": ["fault-chat"], "api_key": SECRET, "max_retries": 1}
+    values.update(extra)
+    return values
+
+
+def reject_json_schema(fs: FaultServer) -> None:
+    fs.add_rule(Fault.error(400, oai_error("response_format of type json_schema is not supported by this model",
+                                           param="response_format", code="unsupported_value")),
+                lambda req: (req.json.get("response_format") or {}).get("type") == "json_schema")
+
+
+def reject_stream_options(fs: FaultServer) -> None:
+    fs.add_rule(Fault.error(400, oai_error("Unrecognized request argument supplied: stream_options",
+                                           param="stream_options")),
+                lambda req: "stream_options" in req.json)
+
+
+def assert_no_secret(results, *secrets):
+    text = repr([r.to_dict() for r in results]) + render_html(results)
+    for secret in secrets:
+        assert secret not in text
+
+
+# --- real servers ---------------------------------------------------------------------------------
+
+def test_llama_server_supports_everything(llama_server):
+    client = Client.from_preset({"base_url": llama_server.base_url, "models": [llama_server.model],
+                                 "auth_scheme": "none"})
+    results = by_name(client.check())
+    assert not [r for r in results.values() if r.status == "fail"], results
+    for name in ("reachable", "authentication", "models_endpoint", f"chat:{llama_server.model}", "token_field",
+                 "system_role", "streaming", "json_schema", f"embeddings:{llama_server.model}"):
+        assert results[name].status == "ok", results[name]
+    assert results["tls"].status == "skipped"  # plain http on this machine
+    assert results[f"chat:{llama_server.model}"].latency_ms is not None
+    assert results["stream_usage"].status in ("ok", "warn")
+
+
+def test_litellm_proxy_openai_style(litellm_proxy):
+    client = Client.from_preset({"base_url": litellm_proxy.base_url, "models": ["mock-gpt", "mock-embed"],
+                                 "api_key": litellm_proxy.master_key})
+    results = by_name(client.check())
+    assert results["authentication"].status == "ok"
+    assert results["chat:mock-gpt"].status == "ok"
+    assert results["chat:mock-embed"].status == "skipped"  # an embedding model is tested for embeddings
+    # the mock returns one vector whatever the number of inputs: the check says to embed one text at a time
+    assert results["embeddings:mock-embed"].status == "warn"
+    assert "batch size to 1" in results["embeddings:mock-embed"].setting
+    assert results["models_endpoint"].status == "ok"
+    # the mock answers the same text whatever is asked: JSON modes are accepted but ignored
+    assert results["json_object"].status in ("ok", "warn")
+    assert_no_secret(results.values(), litellm_proxy.master_key)
+
+
+def test_litellm_proxy_azure_style_and_wrong_key(litellm_proxy):
+    good = Client.from_preset({"style": "azure", "target_uri": litellm_proxy.target_uri,
+                               "auth_scheme": "api_key_header", "api_key": litellm_proxy.master_key,
+                               "endpoints": [{"name": "mock-gpt", "kind": "azure_deployment"}]})
+    results = by_name(good.check())
+    assert results["chat:mock-gpt"].status == "ok"
+    assert results["models_endpoint"].status == "skipped"
+    bad = Client.from_preset({"base_url": litellm_proxy.base_url, "models": ["mock-gpt"],
+                              "api_key": "sk-wrong-key-000", "max_retries": 0})
+    results = by_name(bad.check())
+    # LiteLLM without a database answers a wrong key with HTTP 400 "No connected db": not provably a key
+    # problem, so a warning that still points to the key
+    assert results["authentication"].status in ("fail", "warn")
+    assert "api_key" in results["authentication"].setting
+    assert results["chat:mock-gpt"].status == "fail"
+    assert results["streaming"].status == "skipped"  # nothing to test capabilities with
+    assert_no_secret(results.values(), "sk-wrong-key-000", litellm_proxy.master_key)
+
+
+# --- providers that refuse things: the report names the setting -----------------------------------
+
+def test_refused_streaming(fault_server):
+    fault_server.reject_stream()
+    forced = by_name(Client.from_preset(preset(fault_server.url, streaming="yes")).check())
+    assert forced["streaming"].status == "fail"
+    assert forced["streaming"].setting == "set 'streaming' to 'no'"
+    assert forced["stream_usage"].status == "skipped"
+    auto = by_name(Client.from_preset(preset(fault_server.url)).check())
+    assert auto["streaming"].status == "warn"
+    assert auto["streaming"].setting == "set 'streaming' to 'no'"
+    assert auto["chat:fault-chat"].status == "ok"  # everything else still works
+
+
+def test_refused_max_completion_tokens(fault_server):
+    fault_server.reject_param("max_completion_tokens")
+    results = by_name(Client.from_preset(preset(fault_server.url, max_tokens_field="max_completion_tokens")).check())
+    assert results["token_field"].status == "fail"
+    assert results["token_field"].setting == "set 'max_tokens_field' to 'max_tokens'"
+    # the one-token chat sends the refused field too: it fails, and the capability checks still run
+    assert results["chat:fault-chat"].status == "fail"
+    assert results["system_role"].status == "ok"
+
+
+def test_refused_max_tokens_in_auto_mode(fault_server):
+    fault_server.reject_param("max_tokens")
+    results = by_name(Client.from_preset(preset(fault_server.url)).check())
+    assert results["token_field"].status == "warn"
+    assert results["token_field"].setting == "set 'max_tokens_field' to 'max_completion_tokens'"
+
+
+def test_refused_developer_role(fault_server):
+    fault_server.reject_role("developer")
+    results = by_name(Client.from_preset(preset(fault_server.url, system_role="developer")).check())
+    assert results["developer_role"].status == "fail"
+    assert results["developer_role"].setting == "set 'system_role' to 'system'"
+    assert results["system_role"].status == "ok"
+    default = by_name(Client.from_preset(preset(fault_server.url)).check())
+    assert default["developer_role"].status == "warn"
+    assert "'system_role' at 'system'" in default["developer_role"].setting
+
+
+def test_refused_system_role(fault_server):
+    fault_server.reject_role("system")
+    results = by_name(Client.from_preset(preset(fault_server.url)).check())
+    assert results["system_role"].status == "fail"
+    assert results["system_role"].setting.startswith("set 'system_role' to 'user'")
+
+
+def test_refused_json_schema(fault_server):
+    reject_json_schema(fault_server)
+    forced = by_name(Client.from_preset(preset(fault_server.url, json_mode="json_schema")).check())
+    assert forced["json_schema"].status == "fail"
+    assert forced["json_schema"].setting == "set 'json_mode' to 'json_object'"
+    assert forced["json_object"].status == "ok"
+    auto = by_name(Client.from_preset(preset(fault_server.url)).check())
+    assert auto["json_schema"].status == "warn"
+    assert auto["json_schema"].setting == "set 'json_mode' to 'json_object'"
+
+
+def test_refused_both_json_modes(fault_server):
+    reject_json_schema(fault_server)
+    fault_server.add_rule(Fault.error(400, oai_error("'response_format.type' must be 'json_schema' or 'text'",
+                                                     param="response_format")),
+                          lambda req: (req.json.get("response_format") or {}).get("type") == "json_object")
+    results = by_name(Client.from_preset(preset(fault_server.url)).check())
+    assert results["json_object"].setting == "set 'json_mode' to 'none'"
+    assert results["json_schema"].setting == "set 'json_mode' to 'none'"
+
+
+def test_refused_stream_options(fault_server):
+    reject_stream_options(fault_server)
+    results = by_name(Client.from_preset(preset(fault_server.url)).check())
+    assert results["streaming"].status == "ok"
+    assert results["stream_usage"].status == "fail"
+    assert results["stream_usage"].setting == "turn 'stream_usage' off"
+
+
+def test_a_broken_provider_gets_every_setting_at_once(fault_server):
+    fault_server.reject_stream()
+    fault_server.reject_param("max_completion_tokens")
+    fault_server.reject_role("developer")
+    reject_json_schema(fault_server)
+    results = by_name(Client.from_preset(preset(
+        fault_server.url, streaming="yes", max_tokens_field="max_completion_tokens", system_role="developer",
+        json_mode="json_schema")).check())
+    settings = {name: r.setting for name, r in results.items() if r.status == "fail"}
+    assert settings["streaming"] == "set 'streaming' to 'no'"
+    assert settings["token_field"] == "set 'max_tokens_field' to 'max_tokens'"
+    assert settings["developer_role"] == "set 'system_role' to 'system'"
+    assert settings["json_schema"] == "set 'json_mode' to 'json_object'"
+
+
+def test_wrong_key_and_no_secret_anywhere(fault_server):
+    fault_server.require_auth("sk-the-right-one")
+    results = by_name(Client.from_preset(preset(fault_server.url, extra_headers=[
+        {"from": "X-Tenant-Token", "to": "tenant-secret-777"}])).check())
+    assert results["authentication"].status == "fail"
+    assert results["models_endpoint"].status == "fail"
+    assert results["chat:fault-chat"].status == "fail"
+    assert_no_secret(results.values(), SECRET, "tenant-secret-777")
+
+
+def test_per_user_key_failure_points_to_the_profile(fault_server):
+    fault_server.require_auth("sk-the-right-one")
+    results = by_name(Client.from_preset({"base_url": fault_server.url, "models": ["fault-chat"],
+                                          "use_per_user_key": True, "per_user_key": "sk-mine-but-wrong"}).check())
+    assert "Profile & Settings > Credentials" in results["authentication"].setting
+
+
+def test_unknown_model(fault_server):
+    fault_server.reject_unknown_models()
+    results = by_name(Client.from_preset(preset(fault_server.url, models=["fault-chat", "nope"])).check())
+    assert results["chat:nope"].status == "fail"
+    assert "'models'" in results["chat:nope"].setting
+    assert results["models_endpoint"].status == "warn"  # 'nope' is not in GET /models
+    assert results["chat:fault-chat"].status == "ok"
+
+
+def test_models_restricts_the_per_model_checks(fault_server):
+    client = Client.from_preset(preset(fault_server.url, models=["fault-chat", "other"]))
+    names = [r.name for r in client.check(models=["fault-chat"])]
+    assert "chat:fault-chat" in names and "chat:other" not in names
+
+
+def test_discovered_models_are_tested(fault_server):
+    results = by_name(Client.from_preset({"base_url": fault_server.url, "discover_models": True,
+                                          "auth_scheme": "none"}).check())
+    assert results["models_endpoint"].status == "ok"
+    assert results["chat:fault-chat"].status == "ok"
+    assert results["embeddings:fault-embed"].status == "ok"
+
+
+def test_unreachable_service_fails_cleanly():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    results = by_name(run_checks(Client.from_preset(preset(f"http://127.0.0.1:{port}/v1", max_retries=0))))
+    assert results["reachable"].status == "fail"
+    assert "'base_url'" in results["reachable"].setting
+    assert results["chat:fault-chat"].status == "fail"
+    assert results["streaming"].status == "skipped"
+
+
+def test_a_crashing_check_does_not_stop_the_others(fault_server, monkeypatch):
+    def boom(self):
+        raise RuntimeError("bug in a check")
+
+    monkeypatch.setattr(_Checker, "check_streaming", boom)
+    results = by_name(Client.from_preset(preset(fault_server.url)).check())
+    assert results["streaming"].status == "fail"
+    assert "failed unexpectedly" in results["streaming"].meaning
+    assert results["json_schema"].status == "ok"
+    assert results["embeddings:fault-chat"].status in ("ok", "skipped")
+
+
+# --- TLS ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def tls_fault_server(tmp_path):
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is needed to make a test certificate", pytrace=False)
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    server = FaultServer()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    server._httpd.socket = context.wrap_socket(server._httpd.socket, server_side=True)
+    with server:
+        yield server, f"https://127.0.0.1:{server.port}/v1", str(cert)
+
+
+def test_untrusted_certificate_names_ca_bundle(tls_fault_server):
+    _, url, cert = tls_fault_server
+    results = by_name(Client.from_preset(preset(url, max_retries=0)).check())
+    assert results["reachable"].status == "ok"
+    assert results["tls"].status == "fail"
+    assert "'ca_bundle'" in results["tls"].setting
+    trusted = by_name(Client.from_preset(preset(url, ca_bundle=cert)).check())
+    assert trusted["tls"].status == "ok"
+    assert trusted["chat:fault-chat"].status == "ok"
+    unverified = by_name(Client.from_preset(preset(url, verify_tls=False)).check())
+    assert unverified["tls"].status == "warn"
+    assert "'verify_tls'" in unverified["tls"].setting
+
+
+def test_report_is_escaped(fault_server):
+    client = Client.from_preset(preset(fault_server.url, models=["fault-chat", "<script>alert(1)</script>"]))
+    page = render_html(client.check(), client.settings)
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page
