@@ -678,7 +678,7 @@ class FaultServer:
     def start(self) -> FaultServer:
         """Serve in a daemon thread."""
         if self._thread is None:
-            self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
+            self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                             name=f"fault-server-{self.port}", daemon=True)
             self._thread.start()
         return self
@@ -957,7 +957,7 @@ class FaultServer:
                     for m in self.models]
             h.send_bytes(200, _dumps({"object": "list", "data": data}), headers=extra)
         elif route == "embeddings":
-            self._answer_embeddings(h, req, extra)
+            self._answer_embeddings(h, req, fault or Fault.ok(), extra)
         else:
             self._answer_chat(h, req, fault or Fault.ok(), number, extra)
 
@@ -1018,7 +1018,22 @@ class FaultServer:
         h.send_bytes(fault.status, data, fault.content_type, headers)
 
     # -- normal answers -------------------------------------------------------------------------
-    def _answer_embeddings(self, h: _Handler, req: RecordedRequest, extra: List[Tuple[str, str]]) -> None:
+    @staticmethod
+    def _send_answer(h: _Handler, data: bytes, fault: Fault, extra: List[Tuple[str, str]]) -> None:
+        """Send a non-stream 200 JSON answer, broken as ``fault`` says (cut, error body, padding)."""
+        if fault.kind == "keepalive":
+            data = b"\n\n\n" + data
+        if fault.kind == "cut":
+            h.send_bytes(200, data[: len(data) // 2], headers=extra, length=len(data))
+            h.drop()
+        elif fault.kind == "stream_error":
+            h.send_bytes(200, _dumps(oai_error("The server had an error while processing your request.",
+                                               "server_error")), headers=extra)
+        else:
+            h.send_bytes(200, data, headers=extra)
+
+    def _answer_embeddings(self, h: _Handler, req: RecordedRequest, fault: Fault,
+                           extra: List[Tuple[str, str]]) -> None:
         body = req.json
         dims = body.get("dimensions", 8)
         as_base64 = body.get("encoding_format") == "base64"
@@ -1032,7 +1047,7 @@ class FaultServer:
             data.append({"object": "embedding", "index": index, "embedding": value})
         answer = {"object": "list", "data": data, "model": req.model,
                   "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
-        h.send_bytes(200, _dumps(answer), headers=extra)
+        self._send_answer(h, _dumps(answer), fault, extra)
 
     def _answer_chat(self, h: _Handler, req: RecordedRequest, fault: Fault, number: int,
                      extra: List[Tuple[str, str]]) -> None:
@@ -1064,17 +1079,7 @@ class FaultServer:
                 choice["content_filter_results"] = {"violence": {"filtered": True, "severity": "high"}}
             answer = {"id": ident, "object": "chat.completion", "created": created, "model": model,
                       "choices": [choice], "usage": usage}
-            data = _dumps(answer)
-            if fault.kind == "keepalive":
-                data = b"\n\n\n" + data
-            if fault.kind == "cut":
-                h.send_bytes(200, data[: len(data) // 2], headers=extra, length=len(data))
-                h.drop()
-            elif fault.kind == "stream_error":
-                h.send_bytes(200, _dumps(oai_error("The server had an error while processing your request.",
-                                                   "server_error")), headers=extra)
-            else:
-                h.send_bytes(200, data, headers=extra)
+            self._send_answer(h, _dumps(answer), fault, extra)
             return
         self._stream_chat(h, req, fault, content, finish, usage, (ident, created, model), extra)
 

@@ -606,3 +606,13 @@ def test_litellm_rate_limits(litellm_proxy: Any) -> None:
                 for _ in range(5)]  # rpm 3 per minute for the whole session
     limited = [r for r in statuses if r.status_code == 429]
     assert limited and limited[0].json()["error"]["type"] == "rate_limit_error"
+
+
+def test_fault_server_embeddings_faults(fault_server: FaultServer) -> None:
+    fault_server.script("stream-cut", "keepalive", "503")
+    url = fault_server.url + "/embeddings"
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        requests.post(url, json={"model": "e", "input": "a"}, timeout=10)
+    padded = requests.post(url, json={"model": "e", "input": "a"}, timeout=10)
+    assert padded.content.startswith(b"\n") and len(padded.json()["data"][0]["embedding"]) == 8
+    assert requests.post(url, json={"model": "e", "input": "a"}, timeout=10).status_code == 503
