@@ -158,9 +158,14 @@ def _read_ready_line(proc: subprocess.Popen[bytes], deadline: float, what: str) 
     assert proc.stdout is not None
     stream: IO[bytes] = proc.stdout
     buffer = b""
+    line = ""
     with selectors.DefaultSelector() as selector:
         selector.register(stream, selectors.EVENT_READ)
-        while b"\n" not in buffer:
+        while not line.startswith("READY "):
+            if b"\n" in buffer:  # skip anything else a library may have printed first
+                raw, buffer = buffer.split(b"\n", 1)
+                line = raw.decode("utf-8", "replace").strip()
+                continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _fail(proc, what, "no READY line in time")
@@ -171,9 +176,6 @@ def _read_ready_line(proc: subprocess.Popen[bytes], deadline: float, what: str) 
                 proc.wait(timeout=5)
                 raise _fail(proc, what, "process exited before printing READY")
             buffer += data
-    line = buffer.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
-    if not line.startswith("READY "):
-        raise _fail(proc, what, f"unexpected first line {line!r}")
     # Keep draining stdout so the child can never block on (or die of) a full or closed pipe.
     threading.Thread(target=lambda: [None for _ in iter(lambda: stream.read(4096), b"")],
                      name=f"drain-{proc.pid}", daemon=True).start()
