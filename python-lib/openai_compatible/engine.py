@@ -7,9 +7,10 @@ so a rerun with a persistent store never pays twice. Memory stays flat: only a f
 from __future__ import annotations
 
 import logging
+import queue
 import time
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 from .client import Client
@@ -59,6 +60,7 @@ class RowEngine:
         self.progress = ProgressReporter(total_rows, progress_every_s)
         self._waiters: dict[str, list[tuple[_Chunk, int]]] = {}
         self._futures: dict[Future, list[str]] = {}
+        self._completed: queue.SimpleQueue[Future] = queue.SimpleQueue()  # futures, as they finish
         self._fresh: dict[str, Any] = {}  # answers of this run not yet released, by key
 
     def run(self, chunks: Iterable[Sequence[Mapping[str, Any]]]) -> Iterator[list[dict]]:
@@ -125,6 +127,7 @@ class RowEngine:
             payloads = [payload for _, payload in batch]
             future = executor.submit(self._call, payloads)
             self._futures[future] = keys
+            future.add_done_callback(self._completed.put)
             self.summary.requests_sent += len(keys)
         return chunk
 
@@ -142,7 +145,15 @@ class RowEngine:
         if not self._futures:
             self.progress.maybe_report(self.summary, self._done_rows())
             return
-        done, _ = wait(list(self._futures), timeout=1.0 if block else 0, return_when=FIRST_COMPLETED)
+        # a queue fed by the futures' callbacks: concurrent.futures.wait() over every pending future would
+        # cost time in proportion to the futures in flight (thousands) at every completion
+        done: list[Future] = []
+        try:
+            done.append(self._completed.get(timeout=1.0) if block else self._completed.get_nowait())
+            while True:
+                done.append(self._completed.get_nowait())
+        except queue.Empty:
+            pass
         answers: list[tuple[str, Any]] = []
         outcomes: list[tuple[str, Any]] = []
         for future in done:
@@ -196,8 +207,10 @@ class RowEngine:
             raise RowFailedError(f"Row {chunk.first_row + index} failed ({kind}): {error}")
 
     def _release(self, chunk: _Chunk) -> list[dict]:
-        if not self._waiters:
-            self._fresh.clear()  # nothing in flight can still share these answers; the store keeps them
+        # The store keeps every answer of this run, so a later duplicate still finds it there (and is still
+        # counted as one). Clearing only when nothing was in flight let this grow with every row: while rows
+        # stream, the next chunks are always in flight.
+        self._fresh.clear()
         return chunk.results  # type: ignore[return-value]
 
     def _done_rows(self) -> int:
