@@ -1,0 +1,102 @@
+"""The row engine against the fault server: order, one output per row, dedup, errors, fail mode."""
+from __future__ import annotations
+
+import pytest
+from openai_compatible import Client
+from openai_compatible.engine import RowEngine, RowFailedError
+from openai_compatible.store import AnswerStore
+from openai_compatible.tasks.prompt import PromptSpec, PromptTask
+
+from tests.servers.fault_server import Fault, when_text
+
+
+def make(fault_server, template="{{text}}", **preset):
+    client = Client.from_preset(dict({"base_url": fault_server.url, "models": ["m"], "max_retries": 2}, **preset))
+    return client, PromptTask(PromptSpec(model="m", prompt_template=template), ["text"])
+
+
+def chunks(rows, size):
+    return [rows[i:i + size] for i in range(0, len(rows), size)]
+
+
+def run_all(engine, rows, size=10):
+    out = []
+    sizes = []
+    for chunk in engine.run(chunks(rows, size)):
+        sizes.append(len(chunk))
+        out.extend(chunk)
+    return out, sizes
+
+
+def test_order_and_count_survive_slow_rows(fault_server):
+    fault_server.add_rule(Fault.slow(0.3), when_text("slow"))
+    rows = [{"text": f"{'slow' if i % 9 == 0 else 'fast'} {i}"} for i in range(95)]
+    client, task = make(fault_server)
+    engine = RowEngine(task, client, concurrency=8)
+    out, sizes = run_all(engine, rows, size=10)
+    assert sizes == [10] * 9 + [5]
+    assert [o["response"] for o in out] == [f"echo: {r['text']}" for r in rows]
+    assert engine.summary.answered == 95 and engine.summary.failed == 0
+
+
+def test_duplicates_across_chunks_are_sent_once(fault_server):
+    rows = [{"text": f"t{i % 5}"} for i in range(60)]
+    client, task = make(fault_server)
+    engine = RowEngine(task, client, concurrency=4)
+    out, _ = run_all(engine, rows, size=7)
+    assert fault_server.calls == 5
+    assert engine.summary.deduplicated == 55 and engine.summary.from_cache == 0
+    assert [o["response"] for o in out] == [f"echo: {r['text']}" for r in rows]
+    assert sum(o["latency_ms"] == 0.0 for o in out) == 55  # shared answers cost no time
+
+
+def test_a_store_answers_a_second_run_without_requests(fault_server, tmp_path):
+    rows = [{"text": f"t{i}"} for i in range(20)]
+    client, task = make(fault_server)
+    store = AnswerStore(str(tmp_path / "a.sqlite"))
+    run_all(RowEngine(task, client, store=store), rows)
+    store.close()
+    store = AnswerStore(str(tmp_path / "a.sqlite"))
+    engine = RowEngine(task, client, store=store)
+    out, _ = run_all(engine, rows)
+    store.close()
+    assert fault_server.calls == 20
+    assert engine.summary.from_cache == 20 and engine.summary.http_calls == 0
+    assert out[3]["response"] == "echo: t3"
+
+
+def test_errors_are_rows_not_failures(fault_server):
+    fault_server.add_rule(Fault.error(500), when_text("down"))
+    fault_server.add_rule(Fault.context_length(), when_text("long"))
+    rows = [{"text": "ok"}, {"text": "down"}, {"text": None}, {"text": "long"}, {"text": "ok 2"}]
+    client, task = make(fault_server)
+    engine = RowEngine(task, client, concurrency=2)
+    out, _ = run_all(engine, rows, size=2)
+    assert [o.get("error_type") for o in out] == [None, "server_error", "input", "context_length", None]
+    assert "HTTP 500" in out[1]["error_message"]
+    assert dict(engine.summary.errors) == {"server_error": 1, "input": 1, "context_length": 1}
+    assert fault_server.calls == 1 + 3 + 1 + 1  # the 500 is retried twice, the rest once each
+
+
+def test_fail_mode_raises_on_the_first_row_error(fault_server):
+    fault_server.add_rule(Fault.error(400), when_text("bad"))
+    rows = [{"text": "ok"}] * 3 + [{"text": "bad"}] + [{"text": f"ok {i}"} for i in range(20)]
+    client, task = make(fault_server)
+    engine = RowEngine(task, client, on_error="fail")
+    with pytest.raises(RowFailedError, match=r"Row 4 failed \(bad_request\)"):
+        run_all(engine, rows, size=5)
+
+
+def test_a_bug_in_a_task_costs_its_rows_only(fault_server):
+    client, task = make(fault_server)
+
+    class Broken(PromptTask):
+        def call(self, client, payload):
+            if "boom" in payload[-1]["content"]:
+                raise KeyError("unexpected")
+            return super().call(client, payload)
+
+    broken = Broken(task.spec, ["text"])
+    engine = RowEngine(broken, client)
+    out, _ = run_all(engine, [{"text": "a"}, {"text": "boom"}, {"text": "c"}])
+    assert [o.get("error_type") for o in out] == [None, "KeyError", None]

@@ -1,0 +1,74 @@
+import pytest
+from openai_compatible.columns import ColumnLayout, OutputColumn
+from openai_compatible.errors import SettingsError
+from openai_compatible.progress import ProgressReporter, RunSummary
+from openai_compatible.store import AnswerStore, request_key
+
+COLUMNS = [OutputColumn("response", "string", "answer"), OutputColumn("field:model", "string", "p", suffix="model"),
+           OutputColumn("model", "string", "model")]
+
+
+def test_added_columns_never_clash_with_input_columns():
+    layout = ColumnLayout("llm", ["llm_response", "llm_response_1", "text"], COLUMNS)
+    assert layout.names == {"response": "llm_response_2", "field:model": "llm_model", "model": "llm_model_1"}
+    assert [c["comment"] for c in layout.schema()] == ["answer", "p", "model"]
+    assert layout.rename({"response": "hi"}) == {"llm_response_2": "hi", "llm_model": None, "llm_model_1": None}
+
+
+@pytest.mark.parametrize("prefix", ["", "  ", "bad prefix", "a.b"])
+def test_bad_prefixes_are_refused(prefix):
+    with pytest.raises(SettingsError, match="output_prefix"):
+        ColumnLayout(prefix, [], COLUMNS)
+
+
+def test_store_persists_answers_and_tells_this_run_from_older_ones(tmp_path):
+    path = str(tmp_path / "answers.sqlite")
+    first = AnswerStore(path)
+    first.put_many([("k1", {"text": "a"}), ("k2", {"text": "b"})])
+    assert first.get_many(["k1", "nope"]) == {"k1": ({"text": "a"}, True)}
+    first.close()
+    second = AnswerStore(path)
+    assert len(second) == 2
+    assert second.get_many(["k2"]) == {"k2": ({"text": "b"}, False)}
+    second.close()
+
+
+def test_temporary_store_is_removed_on_close():
+    import os
+
+    store = AnswerStore()
+    store.put_many([("k", 1)])
+    path = store.path
+    store.close()
+    assert not os.path.exists(path)
+
+
+def test_request_keys_depend_on_content_only():
+    assert request_key("chat", "m", [{"role": "user", "content": "x"}], {"a": 1, "b": 2}) == request_key(
+        "chat", "m", [{"role": "user", "content": "x"}], {"b": 2, "a": 1})
+    assert request_key("chat", "m", "x") != request_key("chat", "m2", "x")
+
+
+def test_progress_reports_rate_and_eta_at_most_every_interval():
+    now = [100.0]
+    lines = []
+    reporter = ProgressReporter(total=1000, every_s=5, emit=lines.append, clock=lambda: now[0])
+    summary = RunSummary()
+    now[0] = 102.0
+    reporter.maybe_report(summary, 100)
+    assert lines == []
+    now[0] = 110.0
+    summary.errors["timeout"] = 3
+    reporter.maybe_report(summary, 500)
+    assert lines == ["Progress: 500/1000 rows (50%), ETA 10s, 50.0 rows/s, 3 errors, 0 tokens"]
+
+
+def test_summary_describes_everything_a_user_asks_after_a_run():
+    summary = RunSummary(rows=10, answered=8, from_cache=2, deduplicated=1, requests_sent=5, http_calls=7,
+                         retries=2, rate_limited=1, prompt_tokens=30, completion_tokens=40, seconds=2.0)
+    summary.errors.update({"timeout": 1, "input": 1})
+    text = summary.describe()
+    for part in ("10 rows", "8 answered", "2 from the cache", "2 errors", "timeout: 1", "7 HTTP calls",
+                 "2 retries", "1 rate-limited", "30 in", "40 out"):
+        assert part in text
+    assert summary.as_dict()["failed"] == 2
