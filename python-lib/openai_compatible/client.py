@@ -282,6 +282,8 @@ class Client:
         sdk_key, bearer = placeholder, None
         if key and s.auth_scheme == "bearer":
             sdk_key, bearer = key, key
+        elif key and s.auth_scheme == "api_key_header" and endpoint.kind == "azure_deployment":
+            sdk_key = key  # AzureOpenAI sends its key as the api-key header itself
         elif key and s.auth_scheme == "api_key_header":
             headers["api-key"] = key
         elif key and s.auth_scheme == "custom_header":
