@@ -80,6 +80,7 @@ class NotebookClient(Client):
             output_format=options.get("output_format") or "text", json_schema=options.get("json_schema"),
             raw_response=bool(options.get("raw_response")))
         task = PromptTask(spec, columns)
+        task.check(self)  # an unknown model fails here, before any row is sent
         layout = ColumnLayout(prefix, columns, task.output_columns())
         workers = min(int(concurrency or self.settings.max_concurrency), self.settings.max_concurrency)
         engine = RowEngine(task, self, concurrency=workers, on_error=on_error, total_rows=len(df))

@@ -142,6 +142,12 @@ def test_apply_with_json_schema_output(dss, fault_server):
     assert out.loc[0, "ai_error_message"] is None
     with pytest.raises(SettingsError, match="unknown option"):
         client.apply(pd.DataFrame({"text": ["x"]}), template="{{text}}", model="fault-chat", temprature=1)
+    calls = fault_server.calls
+    with pytest.raises(oc.UnknownModelError):
+        client.apply(pd.DataFrame({"text": ["x"]}), template="{{text}}", model="not-offered")
+    with pytest.raises(SettingsError, match="nope"):
+        client.apply(pd.DataFrame({"text": ["x"]}), template="{{nope}}", model="fault-chat")
+    assert fault_server.calls == calls  # nothing was sent
 
 
 def test_openai_sdk_with_the_same_settings(fault_server):
