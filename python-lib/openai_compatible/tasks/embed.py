@@ -174,6 +174,11 @@ class EmbedTask(Task):
         ] + ERROR_COLUMNS
 
     def columns(self, answer: Any) -> tuple[dict, Optional[OpenAICompatibleError]]:
+        kept = answer.get("truncated_to_chars")
+        if kept and self.spec.too_long != "truncate":  # a cached answer from a run that truncated
+            return {}, ContextLengthError(f"The text is too long for the model (a run with 'too_long' = truncate "
+                                          f"embedded its first {kept} characters). Set 'too_long' to truncate to "
+                                          "embed the beginning of such texts.")
         vector = answer.get("embedding") or []
         return {"embedding": json.dumps(vector), "dimensions": len(vector)}, None
 

@@ -163,3 +163,11 @@ def test_batch_size_one_uses_single_calls(fault_server):
     out = embed_rows(fault_server, task_for(batch_size=1), rows, concurrency=2)
     assert [r.get("error_type") for r in out] == [None, "bad_request"]
     assert fault_server.calls == 2
+
+
+def test_a_truncated_vector_from_the_cache_is_an_error_when_truncation_is_off():
+    answer = {"embedding": [0.1, 0.2], "truncated_to_chars": 90}
+    assert task_for(too_long="truncate").columns(answer)[1] is None
+    values, problem = task_for(too_long="error").columns(answer)
+    assert isinstance(problem, ContextLengthError) and "first 90 characters" in str(problem)
+    assert "embedding" not in values
