@@ -29,6 +29,7 @@ from .errors import (
     OpenAICompatibleError,
     RateLimitError,
     SettingsError,
+    _plain_text,
     error_from_response,
 )
 from .ratelimit import RateLimiter, estimate_tokens
@@ -472,6 +473,13 @@ class Client:
         try:
             data = json.loads(text)
         except ValueError:
+            if "html" in response.headers.get("Content-Type", "").lower() or text.lstrip()[:15].lower().startswith(
+                    ("<!doctype html", "<html")):
+                page = (_plain_text(self._redact(text)) or "")[:200]  # mask, then cut
+                raise InvalidResponseError(f"{where}: HTTP {response.status_code} but the answer is an HTML page "
+                                           f"({page!r}), not the API's JSON: check that the preset's URL is the "
+                                           "API's (base_url usually ends in /v1), not a web UI or a login page."
+                                           ) from None
             snippet = self._redact(text)[:200].strip() or "an empty body"  # mask, then cut
             raise InvalidResponseError(f"{where}: HTTP {response.status_code} but the body is not JSON: "
                                        f"{snippet!r}") from None

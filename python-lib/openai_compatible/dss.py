@@ -77,6 +77,13 @@ def optional_float(config: Mapping[str, Any], name: str, low: float, high: float
 def client_for(config: Mapping[str, Any], name: str = "connection") -> Client:
     """A client for the component's preset, with the component's lower limits applied."""
     client = Client.from_preset(preset_from_config(config, name))
+    s = client.settings
+    for field, path in (("ca_bundle", s.ca_bundle if s.verify_tls else ""), ("client_cert", s.client_cert),
+                        ("client_key", s.client_key)):
+        if path and not os.path.exists(path):  # else every row would fail on it, one request attempt at a time
+            client.close()
+            raise SettingsError(f"Preset field '{field}': there is no file '{path}' on the machine running this job. "
+                                "Give a path that exists there (in a container image for containerized execution).")
     overrides: dict[str, int] = {}
     concurrency = optional_int(config, "max_concurrency", 1)
     if concurrency and concurrency < client.settings.max_concurrency:

@@ -317,6 +317,10 @@ def error_from_response(
         QuotaExceededError: " The provider account's quota or credit is exhausted.",
         ContextLengthError: " Shorten the input or lower the max output tokens.",
     }.get(cls, "")
+    if cls is UnknownModelError and not any(m in haystack for m in _MODEL_MARKERS):
+        # a 404 that names no model is most often a wrong URL (a base_url without /v1, a mistyped path)
+        hint = (" The URL was not found: check the preset's base_url (it usually ends in /v1; in Azure style, the "
+                "target URI and the deployment name), then the model ID.")
     prefix = f"{where}: " if where else ""
     stop = "" if provider_message.rstrip().endswith((".", "!", "?")) else "."
     message = f"{prefix}HTTP {status} {cls.kind}: {provider_message.rstrip()}{stop}{hint}"

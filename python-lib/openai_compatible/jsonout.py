@@ -34,10 +34,65 @@ def load_schema(text: Any, field: str = "json_schema") -> dict:
     except jsonschema.SchemaError as exc:
         where = "/".join(str(p) for p in exc.path) or "top level"
         raise SettingsError(f"Parameter '{field}' is not a valid JSON Schema ({where}): {exc.message}.") from None
+    _check_refs(schema, schema, field)
     if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict) or not schema["properties"]:
         raise SettingsError(f"Parameter '{field}' must describe an object with properties "
                             '("type": "object", "properties": {...}): each property becomes an output column.')
     return schema
+
+
+def _check_refs(node: Any, root: dict, field: str) -> None:
+    """Every ``$ref`` must point inside the schema: a dangling one would only fail when the first answer is
+    checked, and a remote one would make answers depend on a download."""
+    if isinstance(node, list):
+        for item in node:
+            _check_refs(item, root, field)
+        return
+    if not isinstance(node, dict):
+        return
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        if not ref.startswith("#"):
+            raise SettingsError(f"Parameter '{field}' uses \"$ref\": \"{ref}\", a reference outside the schema: "
+                                "put the definition in the schema's \"$defs\" and refer to it as #/$defs/<name>.")
+        if not _resolves(ref[1:], root):
+            raise SettingsError(f"Parameter '{field}' uses \"$ref\": \"{ref}\", which points to nothing in the "
+                                "schema (missing definition): add it under \"$defs\" or fix the reference.")
+    for key, value in node.items():
+        if key not in ("const", "enum", "default", "examples"):  # values there are data, not schemas
+            _check_refs(value, root, field)
+
+
+def _resolves(fragment: str, root: dict) -> bool:
+    """Whether a ``$ref`` fragment (a JSON pointer, or an ``$anchor`` name) exists in ``root``."""
+    from urllib.parse import unquote
+
+    fragment = unquote(fragment)
+    if fragment and not fragment.startswith("/"):
+        return fragment in _anchors(root)
+    target: Any = root
+    for token in fragment.split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(target, dict) and token in target:
+            target = target[token]
+        elif isinstance(target, list) and token.isdigit() and int(token) < len(target):
+            target = target[int(token)]
+        else:
+            return False
+    return True
+
+
+def _anchors(node: Any) -> set:
+    found: set = set()
+    if isinstance(node, dict):
+        if isinstance(node.get("$anchor"), str):
+            found.add(node["$anchor"])
+        for value in node.values():
+            found |= _anchors(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _anchors(item)
+    return found
 
 
 def strict_schema(schema: dict) -> dict:

@@ -137,6 +137,10 @@ class ConnectionSettings:
                                 "certificate path too (or put certificate and key in one PEM in 'client_cert').")
         if style == "openai":
             base_url = p.text("base_url").rstrip("/")
+            if not base_url and (preset.get("target_uri") or preset.get("endpoints")):
+                raise SettingsError("Preset field 'base_url' is empty, but the Azure-style fields 'target_uri' and "
+                                    "'endpoints' are filled in: set 'style' to azure (one endpoint per model), or "
+                                    "give the Custom URL that exposes the API.")
             if not base_url:
                 raise SettingsError("Preset field 'base_url' is empty: give the Custom URL that exposes the API, "
                                     "typically ending in /v1 (e.g. http://ollama.corp:11434/v1).")
@@ -155,6 +159,10 @@ class ConnectionSettings:
             values.update(base_url=base_url, models=tuple(models), discover_models=discover)
         else:
             target = p.text("target_uri").rstrip("/")
+            if not preset.get("endpoints") and preset.get("base_url"):
+                raise SettingsError("Preset field 'endpoints' is empty, but the OpenAI-style field 'base_url' is "
+                                    "filled in: set 'style' to openai (one URL serving many models), or add one "
+                                    "endpoint per model.")
             if target:
                 _check_target("target_uri", target)
             endpoints = _read_endpoints(preset.get("endpoints"), target)
@@ -210,6 +218,13 @@ def _check_url(name: str, url: str, what: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SettingsError(f"Preset field '{name}' is not an http(s) URL: '{_safe_url(url)}'. Give {what}.")
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port that is not a number
+        port_ok = False
+    if not parts.hostname or any(c.isspace() for c in url) or not port_ok:
+        raise SettingsError(f"Preset field '{name}' is not a valid URL: '{_safe_url(url)}' (check the host name and "
+                            f"port, and remove any spaces). Give {what}.")
 
 
 def _check_target(name: str, url: str) -> None:

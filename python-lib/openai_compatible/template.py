@@ -9,6 +9,7 @@ from typing import Any, Iterable, Mapping
 from .errors import SettingsError
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.DOTALL)
+_SINGLE_BRACES = re.compile(r"(?<!\{)\{\s*([^{}]+?)\s*\}(?!\})")
 
 
 class EmptyValueError(ValueError):
@@ -50,6 +51,12 @@ class Template:
     def check_columns(self, available: Iterable[str]) -> None:
         """Raises :class:`SettingsError` naming any placeholder that is not an input column."""
         available = list(available)
+        if not self.columns:  # every row would get the same prompt: '{text}' is a placeholder written with one brace
+            for match in _SINGLE_BRACES.finditer(self.text):
+                if match.group(1) in available:
+                    raise SettingsError(f"Parameter '{self.field}' has no {{{{column}}}} placeholder, so every row "
+                                        f"would get the same prompt; '{{{match.group(1)}}}' names an input column: "
+                                        f"write {{{{{match.group(1)}}}}}, with two braces on each side.")
         for name in self.columns:
             if name not in available:
                 close = difflib.get_close_matches(name, available, n=1)
