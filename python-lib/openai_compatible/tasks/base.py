@@ -6,11 +6,22 @@ from typing import Any, Mapping, Optional, Sequence, Union
 from ..client import Client
 from ..columns import OutputColumn
 from ..errors import OpenAICompatibleError
+from ..results import ChatResult
 
 ERROR_COLUMNS = [
     OutputColumn("error_message", "string", "What failed for this row (empty when the row was answered)"),
     OutputColumn("error_type", "string", "Kind of failure: input, rate_limited, server_error, timeout, "
                                          "context_length, invalid_output, ... (empty when answered)"),
+]
+
+USAGE_COLUMNS = [
+    OutputColumn("finish_reason", "string", "Why the model stopped: stop, length (output token limit), "
+                                            "content_filter, ..."),
+    OutputColumn("prompt_tokens", "bigint", "Input tokens, as reported by the provider"),
+    OutputColumn("completion_tokens", "bigint", "Output tokens, as reported by the provider"),
+    OutputColumn("model", "string", "Model that answered, as reported by the provider"),
+    OutputColumn("latency_ms", "double", "Time to get the answer, retries included, in milliseconds "
+                                         "(0 when the answer came from the cache or a duplicate row)"),
 ]
 
 
@@ -52,6 +63,23 @@ class Task:
 
     def columns(self, answer: Any) -> tuple[dict, Optional[OpenAICompatibleError]]:
         raise NotImplementedError
+
+
+def chat_answer(result: ChatResult) -> dict:
+    """The storable part of a chat result that the usage columns are read from."""
+    return {
+        "text": result.text,
+        "finish_reason": result.finish_reason,
+        "prompt_tokens": result.usage.prompt_tokens,
+        "completion_tokens": result.usage.completion_tokens,
+        "model": result.model,
+        "latency_ms": round(result.latency_ms, 1),
+    }
+
+
+def usage_values(answer: dict) -> dict:
+    """The usage columns' values from a stored chat answer."""
+    return {column.name: answer.get(column.name) for column in USAGE_COLUMNS}
 
 
 def error_values(error: BaseException) -> dict:

@@ -26,8 +26,7 @@ from ..columns import OutputColumn
 from ..errors import OpenAICompatibleError, OutputValidationError, SettingsError
 from ..store import request_key
 from ..template import EmptyValueError, Template, format_value
-from .base import ERROR_COLUMNS, RowInputError, Task
-from .prompt import USAGE_COLUMNS
+from .base import ERROR_COLUMNS, USAGE_COLUMNS, RowInputError, Task, chat_answer, usage_values
 
 NONE_ANSWER = "none of these"
 """What the model answers, in single-label mode with ``allow_none``, when no class fits."""
@@ -253,15 +252,8 @@ class ClassifyTask(Task):
 
     def call(self, client: Client, payload: Any) -> Any:
         result = client.chat(payload, model=self.spec.model, **self._options)
-        answer = {
-            "text": result.text,
-            "finish_reason": result.finish_reason,
-            "prompt_tokens": result.usage.prompt_tokens,
-            "completion_tokens": result.usage.completion_tokens,
-            "model": result.model,
-            "latency_ms": round(result.latency_ms, 1),
-            "confidence": None,
-        }
+        answer = chat_answer(result)
+        answer["confidence"] = None
         try:
             _, written = self.parse(result.text)
         except OutputValidationError:
@@ -287,8 +279,7 @@ class ClassifyTask(Task):
         return columns + ERROR_COLUMNS + USAGE_COLUMNS
 
     def columns(self, answer: Any) -> tuple[dict, Optional[OpenAICompatibleError]]:
-        values: dict[str, Any] = {key: answer.get(key) for key in ("finish_reason", "prompt_tokens",
-                                                                   "completion_tokens", "model", "latency_ms")}
+        values: dict[str, Any] = usage_values(answer)
         if answer.get("finish_reason") == "content_filter":
             return values, OutputValidationError("The provider's content filter withheld the answer.")
         try:

@@ -11,19 +11,10 @@ from ..errors import OpenAICompatibleError, OutputValidationError, SettingsError
 from ..jsonout import column_value, load_schema, read_json_answer, schema_columns, strict_schema
 from ..store import request_key
 from ..template import EmptyValueError, Template
-from .base import ERROR_COLUMNS, RowInputError, Task
+from .base import ERROR_COLUMNS, USAGE_COLUMNS, RowInputError, Task, chat_answer, usage_values
 
 OUTPUT_FORMATS = ("text", "json_object", "json_schema")
 
-USAGE_COLUMNS = [
-    OutputColumn("finish_reason", "string", "Why the model stopped: stop, length (output token limit), "
-                                            "content_filter, ..."),
-    OutputColumn("prompt_tokens", "bigint", "Input tokens, as reported by the provider"),
-    OutputColumn("completion_tokens", "bigint", "Output tokens, as reported by the provider"),
-    OutputColumn("model", "string", "Model that answered, as reported by the provider"),
-    OutputColumn("latency_ms", "double", "Time to get the answer, retries included, in milliseconds "
-                                         "(0 when the answer came from the cache or a duplicate row)"),
-]
 
 
 @dataclass
@@ -117,14 +108,7 @@ class PromptTask(Task):
 
     def call(self, client: Client, payload: Any) -> Any:
         result = client.chat(payload, model=self.spec.model, **self._options)
-        answer = {
-            "text": result.text,
-            "finish_reason": result.finish_reason,
-            "prompt_tokens": result.usage.prompt_tokens,
-            "completion_tokens": result.usage.completion_tokens,
-            "model": result.model,
-            "latency_ms": round(result.latency_ms, 1),
-        }
+        answer = chat_answer(result)
         if self.spec.raw_response:
             answer["raw"] = result.raw
         return answer
@@ -143,14 +127,7 @@ class PromptTask(Task):
         return columns
 
     def columns(self, answer: Any) -> tuple[dict, Optional[OpenAICompatibleError]]:
-        values = {
-            "response": answer.get("text"),
-            "finish_reason": answer.get("finish_reason"),
-            "prompt_tokens": answer.get("prompt_tokens"),
-            "completion_tokens": answer.get("completion_tokens"),
-            "model": answer.get("model"),
-            "latency_ms": answer.get("latency_ms"),
-        }
+        values = dict(usage_values(answer), response=answer.get("text"))
         if self.spec.raw_response:
             values["raw_response"] = json.dumps(answer.get("raw"), ensure_ascii=False)
         if self.spec.output_format == "text":
