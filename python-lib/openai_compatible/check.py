@@ -108,6 +108,7 @@ class _Checker:
         self.skip_reason = "No model answered a basic chat, so this capability could not be tested. Fix the " \
                            "failures above first."
         self.rejected: Optional[BaseException] = None
+        self.streaming_refused = False
 
     # --- plumbing -----------------------------------------------------------------------------------
 
@@ -550,7 +551,7 @@ class _Checker:
 
     def check_stream_usage(self) -> None:
         name, label, model = "stream_usage", "Usage in streams", self.probe_model
-        if getattr(self, "streaming_refused", False):
+        if self.streaming_refused:
             self.add(name, label, "skipped", "Streaming doesn't work, so usage in streams doesn't matter.",
                      model=model)
             return
