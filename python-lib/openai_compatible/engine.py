@@ -26,6 +26,17 @@ class RowFailedError(RuntimeError):
     """Raised in 'fail' mode: the first row error stops the job."""
 
 
+# Failures that say nothing about the row: the provider can't be reached or is too slow, refuses the key, or doesn't
+# know the model. When a run's first requests all end with one of them, no row can succeed.
+PROVIDER_WIDE_ERRORS = frozenset({"connection", "timeout", "authentication", "permission", "unknown_model",
+                                  "quota_exhausted"})
+
+
+class ProviderUnavailableError(RuntimeError):
+    """The first requests of a run all failed with provider-wide errors and none was answered: the job stops
+    rather than record (and retry) the same error on every row."""
+
+
 class _Chunk:
     """The rows of one input chunk and their results, filled as answers arrive."""
 
@@ -46,7 +57,7 @@ class RowEngine:
 
     def __init__(self, task: Task, client: Client, *, concurrency: int = 8, store: Optional[AnswerStore] = None,
                  on_error: str = "record", total_rows: Optional[int] = None, progress_every_s: float = 5.0,
-                 lookahead_chunks: int = 2) -> None:
+                 lookahead_chunks: int = 2, stop_after_failed_requests: int = 10) -> None:
         if on_error not in ("record", "fail"):
             raise ValueError(f"on_error must be 'record' or 'fail', not {on_error!r}")
         self.task = task
@@ -56,6 +67,9 @@ class RowEngine:
         self.store = store if store is not None else AnswerStore()  # an empty store is falsy
         self.on_error = on_error
         self.lookahead = max(1, lookahead_chunks)
+        self.stop_after = stop_after_failed_requests  # 0: never stop (every row gets its error)
+        self._provider_answered = False
+        self._provider_failures = 0
         self.summary = RunSummary()
         self.progress = ProgressReporter(total_rows, progress_every_s)
         self._waiters: dict[str, list[tuple[_Chunk, int]]] = {}
@@ -156,6 +170,7 @@ class RowEngine:
             pass
         answers: list[tuple[str, Any]] = []
         outcomes: list[tuple[str, Any]] = []
+        requests: list[list] = []
         for future in done:
             keys = self._futures.pop(future)
             try:
@@ -163,11 +178,13 @@ class RowEngine:
             except Exception as exc:  # a bug in a task must cost its rows, not the job
                 log.exception("Unexpected failure while processing a request")
                 results = [exc] * len(keys)
+            requests.append(results)
             for key, result in zip(keys, results):
                 outcomes.append((key, result))
                 if not isinstance(result, BaseException):
                     answers.append((key, result))
         self.store.put_many(answers)  # durable before any row using them is released
+        self._watch_provider(requests)
         for key, result in outcomes:
             waiters = self._waiters.pop(key, [])
             if not isinstance(result, BaseException):
@@ -178,6 +195,22 @@ class RowEngine:
                 else:
                     self._resolve_answer(chunk, index, result, shared=position > 0)
         self.progress.maybe_report(self.summary, self._done_rows())
+
+    def _watch_provider(self, requests: list[list]) -> None:
+        """Stops the run when its first ``stop_after`` requests all failed for a reason that is not the rows'
+        (a wrong key, a provider that is down): otherwise every row would pay the retries to record the same error."""
+        if self._provider_answered or not self.stop_after:
+            return
+        for results in requests:
+            if any(not isinstance(result, BaseException) for result in results):
+                self._provider_answered = True
+                return
+            if results and all(getattr(r, "kind", None) in PROVIDER_WIDE_ERRORS for r in results):
+                self._provider_failures += 1
+                if self._provider_failures >= self.stop_after:
+                    raise ProviderUnavailableError(
+                        f"Stopping the job: its first {self._provider_failures} requests all failed and none was "
+                        f"answered, so no row can succeed until this is fixed. Last error: {results[0]}")
 
     def _resolve_answer(self, chunk: _Chunk, index: int, answer: Any, shared: bool) -> None:
         values, problem = self.task.columns(answer)

@@ -1,0 +1,199 @@
+"""The faults matrix: each failure mode of the fault server, alone and mixed, at rates from 1% to 30%, through the
+prompt and embed recipes (``python -m localdss``), plus a provider that refuses connections or restarts mid-run.
+
+The recipes send plain (non-streamed) requests: the fault server's ``stream-cut`` mode then cuts the body half-way
+through its announced length, which is how a truncated answer looks to them. ``slow-2`` answers after 2 s while
+the preset's read timeout is 1 s: a stalled provider.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from tests.reliability import harness as h
+from tests.servers.fault_server import FaultServer
+
+# label -> fault-server modes; transient ones are retried by the client and must end answered
+TRANSIENT: dict[str, list[str]] = {
+    "429 + Retry-After": ["429"],
+    "429, no hint": ["429-none"],
+    "500": ["500"],
+    "502 HTML / 503": ["502-html", "503"],
+    "connection reset": ["reset"],
+    "malformed JSON": ["malformed"],
+    "truncated body": ["stream-cut"],
+    "empty 200": ["empty-200"],
+    "error inside 200": ["error-200"],
+    "slow (> read timeout)": ["slow-2"],
+}
+MIXED = [mode for modes in TRANSIENT.values() for mode in modes]
+PERMANENT: dict[str, list[str]] = {  # not worth retrying: the row gets the provider's error at once
+    "400 bad request": ["400"],
+    "context length": ["context-length"],
+    "content filtered": ["filtered"],
+}
+SCHEMES = list(h.AUTH_SCHEMES)
+MATRIX_TIMEOUT = 600
+
+
+@dataclass
+class Cell:
+    recipe: str
+    label: str
+    modes: list[str]
+    rate: float
+    rows: int
+    transient: bool = True
+    kind: str = "rate"  # rate | refused | restart
+    results: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        rate = f" @ {self.rate:.0%}" if self.kind == "rate" else ""
+        return f"{self.recipe}: {self.label}{rate}"
+
+    @property
+    def must_answer_all(self) -> bool:
+        return self.kind == "restart" or (self.kind == "rate" and self.transient and self.rate <= 0.05)
+
+
+def cells(quick: bool = False, recipes: tuple = ("prompt", "embed")) -> list[Cell]:
+    """The matrix. Full: each mode alone at 5% and 30%, every transient mode mixed at 1-30%, permanent errors at
+    5%, a refused port and a restart. Quick: fewer rates and rows."""
+    out: list[Cell] = []
+    for recipe in recipes:
+        rows = (120 if recipe == "prompt" else 240) if quick else (300 if recipe == "prompt" else 600)
+        for rate in ((0.05,) if quick else (0.05, 0.30)):
+            for label, modes in TRANSIENT.items():
+                out.append(Cell(recipe, label, modes, rate, rows))
+        for rate in ((0.05, 0.30) if quick else (0.01, 0.05, 0.10, 0.20, 0.30)):
+            out.append(Cell(recipe, "all transient, mixed", MIXED, rate, rows))
+        if not quick:
+            for label, modes in PERMANENT.items():
+                if recipe == "embed" and label == "content filtered":
+                    continue  # a chat-only answer
+                out.append(Cell(recipe, label, modes, 0.05, rows, transient=False))
+        # enough rows for more than 10 requests: the job must stop after its first 10 failed requests
+        out.append(Cell(recipe, "refused: closed loopback port", [], 1.0, 40 if recipe == "prompt" else 160,
+                        kind="refused"))
+        out.append(Cell(recipe, "provider restarts mid-run (down 3 s)", [], 0.0, rows, kind="restart"))
+    return out
+
+
+def run_cell(cell: Cell, work: Path, index: int = 0) -> dict:
+    """Runs one cell in a new localdss process and returns its figures."""
+    work.mkdir(parents=True, exist_ok=True)
+    rows = h.numbered_rows(cell.rows, tag=f"{cell.recipe} {index}")
+    source = h.write_csv(work / "in.csv", rows)
+    scheme = SCHEMES[index % len(SCHEMES)]
+    config = h.recipe_config(cell.recipe, **({"batch_size": 4} if cell.recipe == "embed" else {}))
+    servers: list[FaultServer] = []
+    restarted = threading.Event()
+
+    def new_server(port: int = 0) -> FaultServer:
+        server = FaultServer(port=port, record=False).start()
+        server.require_auth(h.CANARY, h.AUTH_SCHEMES[scheme][1])
+        servers.append(server)
+        return server
+
+    server = new_server()
+    preset = h.preset_for(server, scheme, require=False, read_timeout_s=1, max_concurrency=8)
+    kill_when = None
+    try:
+        if cell.kind == "rate":
+            server.set_fault_rate(cell.rate, cell.modes, seed=index + 1)
+        elif cell.kind == "refused":
+            server.stop()
+            preset = dict(preset, base_url=f"http://127.0.0.1:{h.closed_port()}/v1", max_retries=2)
+        else:
+            batch = 1 if cell.recipe == "prompt" else int(config["batch_size"])
+            kill_when = _restart_when(servers, new_server, cell.rows // batch, restarted)
+        result = h.run_recipe(cell.recipe, work, config, preset, source, timeout=MATRIX_TIMEOUT,
+                              kill_when=kill_when)
+    finally:
+        for one in servers:
+            one.stop()
+    output = h.read_csv(result.output)
+    calls = sum(one.calls for one in servers)
+    injected: dict[str, int] = {}
+    for one in servers:
+        for label, count in one.injected.items():
+            if label != "auth":
+                injected[label] = injected.get(label, 0) + count
+    figures = h.outcome(cell.recipe, rows, output).as_dict()
+    job_failed = result.returncode != 0
+    if job_failed:
+        figures["lost"] = None  # a failed job loses nothing silently: the user sees the failure
+    figures.update({
+        "recipe": cell.recipe, "label": cell.label, "modes": cell.modes, "rate": cell.rate, "kind": cell.kind,
+        "auth": scheme, "job": "failed" if job_failed else "ok", "job_error": result.error[:300],
+        "http_calls": calls, "calls_per_row": round(calls / max(1, cell.rows), 3), "injected": sum(injected.values()),
+        "injected_by_mode": injected, "retries": result.summary().get("retries"),
+        "rate_limited": result.summary().get("rate_limited"), "wall_s": round(result.seconds, 2),
+        "engine_s": result.engine_seconds(), "restarted": restarted.is_set() if cell.kind == "restart" else None,
+    })
+    figures["problems"] = _problems(cell, figures)
+    return figures
+
+
+def _restart_when(servers: list, new_server, requests: int, restarted: threading.Event):
+    """A ``kill_when`` hook that never kills: once a third of the requests were answered it stops the server, and
+    starts a new one on the same port 3 s later (a provider restarting under load)."""
+    state: dict = {"down_at": None}
+
+    def restart() -> None:
+        first = servers[0]
+        port = first.port
+        first.stop()
+        time.sleep(3.0)
+        new_server(port)
+        restarted.set()
+
+    def hook(_elapsed: float) -> bool:
+        if state["down_at"] is None and servers[0].calls >= max(1, requests // 3):
+            state["down_at"] = time.monotonic()
+            threading.Thread(target=restart, daemon=True).start()
+        return False
+
+    return hook
+
+
+def _problems(cell: Cell, f: dict) -> list[str]:
+    problems = []
+    if f["wrong"]:
+        problems.append(f"{f['wrong']} rows answered with another row's answer")
+    if cell.kind == "refused":
+        if f["job"] != "failed" or "Stopping the job" not in f["job_error"]:
+            problems.append("a refused connection should stop the job after a few requests")
+        return problems
+    if f["job"] != "ok":
+        problems.append(f"the job failed: {f['job_error']}")
+    if f["lost"]:
+        problems.append(f"{f['lost']} rows lost")
+    if cell.must_answer_all and f["answered"] != f["rows_in"]:
+        problems.append(f"{f['rows_in'] - f['answered']} rows not answered ({f['errors_by_type']})")
+    if cell.kind == "restart" and not f["restarted"]:
+        problems.append("the server was not restarted during the run")
+    return problems
+
+
+def summarise(results: list[dict]) -> dict:
+    return {"cells": len(results), "rows": sum(r["rows_in"] for r in results),
+            "lost": sum(r["lost"] or 0 for r in results), "wrong": sum(r["wrong"] for r in results),
+            "cells_with_problems": [f"{r['recipe']}: {r['label']} @ {r['rate']:.0%}" for r in results if r["problems"]]}
+
+
+def as_row(result: dict) -> Optional[list]:
+    rate = f"{result['rate']:.0%}" if result["kind"] == "rate" else "-"
+    lost = "job stopped" if result["lost"] is None else result["lost"]
+    errors = ", ".join(f"{k} {v}" for k, v in result["errors_by_type"].items()) or "0"
+    return [result["recipe"], result["label"], rate, result["rows_in"], result["answered"], errors, lost,
+            result["injected"], f"{result['calls_per_row']:.2f}", result["retries"], f"{result['wall_s']:.1f}",
+            "-" if result["engine_s"] is None else f"{result['engine_s']:.1f}", "; ".join(result["problems"]) or "ok"]
+
+
+HEADER = ["recipe", "faults", "rate", "rows", "answered", "errors", "lost", "injected", "calls/row", "retries",
+          "job s", "engine s", "check"]
