@@ -666,8 +666,11 @@ def _parse_embeddings(data: dict, expected: int, where: str) -> list[list[float]
         index = item.get("index", position)
         vector = item.get("embedding")
         if isinstance(vector, str):  # base64 of float32, from providers that ignore encoding_format
-            raw = base64.b64decode(vector)
-            vector = list(struct.unpack(f"<{len(raw) // 4}f", raw))
+            try:
+                raw = base64.b64decode(vector, validate=True)
+                vector = list(struct.unpack(f"<{len(raw) // 4}f", raw[: len(raw) // 4 * 4]))
+            except (ValueError, struct.error):  # binascii.Error is a ValueError
+                raise InvalidResponseError(f"{where}: vector {position} is text, not numbers.") from None
         if (not isinstance(index, int) or not 0 <= index < expected or ordered[index] is not None
                 or not isinstance(vector, list) or not vector
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vector)):

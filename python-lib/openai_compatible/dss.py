@@ -1,4 +1,5 @@
-"""The bridge to DSS: the only module of the plugin that imports ``dataiku``.
+"""The bridge to DSS: the only module of the plugin that imports ``dataiku`` (lazily, so that notebooks
+outside DSS only need ``dataikuapi``).
 
 It turns a component's config into validated settings, runs a task over an input dataset in chunks
 (writing the output progressively, with column descriptions), and keeps the answer cache in a managed
@@ -12,9 +13,6 @@ import shutil
 import tempfile
 from collections import deque
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
-
-import dataiku
-from dataiku.customrecipe import get_input_names_for_role, get_output_names_for_role, get_recipe_config
 
 from .client import Client
 from .columns import ColumnLayout
@@ -146,6 +144,9 @@ def run_row_recipe(build_task: Callable[[Mapping[str, Any], Sequence[str]], Task
     import pandas as pd
 
     setup_logging()
+    import dataiku
+    from dataiku.customrecipe import get_input_names_for_role, get_output_names_for_role, get_recipe_config
+
     config = get_recipe_config()
     input_dataset = dataiku.Dataset(get_input_names_for_role(input_role)[0])
     output_dataset = dataiku.Dataset(get_output_names_for_role(output_role)[0])
@@ -322,6 +323,11 @@ def dss_api_client(api_client: Any = None) -> Any:
         import dataikuapi
 
         return dataikuapi.DSSClient(url, key, no_check_certificate=bool(os.environ.get("DKU_NO_CHECK_CERTIFICATE")))
+    try:
+        import dataiku
+    except ImportError:
+        raise SettingsError("Outside DSS, set DKU_DSS_URL and DKU_API_KEY (or pass api_client=) to reach DSS; "
+                            "inside DSS the notebook's own credentials are used.") from None
     return dataiku.api_client()
 
 
@@ -332,6 +338,8 @@ def current_project_key(project_key: Optional[str] = None) -> Optional[str]:
     if os.environ.get("DKU_CURRENT_PROJECT_KEY"):
         return os.environ["DKU_CURRENT_PROJECT_KEY"]
     try:
+        import dataiku
+
         return dataiku.default_project_key() or None
     except Exception:  # outside a project (or outside DSS)
         return None

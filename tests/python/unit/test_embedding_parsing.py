@@ -1,0 +1,36 @@
+import base64
+import os
+import struct
+import subprocess
+import sys
+
+import pytest
+from openai_compatible.client import _parse_embeddings
+from openai_compatible.errors import InvalidResponseError
+
+LIB = os.path.join(os.path.dirname(__file__), "..", "..", "..", "python-lib")
+
+
+def test_base64_vectors_are_decoded_and_ordered_by_index():
+    packed = base64.b64encode(struct.pack("<2f", 1.0, 2.0)).decode()
+    data = {"data": [{"index": 1, "embedding": [3.0]}, {"index": 0, "embedding": packed}]}
+    assert _parse_embeddings(data, 2, "w") == [[1.0, 2.0], [3.0]]
+
+
+@pytest.mark.parametrize("vector", ["not base64!!", "", [], ["a"], [True], None])
+def test_vectors_that_are_not_numbers_are_invalid_responses(vector):
+    with pytest.raises(InvalidResponseError, match="vector 0"):
+        _parse_embeddings({"data": [{"embedding": vector}]}, 1, "w")
+
+
+def test_a_missing_vector_is_an_invalid_response():
+    with pytest.raises(InvalidResponseError, match="expected 2 vectors, got 1"):
+        _parse_embeddings({"data": [{"embedding": [1.0]}]}, 2, "w")
+
+
+def test_the_dss_bridge_imports_without_the_dataiku_package():
+    code = "import sys; import openai_compatible.dss; print('dataiku' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": LIB, "PATH": ""})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
