@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from typing import Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -43,16 +44,15 @@ def main() -> int:
                    "--folder", f"cache={os.path.join(OUT, 'cache')}"]
         print("Running the prompt recipe through localdss:\n  " + " ".join(command[1:]), flush=True)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "python-lib")]))
-        run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
         log_path = os.path.join(OUT, "recipe.log")
-        with open(log_path, "w") as f:
-            f.write(run.stdout + run.stderr)
-        if run.returncode != 0:
-            print(run.stdout + run.stderr)
-            print(f"The recipe failed (exit {run.returncode}).")
-            return run.returncode
+        lines = run_and_show_progress(command, env, log_path)
+        if lines is None:
+            print(f"The recipe failed; its job log is {os.path.relpath(log_path, ROOT)}:")
+            with open(log_path) as f:
+                print("".join(f.readlines()[-15:]))
+            return 1
         print_results(output)
-        summary = [line for line in (run.stdout + run.stderr).splitlines() if "Summary:" in line]
+        summary = [line for line in lines if "Summary:" in line]
         print("\n" + (summary[-1].split("Summary:", 1)[1].strip() if summary else "(no summary in the log)"))
         print(f"\nOutput: {os.path.relpath(output, ROOT)} (schema beside it), "
               f"job log: {os.path.relpath(log_path, ROOT)}")
@@ -60,6 +60,19 @@ def main() -> int:
         return 0
     finally:
         stop_process(server)
+
+
+def run_and_show_progress(command: list, env: dict, log_path: str) -> Optional[list]:
+    """Runs the recipe, echoing its progress lines as they come; returns its log lines, None on failure."""
+    lines = []
+    with open(log_path, "w") as log, subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                                      stderr=subprocess.STDOUT, text=True) as child:
+        for line in child.stdout:
+            log.write(line)
+            lines.append(line)
+            if "Progress:" in line:
+                print("  " + line.split("Progress:", 1)[1].strip(), flush=True)
+    return lines if child.returncode == 0 else None
 
 
 def print_results(path: str, limit: int = 12) -> None:
