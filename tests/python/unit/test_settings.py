@@ -392,13 +392,31 @@ def test_client_key_needs_a_certificate():
     assert "'client_key'" in settings_error(openai_preset(client_key="/etc/key.pem"))
 
 
-def test_tls_and_proxy_reach_the_session():
+def test_tls_and_proxy_reach_the_session(monkeypatch):
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
     client = Client.from_preset(openai_preset(ca_bundle="/etc/corp-ca.pem", client_cert="/c.pem",
                                               client_key="/k.pem", proxy="http://proxy.corp:3128"))
     assert client._session.verify == "/etc/corp-ca.pem"
     assert client._session.cert == ("/c.pem", "/k.pem")
     assert client._session.proxies == {"http": "http://proxy.corp:3128", "https": "http://proxy.corp:3128"}
     assert Client.from_preset(openai_preset())._session.verify is True
+    assert Client.from_preset(openai_preset(verify_tls=False))._session.verify is False
+
+
+def test_the_environment_is_read_once_and_the_preset_wins(monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/env-ca.pem")
+    monkeypatch.setenv("HTTPS_PROXY", "http://env-proxy:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.corp")
+    client = Client.from_preset(openai_preset())
+    assert client._session.trust_env is False  # requests no longer re-reads the environment per call
+    assert client._session.verify == "/etc/env-ca.pem"
+    assert client._proxies_for("https://api.example.com/v1/chat/completions") == {"https": "http://env-proxy:3128"}
+    assert client._proxies_for("https://llm.internal.corp/v1/chat/completions") is None
+    own = Client.from_preset(openai_preset(ca_bundle="/etc/corp-ca.pem", proxy="http://proxy.corp:3128"))
+    assert own._session.verify == "/etc/corp-ca.pem"
+    assert own._proxies_for("https://api.example.com/v1") == {"http": "http://proxy.corp:3128",
+                                                              "https": "http://proxy.corp:3128"}
     assert Client.from_preset(openai_preset(verify_tls=False))._session.verify is False
 
 
