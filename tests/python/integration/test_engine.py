@@ -100,3 +100,22 @@ def test_a_bug_in_a_task_costs_its_rows_only(fault_server):
     engine = RowEngine(broken, client)
     out, _ = run_all(engine, [{"text": "a"}, {"text": "boom"}, {"text": "c"}])
     assert [o.get("error_type") for o in out] == [None, "KeyError", None]
+
+
+@pytest.mark.parametrize("json_mode, schema_in_prompt", [("auto", False), ("json_schema", False),
+                                                         ("json_object", True), ("none", True)])
+def test_the_schema_is_in_the_prompt_only_when_the_provider_wont_enforce_it(fault_server, json_mode,
+                                                                             schema_in_prompt):
+    schema = '{"type": "object", "properties": {"sentiment": {"type": "string", "enum": ["pos", "neg"]}}}'
+    client = Client.from_preset({"base_url": fault_server.url, "models": ["m"], "json_mode": json_mode})
+    task = PromptTask(PromptSpec(model="m", prompt_template="{{text}}", system_prompt="Be brief.",
+                                 output_format="json_schema", json_schema=schema), ["text"])
+    out, _ = run_all(RowEngine(task, client), [{"text": "great"}])
+    sent = fault_server.requests[0].json
+    system = sent["messages"][0]["content"]
+    assert system.startswith("Be brief.")
+    assert ('"enum": ["pos", "neg"]' in system) is schema_in_prompt
+    assert sent.get("response_format", {}).get("type") == {"auto": "json_schema", "json_schema": "json_schema",
+                                                           "json_object": "json_object", "none": None}[json_mode]
+    if not schema_in_prompt:  # the fault server follows a schema it is given
+        assert out[0]["field:sentiment"] == "pos" and out[0].get("error_type") is None
