@@ -65,7 +65,7 @@ def cells(quick: bool = False, recipes: tuple = ("prompt", "embed")) -> list[Cel
     5%, a refused port and a restart. Quick: fewer rates and rows."""
     out: list[Cell] = []
     for recipe in recipes:
-        rows = (120 if recipe == "prompt" else 240) if quick else (300 if recipe == "prompt" else 600)
+        rows = (120 if recipe == "prompt" else 240) if quick else (200 if recipe == "prompt" else 400)
         for rate in ((0.05,) if quick else (0.05, 0.30)):
             for label, modes in TRANSIENT.items():
                 out.append(Cell(recipe, label, modes, rate, rows))

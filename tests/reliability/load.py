@@ -25,7 +25,7 @@ def run_load(recipe: str, rows: int, work: Path, scheme: str = "bearer") -> dict
         calls = server.calls
     figures = h.count_outcome_streaming(recipe, rows, result.output, tag="load").as_dict()
     samples = result.rss_samples
-    expected_calls = -(-rows // batch)
+    expected_calls = _expected_calls(rows, batch)
     memory = _memory(samples, expected_calls)
     engine_s = result.engine_seconds()
     problems = []
@@ -41,6 +41,14 @@ def run_load(recipe: str, rows: int, work: Path, scheme: str = "bearer") -> dict
             "expected_calls": expected_calls, "job_s": round(result.seconds, 1), "engine_s": engine_s,
             "rows_per_s": round(rows / engine_s, 1) if engine_s else None, "load_average": round(load_before, 1),
             "summary": result.summary(), "outcome": figures, "memory": memory, "problems": problems}
+
+
+def _expected_calls(rows: int, batch: int) -> int:
+    """One request per row, or per batch: the recipe reads its input in chunks of 1000 rows (4 x the concurrency
+    when that is more) and batches texts within a chunk."""
+    chunk = max(1000, 4 * CONCURRENCY)
+    full, rest = divmod(rows, chunk)
+    return full * -(-chunk // batch) + -(-rest // batch)
 
 
 def _memory(samples: list[tuple[float, int, int]], expected_calls: int) -> dict:
