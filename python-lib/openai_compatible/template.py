@@ -82,6 +82,8 @@ def format_value(value: Any) -> str:
     """A cell as prompt text: nulls become '', integral floats lose their '.0'."""
     if value is None:
         return ""
+    if isinstance(value, (bytes, bytearray)):  # a binary cell: its text, not Python's b'...' repr
+        return bytes(value).decode("utf-8", errors="replace")
     if isinstance(value, float):
         if math.isnan(value):
             return ""

@@ -55,6 +55,16 @@ def _invalid_utf8(work: Path) -> Path:
     return path
 
 
+def _binary_parquet(work: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = work / "in.parquet"
+    pq.write_table(pa.table({"id": ["0", "1"], "text": pa.array([b"caf\xe9 \xff", "naïve".encode()], pa.binary())}),
+                   path)
+    return path
+
+
 def _typed_parquet(work: Path) -> Path:
     import pandas as pd
 
@@ -80,12 +90,9 @@ def _empty_dataset(work: Path) -> Path:
     return h.write_csv(work / "in.csv", [], ["id", "text"])
 
 
-def _echo_all(server: FaultServer, fault: Fault) -> None:
-    server.add_rule(fault, h_route_chat_or_embed)
-
-
-def h_route_chat_or_embed(req: Any) -> bool:
-    return req.route in ("chat", "embeddings")
+def _echo_all(server: FaultServer, fault: Any) -> None:
+    """Every chat and embeddings request gets ``fault``."""
+    server.add_rule(fault, lambda req: req.route in ("chat", "embeddings"))
 
 
 def _all_rows_answered(output: list[dict]) -> Optional[str]:
@@ -205,9 +212,14 @@ CASES: list[Case] = [
          False, recipe="embed", rows=_rows("short", "word " * 600_000),
          server=lambda s: s.add_rule(Fault.context_length(8192),
                                      lambda r: r.route == "embeddings" and len(r.raw) > 1_000_000)),
-    Case("data-invalid-utf8", "data", "a CSV with Latin-1 bytes (invalid UTF-8)", ["UTF-8"], FAILS, True,
+    Case("data-invalid-utf8", "data", "a CSV with Latin-1 bytes (invalid UTF-8), refused by the dataset reader "
+         "(localdss's stand-in for DSS's)", ["UTF-8"], FAILS, True,
          source=_invalid_utf8),
-    Case("data-control-chars", "data", "NUL, ESC, BEL, CR, tabs, U+2028 and lone surrogate escapes in cells", [],
+    Case("data-invalid-utf8-cells", "data", "binary Parquet cells with invalid UTF-8 bytes", [], ANSWERED, None,
+         source=_binary_parquet,
+         check=lambda out: None if [r["llm_response"] for r in out] == ["echo: Say caf\ufffd \ufffd", "echo: Say naïve"]
+         else f"binary cells sent as {[r['llm_response'] for r in out]}"),
+    Case("data-control-chars", "data", "NUL, ESC, BEL, CR/LF, tab and U+2028 in cells", [],
          ANSWERED, None, rows=_rows("a\x00b", "esc \x1b[31mred\x1b[0m \x07", "line\r\nbreak\ttab", "sep\u2028x"),
          check=_all_rows_answered),
     Case("data-unicode", "data", "emoji, RTL, combining marks, CJK", [], ANSWERED, None,
