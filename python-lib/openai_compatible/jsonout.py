@@ -118,21 +118,27 @@ def schema_columns(schema: dict) -> list[OutputColumn]:
     return columns
 
 
+def parse_json_text(text: str, finish_reason: Optional[str], when_cut: str) -> Any:
+    """Parses a model's JSON answer (also inside a code fence); :class:`OutputValidationError` says whether
+    it was cut at the token limit (then ``when_cut`` tells the user what to do) or is just not JSON."""
+    stripped = text.strip()
+    if stripped.startswith("```"):  # some models wrap JSON in a code fence despite JSON mode
+        stripped = stripped.strip("`").strip()
+        stripped = stripped[4:] if stripped[:4].lower() == "json" else stripped
+    try:
+        return json.loads(stripped)
+    except ValueError as exc:
+        if finish_reason == "length":
+            raise OutputValidationError("The JSON answer was cut off at the output token limit "
+                                        f"(finish_reason=length): {when_cut}.") from None
+        raise OutputValidationError(f"The answer is not valid JSON ({exc.msg} at position {exc.pos}).") from None
+
+
 def read_json_answer(text: str, finish_reason: Optional[str], schema: Optional[dict]) -> dict:
     """Parses and validates a JSON answer; raises :class:`OutputValidationError` saying what is wrong."""
     import jsonschema
 
-    stripped = text.strip()
-    if stripped.startswith("```"):  # some models wrap JSON in a code fence despite JSON mode
-        stripped = stripped.strip("`")
-        stripped = stripped[4:] if stripped.lower().startswith("json") else stripped
-    try:
-        value = json.loads(stripped)
-    except ValueError as exc:
-        if finish_reason == "length":
-            raise OutputValidationError("The JSON answer was cut off at the output token limit "
-                                        "(finish_reason=length): raise 'max_output_tokens'.") from None
-        raise OutputValidationError(f"The answer is not valid JSON ({exc.msg} at position {exc.pos}).") from None
+    value = parse_json_text(text, finish_reason, "raise 'max_output_tokens'")
     if not isinstance(value, dict):
         raise OutputValidationError(f"The answer is JSON but not an object ({type(value).__name__}).")
     if schema is not None:

@@ -28,7 +28,7 @@ from typing import Any, Iterator, Optional
 from ..client import Client
 from ..columns import OutputColumn
 from ..errors import OpenAICompatibleError, OutputValidationError, SettingsError
-from ..jsonout import column_value, load_schema, schema_columns, strict_schema
+from ..jsonout import column_value, load_schema, parse_json_text, schema_columns, strict_schema
 
 log = logging.getLogger("openai_compatible")
 
@@ -132,17 +132,7 @@ class GenerateTask:
         """
         import jsonschema
 
-        stripped = text.strip()
-        if stripped.startswith("```"):
-            stripped = stripped.strip("`").strip()
-            stripped = stripped[4:] if stripped[:4].lower() == "json" else stripped
-        try:
-            value = json.loads(stripped)
-        except ValueError as exc:
-            if finish_reason == "length":
-                raise OutputValidationError("The answer was cut off at the output token limit (finish_reason="
-                                            "length); ask for fewer rows per call or raise the limit.") from None
-            raise OutputValidationError(f"The answer is not valid JSON ({exc.msg}).") from None
+        value = parse_json_text(text, finish_reason, "ask for fewer rows per call or raise the limit")
         items = _row_list(value, self.schema)
         if items is None:
             raise OutputValidationError("The answer holds no list of rows.")
