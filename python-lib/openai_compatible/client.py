@@ -459,15 +459,18 @@ class Client:
             raise error
         return response
 
-    def _read_text(self, response: requests.Response, where: str, limit: int = MAX_RESPONSE_BYTES) -> str:
+    def _read_text(self, response: requests.Response, where: str, limit: Optional[int] = None) -> str:
+        limit = limit or MAX_RESPONSE_BYTES
         chunks, size = [], 0
         try:
             for chunk in response.iter_content(chunk_size=65536):
                 size += len(chunk)
                 if size > limit:
                     response.close()
-                    raise InvalidResponseError(f"{where}: the answer is larger than {limit // (1024 * 1024)} MB; "
-                                               "refusing to read it.")
+                    error = InvalidResponseError(f"{where}: the answer is larger than {limit // (1024 * 1024)} "
+                                                 "MB; refusing to read it.")
+                    error.retryable = False  # the same request would bring the same oversized answer
+                    raise error
                 chunks.append(chunk)
         except requests.exceptions.RequestException as exc:
             if _is_timeout(exc):

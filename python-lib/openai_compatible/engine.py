@@ -213,7 +213,11 @@ class RowEngine:
                         f"answered, so no row can succeed until this is fixed. Last error: {results[0]}")
 
     def _resolve_answer(self, chunk: _Chunk, index: int, answer: Any, shared: bool) -> None:
-        values, problem = self.task.columns(answer)
+        try:
+            values, problem = self.task.columns(answer)
+        except Exception as exc:  # an answer the task can't read costs its row, not the job
+            log.exception("Unexpected failure while reading an answer")
+            values, problem = {}, exc
         if shared and "latency_ms" in values:
             values["latency_ms"] = 0.0
         if problem is not None:

@@ -119,3 +119,35 @@ def test_the_schema_is_in_the_prompt_only_when_the_provider_wont_enforce_it(faul
                                                            "json_object": "json_object", "none": None}[json_mode]
     if not schema_in_prompt:  # the fault server follows a schema it is given
         assert out[0]["field:sentiment"] == "pos" and out[0].get("error_type") is None
+
+
+def test_an_answer_the_task_cannot_read_costs_its_row_only(fault_server):
+    client, task = make(fault_server)
+
+    class Picky(PromptTask):
+        def columns(self, answer):
+            if "bad" in answer["text"]:
+                raise ValueError("cannot read this answer")
+            return super().columns(answer)
+
+    engine = RowEngine(Picky(task.spec, ["text"]), client)
+    out, _ = run_all(engine, [{"text": "a"}, {"text": "bad"}, {"text": "c"}])
+    assert [o.get("error_type") for o in out] == [None, "ValueError", None]
+    assert out[1]["error_message"] == "cannot read this answer"
+    assert engine.summary.answered == 2
+
+
+def test_an_oversized_answer_is_not_downloaded_again(fault_server):
+    from openai_compatible import InvalidResponseError
+    from openai_compatible import client as client_module
+
+    fault_server.always(Fault.giant(2.0))
+    client, _ = make(fault_server, max_retries=3)
+    limit = client_module.MAX_RESPONSE_BYTES
+    client_module.MAX_RESPONSE_BYTES = 1024 * 1024
+    try:
+        with pytest.raises(InvalidResponseError, match="larger than 1 MB"):
+            client.chat([{"role": "user", "content": "hi"}], model="m")
+    finally:
+        client_module.MAX_RESPONSE_BYTES = limit
+    assert fault_server.calls == 1
