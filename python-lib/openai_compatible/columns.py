@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 from .errors import SettingsError
 
@@ -45,3 +45,18 @@ class ColumnLayout:
     def rename(self, values: dict) -> dict:
         """A row's added values keyed by their dataset column names (missing ones become None)."""
         return {self.names[c.name]: values.get(c.name) for c in self.columns}
+
+
+def typed_column(values: list, dss_type: str, index: Optional[Any] = None) -> Any:
+    """A pandas Series of ``values`` with the nullable dtype matching a DSS storage type."""
+    import pandas as pd
+
+    if dss_type in ("bigint", "int"):
+        array = pd.array(values, dtype="Int64")
+    elif dss_type in ("double", "float"):
+        array = pd.array([None if v is None else float(v) for v in values], dtype="Float64")
+    elif dss_type == "boolean":
+        array = pd.array(values, dtype="boolean")
+    else:
+        return pd.Series(values, dtype="object", index=index)
+    return pd.Series(array, index=index)

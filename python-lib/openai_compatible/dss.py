@@ -15,7 +15,7 @@ from collections import deque
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 from .client import Client
-from .columns import ColumnLayout
+from .columns import ColumnLayout, typed_column
 from .engine import RowEngine
 from .errors import SettingsError
 from .store import AnswerStore
@@ -124,18 +124,6 @@ class FolderStore:
             os.remove(self._local_copy)
 
 
-def _typed(values: list, dss_type: str) -> Any:
-    import pandas as pd
-
-    if dss_type in ("bigint", "int"):
-        return pd.array(values, dtype="Int64")
-    if dss_type in ("double", "float"):
-        return pd.array([None if v is None else float(v) for v in values], dtype="Float64")
-    if dss_type == "boolean":
-        return pd.array(values, dtype="boolean")
-    return pd.Series(values, dtype="object")
-
-
 def run_row_recipe(build_task: Callable[[Mapping[str, Any], Sequence[str]], Task], *,
                    input_role: str = "input", output_role: str = "output", cache_role: str = "cache",
                    chunk_rows: int = 1000) -> None:
@@ -182,7 +170,7 @@ def run_row_recipe(build_task: Callable[[Mapping[str, Any], Sequence[str]], Task
             for outputs in engine.run(row_chunks()):
                 frame = frames.popleft()
                 renamed = [layout.rename(v) for v in outputs]
-                added = pd.DataFrame({name: _typed([r[name] for r in renamed], types[name]) for name in types})
+                added = pd.DataFrame({name: typed_column([r[name] for r in renamed], types[name]) for name in types})
                 writer.write_dataframe(pd.concat([frame, added], axis=1))
     finally:
         client.close()

@@ -25,7 +25,7 @@ import logging
 from typing import Any, Mapping, Optional, Union
 
 from .client import Client
-from .columns import ColumnLayout
+from .columns import ColumnLayout, typed_column
 from .engine import RowEngine
 from .errors import SettingsError
 from .settings import ConnectionSettings
@@ -92,21 +92,8 @@ class NotebookClient(Client):
         log.info("apply(): %s", engine.summary.describe())
         out = df.copy()
         for column in layout.schema():
-            out[column["name"]] = _typed([row[column["name"]] for row in outputs], column["type"], df.index)
+            out[column["name"]] = typed_column([row[column["name"]] for row in outputs], column["type"], df.index)
         return out
-
-
-def _typed(values: list, dss_type: str, index: Any) -> Any:
-    """A pandas Series with nullable dtypes matching the recipe's DSS storage types."""
-    import pandas as pd
-
-    if dss_type in ("bigint", "int"):
-        return pd.Series(pd.array(values, dtype="Int64"), index=index)
-    if dss_type in ("double", "float"):
-        return pd.Series(pd.array([None if v is None else float(v) for v in values], dtype="Float64"), index=index)
-    if dss_type == "boolean":
-        return pd.Series(pd.array(values, dtype="boolean"), index=index)
-    return pd.Series(values, dtype="object", index=index)
 
 
 def connect(preset: Union[str, Mapping[str, Any]], project_key: Optional[str] = None, *,
@@ -141,12 +128,8 @@ def connect(preset: Union[str, Mapping[str, Any]], project_key: Optional[str] = 
 
 
 def _lookup(name: str, project_key: Optional[str], api_client: Any, api_key: Optional[str]) -> tuple[dict, str]:
-    try:
-        from . import dss
-    except ImportError as exc:
-        raise ImportError(f"connect('{name}') reads presets through DSS and needs the 'dataiku' package ({exc}). "
-                          "Run it in a DSS notebook, or install the DSS client package from your instance "
-                          "(Help > Download the Python client), or pass the preset as a dict.") from None
+    from . import dss  # imports dataiku only when there is no other way to reach DSS
+
     client = dss.dss_api_client(api_client)
     key_project = dss.current_project_key(project_key)
     config, where = dss.find_connection_preset(client, name, key_project)
