@@ -11,11 +11,12 @@ plugin_id := $(shell $(PYTHON_BOOTSTRAP) -c "import json;print(json.load(open('p
 plugin_version := $(shell $(PYTHON_BOOTSTRAP) -c "import json;print(json.load(open('plugin.json'))['version'])" 2>/dev/null)
 archive := dist/dss-plugin-$(plugin_id)-$(plugin_version).zip
 
-.PHONY: help setup venv litellm model test unit integration lint plugin demo bench reliability install clean dist-clean
+.PHONY: help setup venv litellm model serve test unit integration lint plugin demo bench reliability install clean dist-clean
 
 help:
 	@echo "make demo         run the prompt recipe on the embedded local model (sets everything up)"
 	@echo "make test         install everything and run the unit and integration tests"
+	@echo "make serve        serve the embedded local model on 127.0.0.1:8012 (the example presets' URL) until Ctrl-C"
 	@echo "make lint         ruff"
 	@echo "make plugin       build $(archive)"
 	@echo "make bench        benchmarks (bench/results)"
@@ -58,6 +59,11 @@ plugin: venv
 	git archive -9 --format zip -o $(archive) HEAD
 	@zip -q -d $(archive) "tests/*" "localdss/*" "bench/*" "examples/*" "tools/*" ".ci/*" "requirements-dev.txt" ".gitignore" "Makefile" "pyproject.toml" >/dev/null || true
 	@echo "built $(archive)"
+
+# The example presets (examples/presets/local-llama.json) point at this port.
+SERVE_PORT ?= 8012
+serve: venv model
+	$(PY) tools/llm_server.py --model $(MODEL) --port $(SERVE_PORT)
 
 demo: venv model
 	PYTHONPATH=python-lib:. $(PY) examples/demo.py
