@@ -114,3 +114,19 @@ def test_readme_command_runs_as_written(command: str, llama_server, tmp_path) ->
         assert "connection test" in report.lower() and "0 failed" in report
     else:  # a component added to the README without a check here
         pytest.fail(f"no expectation for {component}: add one (produced {produced})")
+
+
+def test_readme_outside_dss_snippet_runs(llama_server, tmp_path) -> None:
+    with open(README, encoding="utf-8") as handle:
+        text = handle.read()
+    snippets = [s for s in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "Client.from_preset" in s]
+    assert len(snippets) == 1, "the README's outside-DSS example is gone or duplicated"
+    lib = os.path.join(REPO_ROOT, "python-lib")
+    code = (snippets[0].replace("/path/to/dss-plugin-openai-compatible/python-lib", lib)
+            .replace("http://127.0.0.1:8012/v1", llama_server.base_url))
+    script = tmp_path / "outside_dss.py"
+    script.write_text(code)
+    done = subprocess.run([sys.executable, str(script)], cwd=str(tmp_path), capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=""), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip(), "the chat answer printed nothing"
