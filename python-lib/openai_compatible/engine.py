@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -70,6 +71,8 @@ class RowEngine:
         self.stop_after = stop_after_failed_requests  # 0: never stop (every row gets its error)
         self._provider_answered = False
         self._provider_failures = 0
+        self._watch_lock = threading.Lock()
+        self._stop_error: Optional[ProviderUnavailableError] = None
         self.summary = RunSummary()
         self.progress = ProgressReporter(total_rows, progress_every_s)
         self._waiters: dict[str, list[tuple[_Chunk, int]]] = {}
@@ -146,12 +149,18 @@ class RowEngine:
         return chunk
 
     def _call(self, payloads: list) -> list:
+        stop = self._stop_error
+        if stop is not None:  # queued behind the failure that stops the run: never sent
+            return [stop] * len(payloads)
         if len(payloads) == 1 and self.task.batch_size <= 1:
             try:
-                return [self.task.call(self.client, payloads[0])]
+                results = [self.task.call(self.client, payloads[0])]
             except OpenAICompatibleError as exc:
-                return [exc]
-        return self.task.call_batch(self.client, payloads)
+                results = [exc]
+        else:
+            results = self.task.call_batch(self.client, payloads)
+        self._watch_provider(results)
+        return results
 
     # --- completion ---------------------------------------------------------------------------------
 
@@ -170,7 +179,6 @@ class RowEngine:
             pass
         answers: list[tuple[str, Any]] = []
         outcomes: list[tuple[str, Any]] = []
-        requests: list[list] = []
         for future in done:
             keys = self._futures.pop(future)
             try:
@@ -178,13 +186,13 @@ class RowEngine:
             except Exception as exc:  # a bug in a task must cost its rows, not the job
                 log.exception("Unexpected failure while processing a request")
                 results = [exc] * len(keys)
-            requests.append(results)
             for key, result in zip(keys, results):
                 outcomes.append((key, result))
                 if not isinstance(result, BaseException):
                     answers.append((key, result))
         self.store.put_many(answers)  # durable before any row using them is released
-        self._watch_provider(requests)
+        if self._stop_error is not None:
+            raise self._stop_error
         for key, result in outcomes:
             waiters = self._waiters.pop(key, [])
             if not isinstance(result, BaseException):
@@ -196,19 +204,23 @@ class RowEngine:
                     self._resolve_answer(chunk, index, result, shared=position > 0)
         self.progress.maybe_report(self.summary, self._done_rows())
 
-    def _watch_provider(self, requests: list[list]) -> None:
+    def _watch_provider(self, results: list) -> None:
         """Stops the run when its first ``stop_after`` requests all failed for a reason that is not the rows'
-        (a wrong key, a provider that is down): otherwise every row would pay the retries to record the same error."""
-        if self._provider_answered or not self.stop_after:
-            return
-        for results in requests:
+        (a wrong key, a provider that is down): otherwise every row would pay the retries to record the same error.
+
+        Runs in the worker that made the request, before its result is handed over, so that no request queued
+        behind the one that reaches the limit is sent: with concurrency 1 exactly ``stop_after`` requests go out,
+        with concurrency C at most ``stop_after + C - 1`` (those already in flight)."""
+        with self._watch_lock:
+            if self._provider_answered or not self.stop_after or self._stop_error is not None:
+                return
             if any(not isinstance(result, BaseException) for result in results):
                 self._provider_answered = True
                 return
             if results and all(getattr(r, "kind", None) in PROVIDER_WIDE_ERRORS for r in results):
                 self._provider_failures += 1
                 if self._provider_failures >= self.stop_after:
-                    raise ProviderUnavailableError(
+                    self._stop_error = ProviderUnavailableError(
                         f"Stopping the job: its first {self._provider_failures} requests all failed and none was "
                         f"answered, so no row can succeed until this is fixed. Last error: {results[0]}")
 

@@ -113,7 +113,9 @@ def test_provider_refusing_logprobs(tmp_path, fault_server):
     rows = [{"text": f"text {i}"} for i in range(5)]
     done, out = run_recipe(tmp_path, RECIPE, config(max_concurrency=1), fault_preset(fault_server), rows)
     assert done.returncode == 0, done.stderr
-    assert all(r["llm_label"] == "positive" and r["llm_error_type"] == "" for r in read_rows(out))
+    result = read_rows(out)
+    assert len(result) == len(rows)
+    assert all(r["llm_label"] == "positive" and r["llm_error_type"] == "" for r in result)
     assert fault_server.calls == 6
     assert "refuses the parameter 'logprobs'" in done.stderr
 
@@ -130,6 +132,7 @@ def test_real_sentiment_classification_with_llama(tmp_path, llama_server):
     done, out = run_recipe(tmp_path, RECIPE, config(model="smollm2"), llama_preset(llama_server), rows)
     assert done.returncode == 0, done.stderr
     result = read_rows(out)
+    assert len(result) == len(rows)
     assert all(r["llm_error_type"] == "" for r in result), result
     assert all(r["llm_label"] in ("positive", "negative") for r in result)
     right = sum(r["llm_label"] == expected for r, (_, expected) in zip(result, OBVIOUS))
@@ -144,7 +147,9 @@ def test_real_multi_label_with_explanation_with_llama(tmp_path, llama_server):
     done, out = run_recipe(tmp_path, RECIPE, config(model="smollm2", multi_label=True, allow_none=True,
                                                     explanation=True), llama_preset(llama_server), rows)
     assert done.returncode == 0, done.stderr
-    for row in read_rows(out):
+    result = read_rows(out)
+    assert len(result) == len(rows)
+    for row in result:
         assert row["llm_error_type"] == "", row
         assert set(json.loads(row["llm_label"])) <= {"positive", "negative"}
         assert row["llm_explanation"].strip()
@@ -164,6 +169,7 @@ def test_azure_style_through_litellm(tmp_path, litellm_proxy):
     done, out = run_recipe(tmp_path, RECIPE, config(model="small"), azure_preset(litellm_proxy), rows)
     assert done.returncode == 0, done.stderr
     result = read_rows(out)
+    assert len(result) == len(rows)
     assert all(r["llm_error_type"] == "" and r["llm_label"] in ("positive", "negative") for r in result), result
     assert litellm_proxy.master_key not in done.stderr
 

@@ -81,7 +81,9 @@ def test_cache_folder_makes_a_rerun_free(tmp_path, fault_server):
     assert again.returncode == 0, again.stderr
     assert fault_server.calls == calls + 1
     assert fault_server.requests[-1].json["input"] == ["a new text"]
-    assert all(r["llm_error_type"] == "" for r in read_rows(out))
+    result = read_rows(out)
+    assert len(result) == len(rows)
+    assert all(r["llm_error_type"] == "" for r in result)
 
 
 # --- llama.cpp --------------------------------------------------------------------------------------------------

@@ -151,3 +151,26 @@ def test_an_oversized_answer_is_not_downloaded_again(fault_server):
     finally:
         client_module.MAX_RESPONSE_BYTES = limit
     assert fault_server.calls == 1
+
+
+@pytest.mark.parametrize("limit", [10, 3])
+def test_job_stops_after_exactly_its_first_n_provider_wide_failures(fault_server, limit):
+    """The promise in the README and CHANGELOG is a number: the Nth failed request stops the job, not the N+1th."""
+    from openai_compatible.engine import ProviderUnavailableError
+
+    fault_server.require_auth("the-right-key")  # every request: 401, not retried
+    client, task = make(fault_server, api_key="a-wrong-key", max_retries=0)
+    engine = RowEngine(task, client, concurrency=1, stop_after_failed_requests=limit)
+    with pytest.raises(ProviderUnavailableError, match=f"first {limit} requests"):
+        run_all(engine, [{"text": f"row {i}"} for i in range(40)], size=5)
+    assert fault_server.calls == limit
+
+
+def test_a_run_that_was_answered_once_never_stops_on_later_failures(fault_server):
+    fault_server.add_rule(Fault.error(500), when_text("down"))
+    rows = [{"text": "fine"}] + [{"text": f"down {i}"} for i in range(15)]
+    client, task = make(fault_server, max_retries=0)
+    out, _ = run_all(RowEngine(task, client, concurrency=1, stop_after_failed_requests=10), rows, size=4)
+    assert len(out) == len(rows)
+    assert [r.get("error_type") is None for r in out].count(True) == 1
+    assert fault_server.calls == len(rows)

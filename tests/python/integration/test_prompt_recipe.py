@@ -179,7 +179,9 @@ def test_requests_per_minute_keeps_the_provider_below_its_limit(tmp_path, fault_
     assert done.returncode == 0, done.stderr
     refused = [r.fault for r in fault_server.requests if r.fault != "ok"]
     assert refused == [] and fault_server.calls == 30
-    assert all(r["llm_error_type"] == "" for r in read_rows(out))
+    result = read_rows(out)
+    assert len(result) == len(rows)
+    assert all(r["llm_error_type"] == "" for r in result)
 
 
 def test_json_schema_output_to_typed_columns_with_llama(tmp_path, llama_server):
