@@ -174,3 +174,30 @@ def test_a_run_that_was_answered_once_never_stops_on_later_failures(fault_server
     assert len(out) == len(rows)
     assert [r.get("error_type") is None for r in out].count(True) == 1
     assert fault_server.calls == len(rows)
+
+
+def test_rows_differing_only_outside_the_template_share_one_request(fault_server):
+    """The key is the rendered request, not the row: columns the template does not use change nothing."""
+    rows = [{"id": str(i), "text": f"t{i % 3}", "noise": f"n{i}"} for i in range(12)]
+    client = Client.from_preset({"base_url": fault_server.url, "models": ["m"]})
+    task = PromptTask(PromptSpec(model="m", prompt_template="{{text}}"), ["id", "text", "noise"])
+    engine = RowEngine(task, client, concurrency=2)
+    out, _ = run_all(engine, rows, size=5)
+    assert fault_server.calls == 3 and engine.summary.deduplicated == 9
+    assert [o["response"] for o in out] == [f"echo: {r['text']}" for r in rows]
+
+
+@pytest.mark.parametrize("change", [{"system_prompt": "Answer in French."}, {"model": "m2"},
+                                    {"temperature": 0.5}, {"prompt_template": "Q: {{text}}"}])
+def test_a_changed_request_misses_the_cache(fault_server, tmp_path, change):
+    rows = [{"text": f"t{i}", "other": "same"} for i in range(4)]
+    client = Client.from_preset({"base_url": fault_server.url, "models": ["m", "m2"]})
+    base = {"model": "m", "prompt_template": "{{text}}"}
+    path = str(tmp_path / "cache.sqlite")
+    for spec, expected_calls in ((base, 4), (base, 4), (dict(base, **change), 8)):
+        store = AnswerStore(path)
+        try:
+            run_all(RowEngine(PromptTask(PromptSpec(**spec), ["text", "other"]), client, store=store), rows)
+        finally:
+            store.close()
+        assert fault_server.calls == expected_calls, (spec, fault_server.calls)
