@@ -195,3 +195,23 @@ def test_check_from_a_notebook(dss):
     results = oc.connect("shared").check()
     assert {r.name for r in results} >= {"reachable", "authentication", "chat:fault-chat", "streaming"}
     assert all(r.status in ("ok", "warn", "skipped") for r in results)
+
+
+def test_apply_gives_every_json_type_its_typed_column(fault_server):
+    """Arrays and objects are JSON text (as the README promises and as the recipe writes), never Python objects."""
+    import json
+
+    from tests.python.integration.test_prompt_recipe import EVERY_JSON_TYPE
+
+    client = oc.connect({"base_url": fault_server.url, "models": ["fault-chat"], "auth_scheme": "none"})
+    out = client.apply(pd.DataFrame({"text": ["a", "b"]}), template="{{text}}", model="fault-chat",
+                       output_format="json_schema", json_schema=EVERY_JSON_TYPE)
+    assert len(out) == 2
+    for _, row in out.iterrows():
+        assert row["llm_error_message"] is None
+        assert row["llm_s"] == 'text, "quoted"' and row["llm_i"] == 42 and row["llm_n"] == 2.5
+        assert row["llm_b"] is False or row["llm_b"] == False  # noqa: E712 (numpy bool)
+        assert isinstance(row["llm_a"], str) and json.loads(row["llm_a"]) == [1, "two", None]
+        assert isinstance(row["llm_o"], str) and json.loads(row["llm_o"]) == {"k": [1, 2], "v": None}
+        assert pd.isna(row["llm_z"])
+    assert str(out["llm_i"].dtype) == "Int64" and str(out["llm_b"].dtype) == "boolean"

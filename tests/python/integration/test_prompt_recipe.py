@@ -205,3 +205,37 @@ def test_json_schema_output_to_typed_columns_with_llama(tmp_path, llama_server):
     schema = {c["name"]: c for c in json.loads((tmp_path / "out.schema.json").read_text())}
     assert schema["llm_stars"]["type"] == "bigint"
     assert schema["llm_sentiment"]["comment"] == "Sentiment"
+
+
+# Every JSON type of a schema property, with the value the fault server answers (it follows `const`) and
+# what the typed column must hold: scalars typed, arrays and objects as their JSON text, null as empty.
+EVERY_JSON_TYPE = {
+    "type": "object",
+    "properties": {
+        "s": {"type": "string", "const": "text, \"quoted\""},
+        "i": {"type": "integer", "const": 42},
+        "n": {"type": "number", "const": 2.5},
+        "b": {"type": "boolean", "const": False},
+        "a": {"type": "array", "items": {}, "const": [1, "two", None]},
+        "o": {"type": "object", "const": {"k": [1, 2], "v": None}},
+        "z": {"type": "null"},
+    },
+}
+
+
+def test_every_json_type_reaches_its_typed_column(tmp_path, fault_server):
+    done, out = run(tmp_path, preset_for(fault_server),
+                    {"prompt_template": "{{text}}", "output_format": "json_schema",
+                     "json_schema": json.dumps(EVERY_JSON_TYPE)}, [{"text": "a"}, {"text": "b"}])
+    assert done.returncode == 0, done.stderr
+    result = read_rows(out)
+    assert len(result) == 2
+    schema = {c["name"]: c["type"] for c in json.loads((tmp_path / "out.schema.json").read_text())}
+    assert {name: schema[f"llm_{name}"] for name in "sinbaoz"} == {
+        "s": "string", "i": "bigint", "n": "double", "b": "boolean", "a": "string", "o": "string", "z": "string"}
+    for row in result:
+        assert row["llm_error_type"] == "", row
+        assert row["llm_s"] == 'text, "quoted"' and row["llm_i"] == "42" and float(row["llm_n"]) == 2.5
+        assert row["llm_b"].lower() == "false"
+        assert json.loads(row["llm_a"]) == [1, "two", None] and json.loads(row["llm_o"]) == {"k": [1, 2], "v": None}
+        assert row["llm_z"] == ""
