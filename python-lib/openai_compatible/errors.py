@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any, Mapping, Optional
 
+from .context_limit import is_context_length_message
+
 
 class OpenAICompatibleError(Exception):
     """Base class of every error raised by this library."""
@@ -265,9 +267,6 @@ def blamed_parameter(info: Mapping[str, Any]) -> Optional[str]:
     return None
 
 
-_CONTEXT_MARKERS = ("context_length", "context length", "exceed_context_size", "contextwindowexceeded",
-                    "maximum context", "context window", "too many tokens", "exceeds the context",
-                    "too large to process")  # llama.cpp /embeddings: HTTP 500 "input (N tokens) is too large..."
 _QUOTA_MARKERS = ("insufficient_quota", "exceeded your current quota", "quota exceeded", "billing",
                   "credit balance", "out of credits", "quota_exceeded")
 _MODEL_MARKERS = ("model_not_found", "deploymentnotfound", "does not exist", "unknown model",
@@ -288,7 +287,7 @@ def error_from_response(
     provider_message = info["message"] or f"HTTP {status}"
     haystack = " ".join(str(v) for k, v in info.items() if v and k != "retry_delay").lower()
     cls: type[OpenAICompatibleError]
-    if any(m in haystack for m in _CONTEXT_MARKERS):
+    if is_context_length_message(haystack):
         cls = ContextLengthError
     elif "content_filter" in haystack or "responsibleaipolicyviolation" in haystack:
         cls = ContentFilterError
