@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 from ..client import Client
 from ..columns import OutputColumn
 from ..errors import OpenAICompatibleError, OutputValidationError, SettingsError
+from ..jsonout import strip_code_fence
 from ..store import request_key
 from ..template import EmptyValueError, Template, format_value
 from .base import ERROR_COLUMNS, USAGE_COLUMNS, RowInputError, Task, chat_answer, usage_values
@@ -363,11 +364,7 @@ class ClassifyTask(Task):
 def _json_object(text: str) -> Optional[dict]:
     """The JSON object in an answer: the whole text, a code fence's content, or the outermost braces
     (a bare JSON list counts as the list of labels)."""
-    stripped = text.strip()
-    if stripped.startswith("```"):
-        stripped = stripped.strip("`").strip()
-        if stripped[:4].lower() == "json":
-            stripped = stripped[4:]
+    stripped = strip_code_fence(text)
     candidates = [stripped]
     start, end = stripped.find("{"), stripped.rfind("}")
     if 0 <= start < end:
