@@ -214,7 +214,7 @@ class RowEngine:
 
     def _resolve_answer(self, chunk: _Chunk, index: int, answer: Any, shared: bool) -> None:
         try:
-            values, problem = self.task.columns(answer)
+            values, problem = self.task.row_values(answer)
         except Exception as exc:  # an answer the task can't read costs its row, not the job
             log.exception("Unexpected failure while reading an answer")
             values, problem = {}, exc
@@ -244,9 +244,8 @@ class RowEngine:
             raise RowFailedError(f"Row {chunk.first_row + index} failed ({kind}): {error}")
 
     def _release(self, chunk: _Chunk) -> list[dict]:
-        # The store keeps every answer of this run, so a later duplicate still finds it there (and is still
-        # counted as one). Clearing only when nothing was in flight let this grow with every row: while rows
-        # stream, the next chunks are always in flight.
+        # Cleared at every release, even with later chunks in flight, so that memory stays flat: the store keeps
+        # every answer of this run, so a later duplicate still finds it there (and is still counted as one).
         self._fresh.clear()
         return chunk.results  # type: ignore[return-value]
 

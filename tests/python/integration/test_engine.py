@@ -125,10 +125,10 @@ def test_an_answer_the_task_cannot_read_costs_its_row_only(fault_server):
     client, task = make(fault_server)
 
     class Picky(PromptTask):
-        def columns(self, answer):
+        def row_values(self, answer):
             if "bad" in answer["text"]:
                 raise ValueError("cannot read this answer")
-            return super().columns(answer)
+            return super().row_values(answer)
 
     engine = RowEngine(Picky(task.spec, ["text"]), client)
     out, _ = run_all(engine, [{"text": "a"}, {"text": "bad"}, {"text": "c"}])
