@@ -9,6 +9,7 @@ import logging
 import threading
 from typing import Any, Optional
 
+from .content import content_text
 from .errors import BadRequestError
 from .settings import ConnectionSettings
 
@@ -45,12 +46,12 @@ class Compatibility:
         if role in ("system", "developer"):
             other = "developer" if role == "system" else "system"
             return [dict(m, role=role) if m.get("role") == other else m for m in messages]
-        system_texts = [_text_of(m.get("content")) for m in messages if m.get("role") in ("system", "developer")]
+        system_texts = [content_text(m.get("content")) for m in messages if m.get("role") in ("system", "developer")]
         rest = [m for m in messages if m.get("role") not in ("system", "developer")]
         preamble = "\n\n".join(t for t in system_texts if t)
         for index, message in enumerate(rest):
             if message.get("role") == "user":
-                merged = f"{preamble}\n\n{_text_of(message.get('content'))}" if preamble else message.get("content")
+                merged = f"{preamble}\n\n{content_text(message.get('content'))}" if preamble else message.get("content")
                 return rest[:index] + [dict(message, content=merged)] + rest[index + 1:]
         return [{"role": "user", "content": preamble}] + rest
 
@@ -119,11 +120,3 @@ class Compatibility:
         self.learnt.append(what)
         log.warning("Compatibility: %s.", what)
         return True
-
-
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return "" if content is None else str(content)

@@ -49,25 +49,32 @@ class _Chunk:
         self.missing = size
 
 
+ON_ERROR = ("record", "fail", "raise")
+
+
 class RowEngine:
     """Runs ``task`` over rows through ``client``.
 
     ``store`` persists answers (a cache folder); without it a temporary store still de-duplicates the
-    run. ``on_error`` is ``record`` (an error row, the job goes on) or ``fail`` (raise at the first).
+    run. ``on_error`` is ``record`` (an error row, the job goes on), ``fail`` (stop at the first with
+    :class:`RowFailedError`, naming the row) or ``raise`` (stop at the first, raising the row's own
+    error). ``lookahead_chunks`` is how many input chunks are read ahead of the oldest unanswered
+    one; with 0, a chunk is released before the next one is read (for callers whose next chunk depends
+    on the answers to this one). ``progress_every_s`` spaces the progress lines (``math.inf``: none).
     """
 
     def __init__(self, task: Task, client: Client, *, concurrency: int = 8, store: Optional[AnswerStore] = None,
                  on_error: str = "record", total_rows: Optional[int] = None, progress_every_s: float = 5.0,
                  lookahead_chunks: int = 2, stop_after_failed_requests: int = 10) -> None:
-        if on_error not in ("record", "fail"):
-            raise ValueError(f"on_error must be 'record' or 'fail', not {on_error!r}")
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, not {on_error!r}")
         self.task = task
         self.client = client
         self.concurrency = max(1, int(concurrency))
         self._own_store = store is None
         self.store = store if store is not None else AnswerStore()  # an empty store is falsy
         self.on_error = on_error
-        self.lookahead = max(1, lookahead_chunks)
+        self.lookahead = max(0, lookahead_chunks)
         self.stop_after = stop_after_failed_requests  # 0: never stop (every row gets its error)
         self._provider_answered = False
         self._provider_failures = 0
@@ -226,7 +233,7 @@ class RowEngine:
 
     def _resolve_answer(self, chunk: _Chunk, index: int, answer: Any, shared: bool) -> None:
         try:
-            values, problem = self.task.columns(answer)
+            values, problem = self.task.row_values(answer)
         except Exception as exc:  # an answer the task can't read costs its row, not the job
             log.exception("Unexpected failure while reading an answer")
             values, problem = {}, exc
@@ -254,11 +261,12 @@ class RowEngine:
         self.summary.errors[kind] += 1
         if self.on_error == "fail":
             raise RowFailedError(f"Row {chunk.first_row + index} failed ({kind}): {error}")
+        if self.on_error == "raise":
+            raise error
 
     def _release(self, chunk: _Chunk) -> list[dict]:
-        # The store keeps every answer of this run, so a later duplicate still finds it there (and is still
-        # counted as one). Clearing only when nothing was in flight let this grow with every row: while rows
-        # stream, the next chunks are always in flight.
+        # Cleared at every release, even with later chunks in flight, so that memory stays flat: the store keeps
+        # every answer of this run, so a later duplicate still finds it there (and is still counted as one).
         self._fresh.clear()
         return chunk.results  # type: ignore[return-value]
 

@@ -34,65 +34,40 @@ def load_schema(text: Any, field: str = "json_schema") -> dict:
     except jsonschema.SchemaError as exc:
         where = "/".join(str(p) for p in exc.path) or "top level"
         raise SettingsError(f"Parameter '{field}' is not a valid JSON Schema ({where}): {exc.message}.") from None
-    _check_refs(schema, schema, field)
+    _check_refs(schema, field)
     if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict) or not schema["properties"]:
         raise SettingsError(f"Parameter '{field}' must describe an object with properties "
                             '("type": "object", "properties": {...}): each property becomes an output column.')
     return schema
 
 
-def _check_refs(node: Any, root: dict, field: str) -> None:
+def _check_refs(schema: dict, field: str) -> None:
     """Every ``$ref`` must point inside the schema: a dangling one would only fail when the first answer is
-    checked, and a remote one would make answers depend on a download."""
-    if isinstance(node, list):
-        for item in node:
-            _check_refs(item, root, field)
-        return
-    if not isinstance(node, dict):
-        return
-    ref = node.get("$ref")
-    if isinstance(ref, str):
-        if not ref.startswith("#"):
-            raise SettingsError(f"Parameter '{field}' uses \"$ref\": \"{ref}\", a reference outside the schema: "
-                                "put the definition in the schema's \"$defs\" and refer to it as #/$defs/<name>.")
-        if not _resolves(ref[1:], root):
-            raise SettingsError(f"Parameter '{field}' uses \"$ref\": \"{ref}\", which points to nothing in the "
-                                "schema (missing definition): add it under \"$defs\" or fix the reference.")
-    for key, value in node.items():
-        if key not in ("const", "enum", "default", "examples"):  # values there are data, not schemas
-            _check_refs(value, root, field)
+    checked, and a remote one would make answers depend on a download. References are resolved as
+    ``jsonschema`` resolves them (the ``referencing`` library: JSON pointers, ``$anchor``, embedded
+    ``$id``), walking only the keywords that hold schemas (not ``enum`` or ``const`` values)."""
+    from referencing import Registry, Resource
+    from referencing.exceptions import NoSuchAnchor, PointerToNowhere, Unresolvable
+    from referencing.jsonschema import DRAFT202012
 
-
-def _resolves(fragment: str, root: dict) -> bool:
-    """Whether a ``$ref`` fragment (a JSON pointer, or an ``$anchor`` name) exists in ``root``."""
-    from urllib.parse import unquote
-
-    fragment = unquote(fragment)
-    if fragment and not fragment.startswith("/"):
-        return fragment in _anchors(root)
-    target: Any = root
-    for token in fragment.split("/")[1:]:
-        token = token.replace("~1", "/").replace("~0", "~")
-        if isinstance(target, dict) and token in target:
-            target = target[token]
-        elif isinstance(target, list) and token.isdigit() and int(token) < len(target):
-            target = target[int(token)]
-        else:
-            return False
-    return True
-
-
-def _anchors(node: Any) -> set:
-    found: set = set()
-    if isinstance(node, dict):
-        if isinstance(node.get("$anchor"), str):
-            found.add(node["$anchor"])
-        for value in node.values():
-            found |= _anchors(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= _anchors(item)
-    return found
+    root = Resource.from_contents(schema, default_specification=DRAFT202012)
+    registry = Registry().with_resource("", root).crawl()
+    pending = [(root, registry.resolver())]
+    while pending:
+        resource, resolver = pending.pop()
+        ref = resource.contents.get("$ref") if isinstance(resource.contents, dict) else None
+        if isinstance(ref, str):
+            try:
+                resolver.lookup(ref)
+            except (PointerToNowhere, NoSuchAnchor):
+                raise SettingsError(f"Parameter '{field}' uses \"$ref\": \"{ref}\", which points to nothing in the "
+                                    "schema (missing definition): add it under \"$defs\" or fix the reference."
+                                    ) from None
+            except Unresolvable:
+                raise SettingsError(f"Parameter '{field}' uses \"$ref\": \"{ref}\", a reference outside the schema: "
+                                    "put the definition in the schema's \"$defs\" and refer to it as "
+                                    "#/$defs/<name>.") from None
+        pending.extend((sub, resolver.in_subresource(sub)) for sub in resource.subresources())
 
 
 def strict_schema(schema: dict) -> dict:
@@ -118,15 +93,22 @@ def schema_columns(schema: dict) -> list[OutputColumn]:
     return columns
 
 
+def strip_code_fence(text: str) -> str:
+    """The text inside a Markdown code fence (```json ... ``` or ``` ... ```), else the text, stripped:
+    some models wrap JSON in a fence even in JSON mode."""
+    stripped = text.strip()
+    if stripped.startswith("```"):
+        stripped = stripped.strip("`").strip()
+        if stripped[:4].lower() == "json":
+            stripped = stripped[4:].strip()
+    return stripped
+
+
 def parse_json_text(text: str, finish_reason: Optional[str], when_cut: str) -> Any:
     """Parses a model's JSON answer (also inside a code fence); :class:`OutputValidationError` says whether
     it was cut at the token limit (then ``when_cut`` tells the user what to do) or is just not JSON."""
-    stripped = text.strip()
-    if stripped.startswith("```"):  # some models wrap JSON in a code fence despite JSON mode
-        stripped = stripped.strip("`").strip()
-        stripped = stripped[4:] if stripped[:4].lower() == "json" else stripped
     try:
-        return json.loads(stripped)
+        return json.loads(strip_code_fence(text))
     except ValueError as exc:
         if finish_reason == "length":
             raise OutputValidationError("The JSON answer was cut off at the output token limit "

@@ -12,7 +12,8 @@ import logging
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
 from .client import Client
-from .errors import BadRequestError, OpenAICompatibleError, SettingsError
+from .content import content_text
+from .errors import BadRequestError, SettingsError
 from .ratelimit import estimate_tokens
 from .results import ChatResult
 
@@ -214,17 +215,9 @@ def _response_format(value: Any, messages: list[dict]) -> Optional[dict]:
                 spec["schema"].setdefault("required", list(schema["properties"]))
                 spec["schema"].setdefault("additionalProperties", False)
         return {"type": "json_schema", "json_schema": spec}
-    if not any("json" in _plain(m.get("content")).lower() for m in messages):
+    if not any("json" in content_text(m.get("content")).lower() for m in messages):
         messages.append({"role": "system", "content": "Answer with a JSON object."})
     return {"type": "json_object"}
-
-
-def _plain(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(p.get("text") or "") for p in content if isinstance(p, Mapping))
-    return ""
 
 
 # --- answers -> LLM Mesh responses ----------------------------------------------------------------
@@ -279,7 +272,7 @@ def mesh_usage(result: ChatResult, messages: Sequence[Mapping[str, Any]]) -> dic
         prompt, completion = usage.prompt_tokens or 0, usage.completion_tokens or 0
         return {"promptTokens": prompt, "completionTokens": completion,
                 "totalTokens": usage.total_tokens if usage.total_tokens is not None else prompt + completion}
-    chars = sum(len(_plain(m.get("content"))) for m in messages)
+    chars = sum(len(content_text(m.get("content"))) for m in messages)
     prompt = estimate_tokens(chars)
     completion = estimate_tokens(len(result.text or "")) if result.text else 0
     return {"promptTokens": prompt, "completionTokens": completion, "totalTokens": prompt + completion,
@@ -418,12 +411,3 @@ class MeshEmbeddingModel:
         if not texts:
             return []
         return self.client.embed(texts, model=self.model)
-
-
-def error_summary(error: BaseException) -> dict:
-    """What the Mesh shows for a failed call: message (the provider's words), kind and HTTP status."""
-    if isinstance(error, OpenAICompatibleError):
-        return {"errorMessage": error.message, "errorType": error.kind,
-                "errorCode": str(error.status) if error.status else error.kind}
-    return {"errorMessage": f"{type(error).__name__}: {error}", "errorType": type(error).__name__,
-            "errorCode": type(error).__name__}

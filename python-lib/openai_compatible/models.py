@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any, Optional
+import re
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
-from .client import Client
 from .errors import OpenAICompatibleError
 from .settings import _safe_url
+
+if TYPE_CHECKING:  # the client may use this module's rules; this module only takes a client
+    from .client import Client
 
 log = logging.getLogger("openai_compatible")
 
@@ -28,7 +31,11 @@ MODEL_COLUMNS = [
     {"name": "endpoint_url", "type": "string", "comment": "URL the model is served from (without credentials "
                                                           "or query string)"},
 ]
-_EMBEDDING_HINTS = ("embed", "bge", "e5-", "gte-", "minilm", "mpnet", "nomic", "arctic-embed")
+# Name fragments of the common embedding (and reranking) model families: OpenAI text-embedding-*, BAAI bge-*,
+# intfloat e5-*, Alibaba gte-*, sentence-transformers (all-MiniLM, all-mpnet), nomic-embed, mixedbread mxbai-embed,
+# Snowflake arctic-embed, Jina jina-embeddings and jina-reranker.
+_EMBEDDING_NAME = re.compile(r"embed|bge|\be5\b|e5-|gte|minilm|mpnet|nomic|mxbai|arctic|sentence|jina|rerank",
+                             re.IGNORECASE)
 
 
 def list_models(client: Client) -> list[dict[str, Any]]:
@@ -51,9 +58,14 @@ def list_models(client: Client) -> list[dict[str, Any]]:
             if not listed:
                 raise
             log.warning("Model discovery failed (%s); listing the preset's models only.", exc)
-    rows = [_row(m, "preset", found.get(m), settings.base_url) for m in listed]
-    rows += [_row(m, "discovered", info, settings.base_url) for m, info in found.items() if m not in listed]
-    return rows
+    return [_row(m, "preset" if m in listed else "discovered", found.get(m), settings.base_url)
+            for m in offered_models(listed, found)]
+
+
+def offered_models(listed: Iterable[str], discovered: Iterable[str]) -> list[str]:
+    """The models a connection offers: the preset's ``listed`` ones first, in their order, then the
+    ``discovered`` ones (``GET /models``) the preset does not list, in the provider's order; each once."""
+    return list(dict.fromkeys([*listed, *discovered]))
 
 
 def _row(model: str, source: str, info: Optional[dict], url: str) -> dict[str, Any]:
@@ -83,9 +95,11 @@ def _date(value: Any) -> Optional[dt.datetime]:
 
 
 def looks_like_embedding_model(model: str) -> bool:
-    """A guess from the name (``text-embedding-3-small``, ``bge-m3``, ``nomic-embed-text``...)."""
-    name = model.lower()
-    return any(hint in name for hint in _EMBEDDING_HINTS)
+    """A guess from the name (``text-embedding-3-small``, ``bge-m3``, ``nomic-embed-text``,
+    ``multilingual-e5-large``...): embedding models come first in the embed recipe's model list, and
+    the connection test tries embeddings with them rather than chat. Rerankers count too: they serve
+    neither chat nor the plain chat checks."""
+    return bool(_EMBEDDING_NAME.search(model))
 
 
 def embedding_models_first(choices: dict) -> dict:

@@ -22,10 +22,11 @@ secret* (Profile > My Account > Other credentials) named ``openai-compatible:<pr
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from .client import Client
 from .columns import ColumnLayout, typed_column
+from .dss.presets import notebook_preset
 from .engine import RowEngine
 from .errors import SettingsError
 from .settings import ConnectionSettings
@@ -37,18 +38,86 @@ _APPLY_OPTIONS = ("system_prompt", "examples", "temperature", "max_output_tokens
                   "output_format", "json_schema", "raw_response")
 
 
-class NotebookClient(Client):
-    """A :class:`Client` with notebook conveniences: :meth:`apply` on a DataFrame, and where the preset
-    came from (``preset_name``, ``found_in``)."""
+class NotebookClient:
+    """A connection for notebooks: the :class:`Client` calls (``chat``, ``stream``, ``embed``,
+    ``models``, ``openai``...), :meth:`apply` on a DataFrame, and where the preset came from
+    (``preset_name``, ``found_in``). ``client`` is the underlying :class:`Client`, for code that needs
+    one (tasks, :func:`openai_compatible.models.list_models`).
 
-    preset_name: Optional[str] = None
-    found_in: Optional[str] = None
+    Built by :func:`connect`; ``NotebookClient(settings)`` or ``NotebookClient(client)`` also work.
+    Close it (or use ``with``) to free its connections.
+    """
+
+    def __init__(self, client: Union[Client, ConnectionSettings], *, preset_name: Optional[str] = None,
+                 found_in: Optional[str] = None) -> None:
+        self.client = client if isinstance(client, Client) else Client(client)
+        self.preset_name = preset_name
+        self.found_in = found_in
+
+    @classmethod
+    def from_preset(cls, preset: Optional[Mapping[str, Any]], **overrides: Any) -> NotebookClient:
+        """Validates ``preset`` (a preset dict) and connects; ``overrides`` replace preset fields."""
+        return cls(Client.from_preset(preset, **overrides))
+
+    @property
+    def settings(self) -> ConnectionSettings:
+        """The connection's validated settings (secrets masked in their repr)."""
+        return self.client.settings
 
     def __repr__(self) -> str:
-        base = super().__repr__()
-        if self.preset_name:
+        base = repr(self.client)
+        if self.preset_name and base.endswith(">"):
             return base[:-1] + f" preset={self.preset_name!r} ({self.found_in})>"
         return base
+
+    def __enter__(self) -> NotebookClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the client's calls -------------------------------------------------------------------------
+
+    def chat(self, messages: Sequence[Mapping[str, Any]], model: str, **options: Any) -> Any:
+        """One chat completion: see :meth:`Client.chat`."""
+        return self.client.chat(messages, model, **options)
+
+    def stream(self, messages: Sequence[Mapping[str, Any]], model: str, **options: Any) -> Any:
+        """A streamed chat completion: see :meth:`Client.stream`."""
+        return self.client.stream(messages, model, **options)
+
+    def embed(self, texts: Sequence[str], model: str, **options: Any) -> list[list[float]]:
+        """One vector per text: see :meth:`Client.embed`."""
+        return self.client.embed(texts, model, **options)
+
+    def embed_result(self, texts: Sequence[str], model: str, **options: Any) -> Any:
+        """Vectors with usage, model and latency: see :meth:`Client.embed_result`."""
+        return self.client.embed_result(texts, model, **options)
+
+    def models(self) -> list[str]:
+        """The model IDs this connection offers: see :meth:`Client.models`."""
+        return self.client.models()
+
+    def discover_models(self, refresh: bool = False) -> list[dict]:
+        """The provider's ``GET /models`` list: see :meth:`Client.discover_models`."""
+        return self.client.discover_models(refresh=refresh)
+
+    def openai(self, model: Optional[str] = None, **kwargs: Any) -> Any:
+        """The official SDK's client with this connection's settings: see :meth:`Client.openai`."""
+        return self.client.openai(model, **kwargs)
+
+    def check(self, models: Optional[Sequence[str]] = None) -> list:
+        """What the provider supports and which preset setting to change: a list of ``CheckResult``
+        (see :func:`openai_compatible.run_checks`)."""
+        from .check import run_checks
+
+        return run_checks(self.client, models)
+
+    def close(self) -> None:
+        """Frees the connection pool."""
+        self.client.close()
+
+    # --- DataFrames ---------------------------------------------------------------------------------
 
     def apply(self, df: Any, template: str, model: str, *, prefix: str = "llm", on_error: str = "record",
               concurrency: Optional[int] = None, chunk_rows: int = 1000, **options: Any) -> Any:
@@ -80,10 +149,10 @@ class NotebookClient(Client):
             output_format=options.get("output_format") or "text", json_schema=options.get("json_schema"),
             raw_response=bool(options.get("raw_response")))
         task = PromptTask(spec, columns)
-        task.check(self)  # an unknown model fails here, before any row is sent
+        task.check(self.client)  # an unknown model fails here, before any row is sent
         layout = ColumnLayout(prefix, columns, task.output_columns())
         workers = min(int(concurrency or self.settings.max_concurrency), self.settings.max_concurrency)
-        engine = RowEngine(task, self, concurrency=workers, on_error=on_error, total_rows=len(df))
+        engine = RowEngine(task, self.client, concurrency=workers, on_error=on_error, total_rows=len(df))
         records = df.rename(columns=str).to_dict("records")
         chunks = (records[i:i + chunk_rows] for i in range(0, len(records), max(1, chunk_rows)))
         outputs: list[dict] = []
@@ -116,44 +185,10 @@ def connect(preset: Union[str, Mapping[str, Any]], project_key: Optional[str] = 
             config["per_user_key" if config.get("use_per_user_key") else "api_key"] = api_key
     elif isinstance(preset, str) and preset.strip():
         name = preset.strip()
-        config, where = _lookup(name, project_key, api_client, api_key)
+        config, where = notebook_preset(name, project_key, api_client, api_key)
     else:
         raise SettingsError("connect() takes a preset name (as shown in the plugin's settings) or a preset dict.")
     settings = ConnectionSettings.from_preset(config)
     if overrides:
         settings = settings.with_overrides(**overrides)
-    client = NotebookClient(settings)
-    client.preset_name, client.found_in = name, where
-    return client
-
-
-def _lookup(name: str, project_key: Optional[str], api_client: Any, api_key: Optional[str]) -> tuple[dict, str]:
-    from . import dss  # imports dataiku only when there is no other way to reach DSS
-
-    client = dss.dss_api_client(api_client)
-    key_project = dss.current_project_key(project_key)
-    config, where = dss.find_connection_preset(client, name, key_project)
-    secret_name = dss.user_secret_name(name)
-    if api_key:
-        secret = api_key
-    else:
-        try:
-            secret = dss.user_secret(client, secret_name)
-        except Exception as exc:  # secrets need a personal key (not a global API key)
-            log.info("Could not read your user secrets (%s).", dss._api_error_text(exc))
-            secret = None
-    if _truthy(config.get("use_per_user_key")) and config.get("auth_scheme") != "none":
-        if not secret:
-            raise SettingsError(
-                f"The preset '{name}' ({where}) uses per-user keys. DSS hands your per-user credential only to the "
-                "plugin's recipes, macros and LLM Mesh models, not to notebooks: add your key as a user secret "
-                f"named '{secret_name}' (Profile > My Account > Other credentials) and call connect() again.")
-        config["per_user_key"] = secret
-    elif secret:
-        config["api_key"] = secret  # your own key for this preset takes precedence over the shared one
-    return config, where
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.lower() == "true")
-
+    return NotebookClient(settings, preset_name=name, found_in=where)

@@ -14,7 +14,10 @@ import time
 import uuid
 from typing import Any, Iterable, Optional
 
+from .errors import SettingsError
+
 SCHEMA_VERSION = 1
+"""The layout of the store's tables; a store written with another layout is refused, not misread."""
 
 
 def request_key(*parts: Any) -> str:
@@ -24,22 +27,50 @@ def request_key(*parts: Any) -> str:
 
 
 class AnswerStore:
-    """Answers by request key. ``path=None`` makes a temporary store removed on :meth:`close`."""
+    """Answers by request key. ``path=None`` makes a temporary store removed on :meth:`close`.
 
-    def __init__(self, path: Optional[str] = None) -> None:
+    ``label`` names the store in errors (default: its path). Raises :class:`SettingsError` for a file
+    that is not an answer store, or one written with another :data:`SCHEMA_VERSION`.
+    """
+
+    def __init__(self, path: Optional[str] = None, label: Optional[str] = None) -> None:
         self.run_id = uuid.uuid4().hex[:12]  # answers written by this run are told apart from older ones
         self._temporary = path is None
         if path is None:
             handle, path = tempfile.mkstemp(prefix="oc-answers-", suffix=".sqlite")
             os.close(handle)
         self.path = path
+        self.label = label or f"'{path}'"
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise SettingsError(f"The answer cache {self.label} is not a cache this plugin can read ({exc}). "
+                                "Remove the file (or empty the cache folder) to start a new cache.") from None
+        except SettingsError:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, answer TEXT NOT NULL, "
                          "run TEXT, saved REAL)")
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+        self.schema_version = _version(row[0] if row else None)
+        if self.schema_version == SCHEMA_VERSION:
+            return
+        if self.schema_version is not None and self.schema_version > SCHEMA_VERSION:
+            raise SettingsError(f"The answer cache {self.label} was written by a newer version of the plugin "
+                                f"(cache schema version {self.schema_version}; this version reads "
+                                f"{SCHEMA_VERSION}). Update the plugin, or remove the file (or empty the cache "
+                                "folder) to start a new cache.")
+        raise SettingsError(f"The answer cache {self.label} has an unknown schema version "
+                            f"({row[0] if row else None!r}; this version of the plugin reads {SCHEMA_VERSION}). "
+                            "Remove the file (or empty the cache folder) to start a new cache.")
 
     def get_many(self, keys: Iterable[str]) -> dict[str, tuple[Any, bool]]:
         """``{key: (answer, saved_by_this_run)}`` for the keys that have an answer."""
@@ -66,6 +97,7 @@ class AnswerStore:
         return int(self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
 
     def close(self) -> None:
+        """Checkpoints and closes the database (and removes a temporary store's files)."""
         try:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
@@ -76,3 +108,10 @@ class AnswerStore:
                     os.remove(self.path + suffix)
                 except FileNotFoundError:
                     pass
+
+
+def _version(value: Any) -> Optional[int]:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

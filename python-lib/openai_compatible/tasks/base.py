@@ -32,12 +32,13 @@ class RowInputError(Exception):
 
 
 class Task:
-    """Turns rows into requests and answers into columns.
+    """Turns rows into requests and answers into the row's output values.
 
     ``request(row)`` returns ``(key, payload)``: ``key`` identifies identical requests (for
     de-duplication and the cache) and ``payload`` is what ``call`` sends. ``call`` returns a JSON-able
-    answer, stored as is; ``columns(answer)`` reads the output values from it and returns
-    ``(values, error)``, where ``error`` flags an answer that doesn't satisfy the task.
+    answer, stored as is; ``row_values(answer)`` reads the row's output values from it, keyed by the
+    names of :meth:`output_columns`, and returns ``(values, error)``, where ``error`` flags an answer
+    that doesn't satisfy the task.
     """
 
     batch_size: int = 1
@@ -49,6 +50,7 @@ class Task:
             client.endpoint_for(self.model)
 
     def output_columns(self) -> list[OutputColumn]:
+        """The columns the task adds to each row (their logical names key :meth:`row_values`)."""
         raise NotImplementedError
 
     def request(self, row: Mapping[str, Any]) -> tuple[str, Any]:
@@ -61,7 +63,9 @@ class Task:
         """Answers several payloads (tasks with ``batch_size > 1``); one answer or error per payload."""
         return [self.call(client, p) for p in payloads]
 
-    def columns(self, answer: Any) -> tuple[dict, Optional[OpenAICompatibleError]]:
+    def row_values(self, answer: Any) -> tuple[dict, Optional[OpenAICompatibleError]]:
+        """``(values, error)``: the output values read from a stored answer, and the error that makes the
+        answer unusable for the task (then the row gets it in its error columns), or None."""
         raise NotImplementedError
 
 

@@ -173,7 +173,7 @@ class EmbedTask(Task):
             OutputColumn("dimensions", "bigint", "Number of values in the embedding vector"),
         ] + ERROR_COLUMNS
 
-    def columns(self, answer: Any) -> tuple[dict, Optional[OpenAICompatibleError]]:
+    def row_values(self, answer: Any) -> tuple[dict, Optional[OpenAICompatibleError]]:
         kept = answer.get("truncated_to_chars")
         if kept and self.spec.too_long != "truncate":  # a cached answer from a run that truncated
             return {}, ContextLengthError(f"The text is too long for the model (a run with 'too_long' = truncate "

@@ -21,14 +21,17 @@ from __future__ import annotations
 import json
 import logging
 import math
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping, Optional
 
 from ..client import Client
 from ..columns import OutputColumn
+from ..engine import RowEngine
 from ..errors import OpenAICompatibleError, OutputValidationError, SettingsError
 from ..jsonout import column_value, load_schema, parse_json_text, schema_columns, strict_schema
+from ..numeric import whole_number
+from ..store import request_key
+from .base import Task, chat_answer, usage_values
 
 log = logging.getLogger("openai_compatible")
 
@@ -69,12 +72,7 @@ class GenerateTask:
         if not isinstance(spec.prompt, str) or not spec.prompt.strip():
             raise SettingsError("Parameter 'prompt' is empty: describe the rows to generate, e.g. 'customers of a "
                                 "bike shop in Lyon, with realistic names and ages'.")
-        try:
-            rows = int(spec.rows)
-        except (TypeError, ValueError):
-            raise SettingsError(f"Parameter 'rows' must be a whole number, not {spec.rows!r}.") from None
-        if not 1 <= rows <= MAX_ROWS:
-            raise SettingsError(f"Parameter 'rows' must be between 1 and {MAX_ROWS}, not {spec.rows}.")
+        rows = whole_number(spec.rows, "Parameter 'rows'", 1, MAX_ROWS)
         if int(spec.rows_per_call) < 1 or int(spec.max_fruitless_calls) < 1:
             raise SettingsError("'rows_per_call' and 'max_fruitless_calls' must be at least 1.")
         self.spec = spec
@@ -150,65 +148,117 @@ class GenerateTask:
         """Yields distinct valid rows (as :meth:`row_values` gives them) until there are ``rows`` of them,
         or ``limit`` when it is smaller. Raises :class:`GenerationError` after ``max_fruitless_calls``
         calls in a row that bring no new row; a failed call (after the client's retries) raises its error.
+
+        The calls go through the row engine, one engine row per call, in rounds of up to
+        ``concurrency`` parallel calls (default: the connection's ``max_concurrency``). Unlike a row
+        task, each round is built from the answers to the previous one (how many rows are missing,
+        which rows to avoid repeating), so the engine reads no round ahead (``lookahead_chunks=0``);
+        identical requests are each sent (each call is keyed by its number, so the engine's
+        de-duplication never merges two calls), and the first failed call stops the generation with
+        its own error (``on_error="raise"``).
         """
         target = self.rows_wanted if not limit or limit <= 0 else min(self.rows_wanted, int(limit))
         workers = max(1, int(concurrency or client.settings.max_concurrency))
-        per_call = max(1, int(self.spec.rows_per_call))
-        seen: set[str] = set()
-        recent: list[dict] = []
-        produced = 0
-        fruitless = 0
-        last_problem = ""
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="oc-generate") as pool:
-            while produced < target:
-                remaining = target - produced
-                calls = min(workers, math.ceil(remaining / per_call))
-                sample = recent[-10:]
-                futures = []
-                for index in range(calls):
-                    count = min(per_call, remaining - index * per_call)
-                    messages, options = self.request_body(count, sample)
-                    futures.append(pool.submit(self._ask, client, messages, options))
-                for future in futures:
-                    self.calls += 1
-                    try:
-                        items, invalid = future.result()
-                    except OutputValidationError as exc:
-                        items, invalid, last_problem = [], 0, str(exc)
-                    new = 0
-                    self.dropped_invalid += invalid
-                    for item in items:
-                        key = json.dumps(item, sort_keys=True, ensure_ascii=False)
-                        if key in seen:
-                            self.dropped_duplicates += 1
-                            continue
-                        seen.add(key)
-                        if produced >= target:
-                            continue
-                        produced += 1
-                        new += 1
-                        recent.append(item)
-                        yield self.row_values(item)
-                    if invalid and not items:
-                        last_problem = f"all {invalid} rows of the answer broke the schema"
-                    elif items and not new:
-                        last_problem = "every row of the answer was a duplicate"
-                    fruitless = 0 if new else fruitless + 1
-                    if produced < target and fruitless >= self.spec.max_fruitless_calls:
-                        raise GenerationError(
-                            f"Generated {produced} of {target} rows, then {fruitless} calls in a row brought no new "
-                            f"valid row (last: {last_problem}). In all, {self.dropped_invalid} rows broke the "
-                            f"schema and {self.dropped_duplicates} were duplicates. Ask for more variety in the "
-                            "prompt, loosen the schema, ask for fewer rows, or use a stronger model.")
-                del recent[:-10]
-        log.info("Generated %d rows in %d calls (%d invalid and %d duplicate rows dropped).", produced, self.calls,
-                 self.dropped_invalid, self.dropped_duplicates)
+        tally = _Tally(target)
+        engine = RowEngine(_GenerationCalls(self), client, concurrency=workers, on_error="raise",
+                           lookahead_chunks=0, progress_every_s=math.inf, stop_after_failed_requests=0)
+        answers = engine.run(self._rounds(tally, workers))
+        try:
+            for round_values in answers:
+                for values in round_values:
+                    yield from self._take(values, tally)
+        finally:
+            answers.close()
+        log.info("Generated %d rows in %d calls (%d invalid and %d duplicate rows dropped).", tally.produced,
+                 self.calls, self.dropped_invalid, self.dropped_duplicates)
 
-    def _ask(self, client: Client, messages: list[dict], options: dict) -> tuple[list[dict], int]:
-        result = client.chat(messages, model=self.spec.model, **options)
-        if result.finish_reason == "content_filter":
-            raise OutputValidationError("The provider's content filter withheld the answer.")
-        return self.parse_rows(result.text, result.finish_reason)
+    def _rounds(self, tally: _Tally, workers: int) -> Iterator[list[dict]]:
+        """The engine rows of each round: one per call, each asking for its share of the missing rows."""
+        per_call = max(1, int(self.spec.rows_per_call))
+        while tally.produced < tally.target:
+            remaining = tally.target - tally.produced
+            sample = tally.recent[-10:]
+            first = self.calls
+            yield [{"call": first + index, "count": min(per_call, remaining - index * per_call), "sample": sample}
+                   for index in range(min(workers, math.ceil(remaining / per_call)))]
+            del tally.recent[:-10]
+
+    def _take(self, values: dict, tally: _Tally) -> Iterator[dict]:
+        """Keeps the new rows of one call's answer; raises :class:`GenerationError` when too many calls in
+        a row brought nothing new."""
+        self.calls += 1
+        items, invalid = values["rows"], values["invalid"]
+        self.dropped_invalid += invalid
+        new = 0
+        for item in items:
+            key = json.dumps(item, sort_keys=True, ensure_ascii=False)
+            if key in tally.seen:
+                self.dropped_duplicates += 1
+                continue
+            tally.seen.add(key)
+            if tally.produced >= tally.target:
+                continue
+            tally.produced += 1
+            new += 1
+            tally.recent.append(item)
+            yield self.row_values(item)
+        if values["problem"]:
+            tally.last_problem = values["problem"]
+        elif invalid and not items:
+            tally.last_problem = f"all {invalid} rows of the answer broke the schema"
+        elif items and not new:
+            tally.last_problem = "every row of the answer was a duplicate"
+        tally.fruitless = 0 if new else tally.fruitless + 1
+        if tally.produced < tally.target and tally.fruitless >= self.spec.max_fruitless_calls:
+            raise GenerationError(
+                f"Generated {tally.produced} of {tally.target} rows, then {tally.fruitless} calls in a row brought "
+                f"no new valid row (last: {tally.last_problem}). In all, {self.dropped_invalid} rows broke the "
+                f"schema and {self.dropped_duplicates} were duplicates. Ask for more variety in the prompt, loosen "
+                "the schema, ask for fewer rows, or use a stronger model.")
+
+
+@dataclass
+class _Tally:
+    """Where a generation stands: rows made (and their keys), recent rows to show, calls without a new row."""
+
+    target: int
+    produced: int = 0
+    fruitless: int = 0
+    last_problem: str = ""
+    seen: set = field(default_factory=set)
+    recent: list = field(default_factory=list)
+
+
+class _GenerationCalls(Task):
+    """The calls of a generation as rows of the row engine: a row ``{"call", "count", "sample"}`` asks
+    for ``count`` rows unlike ``sample``; its values are the valid rows of the answer, how many rows
+    broke the schema, and why the answer held no row (``problem``)."""
+
+    def __init__(self, generate: GenerateTask) -> None:
+        self.generate = generate
+        self.model = generate.spec.model
+
+    def output_columns(self) -> list[OutputColumn]:
+        return []  # the rows are read by GenerateTask, never written as columns
+
+    def request(self, row: Mapping[str, Any]) -> tuple[str, Any]:
+        messages, options = self.generate.request_body(row["count"], row["sample"])
+        return request_key("generate", self.model, messages, options, row["call"]), (messages, options)
+
+    def call(self, client: Client, payload: Any) -> Any:
+        messages, options = payload
+        return chat_answer(client.chat(messages, model=self.model, **options))
+
+    def row_values(self, answer: Any) -> tuple[dict, Optional[OpenAICompatibleError]]:
+        values: dict[str, Any] = dict(usage_values(answer), rows=[], invalid=0, problem="")
+        try:
+            if answer.get("finish_reason") == "content_filter":
+                raise OutputValidationError("The provider's content filter withheld the answer.")
+            values["rows"], values["invalid"] = self.generate.parse_rows(answer.get("text") or "",
+                                                                         answer.get("finish_reason"))
+        except OutputValidationError as exc:  # an unusable answer is a fruitless call, not a failure
+            values["problem"] = str(exc)
+        return values, None
 
 
 def _row_list(value: Any, schema: dict) -> Optional[list]:

@@ -134,7 +134,7 @@ class PromptTask(Task):
             columns.append(OutputColumn("json", "string", "The answer parsed as a JSON object (normalised text)"))
         return columns
 
-    def columns(self, answer: Any) -> tuple[dict, Optional[OpenAICompatibleError]]:
+    def row_values(self, answer: Any) -> tuple[dict, Optional[OpenAICompatibleError]]:
         values = dict(usage_values(answer), response=answer.get("text"))
         if self.spec.raw_response:
             values["raw_response"] = json.dumps(answer.get("raw"), ensure_ascii=False)

@@ -87,6 +87,37 @@ def test_fail_mode_raises_on_the_first_row_error(fault_server):
         run_all(engine, rows, size=5)
 
 
+def test_raise_mode_raises_the_rows_own_error(fault_server):
+    from openai_compatible import ContextLengthError
+
+    fault_server.add_rule(Fault.context_length(), when_text("long"))
+    rows = [{"text": "ok"}, {"text": "long"}, {"text": "ok 2"}]
+    client, task = make(fault_server)
+    with pytest.raises(ContextLengthError):
+        run_all(RowEngine(task, client, on_error="raise"), rows, size=3)
+    with pytest.raises(ValueError, match="record, fail, raise"):
+        RowEngine(task, client, on_error="ignore")
+
+
+def test_without_lookahead_a_chunk_is_released_before_the_next_is_read(fault_server):
+    client, task = make(fault_server)
+    events = []
+
+    def chunks_read():
+        for index in range(3):
+            events.append(f"read {index}")
+            yield [{"text": f"t{index}-{i}"} for i in range(4)]
+
+    for index, outputs in enumerate(RowEngine(task, client, lookahead_chunks=0).run(chunks_read())):
+        events.append(f"released {index}")
+        assert [o["response"] for o in outputs] == [f"echo: t{index}-{i}" for i in range(4)]
+    assert events == ["read 0", "released 0", "read 1", "released 1", "read 2", "released 2"]
+    events.clear()
+    for index, _ in enumerate(RowEngine(task, client, lookahead_chunks=1).run(chunks_read())):
+        events.append(f"released {index}")
+    assert events[:2] == ["read 0", "read 1"]  # the default reads ahead
+
+
 def test_a_bug_in_a_task_costs_its_rows_only(fault_server):
     client, task = make(fault_server)
 
@@ -125,10 +156,10 @@ def test_an_answer_the_task_cannot_read_costs_its_row_only(fault_server):
     client, task = make(fault_server)
 
     class Picky(PromptTask):
-        def columns(self, answer):
+        def row_values(self, answer):
             if "bad" in answer["text"]:
                 raise ValueError("cannot read this answer")
-            return super().columns(answer)
+            return super().row_values(answer)
 
     engine = RowEngine(Picky(task.spec, ["text"]), client)
     out, _ = run_all(engine, [{"text": "a"}, {"text": "bad"}, {"text": "c"}])

@@ -136,6 +136,24 @@ def test_cache_folder_makes_a_rerun_free(tmp_path, fault_server):
     assert [r["llm_response"] for r in second[:40]] == [r["llm_response"] for r in first]
 
 
+def test_a_cache_from_a_newer_plugin_stops_the_job_before_any_request(tmp_path, fault_server):
+    import sqlite3
+
+    preset = preset_for(fault_server)
+    done, _ = run(tmp_path, preset, {"prompt_template": "{{text}}"}, [{"text": "a"}], cache=True)
+    assert done.returncode == 0, done.stderr
+    cache_file = tmp_path / "cache" / "openai-compatible-answers.sqlite"
+    db = sqlite3.connect(str(cache_file))
+    db.execute("UPDATE meta SET value = '99' WHERE name = 'schema_version'")
+    db.commit()
+    db.close()
+    done, _ = run(tmp_path, preset, {"prompt_template": "{{text}}"}, [{"text": "b"}], cache=True)
+    assert done.returncode != 0
+    assert "'openai-compatible-answers.sqlite' in the managed folder 'cache'" in done.stderr
+    assert "newer version of the plugin" in done.stderr
+    assert fault_server.calls == 1  # only the first run's row
+
+
 def test_killed_run_resumes_without_paying_twice(tmp_path, fault_server):
     fault_server.latency_ms = 50
     rows = [{"id": str(i), "text": f"row {i}"} for i in range(300)]

@@ -151,7 +151,7 @@ def test_no_logprobs_when_not_wanted():
     ('{"class": "positive"}', "positive"),
 ])
 def test_answers_that_name_a_class(text, label):
-    values, problem = task_for().columns({"text": text, "finish_reason": "stop"})
+    values, problem = task_for().row_values({"text": text, "finish_reason": "stop"})
     assert problem is None
     assert values["label"] == label
 
@@ -164,38 +164,38 @@ def test_answers_that_name_a_class(text, label):
     (f'{{"label": "{NONE_ANSWER}"}}', "is not one of the classes"),  # not allowed here
 ])
 def test_answers_outside_the_classes_are_row_errors(text, message):
-    values, problem = task_for().columns({"text": text, "finish_reason": "stop", "model": "m"})
+    values, problem = task_for().row_values({"text": text, "finish_reason": "stop", "model": "m"})
     assert isinstance(problem, OutputValidationError) and problem.kind == "invalid_output"
     assert message in str(problem)
     assert values.get("label") is None and values["model"] == "m"
 
 
 def test_cut_answer_and_content_filter():
-    _, problem = task_for().columns({"text": '{"label": "pos', "finish_reason": "length"})
+    _, problem = task_for().row_values({"text": '{"label": "pos', "finish_reason": "length"})
     assert "cut off at the output token limit" in str(problem)
-    _, problem = task_for().columns({"text": "", "finish_reason": "content_filter"})
+    _, problem = task_for().row_values({"text": "", "finish_reason": "content_filter"})
     assert "content filter" in str(problem)
 
 
 def test_none_of_these():
-    values, problem = task_for(allow_none=True).columns({"text": '{"label": "None of these"}'})
+    values, problem = task_for(allow_none=True).row_values({"text": '{"label": "None of these"}'})
     assert problem is None and values["label"] is None
 
 
 def test_multi_label_answers():
     task = task_for(multi_label=True, explanation=True)
-    values, problem = task.columns({"text": '{"labels": ["negative", "POSITIVE", "negative"], '
+    values, problem = task.row_values({"text": '{"labels": ["negative", "POSITIVE", "negative"], '
                                             '"explanation": "mixed"}', "confidence": 0.5})
     assert problem is None
     assert json.loads(values["label"]) == ["negative", "positive"]
     assert values["explanation"] == "mixed" and values["confidence"] == 0.5
-    assert task.columns({"text": '["positive"]'})[0]["label"] == '["positive"]'
-    assert task.columns({"text": "positive, negative"})[0]["label"] == '["positive", "negative"]'
-    _, problem = task.columns({"text": '{"labels": []}'})
+    assert task.row_values({"text": '["positive"]'})[0]["label"] == '["positive"]'
+    assert task.row_values({"text": "positive, negative"})[0]["label"] == '["positive", "negative"]'
+    _, problem = task.row_values({"text": '{"labels": []}'})
     assert "names no class" in str(problem)
-    _, problem = task.columns({"text": '{"labels": ["positive", "meh"]}'})
+    _, problem = task.row_values({"text": '{"labels": ["positive", "meh"]}'})
     assert '"meh" is not one of the classes' in str(problem)
-    values, problem = task_for(multi_label=True, allow_none=True).columns({"text": '{"labels": []}'})
+    values, problem = task_for(multi_label=True, allow_none=True).row_values({"text": '{"labels": []}'})
     assert problem is None and values["label"] == "[]"
 
 

@@ -43,6 +43,58 @@ def test_temporary_store_is_removed_on_close():
     assert not os.path.exists(path)
 
 
+def _set_version(path: str, value: str) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (value,))
+    db.commit()
+    db.close()
+
+
+def test_store_records_its_schema_version_and_reads_it_back(tmp_path):
+    from openai_compatible.store import SCHEMA_VERSION
+
+    path = str(tmp_path / "answers.sqlite")
+    store = AnswerStore(path)
+    store.put_many([("k", 1)])
+    store.close()
+    again = AnswerStore(path)
+    assert again.schema_version == SCHEMA_VERSION and again.get_many(["k"]) == {"k": (1, False)}
+    again.close()
+
+
+def test_a_store_from_a_newer_plugin_is_refused_naming_the_file(tmp_path):
+    from openai_compatible.store import SCHEMA_VERSION
+
+    path = str(tmp_path / "answers.sqlite")
+    AnswerStore(path).close()
+    _set_version(path, str(SCHEMA_VERSION + 1))
+    with pytest.raises(SettingsError) as caught:
+        AnswerStore(path, label="'answers.sqlite' in the managed folder 'cache'")
+    message = str(caught.value)
+    assert "'answers.sqlite' in the managed folder 'cache'" in message and "newer version" in message
+    assert "Update the plugin" in message and "start a new cache" in message
+
+
+@pytest.mark.parametrize("version", ["0", "two", ""])
+def test_a_store_with_an_unknown_version_is_refused(tmp_path, version):
+    path = str(tmp_path / "answers.sqlite")
+    AnswerStore(path).close()
+    _set_version(path, version)
+    with pytest.raises(SettingsError, match="unknown schema version") as caught:
+        AnswerStore(path)
+    assert path in str(caught.value) and "start a new cache" in str(caught.value)
+
+
+def test_a_file_that_is_not_a_store_is_refused(tmp_path):
+    path = tmp_path / "answers.sqlite"
+    path.write_bytes(b"this is a text file, not SQLite" * 10)
+    with pytest.raises(SettingsError, match="not a cache this plugin can read") as caught:
+        AnswerStore(str(path))
+    assert str(path) in str(caught.value)
+
+
 def test_request_keys_depend_on_content_only():
     assert request_key("chat", "m", [{"role": "user", "content": "x"}], {"a": 1, "b": 2}) == request_key(
         "chat", "m", [{"role": "user", "content": "x"}], {"b": 2, "a": 1})

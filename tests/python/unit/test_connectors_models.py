@@ -5,7 +5,14 @@ import datetime as dt
 
 import pytest
 from openai_compatible import Client, OpenAICompatibleError
-from openai_compatible.models import MODEL_COLUMNS, _date, embedding_models_first, list_models
+from openai_compatible.models import (
+    MODEL_COLUMNS,
+    _date,
+    embedding_models_first,
+    list_models,
+    looks_like_embedding_model,
+    offered_models,
+)
 
 KEY = "sk-models-SECRET"
 
@@ -69,3 +76,22 @@ def test_embedding_models_come_first():
                            {"value": "bge-m3"}]}
     assert [c["value"] for c in embedding_models_first(choices)["choices"]] == [
         "text-embedding-3-small", "bge-m3", "gpt-4o", "llama3"]
+
+
+@pytest.mark.parametrize("model", ["text-embedding-3-small", "bge-m3", "BAAI/bge-large-en-v1.5", "nomic-embed-text",
+                                   "intfloat/multilingual-e5-large", "e5", "thenlper/gte-base", "all-MiniLM-L6-v2",
+                                   "all-mpnet-base-v2", "mxbai-embed-large", "snowflake-arctic-embed-m",
+                                   "jina-embeddings-v3", "jina-reranker-v2", "sentence-t5-base", "fault-embed"])
+def test_names_that_look_like_embedding_models(model):
+    assert looks_like_embedding_model(model)
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "llama3", "smollm2", "mistral-large", "qwen2.5-7b", "fault-chat",
+                                   "deepseek-e50"])
+def test_names_that_do_not(model):
+    assert not looks_like_embedding_model(model)
+
+
+def test_offered_models_are_the_presets_then_the_discovered_ones():
+    assert offered_models(["b", "a"], ["a", "c", "d", "c"]) == ["b", "a", "c", "d"]
+    assert offered_models([], ["x"]) == ["x"] and offered_models(["y"], []) == ["y"]

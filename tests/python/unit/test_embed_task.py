@@ -75,7 +75,7 @@ def test_empty_text_is_a_row_error(value):
 def test_output_columns_and_values():
     task = task_for()
     assert [c.name for c in task.output_columns()] == ["embedding", "dimensions", "error_message", "error_type"]
-    values, problem = task.columns({"embedding": [0.5, -1.0], "model": "m"})
+    values, problem = task.row_values({"embedding": [0.5, -1.0], "model": "m"})
     assert problem is None and json.loads(values["embedding"]) == [0.5, -1.0] and values["dimensions"] == 2
 
 
@@ -167,7 +167,7 @@ def test_batch_size_one_uses_single_calls(fault_server):
 
 def test_a_truncated_vector_from_the_cache_is_an_error_when_truncation_is_off():
     answer = {"embedding": [0.1, 0.2], "truncated_to_chars": 90}
-    assert task_for(too_long="truncate").columns(answer)[1] is None
-    values, problem = task_for(too_long="error").columns(answer)
+    assert task_for(too_long="truncate").row_values(answer)[1] is None
+    values, problem = task_for(too_long="error").row_values(answer)
     assert isinstance(problem, ContextLengthError) and "first 90 characters" in str(problem)
     assert "embedding" not in values

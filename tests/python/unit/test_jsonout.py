@@ -57,3 +57,47 @@ def test_column_values_follow_their_type():
     assert column_value(4.0, "bigint") == 4
     assert column_value(3, "double") == 3.0
     assert column_value(None, "bigint") is None
+
+
+@pytest.mark.parametrize("text, inner", [
+    ('{"a": 1}', '{"a": 1}'),
+    ('  ```json\n{"a": 1}\n```  ', '{"a": 1}'),
+    ('```JSON{"a": 1}```', '{"a": 1}'),
+    ('```\n[1, 2]\n```', '[1, 2]'),
+    ("no fence here", "no fence here"),
+])
+def test_code_fences_are_stripped(text, inner):
+    from openai_compatible.jsonout import strip_code_fence
+
+    assert strip_code_fence(text) == inner
+
+
+def _object_with(**properties) -> dict:
+    return {"type": "object", "properties": properties}
+
+
+@pytest.mark.parametrize("schema", [
+    dict(_object_with(a={"$ref": "#/$defs/Label"}), **{"$defs": {"Label": {"type": "string"}}}),
+    dict(_object_with(a={"$ref": "#/definitions/x~1y"}), definitions={"x/y": {"type": "string"}}),
+    dict(_object_with(a={"$ref": "#label"}), **{"$defs": {"L": {"$anchor": "label", "type": "string"}}}),
+    dict(_object_with(a={"$ref": "#/$defs/L%20x"}), **{"$defs": {"L x": {"type": "string"}}}),
+    dict(_object_with(a={"$ref": "https://example.com/b.json#/$defs/c"}),
+         **{"$defs": {"b": {"$id": "https://example.com/b.json", "$defs": {"c": {"type": "string"}}}}}),
+    _object_with(a={"enum": [{"$ref": "#/nowhere"}]}),  # data, not a schema
+    _object_with(tree={"type": "array", "items": {"$ref": "#"}}),
+])
+def test_refs_that_resolve_inside_the_schema_are_accepted(schema):
+    assert load_schema(json.dumps(schema)) == schema
+
+
+@pytest.mark.parametrize("schema, message", [
+    (_object_with(a={"$ref": "#/$defs/missing"}), "points to nothing in the schema"),
+    (_object_with(a={"$ref": "#no-such-anchor"}), "points to nothing in the schema"),
+    (dict(_object_with(a={"type": "string"}), **{"$defs": {"x": {"$ref": "#/$defs/gone"}}}), "points to nothing"),
+    (_object_with(a={"$ref": "https://example.com/schemas/label.json"}), "a reference outside the schema"),
+    (_object_with(a={"$ref": "label.json"}), "a reference outside the schema"),
+])
+def test_refs_that_do_not_resolve_are_refused_before_any_request(schema, message):
+    with pytest.raises(SettingsError) as info:
+        load_schema(json.dumps(schema))
+    assert "'json_schema'" in str(info.value) and message in str(info.value)

@@ -1,0 +1,67 @@
+"""A component's config: its connection preset, its number parameters, and a client with the
+component's own lower limits."""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Optional
+
+from ..client import Client
+from ..errors import SettingsError
+from ..numeric import bounded_number, whole_number
+
+
+def preset_from_config(config: Mapping[str, Any], name: str = "connection") -> dict:
+    """The resolved preset of the ``name`` PRESET parameter, or a clear error when none is chosen."""
+    preset = config.get(name)
+    if not preset:
+        raise SettingsError(f"Parameter '{name}' is empty: choose an 'OpenAI-compatible connection' preset "
+                            "(an admin defines presets in the plugin's settings, or a project admin in the "
+                            "project's plugin presets).")
+    if not isinstance(preset, Mapping):
+        raise SettingsError(f"Parameter '{name}' must be a preset, not {type(preset).__name__}.")
+    return dict(preset)
+
+
+def optional_int(config: Mapping[str, Any], name: str, minimum: int = 0) -> Optional[int]:
+    """An INT parameter of at least ``minimum``, None when unset (DSS sends unset INTs as None, '' or 0,
+    and INTs as floats). Raises :class:`SettingsError` naming the parameter."""
+    value = config.get(name)
+    if value in (None, "", 0, 0.0):
+        return None
+    return whole_number(value, f"Parameter '{name}'", minimum=minimum)
+
+
+def optional_float(config: Mapping[str, Any], name: str, low: float, high: float) -> Optional[float]:
+    """A DOUBLE parameter within [low, high], None when unset."""
+    value = config.get(name)
+    if value in (None, ""):
+        return None
+    return bounded_number(value, f"Parameter '{name}'", low, high)
+
+
+def client_for(config: Mapping[str, Any], name: str = "connection") -> Client:
+    """A client for the component's preset, with the component's lower limits applied
+    (``max_concurrency`` and ``requests_per_minute`` only ever lower the preset's).
+
+    Raises :class:`SettingsError` for a missing preset, or a CA bundle or client certificate file
+    that does not exist on this machine (else every row would fail on it, one request at a time).
+    """
+    client = Client.from_preset(preset_from_config(config, name))
+    s = client.settings
+    for field, path in (("ca_bundle", s.ca_bundle if s.verify_tls else ""), ("client_cert", s.client_cert),
+                        ("client_key", s.client_key)):
+        if path and not os.path.exists(path):
+            client.close()
+            raise SettingsError(f"Preset field '{field}': there is no file '{path}' on the machine running this job. "
+                                "Give a path that exists there (in a container image for containerized execution).")
+    overrides: dict[str, int] = {}
+    concurrency = optional_int(config, "max_concurrency", 1)
+    if concurrency and concurrency < s.max_concurrency:
+        overrides["max_concurrency"] = concurrency
+    rpm = optional_int(config, "requests_per_minute", 1)
+    if rpm and (not s.requests_per_minute or rpm < s.requests_per_minute):
+        overrides["requests_per_minute"] = rpm
+    if overrides:
+        client.close()
+        client = Client(s.with_overrides(**overrides))
+    return client
