@@ -116,11 +116,12 @@ def parse_json_text(text: str, finish_reason: Optional[str], when_cut: str) -> A
         raise OutputValidationError(f"The answer is not valid JSON ({exc.msg} at position {exc.pos}).") from None
 
 
-def read_json_answer(text: str, finish_reason: Optional[str], schema: Optional[dict]) -> dict:
+def read_json_answer(text: str, finish_reason: Optional[str], schema: Optional[dict], *,
+                     when_cut: str = "raise 'max_output_tokens'") -> dict:
     """Parses and validates a JSON answer; raises :class:`OutputValidationError` saying what is wrong."""
     import jsonschema
 
-    value = parse_json_text(text, finish_reason, "raise 'max_output_tokens'")
+    value = parse_json_text(text, finish_reason, when_cut)
     if not isinstance(value, dict):
         raise OutputValidationError(f"The answer is JSON but not an object ({type(value).__name__}).")
     if schema is not None:

@@ -55,6 +55,7 @@ def classify_task_from_config(config: Mapping[str, Any], input_columns: Sequence
         allow_none=bool(config.get("allow_none")),
         explanation=bool(config.get("explanation")),
         examples=examples,
+        max_output_tokens=optional_int(config, "max_output_tokens", 1),
     )
     return ClassifyTask(spec, input_columns)
 
@@ -81,5 +82,6 @@ def generate_task_from_config(config: Mapping[str, Any]) -> GenerateTask:
     if rows is None:
         raise SettingsError("Parameter 'rows' is empty: give the number of rows to generate.")
     spec = GenerateSpec(model=str(config.get("model") or ""), prompt=str(config.get("prompt") or ""),
-                        row_schema=config.get("row_schema"), rows=rows)
+                        row_schema=config.get("row_schema"), rows=rows,
+                        max_output_tokens=optional_int(config, "max_output_tokens", 1))
     return GenerateTask(spec)

@@ -25,6 +25,21 @@ USAGE_COLUMNS = [
 ]
 
 
+def output_cap(configured: Optional[int], default: int) -> Optional[int]:
+    """The ``max_tokens`` a task sends: the configured cap, the task's ``default`` when none is set (``None``),
+    or no cap at all for 0 (the provider's default, which on self-hosted servers can be the whole context: one
+    runaway answer then holds a slot for minutes)."""
+    if configured is None:
+        return default
+    return int(configured) or None
+
+
+def cut_off_advice(cap: Optional[int]) -> str:
+    """What to change when an answer was cut at the output token limit: the parameter's name, as the recipes,
+    the generate connector and the notebook's ``apply()`` all call it."""
+    return f"raise 'max_output_tokens' (now {cap})" if cap else "set 'max_output_tokens' higher"
+
+
 class RowInputError(Exception):
     """The row can't be turned into a request (e.g. an empty cell): an error for this row, no request."""
 

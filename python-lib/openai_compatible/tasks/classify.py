@@ -25,13 +25,25 @@ from ..errors import OpenAICompatibleError, OutputValidationError, SettingsError
 from ..jsonout import strip_code_fence
 from ..store import request_key
 from ..template import EmptyValueError, Template, format_value
-from .base import ERROR_COLUMNS, USAGE_COLUMNS, RowInputError, Task, chat_answer, usage_values
+from .base import (
+    ERROR_COLUMNS,
+    USAGE_COLUMNS,
+    RowInputError,
+    Task,
+    chat_answer,
+    cut_off_advice,
+    output_cap,
+    usage_values,
+)
 from .confidence import label_confidence
 
 NONE_ANSWER = "none of these"
 """What the model answers, in single-label mode with ``allow_none``, when no class fits."""
 
 TOP_LOGPROBS = 5
+# Sent when the recipe sets no cap: a JSON label (or several) fits in far less; a one-sentence explanation too.
+DEFAULT_MAX_OUTPUT_TOKENS = 256
+DEFAULT_MAX_OUTPUT_TOKENS_EXPLAINED = 512
 """Alternatives asked for each answer token, to judge the label's confidence (see :func:`label_confidence`)."""
 
 ClassesLike = Union[Mapping[str, Any], Sequence[Any], str]
@@ -118,6 +130,8 @@ class ClassifyTask(Task):
         self.template = self._text_template(spec, list(input_columns))
         self._answers = names + ([NONE_ANSWER] if spec.allow_none and not spec.multi_label else [])
         self.schema = self._answer_schema()
+        self.output_cap = output_cap(spec.max_output_tokens, DEFAULT_MAX_OUTPUT_TOKENS_EXPLAINED if spec.explanation
+                                     else DEFAULT_MAX_OUTPUT_TOKENS)
         self._fixed_messages = [{"role": "system", "content": self._instructions()}]
         self._options = self._build_options()
 
@@ -228,8 +242,9 @@ class ClassifyTask(Task):
             "name": "classification", "schema": self.schema, "strict": True}}}
         if spec.temperature is not None:
             options["temperature"] = float(spec.temperature)
-        if spec.max_output_tokens:
-            options["max_tokens"] = int(spec.max_output_tokens)
+        cap = self.output_cap
+        if cap:
+            options["max_tokens"] = cap
         if spec.logprobs:
             # for the confidence column; a provider that refuses them gets requests without them
             options["logprobs"] = True
@@ -311,7 +326,7 @@ class ClassifyTask(Task):
                 return self._checked([self._match(w) for w in written], None, written)
             if finish_reason == "length":
                 raise OutputValidationError("The answer was cut off at the output token limit (finish_reason="
-                                            "length) before it named a class.")
+                                            f"length) before it named a class: {cut_off_advice(self.output_cap)}.")
             raise OutputValidationError(f"The answer is not one of the classes: {_preview(text)}.")
         raw = obj.get("labels", obj.get("label", obj.get("class")))
         if self.spec.multi_label:

@@ -31,12 +31,14 @@ from ..errors import OpenAICompatibleError, OutputValidationError, SettingsError
 from ..jsonout import column_value, load_schema, parse_json_text, schema_columns, strict_schema
 from ..numeric import whole_number
 from ..store import request_key
-from .base import Task, chat_answer, usage_values
+from .base import Task, chat_answer, cut_off_advice, output_cap, usage_values
 
 log = logging.getLogger("openai_compatible")
 
 MAX_ROWS = 1_000_000
 SAMPLE_CHARS = 1500
+# Sent when no cap is set: room for a call's rows (rows_per_call of them); 0 sends none.
+DEFAULT_MAX_OUTPUT_TOKENS = 2048
 
 
 class GenerationError(OpenAICompatibleError):
@@ -117,8 +119,9 @@ class GenerateTask:
             "name": "rows", "schema": wrapper, "strict": True}}}
         if self.spec.temperature is not None:
             options["temperature"] = float(self.spec.temperature)
-        if self.spec.max_output_tokens:
-            options["max_tokens"] = int(self.spec.max_output_tokens)
+        cap = output_cap(self.spec.max_output_tokens, DEFAULT_MAX_OUTPUT_TOKENS)
+        if cap:
+            options["max_tokens"] = cap
         return [{"role": "system", "content": system}, {"role": "user", "content": user}], options
 
     # --- answers ------------------------------------------------------------------------------------
@@ -130,7 +133,8 @@ class GenerateTask:
         """
         import jsonschema
 
-        value = parse_json_text(text, finish_reason, "ask for fewer rows per call or raise the limit")
+        cap = output_cap(self.spec.max_output_tokens, DEFAULT_MAX_OUTPUT_TOKENS)
+        value = parse_json_text(text, finish_reason, f"{cut_off_advice(cap)}, or ask for fewer rows per call")
         items = _row_list(value, self.schema)
         if items is None:
             raise OutputValidationError("The answer holds no list of rows.")

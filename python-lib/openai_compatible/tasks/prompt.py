@@ -11,9 +11,20 @@ from ..errors import OpenAICompatibleError, OutputValidationError, SettingsError
 from ..jsonout import column_value, load_schema, read_json_answer, schema_columns, strict_schema
 from ..store import request_key
 from ..template import EmptyValueError, Template
-from .base import ERROR_COLUMNS, USAGE_COLUMNS, RowInputError, Task, chat_answer, usage_values
+from .base import (
+    ERROR_COLUMNS,
+    USAGE_COLUMNS,
+    RowInputError,
+    Task,
+    chat_answer,
+    cut_off_advice,
+    output_cap,
+    usage_values,
+)
 
 OUTPUT_FORMATS = ("text", "json_object", "json_schema")
+# Sent when the recipe sets no cap: long enough for a page of text; 0 sends none.
+DEFAULT_MAX_OUTPUT_TOKENS = 1024
 
 
 
@@ -77,8 +88,9 @@ class PromptTask(Task):
             options["temperature"] = float(spec.temperature)
         if spec.top_p is not None:
             options["top_p"] = float(spec.top_p)
-        if spec.max_output_tokens:
-            options["max_tokens"] = int(spec.max_output_tokens)
+        cap = output_cap(spec.max_output_tokens, DEFAULT_MAX_OUTPUT_TOKENS)
+        if cap:
+            options["max_tokens"] = cap
         stops = [s for s in (spec.stop or ()) if s]
         if stops:
             options["stop"] = list(stops)
@@ -143,7 +155,8 @@ class PromptTask(Task):
                 return values, OutputValidationError("The provider's content filter withheld the answer.")
             return values, None
         try:
-            parsed = read_json_answer(answer.get("text") or "", answer.get("finish_reason"), self.schema)
+            parsed = read_json_answer(answer.get("text") or "", answer.get("finish_reason"), self.schema,
+                                      when_cut=cut_off_advice(self._options.get("max_tokens")))
         except OutputValidationError as exc:
             return values, exc
         if self.schema is not None:
