@@ -434,7 +434,7 @@ def test_fault_server_many_concurrent_connections(fault_server: FaultServer) -> 
 
 
 def test_fault_server_cli() -> None:
-    proc = subprocess.Popen([sys.executable, "tests/servers/fault_server.py", "--port", "0", "--rpm-limit",
+    proc = subprocess.Popen([sys.executable, "tests/servers/fault_server", "--port", "0", "--rpm-limit",
                              "600000", "--api-key", "k"], cwd=REPO_ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
