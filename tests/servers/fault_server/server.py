@@ -12,7 +12,7 @@ import re
 import socket
 import threading
 import time
-from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import parse_qsl, urlsplit
 
 from . import answers
@@ -31,8 +31,11 @@ class FaultServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, prefix: str = "/v1",
                  latency_ms: float = 0, rpm_limit: Optional[float] = None, rpm_retry_after: bool = True,
                  models: Sequence[str] = ("fault-chat", "fault-embed"), record: bool = True,
-                 markers: bool = True, verbose: bool = False) -> None:
+                 markers: bool = True, verbose: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock`` (seconds) drives the RPM token bucket: tests pass one they move by hand."""
         self.host = host
+        self._clock = clock
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.models = list(models)
         self.record = record
@@ -295,7 +298,7 @@ class FaultServer:
             return None
         rate = rpm / 60.0
         capacity = max(1.0, rate)
-        now = time.monotonic()
+        now = self._clock()
         if self._bucket_rpm != rpm:
             self._bucket_rpm, self._tokens, self._stamp = rpm, capacity, now
         self._tokens = min(capacity, self._tokens + (now - self._stamp) * rate)
