@@ -224,10 +224,14 @@ def test_broken_answers_exhausted(fault_server, mode, error, words):
 
 
 def test_slow_answer_past_the_read_timeout(fault_server):
-    fault_server.always(Fault.slow(3.0))
+    stall = threading.Event()  # the answer waits until the client gave up, however slow the machine
+    fault_server.always(Fault.slow(120, until=stall))
     client = client_for(fault_server, read_timeout_s=0.3, max_retries=1)
-    with pytest.raises(APITimeoutError) as info:
-        client.chat(HI, model="fault-chat")
+    try:
+        with pytest.raises(APITimeoutError) as info:
+            client.chat(HI, model="fault-chat")
+    finally:
+        stall.set()
     assert "read timeout" in str(info.value) and "read_timeout_s" in str(info.value)
     assert_calls(fault_server, client, 2)
 
@@ -375,10 +379,14 @@ def test_sse_comments_keepalives_and_empty_choices_are_tolerated(fault_server):
 
 
 def test_stream_stalled_past_the_read_timeout(fault_server):
-    fault_server.always(Fault.slow(0.0, interval=2.0))
+    stall = threading.Event()
+    fault_server.always(Fault.slow(0.0, interval=120, until=stall))
     client = client_for(fault_server, read_timeout_s=0.3, max_retries=0)
-    with pytest.raises(APITimeoutError):
-        list(client.stream(HI, model="fault-chat"))
+    try:
+        with pytest.raises(APITimeoutError):
+            list(client.stream(HI, model="fault-chat"))
+    finally:
+        stall.set()
     assert_calls(fault_server, client, 1)
 
 

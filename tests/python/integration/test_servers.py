@@ -11,6 +11,7 @@ import select
 import struct
 import subprocess
 import sys
+import threading
 from typing import Any, Dict, List, Optional, Tuple
 
 import jsonschema
@@ -264,10 +265,17 @@ def test_fault_server_keepalive_noise(fault_server: FaultServer) -> None:
 
 
 def test_fault_server_slow_answer(fault_server: FaultServer) -> None:
-    fault_server.script(Fault.slow(3))
-    with pytest.raises(requests.exceptions.ReadTimeout):
-        requests.post(fault_server.url + "/chat/completions", json=chat_body(), timeout=(5, 0.3))
-    assert fault_server.requests[0].fault == "slow-3"
+    stall = threading.Event()
+    fault_server.script(Fault.slow(120, until=stall))
+    try:
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            requests.post(fault_server.url + "/chat/completions", json=chat_body(), timeout=(5, 0.3))
+    finally:
+        stall.set()
+    assert fault_server.requests[0].fault == "slow-120"
+    fault_server.script(Fault.slow(120, until=stall))  # already set: no wait at all
+    answer = requests.post(fault_server.url + "/chat/completions", json=chat_body(), timeout=(5, 60))
+    assert answer.json()["choices"][0]["message"]["content"] == "echo: hello there"
 
 
 def test_fault_server_filters_and_context(fault_server: FaultServer) -> None:

@@ -155,8 +155,7 @@ RESPONDERS: Dict[str, Responder] = {"reset": _respond_reset, "malformed": _respo
 
 def send_fault(h: Handler, fault: Fault, headers: List[Tuple[str, str]]) -> None:
     """Answer with ``fault`` instead of the normal answer (its kind is in ``RESPONDERS``), after its delay."""
-    if fault.delay:
-        time.sleep(fault.delay)
+    fault.pause(fault.delay)
     RESPONDERS[fault.kind](h, fault, headers)
 
 
@@ -242,8 +241,7 @@ def stream_chat(h: Handler, req: RecordedRequest, fault: Fault, content: str, fi
     h.start_stream(extra)
 
     def send(data: bytes) -> None:
-        if fault.interval:
-            time.sleep(fault.interval)
+        fault.pause(fault.interval)
         h.write_event(data)
         if noisy:
             h.write_event(b": keep-alive\n\n")

@@ -6,6 +6,8 @@ Error bodies follow OpenAI's error envelope (https://platform.openai.com/docs/gu
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
@@ -53,7 +55,9 @@ class Fault:
     Kinds that replace the answer (respond, reset, malformed) are sent by ``answers.RESPONDERS``; the others
     shape the normal answer. A new replacing kind (a recorded answer replayed, say) adds a constructor here
     and a responder there.
-    ``delay`` is slept before answering; ``interval`` between SSE events.
+    ``delay`` is waited before answering; ``interval`` between SSE events. With ``until`` (an event), each
+    wait ends as soon as it is set: a test that sets it only after the client gave up gets a stall that no
+    machine load can turn into an answer in time.
     """
 
     kind: str = "ok"
@@ -67,6 +71,16 @@ class Fault:
     after: int = 2  # cut / stream_error: content events sent first
     size: int = 0  # giant: bytes of content
     retry_after_date: Optional[float] = None  # Retry-After as an HTTP date, this many seconds ahead
+    until: Optional[threading.Event] = dataclasses.field(default=None, compare=False)
+
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds``, or until ``until`` is set if there is one (whichever comes first)."""
+        if seconds <= 0:
+            return
+        if self.until is None:
+            time.sleep(seconds)
+        else:
+            self.until.wait(seconds)
 
     # -- normal answers -------------------------------------------------------------------------
     @classmethod
@@ -75,9 +89,10 @@ class Fault:
         return cls()
 
     @classmethod
-    def slow(cls, seconds: float, interval: float = 0.0) -> Fault:
-        """The normal answer after sleeping ``seconds`` (and ``interval`` between SSE events)."""
-        return cls(label=f"slow-{seconds:g}", delay=seconds, interval=interval)
+    def slow(cls, seconds: float, interval: float = 0.0, until: Optional[threading.Event] = None) -> Fault:
+        """The normal answer after waiting ``seconds`` (and ``interval`` between SSE events); with ``until``,
+        each wait ends when that event is set (``Fault.slow(120, until=done)`` stalls until the test says)."""
+        return cls(label=f"slow-{seconds:g}", delay=seconds, interval=interval, until=until)
 
     @classmethod
     def keepalive(cls, interval: float = 0.0) -> Fault:

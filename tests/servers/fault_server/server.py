@@ -381,8 +381,8 @@ class FaultServer:
         if fault is not None and fault.kind in answers.RESPONDERS:
             answers.send_fault(h, fault, [request_id])
             return
-        if fault is not None and fault.delay:
-            time.sleep(fault.delay)
+        if fault is not None:
+            fault.pause(fault.delay)
         problem = answers.validate(h.command, req, route, invalid_json)
         if problem is not None:
             status, error = problem
