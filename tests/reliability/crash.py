@@ -62,8 +62,8 @@ def _comparable(rows: list[dict]) -> list[dict]:
 
 def crash_and_resume(recipe: str, rows_count: int, kills: list[str], work: Path, seed: int = 7,
                      scheme: str = "query_param") -> dict:
-    """Runs the scenario; ``kills`` lists the kill points in order: "startup", "mid", "late" (after the last
-    request). Returns its figures and ``problems`` (empty when every check holds)."""
+    """Runs the scenario; ``kills`` lists the kill points in order: "startup", "mid", "late" (while the last
+    request is answered). Returns its figures and ``problems`` (empty when every check holds)."""
     rng = random.Random(seed)
     work.mkdir(parents=True, exist_ok=True)
     rows = _rows(recipe, rows_count)
