@@ -37,7 +37,7 @@ PERMANENT: dict[str, list[str]] = {  # not worth retrying: the row gets the prov
     "content filtered": ["filtered"],
 }
 SCHEMES = list(h.AUTH_SCHEMES)
-# requests lost while the provider restarts: as many as the preset's retries (5 by default), so a row whose every
+# requests lost while the provider restarts; the cell's preset allows as many retries, so a row whose every
 # attempt lands in the outage still gets its answer on the last one
 RESTART_REQUESTS = 5
 RESTART_LABEL = f"provider restarts mid-run ({RESTART_REQUESTS} requests dropped)"
@@ -107,6 +107,7 @@ def run_cell(cell: Cell, work: Path, index: int = 0) -> dict:
         else:
             batch = 1 if cell.recipe == "prompt" else int(config["batch_size"])
             server.down(first=max(1, cell.rows // batch // 3), count=RESTART_REQUESTS)
+            preset = dict(preset, max_retries=RESTART_REQUESTS)
         result = h.run_recipe(cell.recipe, work, config, preset, source, timeout=MATRIX_TIMEOUT)
     finally:
         server.stop()
