@@ -23,7 +23,7 @@ derived from a hash of each input (dimension 8, or ``dimensions``).
 
 Choosing what a request gets, first match wins:
 1. the server-side RPM limit (``rpm_limit``): 429 when exceeded;
-2. rules (``add_rule`` and the ``require_*``/``reject_*`` helpers), in the order they were added;
+2. rules (``add_rule``, ``down`` and the ``require_*``/``reject_*`` helpers), in the order they were added;
 3. the one-shot queue (``script``);
 4. content markers: ``FAIL:<mode>`` in the last user message (any input for embeddings) applies that
    mode every time; ``FAIL:<mode>*N`` only the first N times that same text is seen;
@@ -36,7 +36,9 @@ rules, gates), ``answers`` (normal answers and fault responders), ``handler`` (H
 (``FaultServer``), ``cli``.
 
 Faults that must land mid-run are keyed on request numbers (``down``, ``hold``, ``when_numbered``), never on
-time: a test built on them gets the same faults on a loaded machine as on an idle one.
+time: a test built on them gets the same faults on a loaded machine as on an idle one. A held request
+(``hold``) waits before any of the above is sent; ``Fault.slow(..., until=event)`` stalls until the test sets
+the event.
 """
 
 from .answers import embedding_vector, schema_example
