@@ -14,12 +14,12 @@ from typing import Any, Optional
 import psutil
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FAULT_SERVER = os.path.join(ROOT, "tests", "servers", "fault_server.py")
+FAULT_SERVER = os.path.join(ROOT, "tests", "servers", "fault_server")
 _SUMMARY = re.compile(r"calls=(\d+) injected=(\{.*\})")
 
 
 class ServerProcess:
-    """``python tests/servers/fault_server.py`` on a free port; ``url`` once started.
+    """``python tests/servers/fault_server`` (its ``__main__``) on a free port; ``url`` once started.
 
     ``latency_ms`` is added to every answer; ``rpm_limit`` makes the server answer 429 above that many
     requests per minute. ``stop()`` returns what the server counted: calls and injected faults.

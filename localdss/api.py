@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from localdss.columns import check_column_params
 from localdss.config import resolve_config, resolve_plugin_config
@@ -21,7 +21,7 @@ from localdss.errors import EXIT_CONFIG_ERROR, ConfigError
 from localdss.jsonc import load_json_object, load_jsonc
 from localdss.launcher import Job, launch
 from localdss.masking import mask_values
-from localdss.plugin import Plugin, load_plugin
+from localdss.plugin import load_plugin
 from localdss.roles import RoleMap, build_flow, dataset_location
 
 PathLike = Union[str, Path]
@@ -49,7 +49,8 @@ def _prepare(
     presets: Optional[Mapping[str, ObjectArg]],
     plugin_root: Optional[PathLike],
     plugin_config: ObjectArg,
-) -> tuple[Plugin, Job]:
+) -> Job:
+    """The job for a component: its config and presets resolved and checked as DSS does (ConfigError if not)."""
     plugin = load_plugin(plugin_root)
     component = plugin.component(kind, component_id)
     warnings: list[str] = []
@@ -60,15 +61,22 @@ def _prepare(
     job.notes.append(f"running {component.label} of plugin '{plugin.plugin_id}' ({plugin.root})")
     job.notes.append("config: " + json.dumps(mask_values(resolved, component.params, plugin), default=str))
     job.notes.extend(f"warning: {w}" for w in warnings)
-    return plugin, job
+    return job
 
 
-def _config_failure(exc: ConfigError, capture: bool) -> subprocess.CompletedProcess:
-    message = f"localdss: error: {exc}\n"
-    if not capture:
-        sys.stderr.write(message)
-        return subprocess.CompletedProcess([], EXIT_CONFIG_ERROR)
-    return subprocess.CompletedProcess([], EXIT_CONFIG_ERROR, stdout="", stderr=message)
+def _run(prepare: Callable[[], Job], capture: bool, timeout: Optional[float],
+         env: Optional[dict[str, str]]) -> subprocess.CompletedProcess:
+    """What every run_* shares: build the job (``prepare`` raises ConfigError for anything DSS would refuse),
+    then run it in a child; a refused job runs nothing and exits with status 2 and the problems on stderr."""
+    try:
+        job = prepare()
+    except ConfigError as exc:
+        message = f"localdss: error: {exc}\n"
+        if not capture:
+            sys.stderr.write(message)
+            return subprocess.CompletedProcess([], EXIT_CONFIG_ERROR)
+        return subprocess.CompletedProcess([], EXIT_CONFIG_ERROR, stdout="", stderr=message)
+    return launch(job, capture=capture, timeout=timeout, env=env)
 
 
 def run_recipe(
@@ -86,7 +94,8 @@ def run_recipe(
     env: Optional[dict[str, str]] = None,
 ) -> subprocess.CompletedProcess:
     """Run custom-recipes/<recipe_id>/recipe.py on files. Roles map to a path or a list of paths."""
-    try:
+
+    def prepare() -> Job:
         plugin = load_plugin(plugin_root)
         component = plugin.component("recipe", recipe_id)
         problems: list[str] = []
@@ -95,7 +104,7 @@ def run_recipe(
         except ConfigError as exc:
             problems.extend(exc.problems)
         try:
-            _, job = _prepare("recipe", recipe_id, config, presets, plugin_root, plugin_config)
+            job = _prepare("recipe", recipe_id, config, presets, plugin_root, plugin_config)
         except ConfigError as exc:
             problems = exc.problems + problems
         if problems:
@@ -108,9 +117,9 @@ def run_recipe(
         for location in job.locations.values():
             side = "input" if location["io"] == "in" else "output"
             job.notes.append(f"{side} role '{location['role']}': {location['fullName']} = {location['path']}")
-    except ConfigError as exc:
-        return _config_failure(exc, capture)
-    return launch(job, capture=capture, timeout=timeout, env=env)
+        return job
+
+    return _run(prepare, capture, timeout, env)
 
 
 def run_connector(
@@ -127,17 +136,18 @@ def run_connector(
     env: Optional[dict[str, str]] = None,
 ) -> subprocess.CompletedProcess:
     """Read python-connectors/<connector_id> into `output` (.csv/.parquet + .schema.json)."""
-    try:
+
+    def prepare() -> Job:
         if not output:
             raise ConfigError("the connector needs an output file (--output OUT.csv)")
         if limit is not None and int(limit) <= 0:
             raise ConfigError(f"--limit must be a positive number of rows, got {limit}")
-        _, job = _prepare("connector", connector_id, config, presets, plugin_root, plugin_config)
+        job = _prepare("connector", connector_id, config, presets, plugin_root, plugin_config)
         location = dataset_location(Path(output).resolve(), "out", None)
         job.options = {"limit": int(limit) if limit else -1, "output": location}
-    except ConfigError as exc:
-        return _config_failure(exc, capture)
-    return launch(job, capture=capture, timeout=timeout, env=env)
+        return job
+
+    return _run(prepare, capture, timeout, env)
 
 
 def run_macro(
@@ -154,17 +164,18 @@ def run_macro(
 ) -> subprocess.CompletedProcess:
     """Run python-runnables/<runnable_id>; its result goes to `output` (HTML; JSON for a .json
     table), or to stdout when no output is given."""
-    try:
-        _, job = _prepare("macro", runnable_id, config, presets, plugin_root, plugin_config)
+
+    def prepare() -> Job:
+        job = _prepare("macro", runnable_id, config, presets, plugin_root, plugin_config)
         target = None
         if output:
             target = Path(output).resolve()
             target.parent.mkdir(parents=True, exist_ok=True)
         job.options = {"output": str(target) if target else None,
                        "result_type": job.component.descriptor.get("resultType", "HTML")}
-    except ConfigError as exc:
-        return _config_failure(exc, capture)
-    return launch(job, capture=capture, timeout=timeout, env=env)
+        return job
+
+    return _run(prepare, capture, timeout, env)
 
 
 def run_llm(
@@ -188,8 +199,9 @@ def run_llm(
     query is {"messages": [...]} (a bare string becomes one user message); an embedding query is
     {"queries": [{"text"}]} (a string, a list of strings or {"text"} are accepted too).
     """
-    try:
-        _, job = _prepare("llm", llm_id, config, presets, plugin_root, plugin_config)
+
+    def prepare() -> Job:
+        job = _prepare("llm", llm_id, config, presets, plugin_root, plugin_config)
         query_value = _json_value(query, "query file")
         if query_value is None:
             raise ConfigError("the llm command needs a query (--query QUERY.json)")
@@ -198,9 +210,9 @@ def run_llm(
             raise ConfigError("settings must be a JSON object")
         job.options = {"query": query_value, "settings": settings_value, "stream": bool(stream),
                        "trace_file": str(Path(trace_file).resolve()) if trace_file else None}
-    except ConfigError as exc:
-        return _config_failure(exc, capture)
-    return launch(job, capture=capture, timeout=timeout, env=env)
+        return job
+
+    return _run(prepare, capture, timeout, env)
 
 
 def parse_json_lines(text: str) -> list[Any]:

@@ -1,5 +1,7 @@
 """Crash and resume: a recipe run with a cache folder is killed with SIGKILL at random points (during start-up, half
-way, after its last request), several times, then run to the end. Checked against the fault server's own record
+way, while its last request is answered), several times, then run to the end. The fault server holds the
+request after the kill point until the kill (``FaultServer.hold``), so a run never outruns its kill, however
+busy the machine. Checked against the fault server's own record
 of requests and against the answers committed in the cache after each kill:
 
 * no row lost, and the output identical to a clean run's (every column but ``*_latency_ms``, which is 0 for an
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from tests.reliability import harness as h
-from tests.servers.fault_server import FaultServer, last_user_text
+from tests.servers.fault_server import FaultServer, Gate, last_user_text
 
 CACHE_FILE = "openai-compatible-answers.sqlite"
 CONCURRENCY = 8
@@ -60,8 +62,8 @@ def _comparable(rows: list[dict]) -> list[dict]:
 
 def crash_and_resume(recipe: str, rows_count: int, kills: list[str], work: Path, seed: int = 7,
                      scheme: str = "query_param") -> dict:
-    """Runs the scenario; ``kills`` lists the kill points in order: "startup", "mid", "late" (after the last
-    request). Returns its figures and ``problems`` (empty when every check holds)."""
+    """Runs the scenario; ``kills`` lists the kill points in order: "startup", "mid", "late" (while the last
+    request is answered). Returns its figures and ``problems`` (empty when every check holds)."""
     rng = random.Random(seed)
     work.mkdir(parents=True, exist_ok=True)
     rows = _rows(recipe, rows_count)
@@ -87,16 +89,21 @@ def crash_and_resume(recipe: str, rows_count: int, kills: list[str], work: Path,
             first_call = server.calls
             target = _kill_target(point, remaining, rng)
             startup_at = rng.uniform(0.3, 2.0)
+            gate = server.hold(after=first_call + target) if target is not None else None
 
-            def kill_when(elapsed: float, target: Optional[int] = target, point: str = point,
-                          first_call: int = first_call, startup_at: float = startup_at) -> bool:
-                if point == "startup":
-                    return elapsed >= startup_at or server.calls > first_call
-                return target is not None and server.calls - first_call >= target
+            def kill_when(elapsed: float, point: str = point, startup_at: float = startup_at,
+                          gate: Optional[Gate] = gate) -> bool:
+                if gate is not None and gate.reached.is_set():
+                    return True  # the run is stopped at the gate: it cannot end before the kill
+                return point == "startup" and elapsed >= startup_at
 
-            result = h.run_recipe(recipe, work / f"attempt{number}", config, preset, source, cache=cache,
-                                  kill_when=None if point == "none" else kill_when,
-                                  output_name="out.csv")
+            try:
+                result = h.run_recipe(recipe, work / f"attempt{number}", config, preset, source, cache=cache,
+                                      kill_when=None if point == "none" else kill_when,
+                                      output_name="out.csv")
+            finally:
+                if gate is not None:
+                    gate.release()
             sent = [t for req in server.requests[first_call:] for t in _texts_of(recipe, req)]
             after = committed_texts(recipe, cache, by_vector)
             resent_after_commit = sorted(set(sent) & before)
@@ -133,11 +140,13 @@ def crash_and_resume(recipe: str, rows_count: int, kills: list[str], work: Path,
 
 
 def _kill_target(point: str, remaining: int, rng: random.Random) -> Optional[int]:
-    """How many requests of this attempt to let through before the kill."""
+    """How many requests of this attempt to let through before the kill (the next one is held until it)."""
+    if point == "startup":
+        return 0  # killed at a random moment of start-up, or at its first request, whichever comes first
     if point == "mid":
         return max(1, int(remaining * rng.uniform(0.15, 0.6)))
     if point == "late":
-        return max(1, remaining)  # after the last request: the kill lands while answers are written
+        return max(0, remaining - 1)  # all but the last: the kill lands while their answers are written
     return None
 
 

@@ -1,14 +1,15 @@
 """The faults matrix: each failure mode of the fault server, alone and mixed, at rates from 1% to 30%, through the
 prompt and embed recipes (``python -m localdss``), plus a provider that refuses connections or restarts mid-run.
 
+The provider restart is keyed on request numbers, not on time: the fault server drops the requests numbered
+from a third of the run on, ``RESTART_REQUESTS`` of them, however fast or slow the machine runs the job.
+
 The recipes send plain (non-streamed) requests: the fault server's ``stream-cut`` mode then cuts the body half-way
 through its announced length, which is how a truncated answer looks to them. ``slow-2`` answers after 2 s while
 the preset's read timeout is 1 s: a stalled provider.
 """
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -36,6 +37,10 @@ PERMANENT: dict[str, list[str]] = {  # not worth retrying: the row gets the prov
     "content filtered": ["filtered"],
 }
 SCHEMES = list(h.AUTH_SCHEMES)
+# requests lost while the provider restarts; the cell's preset allows as many retries, so a row whose every
+# attempt lands in the outage still gets its answer on the last one
+RESTART_REQUESTS = 5
+RESTART_LABEL = f"provider restarts mid-run ({RESTART_REQUESTS} requests dropped)"
 MATRIX_TIMEOUT = 600
 
 
@@ -79,7 +84,7 @@ def cells(quick: bool = False, recipes: tuple = ("prompt", "embed")) -> list[Cel
         # enough rows for more than 10 requests: the job must stop after its first 10 failed requests
         out.append(Cell(recipe, "refused: closed loopback port", [], 1.0, 40 if recipe == "prompt" else 160,
                         kind="refused"))
-        out.append(Cell(recipe, "provider restarts mid-run (down 3 s)", [], 0.0, rows, kind="restart"))
+        out.append(Cell(recipe, RESTART_LABEL, [], 0.0, rows, kind="restart"))
     return out
 
 
@@ -90,18 +95,9 @@ def run_cell(cell: Cell, work: Path, index: int = 0) -> dict:
     source = h.write_csv(work / "in.csv", rows)
     scheme = SCHEMES[index % len(SCHEMES)]
     config = h.recipe_config(cell.recipe, **({"batch_size": 4} if cell.recipe == "embed" else {}))
-    servers: list[FaultServer] = []
-    restarted = threading.Event()
-
-    def new_server(port: int = 0) -> FaultServer:
-        server = FaultServer(port=port, record=False).start()
-        server.require_auth(h.CANARY, h.AUTH_SCHEMES[scheme][1])
-        servers.append(server)
-        return server
-
-    server = new_server()
+    server = FaultServer(record=False).start()
+    server.require_auth(h.CANARY, h.AUTH_SCHEMES[scheme][1])
     preset = h.preset_for(server, scheme, require=False, read_timeout_s=1, max_concurrency=8)
-    kill_when = None
     try:
         if cell.kind == "rate":
             server.set_fault_rate(cell.rate, cell.modes, seed=index + 1)
@@ -110,19 +106,14 @@ def run_cell(cell: Cell, work: Path, index: int = 0) -> dict:
             preset = dict(preset, base_url=f"http://127.0.0.1:{h.closed_port()}/v1", max_retries=2)
         else:
             batch = 1 if cell.recipe == "prompt" else int(config["batch_size"])
-            kill_when = _restart_when(servers, new_server, cell.rows // batch, restarted)
-        result = h.run_recipe(cell.recipe, work, config, preset, source, timeout=MATRIX_TIMEOUT,
-                              kill_when=kill_when)
+            server.down(first=max(1, cell.rows // batch // 3), count=RESTART_REQUESTS)
+            preset = dict(preset, max_retries=RESTART_REQUESTS)
+        result = h.run_recipe(cell.recipe, work, config, preset, source, timeout=MATRIX_TIMEOUT)
     finally:
-        for one in servers:
-            one.stop()
+        server.stop()
     output = h.read_csv(result.output)
-    calls = sum(one.calls for one in servers)
-    injected: dict[str, int] = {}
-    for one in servers:
-        for label, count in one.injected.items():
-            if label != "auth":
-                injected[label] = injected.get(label, 0) + count
+    calls = server.calls
+    injected = {label: count for label, count in server.injected.items() if label != "auth"}
     figures = h.outcome(cell.recipe, rows, output).as_dict()
     job_failed = result.returncode != 0
     if job_failed:
@@ -133,32 +124,11 @@ def run_cell(cell: Cell, work: Path, index: int = 0) -> dict:
         "http_calls": calls, "calls_per_row": round(calls / max(1, cell.rows), 3), "injected": sum(injected.values()),
         "injected_by_mode": injected, "retries": result.summary().get("retries"),
         "rate_limited": result.summary().get("rate_limited"), "wall_s": round(result.seconds, 2),
-        "engine_s": result.engine_seconds(), "restarted": restarted.is_set() if cell.kind == "restart" else None,
+        "engine_s": result.engine_seconds(),
+        "restarted": injected.get("down", 0) == RESTART_REQUESTS if cell.kind == "restart" else None,
     })
     figures["problems"] = _problems(cell, figures)
     return figures
-
-
-def _restart_when(servers: list, new_server, requests: int, restarted: threading.Event):
-    """A ``kill_when`` hook that never kills: once a third of the requests were answered it stops the server, and
-    starts a new one on the same port 3 s later (a provider restarting under load)."""
-    state: dict = {"down_at": None}
-
-    def restart() -> None:
-        first = servers[0]
-        port = first.port
-        first.stop()
-        time.sleep(3.0)
-        new_server(port)
-        restarted.set()
-
-    def hook(_elapsed: float) -> bool:
-        if state["down_at"] is None and servers[0].calls >= max(1, requests // 3):
-            state["down_at"] = time.monotonic()
-            threading.Thread(target=restart, daemon=True).start()
-        return False
-
-    return hook
 
 
 def _problems(cell: Cell, f: dict) -> list[str]:
@@ -176,7 +146,7 @@ def _problems(cell: Cell, f: dict) -> list[str]:
     if cell.must_answer_all and f["answered"] != f["rows_in"]:
         problems.append(f"{f['rows_in'] - f['answered']} rows not answered ({f['errors_by_type']})")
     if cell.kind == "restart" and not f["restarted"]:
-        problems.append("the server was not restarted during the run")
+        problems.append(f"the provider did not drop {RESTART_REQUESTS} requests during the run")
     return problems
 
 

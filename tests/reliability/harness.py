@@ -311,11 +311,11 @@ def _run_process(recipe_id: str, work: Path, config: dict, preset: Optional[dict
                         except psutil.Error:
                             pass
                 time.sleep(0.2 if sample_rss else 0.02)
-            child.wait()
+            child.wait(timeout=60)  # it ended or was killed: only reaping is left
         finally:
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
+                child.wait(timeout=60)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()

@@ -1,6 +1,7 @@
 """The client against the project's fault server: each failure gets the documented behaviour, and no more HTTP
 calls than the retry policy allows (the server counts them)."""
 
+import concurrent.futures
 import json
 import logging
 import threading
@@ -107,13 +108,19 @@ def test_429_hint_is_shared_by_every_worker(fault_server):
     arrivals = ArrivalTimes(fault_server)
     fault_server.script(Fault.rate_limit(1))
     client = client_for(fault_server)
-    first = threading.Thread(target=lambda: client.chat(HI, model="fault-chat"))
-    first.start()
-    while client.stats.snapshot()["retries"] < 1:  # the first worker got its 429
-        time.sleep(0.01)
-    time.sleep(0.1)
-    client.chat(HI, model="fault-chat")  # a second worker, after the 429
-    first.join()
+    cooled = threading.Event()
+    cool_down = client.limiter.cool_down
+
+    def cool_down_and_tell(seconds):  # a spy on the real limiter: the test waits for the event, not for time
+        cool_down(seconds)
+        cooled.set()
+
+    client.limiter.cool_down = cool_down_and_tell
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(client.chat, HI, model="fault-chat")
+        assert cooled.wait(60), "the first worker's 429 never reached the shared limiter"
+        client.chat(HI, model="fault-chat")  # a second worker, after the 429
+        first.result(timeout=60)
     assert len(arrivals.times) == 3
     rate_limited_at = arrivals.times[0]
     assert all(t - rate_limited_at >= 1.0 for t in arrivals.times[1:])
@@ -217,10 +224,14 @@ def test_broken_answers_exhausted(fault_server, mode, error, words):
 
 
 def test_slow_answer_past_the_read_timeout(fault_server):
-    fault_server.always(Fault.slow(3.0))
+    stall = threading.Event()  # the answer waits until the client gave up, however slow the machine
+    fault_server.always(Fault.slow(120, until=stall))
     client = client_for(fault_server, read_timeout_s=0.3, max_retries=1)
-    with pytest.raises(APITimeoutError) as info:
-        client.chat(HI, model="fault-chat")
+    try:
+        with pytest.raises(APITimeoutError) as info:
+            client.chat(HI, model="fault-chat")
+    finally:
+        stall.set()
     assert "read timeout" in str(info.value) and "read_timeout_s" in str(info.value)
     assert_calls(fault_server, client, 2)
 
@@ -368,10 +379,14 @@ def test_sse_comments_keepalives_and_empty_choices_are_tolerated(fault_server):
 
 
 def test_stream_stalled_past_the_read_timeout(fault_server):
-    fault_server.always(Fault.slow(0.0, interval=2.0))
+    stall = threading.Event()
+    fault_server.always(Fault.slow(0.0, interval=120, until=stall))
     client = client_for(fault_server, read_timeout_s=0.3, max_retries=0)
-    with pytest.raises(APITimeoutError):
-        list(client.stream(HI, model="fault-chat"))
+    try:
+        with pytest.raises(APITimeoutError):
+            list(client.stream(HI, model="fault-chat"))
+    finally:
+        stall.set()
     assert_calls(fault_server, client, 1)
 
 

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -165,13 +164,16 @@ def test_killed_run_resumes_without_paying_twice(tmp_path, fault_server):
                "--input", f"input={source}", "--output", f"output={tmp_path / 'out.csv'}",
                "--folder", f"cache={tmp_path / 'cache'}"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "python-lib")]))
+    gate = fault_server.hold(after=100)  # the 101st request waits for the kill: the run cannot end first
     child = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
-    deadline = time.monotonic() + 120
-    while fault_server.calls < 100 and time.monotonic() < deadline and child.poll() is None:
-        time.sleep(0.05)
-    os.killpg(child.pid, signal.SIGKILL)
-    child.wait()
+    try:
+        reached = gate.wait(120)
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait(timeout=60)
+    finally:
+        gate.release()
+    assert reached, "the run never sent its 101st request"
     sent_before = fault_server.calls
     assert 0 < sent_before < 300, "the run must be killed half way"
     answered_before = {r.json["messages"][-1]["content"] for r in fault_server.requests}

@@ -8,7 +8,7 @@ import pytest
 
 from tests.reliability import faults
 from tests.reliability import harness as h
-from tests.servers.fault_server import FaultServer
+from tests.servers.fault_server import FaultServer, when_numbered, when_route
 
 CELLS = [
     faults.Cell("prompt", "all transient, mixed", faults.MIXED, 0.01, 150),
@@ -17,7 +17,7 @@ CELLS = [
     faults.Cell("embed", "all transient, mixed", faults.MIXED, 0.05, 240),
     faults.Cell("embed", "all transient, mixed", faults.MIXED, 0.30, 240),
     faults.Cell("prompt", "refused: closed loopback port", [], 1.0, 40, kind="refused"),
-    faults.Cell("embed", "provider restarts mid-run (down 3 s)", [], 0.0, 240, kind="restart"),
+    faults.Cell("embed", faults.RESTART_LABEL, [], 0.0, 240, kind="restart"),
 ]
 
 
@@ -43,7 +43,7 @@ def test_the_provider_is_not_abandoned_once_it_has_answered(tmp_path):
     with FaultServer() as server:
         preset = h.preset_for(server, max_retries=0, max_concurrency=1)
         # the first 5 requests answer, then every one is refused with 401 (the key was revoked mid-run)
-        server.add_rule("401", lambda req: req.route == "chat" and server.calls > 5)
+        server.add_rule("401", lambda req: when_route("chat")(req) and when_numbered(6)(req))
         result = h.run_recipe("prompt", tmp_path, h.recipe_config("prompt"), preset,
                               h.write_csv(tmp_path / "in.csv", rows), mode="inproc")
     assert result.returncode == 0, result.error

@@ -3,6 +3,7 @@ traceback), a log record (urllib3 and openai_compatible at DEBUG), the captured 
 
 import logging
 import socket
+import threading
 import traceback
 from urllib.parse import quote, quote_plus
 
@@ -147,10 +148,14 @@ def test_successes_after_retries_and_adaptations(fault_server, witness, scheme):
 
 @pytest.mark.parametrize("scheme", sorted(SCHEMES))
 def test_slow_answer_and_stalled_stream(fault_server, witness, scheme):
-    fault_server.always(Fault.slow(1.0, interval=1.0))
+    stall = threading.Event()  # answers wait until the client gave up, however slow the machine
+    fault_server.always(Fault.slow(120, interval=120, until=stall))
     client = make_client(fault_server.url, scheme, read_timeout_s=0.2, max_retries=0)
-    witness.expect(lambda: client.chat(HI, model="fault-chat"))
-    witness.expect(lambda: list(client.stream(HI, model="fault-chat")))
+    try:
+        witness.expect(lambda: client.chat(HI, model="fault-chat"))
+        witness.expect(lambda: list(client.stream(HI, model="fault-chat")))
+    finally:
+        stall.set()
 
 
 @pytest.mark.parametrize("scheme", sorted(SCHEMES))

@@ -7,16 +7,18 @@ import concurrent.futures
 import email.utils
 import json
 import math
+import select
 import struct
 import subprocess
 import sys
+import threading
 from typing import Any, Dict, List, Optional, Tuple
 
 import jsonschema
 import pytest
 import requests
 
-from tests.servers.fault_server import Fault, FaultServer, when_param
+from tests.servers.fault_server import Fault, FaultServer, when_numbered, when_param
 from tools.servers import REPO_ROOT, start_llama_server, stop_process
 
 SENTIMENT_SCHEMA = {
@@ -263,10 +265,17 @@ def test_fault_server_keepalive_noise(fault_server: FaultServer) -> None:
 
 
 def test_fault_server_slow_answer(fault_server: FaultServer) -> None:
-    fault_server.script(Fault.slow(3))
-    with pytest.raises(requests.exceptions.ReadTimeout):
-        requests.post(fault_server.url + "/chat/completions", json=chat_body(), timeout=(5, 0.3))
-    assert fault_server.requests[0].fault == "slow-3"
+    stall = threading.Event()
+    fault_server.script(Fault.slow(120, until=stall))
+    try:
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            requests.post(fault_server.url + "/chat/completions", json=chat_body(), timeout=(5, 0.3))
+    finally:
+        stall.set()
+    assert fault_server.requests[0].fault == "slow-120"
+    fault_server.script(Fault.slow(120, until=stall))  # already set: no wait at all
+    answer = requests.post(fault_server.url + "/chat/completions", json=chat_body(), timeout=(5, 60))
+    assert answer.json()["choices"][0]["message"]["content"] == "echo: hello there"
 
 
 def test_fault_server_filters_and_context(fault_server: FaultServer) -> None:
@@ -404,16 +413,79 @@ def test_fault_server_counters_and_reset(fault_server: FaultServer) -> None:
 
 
 def test_fault_server_rpm_limit() -> None:
-    with FaultServer(rpm_limit=6) as server:  # one request of burst, then one every 10 s
+    with FaultServer(rpm_limit=6, clock=lambda: 100.0) as server:  # one request of burst; the clock never moves
         assert post_chat(server.url).status_code == 200
         limited = post_chat(server.url)
         assert limited.status_code == 429
         assert int(limited.headers["Retry-After"]) >= 1
         assert limited.headers["x-ratelimit-remaining-requests"] == "0"
         assert server.injected["rpm-limit"] == 1
-    with FaultServer(rpm_limit=6, rpm_retry_after=False) as server:
+    with FaultServer(rpm_limit=6, rpm_retry_after=False, clock=lambda: 100.0) as server:
         post_chat(server.url)
         assert "Retry-After" not in post_chat(server.url).headers
+
+
+def test_fault_server_rpm_bucket_refills_with_its_clock() -> None:
+    now = [100.0]
+    with FaultServer(rpm_limit=6, clock=lambda: now[0]) as server:
+        assert post_chat(server.url).status_code == 200
+        assert post_chat(server.url).status_code == 429
+        now[0] += 10.0  # one request's worth at 6 per minute
+        assert post_chat(server.url).status_code == 200
+        assert post_chat(server.url).status_code == 429
+
+
+def test_fault_server_down_drops_a_range_of_request_numbers(fault_server: FaultServer) -> None:
+    fault_server.down(first=2, count=2)
+    outcomes = []
+    for i in range(5):
+        with requests.Session() as session:
+            try:
+                session.post(fault_server.url + "/chat/completions", json=chat_body(f"n{i}"), timeout=10)
+                outcomes.append("answered")
+            except requests.ConnectionError:
+                outcomes.append("dropped")
+    assert outcomes == ["answered", "dropped", "dropped", "answered", "answered"]
+    assert [(r.number, r.fault) for r in fault_server.requests] == [
+        (1, "ok"), (2, "down"), (3, "down"), (4, "ok"), (5, "ok")]
+    assert fault_server.injected["down"] == 2
+    fault_server.reset()  # numbers start again at 1
+    post_chat(fault_server.url)
+    assert fault_server.requests[0].number == 1
+    with pytest.raises(ValueError):
+        fault_server.down(first=0, count=1)
+
+
+def test_fault_server_when_numbered(fault_server: FaultServer) -> None:
+    fault_server.add_rule("503", when_numbered(3))
+    assert [post_chat(fault_server.url).status_code for _ in range(4)] == [200, 200, 503, 503]
+
+
+def test_fault_server_hold_keeps_requests_until_released(fault_server: FaultServer) -> None:
+    gate = fault_server.hold(after=1)
+    assert post_chat(fault_server.url, "first").status_code == 200
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        held = pool.submit(post_chat, fault_server.url, "second")
+        assert gate.wait(60), "the second request never reached the gate"
+        assert gate.held == 1 and not held.done()
+        gate.release()
+        answer = held.result(timeout=60)
+    assert answer.json()["choices"][0]["message"]["content"] == "echo: second"
+    assert post_chat(fault_server.url, "third").status_code == 200  # released for good
+    assert gate.held == 1
+
+
+def test_fault_server_stop_and_deadline_release_held_requests() -> None:
+    server = FaultServer().start()
+    gate = server.hold(after=0)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        held = pool.submit(post_chat, server.url)
+        assert gate.wait(60)
+        server.stop()
+        held.exception(timeout=60)  # answered or cut: what matters is that it ends
+    with FaultServer() as server:
+        server.hold(after=0, deadline_s=0.01)
+        assert post_chat(server.url).status_code == 200  # a forgotten gate never hangs a request
 
 
 def test_fault_server_latency_setting_still_answers() -> None:
@@ -434,12 +506,13 @@ def test_fault_server_many_concurrent_connections(fault_server: FaultServer) -> 
 
 
 def test_fault_server_cli() -> None:
-    proc = subprocess.Popen([sys.executable, "tests/servers/fault_server.py", "--port", "0", "--rpm-limit",
+    proc = subprocess.Popen([sys.executable, "tests/servers/fault_server", "--port", "0", "--rpm-limit",
                              "600000", "--api-key", "k"], cwd=REPO_ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        line = proc.stdout.readline().strip() if ready else ""
         assert line.startswith("READY http://127.0.0.1:") and line.endswith("/v1")
         url = line.split(" ", 1)[1]
         assert post_chat(url).status_code == 401

@@ -71,7 +71,7 @@ def test_redact_everywhere_knows_every_live_connection():
 def test_log_records_of_the_http_stack_are_masked(logger_name, caplog):
     redact = Redactor([SECRET])
     install_log_filters()
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger=logger_name)  # an earlier test may have set this logger to INFO
     logger = logging.getLogger(logger_name)
     encoded = quote_plus(SECRET)
     logger.debug('%s://%s:%s "%s %s %s" %s %s', "http", "127.0.0.1", 80, "POST",
