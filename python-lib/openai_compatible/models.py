@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from .client import Client
 from .errors import OpenAICompatibleError
-from .settings import _safe_url
+from .settings import safe_url
 
 log = logging.getLogger("openai_compatible")
 
@@ -60,7 +60,7 @@ def _row(model: str, source: str, info: Optional[dict], url: str) -> dict[str, A
     info = info or {}
     owner = info.get("owned_by") or info.get("owner")
     return {"id": model, "source": source, "owner": str(owner) if owner else None,
-            "created": _date(info.get("created")), "endpoint_url": _safe_url(url)}
+            "created": _date(info.get("created")), "endpoint_url": safe_url(url)}
 
 
 def _date(value: Any) -> Optional[dt.datetime]:
