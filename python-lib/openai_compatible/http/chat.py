@@ -92,22 +92,23 @@ class ChatCompletions:
             except _StreamingRefusedError:
                 opened = None
         if opened is None or isinstance(opened, ChatResult):
-            result = accumulator.whole(opened if opened is not None else self.create(request, call))
+            result = opened if opened is not None else self.create(request, call)
             if opened is not None:
                 self.loop.settle(call, result.usage)
+            _whole_call(result, call)
+            accumulator.whole(result)
             if result.text:
                 yield result.text
-        else:
-            try:
-                if opened.first is not None:
-                    yield opened.first
-                    yield from opened.pieces
-            finally:
-                opened.response.close()
-            result = accumulator.finish()
-            self.loop.settle(call, result.usage)
-        result.latency_ms = call.elapsed_ms()  # the whole stream's, refused or broken attempts included
-        result.attempts = call.attempts
+            return
+        try:
+            if opened.first is not None:
+                yield opened.first
+                yield from opened.pieces
+        finally:
+            opened.response.close()
+        result = accumulator.finish()
+        self.loop.settle(call, result.usage)
+        _whole_call(result, call)
 
     def _stream_body(self, request: ChatRequest) -> dict:
         if not self.compat.streaming:
@@ -129,3 +130,9 @@ class ChatCompletions:
         except BaseException:
             response.close()
             raise
+
+
+def _whole_call(result: ChatResult, call: Call) -> None:
+    """Gives a stream's result the whole call's latency and requests, refused or broken attempts included."""
+    result.latency_ms = call.elapsed_ms()
+    result.attempts = call.attempts
