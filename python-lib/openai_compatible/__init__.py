@@ -7,7 +7,7 @@
 In a notebook, ``openai_compatible.connect("my-preset")`` looks a preset up through DSS.
 """
 from .check import CheckResult, run_checks
-from .client import ChatStream, Client
+from .client import Client
 from .errors import (
     APIConnectionError,
     APITimeoutError,
@@ -25,6 +25,7 @@ from .errors import (
     SettingsError,
     UnknownModelError,
 )
+from .http.streaming import ChatStream
 from .notebook import NotebookClient, connect
 from .results import ChatResult, EmbeddingResult, Usage
 from .settings import ConnectionSettings, Endpoint

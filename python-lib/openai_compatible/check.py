@@ -1,7 +1,7 @@
 """Test a connection: what the provider really supports, and which preset setting to change.
 
-    from openai_compatible import Client
-    for result in Client.from_preset(preset).check():
+    from openai_compatible import Client, run_checks
+    for result in run_checks(Client.from_preset(preset)):
         print(result.status, result.label, result.meaning, result.setting)
 
 Each check is a small, real request sent by a fresh client that does *not* adapt: when the provider
@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import requests
 
 from .client import Client
-from .compat import Compatibility
+from .compat import Compatibility, default_token_field
 from .errors import (
     APIConnectionError,
     APITimeoutError,
@@ -40,10 +40,12 @@ from .errors import (
     SettingsError,
     UnknownModelError,
 )
+from .http.failures import transport_reason
+from .http.transport import Transport
 from .ratelimit import RateLimiter
 from .redact import Redactor
 from .retry import RetryPolicy
-from .settings import ConnectionSettings, _safe_url
+from .settings import ConnectionSettings, safe_url
 
 STATUSES = ("ok", "warn", "fail", "skipped")
 MAX_MODELS = 20
@@ -119,9 +121,8 @@ class _Checker:
             changes.update(models=tuple(dict.fromkeys(self.known_models + self.requested)), discover_models=False)
         changes.update(overrides)
         settings = self.settings.with_overrides(**changes)
-        client = Client(settings, limiter=self.limiter, retry=self.retry)
-        client.compat = _FixedCompat(settings, default_token_field=client.compat.token_field)
-        return client
+        compat = _FixedCompat(settings, default_token_field=default_token_field(settings))
+        return Client(settings, compat=compat, limiter=self.limiter, retry=self.retry)
 
     def add(self, name: str, label: str, status: str, meaning: str, setting: str = "", *,
             latency_ms: Optional[float] = None, model: Optional[str] = None, detail: str = "") -> CheckResult:
@@ -194,25 +195,19 @@ class _Checker:
 
     def check_reachable(self) -> None:
         s = self.settings
-        session = requests.Session()
-        session.verify = (s.ca_bundle or True) if s.verify_tls else False
-        if s.client_cert:
-            session.cert = (s.client_cert, s.client_key) if s.client_key else s.client_cert
-        if s.proxy:
-            session.proxies = {"http": s.proxy, "https": s.proxy}
+        transport = Transport(s)
         for origin in self.origins():
             host = urlsplit(origin).hostname or origin
             suffix = f":{host}" if len(self.origins()) > 1 else ""
             started = time.perf_counter()
             error: Optional[BaseException] = None
             try:
-                session.get(origin + "/", timeout=(s.connect_timeout_s, min(s.read_timeout_s, 15.0)),
-                            allow_redirects=False, stream=True, verify=session.verify,
-                            proxies=session.proxies or None).close()
+                transport.request("GET", origin + "/", timeout=(s.connect_timeout_s, min(s.read_timeout_s, 15.0)),
+                                  allow_redirects=False, stream=True).close()
             except Exception as exc:
                 error = exc
             latency = (time.perf_counter() - started) * 1000.0
-            where = _safe_url(origin)
+            where = safe_url(origin)
             tls_name, tls_label = "tls" + suffix, "TLS" + (f" ({host})" if suffix else "")
             if isinstance(error, requests.exceptions.SSLError):
                 self.add("reachable" + suffix, "Service reachable", "ok",
@@ -223,7 +218,7 @@ class _Checker:
                 self.add("reachable" + suffix, "Service reachable", "fail",
                          f"The proxy refused or could not forward the connection to {where}.",
                          "check 'proxy' (or the DSS server's HTTPS_PROXY / NO_PROXY environment)",
-                         latency_ms=latency, detail=_reason_text(error))
+                         latency_ms=latency, detail=transport_reason(error))
             elif isinstance(error, requests.exceptions.ConnectTimeout):
                 self.add("reachable" + suffix, "Service reachable", "fail",
                          f"No connection to {where} within {s.connect_timeout_s:g}s: a firewall, a wrong host or "
@@ -236,7 +231,7 @@ class _Checker:
                          "raise 'read_timeout_s' if the service is slow", latency_ms=latency)
             elif error is not None:
                 self.add("reachable" + suffix, "Service reachable", "fail",
-                         f"Cannot reach {where} ({_reason_text(error)}). The host or port is wrong, the service is "
+                         f"Cannot reach {where} ({transport_reason(error)}). The host or port is wrong, the service is "
                          "down, or the DSS server cannot route to it.",
                          "check 'base_url' / 'target_uri' (scheme, host and port) and 'proxy'", latency_ms=latency)
                 self.add(tls_name, tls_label, "skipped", "The service could not be reached.")
@@ -244,6 +239,7 @@ class _Checker:
             else:
                 self.add("reachable" + suffix, "Service reachable", "ok", f"{where} answers.", latency_ms=latency)
             self.tls_success(tls_name, tls_label, origin, latency)
+        transport.close()
 
     def tls_success(self, name: str, label: str, origin: str, latency: float) -> None:
         s = self.settings
@@ -278,9 +274,9 @@ class _Checker:
             meaning = "The service asks for a client certificate (mutual TLS) and none, or the wrong one, was sent."
             setting = "set 'client_cert' (and 'client_key')"
         else:
-            meaning = f"The TLS handshake failed ({_reason_text(error)})."
+            meaning = f"The TLS handshake failed ({transport_reason(error)})."
             setting = "check 'ca_bundle', 'client_cert' and 'client_key', or whether the URL should be http://"
-        self.add(name, label, "fail", meaning, setting, latency_ms=latency, detail=_reason_text(error))
+        self.add(name, label, "fail", meaning, setting, latency_ms=latency, detail=transport_reason(error))
 
     def check_models_endpoint(self) -> None:
         name, label = "models_endpoint", "Model list (GET /models)"
@@ -727,10 +723,10 @@ def describe_settings(settings: ConnectionSettings) -> list[tuple[str, str]]:
     rows = [("Style", "OpenAI style (one URL, many models)" if settings.style == "openai"
              else "Azure style (one endpoint per model)")]
     if settings.style == "openai":
-        rows.append(("URL", _safe_url(settings.base_url)))
+        rows.append(("URL", safe_url(settings.base_url)))
         rows.append(("Models", ", ".join(settings.models) or "(discovered)"))
     else:
-        rows.append(("Endpoints", ", ".join(f"{e.name} ({e.kind}: {_safe_url(e.base)})" for e in settings.endpoints)))
+        rows.append(("Endpoints", ", ".join(f"{e.name} ({e.kind}: {safe_url(e.base)})" for e in settings.endpoints)))
     auth = settings.auth_scheme + (" (per-user keys)" if settings.per_user_key else "")
     rows.append(("Authentication", auth))
     rows.append(("Compatibility", f"streaming={settings.streaming}, stream_usage={settings.stream_usage}, "
@@ -798,17 +794,6 @@ def _message(error: BaseException) -> str:
     else:
         text = f"{type(error).__name__}: {error}"
     return text.strip().rstrip(".")
-
-
-def _reason_text(error: BaseException) -> str:
-    text = str(error)
-    for marker, reason in (("Connection refused", "connection refused"), ("Name or service not known", "unknown host"),
-                           ("nodename nor servname", "unknown host"), ("No route to host", "no route to host"),
-                           ("CERTIFICATE_VERIFY_FAILED", "certificate verification failed"),
-                           ("timed out", "timed out"), ("reset by peer", "connection reset")):
-        if marker in text:
-            return reason
-    return type(error).__name__
 
 
 def _auth_setting(settings: ConnectionSettings) -> str:

@@ -19,6 +19,14 @@ _NEVER_DROP = {"model", "messages", "input", "stream"}
 _JSON_LADDER = ("json_schema", "json_object", "none")
 
 
+def default_token_field(settings: ConnectionSettings) -> str:
+    """The output-token field to send when the preset says ``auto``: ``max_completion_tokens`` when every
+    endpoint is an Azure OpenAI deployment (Azure's newer models refuse ``max_tokens``), else ``max_tokens``."""
+    if settings.endpoints and all(e.kind == "azure_deployment" for e in settings.endpoints):
+        return "max_completion_tokens"
+    return "max_tokens"
+
+
 class Compatibility:
     """Thread-safe record of the provider's accepted fields, roles and features."""
 

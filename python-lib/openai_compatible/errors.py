@@ -114,17 +114,18 @@ class ServerError(OpenAICompatibleError):
     retryable = True
 
 
-class APITimeoutError(OpenAICompatibleError):
-    """No answer within the connection's timeouts."""
-
-    kind = "timeout"
-    retryable = True
-
-
 class APIConnectionError(OpenAICompatibleError):
     """The provider could not be reached, or the connection broke."""
 
     kind = "connection"
+    retryable = True
+
+
+class APITimeoutError(APIConnectionError):
+    """No answer within the connection's timeouts; a connection error, as in the openai SDK and requests
+    (catch it before :class:`APIConnectionError` to tell the two apart)."""
+
+    kind = "timeout"
     retryable = True
 
 
@@ -202,11 +203,11 @@ def parse_error_body(text: str) -> dict[str, Any]:
         return out
     if parsed:  # JSON, but no shape we know (a number, an empty list...)
         return out
-    out["message"] = _plain_text(text)
+    out["message"] = plain_text(text)
     return out
 
 
-def _plain_text(text: str, limit: int = 240) -> Optional[str]:
+def plain_text(text: str, limit: int = 240) -> Optional[str]:
     """A short message from a non-JSON body: plain text as is, an HTML error page as its title and text."""
     if "<" in text and ">" in text:
         title_match = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)

@@ -15,7 +15,7 @@ import re
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from .errors import OpenAICompatibleError
-from .settings import _safe_url
+from .settings import safe_url
 
 if TYPE_CHECKING:  # the client may use this module's rules; this module only takes a client
     from .client import Client
@@ -72,7 +72,7 @@ def _row(model: str, source: str, info: Optional[dict], url: str) -> dict[str, A
     info = info or {}
     owner = info.get("owned_by") or info.get("owner")
     return {"id": model, "source": source, "owner": str(owner) if owner else None,
-            "created": _date(info.get("created")), "endpoint_url": _safe_url(url)}
+            "created": _date(info.get("created")), "endpoint_url": safe_url(url)}
 
 
 def _date(value: Any) -> Optional[dt.datetime]:

@@ -217,13 +217,13 @@ class ConnectionSettings:
 def _check_url(name: str, url: str, what: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SettingsError(f"Preset field '{name}' is not an http(s) URL: '{_safe_url(url)}'. Give {what}.")
+        raise SettingsError(f"Preset field '{name}' is not an http(s) URL: '{safe_url(url)}'. Give {what}.")
     try:
         port_ok = parts.port is None or parts.port > 0
     except ValueError:  # a port that is not a number
         port_ok = False
     if not parts.hostname or any(c.isspace() for c in url) or not port_ok:
-        raise SettingsError(f"Preset field '{name}' is not a valid URL: '{_safe_url(url)}' (check the host name and "
+        raise SettingsError(f"Preset field '{name}' is not a valid URL: '{safe_url(url)}' (check the host name and "
                             f"port, and remove any spaces). Give {what}.")
 
 
@@ -231,13 +231,13 @@ def _check_target(name: str, url: str) -> None:
     _check_url(name, url, "the Target URI without /v1, e.g. https://my-resource.openai.azure.com")
     if url.endswith("/v1") or "/v1/" in urlsplit(url).path + "/":
         raise SettingsError(f"Preset field '{name}' ends in /v1: in Azure style, give the Target URI *without* "
-                            f"/v1 ('{_safe_url(url)[:-3]}'); the plugin adds the API paths itself.")
+                            f"/v1 ('{safe_url(url)[:-3]}'); the plugin adds the API paths itself.")
     if url.endswith("/chat/completions") or url.endswith("/embeddings"):
         raise SettingsError(f"Preset field '{name}' includes an API path: give only the Target URI "
                             "(scheme and host, plus any gateway prefix).")
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
     """A URL without its query string or credentials, safe to show in a message."""
     parts = urlsplit(url)
     host = parts.hostname or ""

@@ -1,4 +1,4 @@
-"""Connection checks (client.check / run_checks) against real servers and providers that refuse things."""
+"""Connection checks (run_checks) against real servers and providers that refuse things."""
 from __future__ import annotations
 
 import shutil
@@ -48,7 +48,7 @@ def assert_no_secret(results, *secrets):
 def test_llama_server_supports_everything(llama_server):
     client = Client.from_preset({"base_url": llama_server.base_url, "models": [llama_server.model],
                                  "auth_scheme": "none"})
-    results = by_name(client.check())
+    results = by_name(run_checks(client))
     assert not [r for r in results.values() if r.status == "fail"], results
     for name in ("reachable", "authentication", "models_endpoint", f"chat:{llama_server.model}", "token_field",
                  "system_role", "streaming", "json_schema", f"embeddings:{llama_server.model}"):
@@ -61,7 +61,7 @@ def test_llama_server_supports_everything(llama_server):
 def test_litellm_proxy_openai_style(litellm_proxy):
     client = Client.from_preset({"base_url": litellm_proxy.base_url, "models": ["mock-gpt", "mock-embed"],
                                  "api_key": litellm_proxy.master_key})
-    results = by_name(client.check())
+    results = by_name(run_checks(client))
     assert results["authentication"].status == "ok"
     assert results["chat:mock-gpt"].status == "ok"
     assert results["chat:mock-embed"].status == "skipped"  # an embedding model is tested for embeddings
@@ -78,12 +78,12 @@ def test_litellm_proxy_azure_style_and_wrong_key(litellm_proxy):
     good = Client.from_preset({"style": "azure", "target_uri": litellm_proxy.target_uri,
                                "auth_scheme": "api_key_header", "api_key": litellm_proxy.master_key,
                                "endpoints": [{"name": "mock-gpt", "kind": "azure_deployment"}]})
-    results = by_name(good.check())
+    results = by_name(run_checks(good))
     assert results["chat:mock-gpt"].status == "ok"
     assert results["models_endpoint"].status == "skipped"
     bad = Client.from_preset({"base_url": litellm_proxy.base_url, "models": ["mock-gpt"],
                               "api_key": "sk-wrong-key-000", "max_retries": 0})
-    results = by_name(bad.check())
+    results = by_name(run_checks(bad))
     # LiteLLM without a database answers a wrong key with HTTP 400 "No connected db": not provably a key
     # problem, so a warning that still points to the key
     assert results["authentication"].status in ("fail", "warn")
@@ -97,11 +97,11 @@ def test_litellm_proxy_azure_style_and_wrong_key(litellm_proxy):
 
 def test_refused_streaming(fault_server):
     fault_server.reject_stream()
-    forced = by_name(Client.from_preset(preset(fault_server.url, streaming="yes")).check())
+    forced = by_name(run_checks(Client.from_preset(preset(fault_server.url, streaming="yes"))))
     assert forced["streaming"].status == "fail"
     assert forced["streaming"].setting == "set 'streaming' to 'no'"
     assert forced["stream_usage"].status == "skipped"
-    auto = by_name(Client.from_preset(preset(fault_server.url)).check())
+    auto = by_name(run_checks(Client.from_preset(preset(fault_server.url))))
     assert auto["streaming"].status == "warn"
     assert auto["streaming"].setting == "set 'streaming' to 'no'"
     assert auto["chat:fault-chat"].status == "ok"  # everything else still works
@@ -109,7 +109,8 @@ def test_refused_streaming(fault_server):
 
 def test_refused_max_completion_tokens(fault_server):
     fault_server.reject_param("max_completion_tokens")
-    results = by_name(Client.from_preset(preset(fault_server.url, max_tokens_field="max_completion_tokens")).check())
+    client = Client.from_preset(preset(fault_server.url, max_tokens_field="max_completion_tokens"))
+    results = by_name(run_checks(client))
     assert results["token_field"].status == "fail"
     assert results["token_field"].setting == "set 'max_tokens_field' to 'max_tokens'"
     # the one-token chat sends the refused field too: it fails, and the capability checks still run
@@ -119,36 +120,36 @@ def test_refused_max_completion_tokens(fault_server):
 
 def test_refused_max_tokens_in_auto_mode(fault_server):
     fault_server.reject_param("max_tokens")
-    results = by_name(Client.from_preset(preset(fault_server.url)).check())
+    results = by_name(run_checks(Client.from_preset(preset(fault_server.url))))
     assert results["token_field"].status == "warn"
     assert results["token_field"].setting == "set 'max_tokens_field' to 'max_completion_tokens'"
 
 
 def test_refused_developer_role(fault_server):
     fault_server.reject_role("developer")
-    results = by_name(Client.from_preset(preset(fault_server.url, system_role="developer")).check())
+    results = by_name(run_checks(Client.from_preset(preset(fault_server.url, system_role="developer"))))
     assert results["developer_role"].status == "fail"
     assert results["developer_role"].setting == "set 'system_role' to 'system'"
     assert results["system_role"].status == "ok"
-    default = by_name(Client.from_preset(preset(fault_server.url)).check())
+    default = by_name(run_checks(Client.from_preset(preset(fault_server.url))))
     assert default["developer_role"].status == "warn"
     assert "'system_role' at 'system'" in default["developer_role"].setting
 
 
 def test_refused_system_role(fault_server):
     fault_server.reject_role("system")
-    results = by_name(Client.from_preset(preset(fault_server.url)).check())
+    results = by_name(run_checks(Client.from_preset(preset(fault_server.url))))
     assert results["system_role"].status == "fail"
     assert results["system_role"].setting.startswith("set 'system_role' to 'user'")
 
 
 def test_refused_json_schema(fault_server):
     reject_json_schema(fault_server)
-    forced = by_name(Client.from_preset(preset(fault_server.url, json_mode="json_schema")).check())
+    forced = by_name(run_checks(Client.from_preset(preset(fault_server.url, json_mode="json_schema"))))
     assert forced["json_schema"].status == "fail"
     assert forced["json_schema"].setting == "set 'json_mode' to 'json_object'"
     assert forced["json_object"].status == "ok"
-    auto = by_name(Client.from_preset(preset(fault_server.url)).check())
+    auto = by_name(run_checks(Client.from_preset(preset(fault_server.url))))
     assert auto["json_schema"].status == "warn"
     assert auto["json_schema"].setting == "set 'json_mode' to 'json_object'"
 
@@ -158,14 +159,14 @@ def test_refused_both_json_modes(fault_server):
     fault_server.add_rule(Fault.error(400, oai_error("'response_format.type' must be 'json_schema' or 'text'",
                                                      param="response_format")),
                           lambda req: (req.json.get("response_format") or {}).get("type") == "json_object")
-    results = by_name(Client.from_preset(preset(fault_server.url)).check())
+    results = by_name(run_checks(Client.from_preset(preset(fault_server.url))))
     assert results["json_object"].setting == "set 'json_mode' to 'none'"
     assert results["json_schema"].setting == "set 'json_mode' to 'none'"
 
 
 def test_refused_stream_options(fault_server):
     reject_stream_options(fault_server)
-    results = by_name(Client.from_preset(preset(fault_server.url)).check())
+    results = by_name(run_checks(Client.from_preset(preset(fault_server.url))))
     assert results["streaming"].status == "ok"
     assert results["stream_usage"].status == "fail"
     assert results["stream_usage"].setting == "turn 'stream_usage' off"
@@ -176,9 +177,9 @@ def test_a_broken_provider_gets_every_setting_at_once(fault_server):
     fault_server.reject_param("max_completion_tokens")
     fault_server.reject_role("developer")
     reject_json_schema(fault_server)
-    results = by_name(Client.from_preset(preset(
+    results = by_name(run_checks(Client.from_preset(preset(
         fault_server.url, streaming="yes", max_tokens_field="max_completion_tokens", system_role="developer",
-        json_mode="json_schema")).check())
+        json_mode="json_schema"))))
     settings = {name: r.setting for name, r in results.items() if r.status == "fail"}
     assert settings["streaming"] == "set 'streaming' to 'no'"
     assert settings["token_field"] == "set 'max_tokens_field' to 'max_tokens'"
@@ -188,8 +189,8 @@ def test_a_broken_provider_gets_every_setting_at_once(fault_server):
 
 def test_wrong_key_and_no_secret_anywhere(fault_server):
     fault_server.require_auth("sk-the-right-one")
-    results = by_name(Client.from_preset(preset(fault_server.url, extra_headers=[
-        {"from": "X-Tenant-Token", "to": "tenant-secret-777"}])).check())
+    results = by_name(run_checks(Client.from_preset(preset(fault_server.url, extra_headers=[
+        {"from": "X-Tenant-Token", "to": "tenant-secret-777"}]))))
     assert results["authentication"].status == "fail"
     assert results["models_endpoint"].status == "fail"
     assert results["chat:fault-chat"].status == "fail"
@@ -198,14 +199,14 @@ def test_wrong_key_and_no_secret_anywhere(fault_server):
 
 def test_per_user_key_failure_points_to_the_profile(fault_server):
     fault_server.require_auth("sk-the-right-one")
-    results = by_name(Client.from_preset({"base_url": fault_server.url, "models": ["fault-chat"],
-                                          "use_per_user_key": True, "per_user_key": "sk-mine-but-wrong"}).check())
+    results = by_name(run_checks(Client.from_preset({"base_url": fault_server.url, "models": ["fault-chat"],
+                                          "use_per_user_key": True, "per_user_key": "sk-mine-but-wrong"})))
     assert "Profile & Settings > Credentials" in results["authentication"].setting
 
 
 def test_unknown_model(fault_server):
     fault_server.reject_unknown_models()
-    results = by_name(Client.from_preset(preset(fault_server.url, models=["fault-chat", "nope"])).check())
+    results = by_name(run_checks(Client.from_preset(preset(fault_server.url, models=["fault-chat", "nope"]))))
     assert results["chat:nope"].status == "fail"
     assert "'models'" in results["chat:nope"].setting
     assert results["models_endpoint"].status == "warn"  # 'nope' is not in GET /models
@@ -214,13 +215,13 @@ def test_unknown_model(fault_server):
 
 def test_models_restricts_the_per_model_checks(fault_server):
     client = Client.from_preset(preset(fault_server.url, models=["fault-chat", "other"]))
-    names = [r.name for r in client.check(models=["fault-chat"])]
+    names = [r.name for r in run_checks(client, models=["fault-chat"])]
     assert "chat:fault-chat" in names and "chat:other" not in names
 
 
 def test_discovered_models_are_tested(fault_server):
-    results = by_name(Client.from_preset({"base_url": fault_server.url, "discover_models": True,
-                                          "auth_scheme": "none"}).check())
+    results = by_name(run_checks(Client.from_preset({"base_url": fault_server.url, "discover_models": True,
+                                          "auth_scheme": "none"})))
     assert results["models_endpoint"].status == "ok"
     assert results["chat:fault-chat"].status == "ok"
     assert results["embeddings:fault-embed"].status == "ok"
@@ -242,7 +243,7 @@ def test_a_crashing_check_does_not_stop_the_others(fault_server, monkeypatch):
         raise RuntimeError("bug in a check")
 
     monkeypatch.setattr(_Checker, "check_streaming", boom)
-    results = by_name(Client.from_preset(preset(fault_server.url)).check())
+    results = by_name(run_checks(Client.from_preset(preset(fault_server.url))))
     assert results["streaming"].status == "fail"
     assert "failed unexpectedly" in results["streaming"].meaning
     assert results["json_schema"].status == "ok"
@@ -269,20 +270,20 @@ def tls_fault_server(tmp_path):
 
 def test_untrusted_certificate_names_ca_bundle(tls_fault_server):
     _, url, cert = tls_fault_server
-    results = by_name(Client.from_preset(preset(url, max_retries=0)).check())
+    results = by_name(run_checks(Client.from_preset(preset(url, max_retries=0))))
     assert results["reachable"].status == "ok"
     assert results["tls"].status == "fail"
     assert "'ca_bundle'" in results["tls"].setting
-    trusted = by_name(Client.from_preset(preset(url, ca_bundle=cert)).check())
+    trusted = by_name(run_checks(Client.from_preset(preset(url, ca_bundle=cert))))
     assert trusted["tls"].status == "ok"
     assert trusted["chat:fault-chat"].status == "ok"
-    unverified = by_name(Client.from_preset(preset(url, verify_tls=False)).check())
+    unverified = by_name(run_checks(Client.from_preset(preset(url, verify_tls=False))))
     assert unverified["tls"].status == "warn"
     assert "'verify_tls'" in unverified["tls"].setting
 
 
 def test_report_is_escaped(fault_server):
     client = Client.from_preset(preset(fault_server.url, models=["fault-chat", "<script>alert(1)</script>"]))
-    page = render_html(client.check(), client.settings)
+    page = render_html(run_checks(client), client.settings)
     assert "<script>" not in page
     assert "&lt;script&gt;" in page

@@ -24,6 +24,7 @@ from openai_compatible import (
     ServerError,
     UnknownModelError,
 )
+from openai_compatible.ratelimit import RateLimiter
 from openai_compatible.retry import RetryPolicy
 
 from tests.servers.fault_server import Fault, embedding_vector
@@ -346,6 +347,72 @@ def test_stream_cut_before_any_piece_is_retried(fault_server):
     assert stream.result.latency_ms > 0
 
 
+def test_a_429_inside_a_stream_waits_through_the_shared_limiter_and_is_counted(fault_server):
+    """The stream's retry is the plain calls' retry: a 429 event before any piece cools every worker down."""
+    limited = {"error": {"message": "Rate limit reached for requests", "type": "rate_limit_error", "code": 429,
+                         "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0.2s"}]}}
+    fault_server.script(Fault.error(200, sse(limited), content_type="text/event-stream"))
+    client = client_for(fault_server)
+    stream = client.stream(HI, model="fault-chat")
+    assert "".join(stream) == "echo: hello there"
+    assert stream.result.attempts == 2
+    assert_calls(fault_server, client, 2)
+    stats = client.stats.snapshot()
+    assert stats["retries"] == 1 and stats["rate_limited"] == 1
+    assert client.limiter.waited_s > 0  # the wait went through the limiter that every worker shares
+
+
+def test_a_stream_is_an_object_with_its_pieces_and_can_be_closed(fault_server):
+    client = client_for(fault_server)
+    with client.stream([{"role": "user", "content": "one two three"}], model="fault-chat") as stream:
+        assert stream.result is None and stream.pieces == []
+        assert next(stream) == "echo: "
+        assert stream.pieces == ["echo: "] and stream.accumulator.text == "echo: "
+    assert list(stream) == []  # closed: nothing more comes, and nothing raises
+    assert stream.result is None
+    untouched = client.stream(HI, model="fault-chat")
+    untouched.close()
+    assert fault_server.calls == 1  # a stream closed before it started is never sent
+    whole = client.stream(HI, model="fault-chat")
+    assert whole.text() == "echo: hello there" and whole.text() == "echo: hello there"
+    assert whole.result.text == "echo: hello there"
+
+
+def test_attempts_are_counted_per_call_when_threads_share_a_client(fault_server):
+    """Eight threads on one client, all in flight together: each result counts its own requests only."""
+    workers = 8
+    gathered = threading.Barrier(workers, timeout=60)
+    first_request = threading.local()
+
+    class Gathering(RateLimiter):
+        """Holds each thread's first request until every thread is about to send (no thread runs alone)."""
+
+        def acquire(self, tokens=0):
+            if not getattr(first_request, "seen", False):
+                first_request.seen = True
+                gathered.wait()
+            super().acquire(tokens)
+
+    for failing in (0, 3, 5):  # one 500 for these callers' messages; their retry succeeds
+        fault_server.add_rule(Fault.error(500), when=lambda req, n=failing: req.text == f"caller {n}", times=1)
+    settings = ConnectionSettings.from_preset({"style": "openai", "base_url": fault_server.url, "api_key": KEY,
+                                               "models": ["fault-chat"], "max_retries": 2})
+    client = Client(settings, limiter=Gathering(), retry=RetryPolicy(max_retries=2, **FAST))
+    results = [None] * workers
+
+    def work(n):
+        results[n] = client.chat([{"role": "user", "content": f"caller {n}"}], model="fault-chat")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.attempts for r in results] == [2, 1, 1, 2, 1, 2, 1, 1]
+    assert [r.text for r in results] == [f"echo: caller {n}" for n in range(workers)]
+    assert_calls(fault_server, client, 11)
+
+
 def test_stream_ending_without_done_but_cleanly(fault_server):
     """A stream whose HTTP body ends normally but without [DONE] is incomplete, too."""
     fault_server.always(Fault.error(200, b'data: {"choices":[{"delta":{"content":"partial"}}]}\n\n',
@@ -664,7 +731,7 @@ def test_discovery_failure_falls_back_to_the_listed_models(fault_server):
 def test_tls_is_verified_by_default(fault_server):
     https = fault_server.url.replace("http://", "https://")
     client = client_for(type("Https", (), {"url": https})(), max_retries=0)
-    assert client._session.verify is not False  # True, or the CA bundle named by REQUESTS_CA_BUNDLE
+    assert client.transport.session.verify is not False  # True, or the CA bundle named by REQUESTS_CA_BUNDLE
     with pytest.raises(APIConnectionError) as info:
         client.chat(HI, model="fault-chat")
     assert "TLS" in str(info.value)

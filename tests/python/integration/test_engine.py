@@ -170,7 +170,7 @@ def test_an_answer_the_task_cannot_read_costs_its_row_only(fault_server):
 
 def test_an_oversized_answer_is_not_downloaded_again(fault_server):
     from openai_compatible import InvalidResponseError
-    from openai_compatible import client as client_module
+    from openai_compatible.http import send as client_module
 
     fault_server.always(Fault.giant(2.0))
     client, _ = make(fault_server, max_retries=3)

@@ -192,7 +192,7 @@ def test_openai_sdk_missing(fault_server, monkeypatch):
 
 
 def test_check_from_a_notebook(dss):
-    results = oc.connect("shared").check()
+    results = oc.run_checks(oc.connect("shared"))
     assert {r.name for r in results} >= {"reachable", "authentication", "chat:fault-chat", "streaming"}
     assert all(r.status in ("ok", "warn", "skipped") for r in results)
 

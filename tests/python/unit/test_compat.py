@@ -6,6 +6,7 @@ import pytest
 from openai_compatible import Client, ConnectionSettings
 from openai_compatible.compat import Compatibility
 from openai_compatible.errors import BadRequestError, ContextLengthError, error_from_response
+from openai_compatible.http.retries import Call
 
 
 def settings(**changes):
@@ -224,7 +225,8 @@ def test_context_length_error_naming_max_tokens_is_not_a_refused_field():
         raise error
 
     with pytest.raises(ContextLengthError):
-        client._adaptive(lambda: {"model": "m", client.compat.token_field: 5000}, send, 0)
+        client.retries.run_adapting(lambda: {"model": "m", client.compat.token_field: 5000}, send, Call("test"),
+                                    client.compat)
     assert len(sent) == 1
     assert client.compat.token_field == "max_tokens"
 
@@ -238,5 +240,6 @@ def test_bad_request_error_after_adapting_is_raised():
         raise refusal("Unrecognized request argument supplied: seed")
 
     with pytest.raises(BadRequestError):
-        client._adaptive(lambda: client.compat.apply({"model": "m", "seed": 1}), send, 0)
+        client.retries.run_adapting(lambda: client.compat.apply({"model": "m", "seed": 1}), send, Call("test"),
+                                    client.compat)
     assert sent == [{"model": "m", "seed": 1}, {"model": "m"}]  # dropped once, then the provider's error stands

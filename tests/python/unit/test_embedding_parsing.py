@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 import pytest
-from openai_compatible.client import _parse_embeddings
 from openai_compatible.errors import InvalidResponseError
+from openai_compatible.http.answers import parse_embeddings as _parse_embeddings
 
 LIB = os.path.join(os.path.dirname(__file__), "..", "..", "..", "python-lib")
 

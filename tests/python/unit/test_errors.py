@@ -358,3 +358,10 @@ def test_exception_hierarchy_and_kinds():
     assert {cls for cls in (RateLimitError, ServerError, APITimeoutError, APIConnectionError, InvalidResponseError)
             if cls.retryable} == {RateLimitError, ServerError, APITimeoutError, APIConnectionError,
                                   InvalidResponseError}
+
+
+def test_a_timeout_is_a_connection_error_with_its_own_kind():
+    """As in the openai SDK and requests: ``except APIConnectionError`` also catches timeouts."""
+    assert issubclass(APITimeoutError, APIConnectionError)
+    error = APITimeoutError("no answer within the read timeout")
+    assert isinstance(error, APIConnectionError) and error.kind == "timeout" and error.retryable

@@ -2,6 +2,7 @@
 
 import pytest
 from openai_compatible import Client, ConnectionSettings, SettingsError, UnknownModelError
+from openai_compatible.http.auth import endpoint_key, request_headers, request_query
 
 KEY = "sk-unit-settings-key-0001"
 
@@ -168,8 +169,8 @@ def test_azure_deployment_defaults_to_the_name():
 def test_azure_api_version_goes_in_the_query_string_of_deployments_only():
     client = Client.from_preset(azure_preset(api_version="2025-01-01-preview"))
     gpt, llama = client.settings.endpoints
-    assert client._query(gpt) == {"api-version": "2025-01-01-preview"}
-    assert "api-version" not in client._query(llama)
+    assert request_query(client.settings, gpt) == {"api-version": "2025-01-01-preview"}
+    assert "api-version" not in request_query(client.settings, llama)
 
 
 def test_azure_api_version_default():
@@ -326,10 +327,10 @@ def test_per_user_key_missing():
 def test_per_user_key_replaces_the_preset_key_everywhere():
     settings = ConnectionSettings.from_preset(azure_preset(use_per_user_key=True, per_user_key="sk-mine-0003"))
     assert settings.api_key == "sk-mine-0003"
-    client = Client(settings)
+    Client(settings)  # builds, with the user's key
     # the user's own key wins over an endpoint's key too
-    assert client._key_for(settings.endpoints[1]) == "sk-mine-0003"
-    assert client._headers(settings.endpoints[1])["api-key"] == "sk-mine-0003"
+    assert endpoint_key(settings, settings.endpoints[1]) == "sk-mine-0003"
+    assert request_headers(settings, settings.endpoints[1])["api-key"] == "sk-mine-0003"
 
 
 def test_per_user_key_of_basic_type():
@@ -341,8 +342,8 @@ def test_per_user_key_of_basic_type():
 def test_endpoint_key_overrides_the_default_key():
     client = Client.from_preset(azure_preset())
     gpt, llama = client.settings.endpoints
-    assert client._headers(gpt)["api-key"] == KEY
-    assert client._headers(llama)["api-key"] == "sk-endpoint-own-key-0002"
+    assert request_headers(client.settings, gpt)["api-key"] == KEY
+    assert request_headers(client.settings, llama)["api-key"] == "sk-endpoint-own-key-0002"
 
 
 def test_custom_header_and_query_param_need_names():
@@ -360,7 +361,7 @@ def test_custom_header_and_query_param_need_names():
 def test_auth_schemes_place_the_key(scheme, extra, header, query):
     client = Client.from_preset(openai_preset(auth_scheme=scheme, **extra))
     endpoint = client.endpoint_for("m1")
-    headers, params = client._headers(endpoint), client._query(endpoint)
+    headers, params = request_headers(client.settings, endpoint), request_query(client.settings, endpoint)
     carried = [v for v in list(headers.values()) + list(params.values()) if KEY in v]
     assert len(carried) == (0 if scheme == "none" else 1)
     if header:
@@ -371,7 +372,7 @@ def test_auth_schemes_place_the_key(scheme, extra, header, query):
 
 def test_no_key_means_no_auth_header():
     client = Client.from_preset(openai_preset(api_key=""))
-    assert "Authorization" not in client._headers(client.endpoint_for("m1"))
+    assert "Authorization" not in request_headers(client.settings, client.endpoint_for("m1"))
 
 
 # --- headers, query, network ------------------------------------------------------------------------------------
@@ -397,11 +398,11 @@ def test_tls_and_proxy_reach_the_session(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     client = Client.from_preset(openai_preset(ca_bundle="/etc/corp-ca.pem", client_cert="/c.pem",
                                               client_key="/k.pem", proxy="http://proxy.corp:3128"))
-    assert client._session.verify == "/etc/corp-ca.pem"
-    assert client._session.cert == ("/c.pem", "/k.pem")
-    assert client._session.proxies == {"http": "http://proxy.corp:3128", "https": "http://proxy.corp:3128"}
-    assert Client.from_preset(openai_preset())._session.verify is True
-    assert Client.from_preset(openai_preset(verify_tls=False))._session.verify is False
+    assert client.transport.session.verify == "/etc/corp-ca.pem"
+    assert client.transport.session.cert == ("/c.pem", "/k.pem")
+    assert client.transport.session.proxies == {"http": "http://proxy.corp:3128", "https": "http://proxy.corp:3128"}
+    assert Client.from_preset(openai_preset()).transport.session.verify is True
+    assert Client.from_preset(openai_preset(verify_tls=False)).transport.session.verify is False
 
 
 def test_the_environment_is_read_once_and_the_preset_wins(monkeypatch):
@@ -409,15 +410,15 @@ def test_the_environment_is_read_once_and_the_preset_wins(monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "http://env-proxy:3128")
     monkeypatch.setenv("NO_PROXY", "internal.corp")
     client = Client.from_preset(openai_preset())
-    assert client._session.trust_env is False  # requests no longer re-reads the environment per call
-    assert client._session.verify == "/etc/env-ca.pem"
-    assert client._proxies_for("https://api.example.com/v1/chat/completions") == {"https": "http://env-proxy:3128"}
-    assert client._proxies_for("https://llm.internal.corp/v1/chat/completions") is None
+    assert client.transport.session.trust_env is False  # requests no longer re-reads the environment per call
+    assert client.transport.session.verify == "/etc/env-ca.pem"
+    assert client.transport.proxies_for("https://api.example.com/v1/chat/completions") == {"https": "http://env-proxy:3128"}
+    assert client.transport.proxies_for("https://llm.internal.corp/v1/chat/completions") is None
     own = Client.from_preset(openai_preset(ca_bundle="/etc/corp-ca.pem", proxy="http://proxy.corp:3128"))
-    assert own._session.verify == "/etc/corp-ca.pem"
-    assert own._proxies_for("https://api.example.com/v1") == {"http": "http://proxy.corp:3128",
+    assert own.transport.session.verify == "/etc/corp-ca.pem"
+    assert own.transport.proxies_for("https://api.example.com/v1") == {"http": "http://proxy.corp:3128",
                                                               "https": "http://proxy.corp:3128"}
-    assert Client.from_preset(openai_preset(verify_tls=False))._session.verify is False
+    assert Client.from_preset(openai_preset(verify_tls=False)).transport.session.verify is False
 
 
 # --- secrets --------------------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from openai_compatible.sse import iter_sse_data
+from openai_compatible.sse import iter_sse_data, iter_sse_lines
 
 
 def events(*chunks):
@@ -111,3 +111,45 @@ def test_empty_body():
 def test_invalid_utf8_is_replaced_not_fatal():
     got = events(b"data: {\"a\": \"\xff\"}\n\n")
     assert got == ['{"a": "\ufffd"}']
+
+
+# --- the specification's line ends (CRLF, LF, CR) and byte-order mark -----------------------------------------
+
+@pytest.mark.parametrize("end", [b"\r\n", b"\n", b"\r"], ids=["crlf", "lf", "cr"])
+def test_every_line_end_of_the_specification_at_every_chunk_boundary(end):
+    payload = (b"data: " + chunk("a").encode() + end + end + b": comment" + end
+               + b"data: " + chunk("b").encode() + end + end + b"data: [DONE]" + end + end)
+    for chunks in split_everywhere(payload):
+        assert events(*chunks) == [chunk("a"), chunk("b"), "[DONE]"], chunks
+
+
+def test_mixed_line_ends_in_one_stream():
+    payload = b"data: one\r\rdata: two\n\ndata: three\r\n\r\ndata: four\r\ndata: more\n\r"
+    assert events(payload) == ["one", "two", "three", "four\nmore"]
+
+
+def test_cr_then_lf_in_the_next_chunk_is_one_line_end():
+    """A CR closing a chunk and an LF opening the next are one CRLF, not an empty line that ends an event."""
+    assert events(b"data: one\r", b"\ndata: two\r\n\r\n") == ["one\ntwo"]
+
+
+def test_a_bare_cr_ends_a_line_at_once():
+    """A line ended by CR is read without waiting for the next chunk (a stream must not lag a piece behind)."""
+    lines = iter_sse_lines(iter([b"data: one\r", b"\r"]))
+    assert next(lines) == "data: one"
+
+
+def test_a_leading_byte_order_mark_is_skipped():
+    payload = b"\xef\xbb\xbfdata: one\n\ndata: [DONE]\n\n"
+    for chunks in split_everywhere(payload):
+        assert events(*chunks) == ["one", "[DONE]"], chunks
+
+
+def test_only_the_first_byte_order_mark_is_skipped():
+    assert events(b"\xef\xbb\xbf\xef\xbb\xbfdata: one\n\n") == []  # the second one is part of a field name
+    assert events(b"data: one\n\n\xef\xbb\xbfdata: two\n\n") == ["one"]
+
+
+def test_a_body_of_just_a_byte_order_mark_has_no_event():
+    assert events(b"\xef\xbb") == []
+    assert events(b"\xef\xbb\xbf") == []

@@ -1,0 +1,101 @@
+"""The one retry loop, shared by plain calls and streams, and the per-call record it counts into.
+
+Each attempt waits for the shared rate limiter, is counted (in the connection's totals and in the
+call's own record), and is retried when the error is transient and the policy allows: after a 429
+the wait goes through the limiter, so every worker of the connection waits, not just this one.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable, TypeVar
+
+from ..compat import Compatibility
+from ..errors import BadRequestError, ContentFilterError, ContextLengthError, OpenAICompatibleError, RateLimitError
+from ..ratelimit import RateLimiter
+from ..results import Usage
+from ..retry import RetryPolicy
+from ..stats import CallStats
+
+log = logging.getLogger("openai_compatible")
+T = TypeVar("T")
+
+MAX_ADAPTATIONS = 6
+
+
+@dataclass
+class Call:
+    """One API call as its caller sees it: where it goes (for messages), its estimated tokens, the HTTP
+    requests it sent (``attempts``: retries, adaptations and fallbacks included) and when it started.
+
+    Owned by one call, so concurrent calls on a shared client never count each other's requests.
+    """
+
+    where: str
+    tokens: int = 0
+    attempts: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    def elapsed_ms(self) -> float:
+        """Milliseconds since the call started."""
+        return (time.perf_counter() - self.started) * 1000.0
+
+
+class RetryLoop:
+    """Sends with retries through a connection's rate limiter, policy and counters."""
+
+    def __init__(self, policy: RetryPolicy, limiter: RateLimiter, stats: CallStats) -> None:
+        self.policy = policy
+        self.limiter = limiter
+        self.stats = stats
+
+    def run(self, send: Callable[[], T], call: Call) -> T:
+        """Returns ``send()``'s value, retrying transient errors; raises the last error otherwise."""
+        attempt = 0
+        while True:
+            self.limiter.acquire(call.tokens)
+            self.stats.add(http_calls=1)
+            call.attempts += 1
+            try:
+                return send()
+            except OpenAICompatibleError as exc:
+                if not self._wait_before_retry(exc, attempt, call):
+                    raise
+                attempt += 1
+
+    def _wait_before_retry(self, exc: OpenAICompatibleError, attempt: int, call: Call) -> bool:
+        """Counts the failure; waits and returns True when it is worth another attempt."""
+        limited = isinstance(exc, RateLimitError)
+        if limited:
+            self.stats.add(rate_limited=1)
+        if not self.policy.should_retry(exc, attempt):
+            return False
+        delay = self.policy.delay(attempt, exc.retry_after)
+        self.stats.add(retries=1)
+        log.info("Retrying %s in %.2fs after %s (retry %d of %d).", call.where, delay, exc.kind, attempt + 1,
+                 self.policy.max_retries)
+        if limited:
+            self.limiter.cool_down(delay)  # every worker waits, not just this one
+        else:
+            time.sleep(delay)
+        return True
+
+    def run_adapting(self, build: Callable[[], dict], send: Callable[[dict], T], call: Call,
+                     compat: Compatibility) -> T:
+        """Like :meth:`run` for a request body: when the provider refuses a field, ``compat`` adapts once per
+        problem and the body is built and sent again. A prompt too long or filtered is not adapted."""
+        for _ in range(MAX_ADAPTATIONS):
+            body = build()
+            try:
+                return self.run(lambda body=body: send(body), call)
+            except BadRequestError as exc:
+                if isinstance(exc, (ContextLengthError, ContentFilterError)) or not compat.adapt(exc, body):
+                    raise
+        raise BadRequestError("The provider kept refusing the request after adapting it; see the log.")
+
+    def settle(self, call: Call, usage: Usage) -> None:
+        """Corrects the token budget with the usage the provider reported, and counts the tokens."""
+        if usage.total_tokens is not None:
+            self.limiter.adjust_tokens(call.tokens, usage.total_tokens)
+            self.stats.add(prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0)

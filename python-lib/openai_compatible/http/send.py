@@ -1,0 +1,151 @@
+"""One HTTP exchange with the provider: the request goes out, and the answer comes back as a response or
+a JSON body, or the failure as one of the library's exceptions. No retries here (see ``retries``)."""
+from __future__ import annotations
+
+import json
+from typing import Callable, Mapping, Optional
+
+import requests
+
+from ..errors import (
+    APIConnectionError,
+    APITimeoutError,
+    InvalidResponseError,
+    OpenAICompatibleError,
+    error_from_response,
+    plain_text,
+)
+from ..retry import retry_hint
+from ..settings import ConnectionSettings, Endpoint, safe_url
+from .auth import request_headers, request_query
+from .failures import is_timeout, transport_reason
+from .transport import Transport
+
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # read at call time, so a test may lower it
+
+
+class Sender:
+    """Sends requests to one connection's endpoints and maps every failure to an exception."""
+
+    def __init__(self, settings: ConnectionSettings, transport: Transport, redact: Callable[[object], str]) -> None:
+        self.settings = settings
+        self.transport = transport
+        self.redact = redact
+
+    def send(self, method: str, endpoint: Endpoint, path: str, body: Optional[dict], *, where: str,
+             stream: bool = False) -> requests.Response:
+        """One HTTP exchange; returns a successful response (its body unread) or raises a normalised error.
+
+        ``where`` starts every error message (``"chat with 'm'"``). Raises :class:`APITimeoutError`,
+        :class:`APIConnectionError` (TLS included) or the exception of an HTTP error status, with the
+        provider's retry hint (``Retry-After``...) in ``retry_after``.
+        """
+        s = self.settings
+        url = endpoint.base + path
+        data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+        headers = request_headers(s, endpoint, "text/event-stream" if stream else "application/json")
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            response = self.transport.request(method, url, data=data, headers=headers,
+                                              params=request_query(s, endpoint),
+                                              timeout=(s.connect_timeout_s, s.read_timeout_s), stream=True)
+        except requests.exceptions.SSLError as exc:
+            raise APIConnectionError(self.redact(
+                f"{where}: TLS failed for {safe_url(url)} ({transport_reason(exc)}). If the provider uses a corporate "
+                "certificate authority, set 'ca_bundle' in the preset.")) from None
+        except requests.exceptions.Timeout as exc:
+            phase = "connect" if isinstance(exc, requests.exceptions.ConnectTimeout) else "read"
+            limit = s.connect_timeout_s if phase == "connect" else s.read_timeout_s
+            raise APITimeoutError(self.redact(
+                f"{where}: no answer from {safe_url(url)} within the {phase} timeout ({limit:g}s). Raise "
+                f"'{phase}_timeout_s' in the preset if the provider is slow.")) from None
+        except requests.exceptions.RequestException as exc:
+            raise APIConnectionError(self.redact(
+                f"{where}: cannot reach {safe_url(url)} ({transport_reason(exc)}).")) from None
+        if response.status_code >= 400:
+            text = self.read_text(response, where, limit=1024 * 1024)
+            error = error_from_response(response.status_code, text, response.headers, redact=self.redact,
+                                        where=where)
+            hint = retry_hint(response.headers)
+            if hint is not None:  # the headers' hint first, else one from the body (Google's RetryInfo)
+                error.retry_after = hint
+            raise error
+        return response
+
+    def read_text(self, response: requests.Response, where: str, limit: Optional[int] = None) -> str:
+        """The whole body as text (UTF-8), at most ``limit`` bytes (default :data:`MAX_RESPONSE_BYTES`);
+        closes the response."""
+        limit = limit or MAX_RESPONSE_BYTES
+        chunks, size = [], 0
+        try:
+            for chunk in response.iter_content(chunk_size=65536):
+                size += len(chunk)
+                if size > limit:
+                    response.close()
+                    error = InvalidResponseError(f"{where}: the answer is larger than {limit // (1024 * 1024)} "
+                                                 "MB; refusing to read it.")
+                    error.retryable = False  # the same request would bring the same oversized answer
+                    raise error
+                chunks.append(chunk)
+        except requests.exceptions.RequestException as exc:
+            if is_timeout(exc):
+                raise APITimeoutError(self.redact(
+                    f"{where}: the answer stalled past the read timeout ({self.settings.read_timeout_s:g}s). "
+                    "Raise 'read_timeout_s' in the preset if the provider is slow.")) from None
+            raise APIConnectionError(self.redact(f"{where}: the connection broke while reading the answer "
+                                                 f"({transport_reason(exc)}).")) from None
+        finally:
+            response.close()
+        return b"".join(chunks).decode("utf-8", errors="replace")
+
+    def post_json(self, endpoint: Endpoint, path: str, body: dict, *, where: str) -> dict:
+        """POSTs ``body`` and returns the answer's JSON object (a JSON list comes as ``{"data": [...]}``)."""
+        return self.decode(self.send("POST", endpoint, path, body, where=where), where)
+
+    def get_json(self, endpoint: Endpoint, path: str, *, where: str) -> dict:
+        """GETs ``path`` and returns the answer's JSON object (a JSON list comes as ``{"data": [...]}``)."""
+        return self.decode(self.send("GET", endpoint, path, None, where=where), where)
+
+    def decode(self, response: requests.Response, where: str) -> dict:
+        """The JSON body of a successful response; an HTML page, a non-JSON body or an error object inside a
+        success answer raise (masked and cut)."""
+        text = self.read_text(response, where)
+        try:
+            data = json.loads(text)
+        except ValueError:
+            if "html" in response.headers.get("Content-Type", "").lower() or text.lstrip()[:15].lower().startswith(
+                    ("<!doctype html", "<html")):
+                page = (plain_text(self.redact(text)) or "")[:200]  # mask, then cut
+                raise InvalidResponseError(f"{where}: HTTP {response.status_code} but the answer is an HTML page "
+                                           f"({page!r}), not the API's JSON: check that the preset's URL is the "
+                                           "API's (base_url usually ends in /v1), not a web UI or a login page."
+                                           ) from None
+            snippet = self.redact(text)[:200].strip() or "an empty body"  # mask, then cut
+            raise InvalidResponseError(f"{where}: HTTP {response.status_code} but the body is not JSON: "
+                                       f"{snippet!r}") from None
+        if isinstance(data, dict) and data.get("error") and not data.get("choices") and not data.get("data"):
+            raise error_in_answer(data, text, response.headers, self.redact, where)
+        if not isinstance(data, (dict, list)):
+            raise InvalidResponseError(f"{where}: the answer is JSON but not an object.")
+        return data if isinstance(data, dict) else {"data": data}
+
+
+def error_in_answer(data: dict, text: str, headers: Mapping[str, str], redact: Callable[[object], str],
+                    where: str) -> OpenAICompatibleError:
+    """The exception for an error object inside a success answer or a stream event: its ``code`` is the
+    status when it is an HTTP one; otherwise a stream's error is a server error (500), and a plain
+    answer's an invalid response."""
+    err = data.get("error")
+    code = err.get("code") if isinstance(err, dict) else None
+    try:
+        status = int(code) if code is not None else 0
+    except (TypeError, ValueError):
+        status = 0
+    if not 400 <= status < 600:
+        status = 500 if "stream" in where else 200
+    error = error_from_response(status, text, headers, redact=redact, where=where)
+    if status == 200:
+        error = InvalidResponseError(error.message.replace("HTTP 200 error", "an error object with HTTP 200"),
+                                     provider_message=error.provider_message, body=error.body)
+    return error
