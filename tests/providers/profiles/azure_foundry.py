@@ -2,7 +2,7 @@
 from tests.providers.case import ABSENT, Case, Expect, completion, err, ok, usage
 
 FOUNDRY = {"style": "azure", "endpoint_kind": "openai_v1"}
-INFERENCE_API = "https://learn.microsoft.com/en-us/azure/ai-foundry/model-inference/reference/reference-model-inference-api"
+INFERENCE_API = "https://learn.microsoft.com/en-us/rest/api/microsoft-foundry/modelinference/"
 
 CASES = [
     Case(
@@ -28,7 +28,8 @@ CASES = [
     Case(
         name="foundry-extra-parameter-422",
         provider="Azure AI Foundry",
-        # without the extra-parameters header, a field the model does not take is refused
+        # the extra-parameters header defaults to "error": a field outside the API is refused; the field is
+        # named only in the error's details (the body follows the API's code/message/details error object)
         source=INFERENCE_API + " (extra-parameters header)",
         call="chat",
         preset=FOUNDRY,

@@ -37,9 +37,8 @@ CASES = [
     Case(
         name="litellm-embeddings-base64",
         provider="LiteLLM proxy",
-        # vectors as base64 float32 strings even when floats were asked (openai-python's default format)
-        source="https://platform.openai.com/docs/api-reference/embeddings/create (encoding_format); "
-               "BerriAI/litellm#16231 (proxy in front of Azure)",
+        # vectors as base64 float32 strings, the format openai-python asks for by default and gateways relay
+        source="openai/openai-python#1490; mem0ai/mem0#4057; huggingface/text-embeddings-inference#288",
         call="embed",
         options={"texts": ["a", "b"]},
         replies=(ok({"object": "list", "model": "text-embedding-3-small",

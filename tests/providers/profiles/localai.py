@@ -42,7 +42,7 @@ CASES = [
         name="localai-backend-load-failure",
         provider="LocalAI",
         # a backend that cannot load the model answers 500 with the gRPC reason; worth a retry
-        source="https://localai.io/faq/ (model loading errors)",
+        source="mudler/LocalAI#1664; mudler/LocalAI#2692",
         call="chat",
         replies=(err(500, {"error": {"code": 500, "message": "could not load model: rpc error: code = Unavailable "
                                      "desc = error reading from server: EOF", "type": ""}}),),

@@ -7,8 +7,8 @@ CASES = [
     Case(
         name="tgi-chat-model-tgi",
         provider="HF TGI",
-        # the Messages API answers with model "tgi" whatever was asked
-        source=MESSAGES_API,
+        # the Messages API answers with model "tgi"; before 2.2.1 a natural end was reported as "eos_token"
+        source=MESSAGES_API + "; huggingface/text-generation-inference#2344 (fixes #2296)",
         call="chat",
         replies=(ok(completion("Deep learning is a subset of machine learning.", "eos_token", model="tgi",
                                top={"system_fingerprint": "2.0.4-sha"})),),

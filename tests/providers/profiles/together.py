@@ -21,7 +21,7 @@ CASES = [
         name="together-finish-reason-eos",
         provider="Together",
         # the model's end-of-sequence is reported as "eos": a complete answer
-        source="togethercomputer/together-python#153; https://docs.together.ai/reference/chat-completions-1",
+        source="vibrantlabsai/ragas#1548; openai/openai-dotnet#267",
         call="chat",
         replies=(ok(completion("Paris is the capital of France.", "eos", usage=usage(12, 8))),),
         expect=Expect(text="Paris is the capital of France.", finish_reason="stop"),
