@@ -131,6 +131,19 @@ CASES = [
         expect=Expect(error="ContentFilterError", mentions=("can't assist",), calls=1),
         known_gap="content-parts",
     ),
+    Case(
+        name="azure-stream-content-filter-event",
+        provider="Azure OpenAI",
+        # the output filter fires mid-stream: after a 200, an event carries the error object
+        source="Oaklight/argo-proxy#91; " + FILTER_DOCS,
+        call="stream",
+        preset=AZURE,
+        replies=(stream_reply([chunk({"role": "assistant", "content": "Step one"}),
+                               {"error": {"code": "content_filter", "status": 400,
+                                          "message": "The response was filtered due to the prompt triggering "
+                                                     "Azure OpenAI's content management policy."}}], done=False),),
+        expect=Expect(error="ContentFilterError", calls=1),
+    ),
 ]
 
 _ = chunk

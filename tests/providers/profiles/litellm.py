@@ -4,6 +4,7 @@ import struct
 from typing import Sequence
 
 from tests.providers.case import RETRIED, Case, Expect, chunk, completion, err, ok, stream_reply, usage
+from tests.providers.replay import Reply
 
 
 def b64_floats(values: Sequence[float]) -> str:
@@ -64,5 +65,17 @@ CASES = [
         replies=(err(503, {"error": {"message": "litellm.ServiceUnavailableError: upstream is overloaded",
                                      "type": None, "param": None, "code": "503"}}),),
         expect=Expect(error="ServerError", calls=RETRIED),
+    ),
+    Case(
+        name="litellm-behind-sso-redirect",
+        provider="LiteLLM proxy (behind oauth2-proxy)",
+        # an SSO front redirects the unauthenticated call to its sign-in page, which answers 200 with HTML
+        source="etalab-ia/OpenGateLLM#844; https://oauth2-proxy.github.io/oauth2-proxy/ (redirect to sign-in)",
+        call="chat",
+        replies=(Reply(302, "", headers=(("Location", "/oauth2/sign_in?rd=%2Fv1%2Fchat%2Fcompletions"),)),
+                 Reply(200, "<!DOCTYPE html><html><head><title>Sign In</title></head><body><form>"
+                            "<button>Sign in with Microsoft</button></form></body></html>")),
+        expect=Expect(error="OpenAICompatibleError", mentions=("base_url",), calls=2),
+        known_gap="error-in-200",
     ),
 ]

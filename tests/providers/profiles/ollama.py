@@ -119,4 +119,23 @@ CASES = [
         expect=Expect(error="OpenAICompatibleError", mentions=("base_url",), calls=1),
         known_gap="error-in-200",
     ),
+    Case(
+        name="ollama-old-build-parallel-tools-without-index",
+        provider="Ollama",
+        # older builds: no index at all; each call opens with its id, then id-less argument fragments follow
+        source="ollama/ollama#7881 (via LibreChat-AI/agents#260); oracle/langchain-oracle#253",
+        call="stream",
+        options={"tools": WEATHER_TOOL},
+        replies=(stream_reply([
+            chunk({"role": "assistant", "tool_calls": [tool_delta(with_index=False, id_="call_a", name="get_weather",
+                                                                  arguments="")]}),
+            chunk({"tool_calls": [tool_delta(with_index=False, arguments='{"city": "Paris"}')]}),
+            chunk({"tool_calls": [tool_delta(with_index=False, id_="call_b", name="get_weather", arguments="")]}),
+            chunk({"tool_calls": [tool_delta(with_index=False, arguments='{"city": "Rome"}')]}),
+            chunk({}, "tool_calls"),
+        ]),),
+        expect=Expect(finish_reason="tool_calls",
+                      tool_calls=(("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"}))),
+        known_gap="tool-call-fragments",
+    ),
 ]

@@ -153,4 +153,14 @@ CASES = [
         replies=(ok(completion("Once upon a time", "length", usage=usage(9, 5))),),
         expect=Expect(text="Once upon a time", finish_reason="length", calls=1),
     ),
+    Case(
+        name="vllm-base-url-without-v1",
+        provider="vLLM",
+        # FastAPI's default answer to an unknown route: 404 {"detail": "Not Found"}
+        source="cline/cline#240; abetlen/llama-cpp-python#1032 (clients must add /v1)",
+        call="chat",
+        preset={"base_url_suffix": ""},
+        replies=(err(404, {"detail": "Not Found"}),),
+        expect=Expect(error="OpenAICompatibleError", mentions=("base_url",), calls=1),
+    ),
 ]
