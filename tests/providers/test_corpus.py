@@ -12,12 +12,14 @@ from typing import Any, Iterator
 
 import openai_compatible
 import pytest
+import requests
 from openai_compatible import Client, ConnectionSettings, OpenAICompatibleError
 from openai_compatible.retry import RetryPolicy
 
 from tests.providers.case import ABSENT, HI, KINDS, MODEL, RETRIES, Case, Contains
 from tests.providers.profiles import all_cases
-from tests.providers.replay import ReplayServer
+from tests.providers.profiles.litellm import b64_floats
+from tests.providers.replay import ReplayServer, Reply
 
 KEY = "sk-corpus-test-key-0001"
 # backoff and provider hints shortened so that retried cases stay quick; the number of calls is what counts
@@ -149,6 +151,7 @@ def test_case(case: Case, replay: ReplayServer) -> None:
             assert isinstance(caught.value, error_class), \
                 f"raised {type(caught.value).__name__} ({caught.value}), expected {expect.error}"
             message = str(caught.value).lower()
+            assert KEY.lower() not in message
             for word in expect.mentions:
                 assert word in message, f"the error does not mention {word!r}: {caught.value}"
         else:
@@ -185,10 +188,6 @@ def test_corpus_covers_the_providers() -> None:
 
 def test_replay_serves_a_sequence_then_repeats_the_last(replay: ReplayServer) -> None:
     """The replay server itself: request n gets reply n, later requests the last one, and all are recorded."""
-    import requests
-
-    from tests.providers.replay import Reply
-
     replay.serve([Reply(503, {"error": "busy"}), Reply(200, {"ok": True})])
     statuses = [requests.post(replay.url + "/v1/x", json={"n": n}, timeout=5).status_code for n in range(3)]
     assert statuses == [503, 200, 200]
@@ -197,10 +196,6 @@ def test_replay_serves_a_sequence_then_repeats_the_last(replay: ReplayServer) ->
 
 
 def test_replay_streams_frames_then_closes(replay: ReplayServer) -> None:
-    import requests
-
-    from tests.providers.replay import Reply
-
     replay.serve(Reply(200, sse=("data: {\"a\": 1}\n\n", "data: [DONE]\n\n")))
     response = requests.post(replay.url + "/v1/chat/completions", json={}, stream=True, timeout=5)
     assert response.headers["Content-Type"] == "text/event-stream"
@@ -209,7 +204,5 @@ def test_replay_streams_frames_then_closes(replay: ReplayServer) -> None:
 
 def test_base64_vectors_decode_to_floats() -> None:
     """The helper profiles use to write a base64 embedding matches the float32 little-endian format."""
-    from tests.providers.profiles.litellm import b64_floats
-
     raw = base64.b64decode(b64_floats([0.5, -1.0]))
     assert raw == b"\x00\x00\x00?\x00\x00\x80\xbf"
