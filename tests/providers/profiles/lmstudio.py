@@ -65,6 +65,39 @@ CASES = [
                  ok(completion('{"sentiment": "negative"}'))),
         expect=Expect(text='{"sentiment": "negative"}', calls=2),
     ),
+    Case(
+        name="lmstudio-context-overflow",
+        provider="LM Studio",
+        # the prompt does not fit the context the model was loaded with: a string error in a 400
+        source="lmstudio-ai/lmstudio-bug-tracker#237; lmstudio-ai/lmstudio-bug-tracker#546",
+        call="chat",
+        replies=(err(400, {"error": "Trying to keep the first 15857 tokens when context the overflows. However, the "
+                                    "model is loaded with context length of only 4096 tokens, which is not enough. Try "
+                                    "to load the model with a larger context length, or provide a shorter input"}),),
+        expect=Expect(error="ContextLengthError", calls=1),
+    ),
+    Case(
+        name="lmstudio-context-overflow-n-keep",
+        provider="LM Studio",
+        source="Gitlawb/openclaude#353; lmstudio-ai/lmstudio-bug-tracker#2205",
+        call="chat",
+        replies=(err(400, {"error": "The number of tokens to keep from the initial prompt is greater than the context "
+                                    "length (n_keep: 13055>= n_ctx: 4096). Try to load the model with a larger context "
+                                    "length, or provide a shorter input."}),),
+        expect=Expect(error="ContextLengthError", calls=1),
+    ),
+    Case(
+        name="lmstudio-stream-context-overflow-event",
+        provider="LM Studio",
+        # when streaming, the same refusal arrives as the stream's only event
+        source="dyad-sh/dyad#925; cline/cline#3664",
+        call="stream",
+        replies=(stream_reply([{"error": "Trying to keep the first 14538 tokens when context the overflows. However, "
+                                         "the model is loaded with context length of only 2048 tokens, which is not "
+                                         "enough. Try to load the model with a larger context length, or provide a "
+                                         "shorter input"}], done=False),),
+        expect=Expect(error="ContextLengthError", calls=1),
+    ),
 ]
 
 _ = chunk

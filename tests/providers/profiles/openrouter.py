@@ -79,4 +79,29 @@ CASES = [
                               {"id": "mistralai/mistral-small", "name": "Mistral Small", "context_length": 32000}]}),),
         expect=Expect(models=("openai/gpt-4o-mini", "mistralai/mistral-small")),
     ),
+    Case(
+        name="openrouter-context-length",
+        provider="OpenRouter",
+        # counts split into text input, tool input and output, and a hint at the middle-out transform
+        source="musistudio/claude-code-router#252; OpenHands/OpenHands#9937",
+        call="chat",
+        replies=(err(400, {"error": {"message": "This endpoint's maximum context length is 65536 tokens. However, you "
+                                     "requested about 92208 tokens (60833 of text input, 10042 of tool input, 21333 "
+                                     "in the output). Please reduce the length of either one, or use the "
+                                     '"middle-out" transform to compress your prompt automatically.', "code": 400,
+                                     "metadata": {"provider_name": None}}}),),
+        expect=Expect(error="ContextLengthError", calls=1),
+    ),
+    Case(
+        name="openrouter-context-length-in-200",
+        provider="OpenRouter",
+        # the same refusal delivered in a 200 body, with the status as the error's code
+        source="Aider-AI/aider#3721",
+        call="chat",
+        replies=(ok({"error": {"message": "This endpoint's maximum context length is 131072 tokens. However, you "
+                               "requested about 141607 tokens (10535 of text input, 131072 in the output). Please "
+                               'reduce the length of either one, or use the "middle-out" transform to compress your '
+                               "prompt automatically.", "code": 400, "metadata": {"provider_name": "Chutes"}}}),),
+        expect=Expect(error="ContextLengthError", calls=1),
+    ),
 ]
