@@ -11,12 +11,13 @@ plugin_id := $(shell $(PYTHON_BOOTSTRAP) -c "import json;print(json.load(open('p
 plugin_version := $(shell $(PYTHON_BOOTSTRAP) -c "import json;print(json.load(open('plugin.json'))['version'])" 2>/dev/null)
 archive := dist/dss-plugin-$(plugin_id)-$(plugin_version).zip
 
-.PHONY: help setup venv litellm model serve test unit integration lint plugin demo bench reliability install clean dist-clean
+.PHONY: help setup venv litellm model serve test unit providers integration lint plugin demo bench reliability install clean dist-clean
 
 help:
 	@echo "make demo         run the prompt recipe on the embedded local model (sets everything up)"
-	@echo "make test         install everything and run the unit and integration tests"
+	@echo "make test         install everything and run the unit, integration and provider-corpus tests"
 	@echo "make serve        serve the embedded local model on 127.0.0.1:8012 (the example presets' URL) until Ctrl-C"
+	@echo "make providers    replay the provider corpus (tests/providers) through the client"
 	@echo "make lint         ruff"
 	@echo "make plugin       build $(archive)"
 	@echo "make bench        benchmarks (bench/results)"
@@ -42,10 +43,13 @@ $(MODEL): tools/fetch_model.py
 	$(PYTHON_BOOTSTRAP) tools/fetch_model.py $(MODEL)
 
 test: setup
-	PYTHONPATH=python-lib:. $(PY) -m pytest -q tests/python/unit tests/python/integration
+	PYTHONPATH=python-lib:. $(PY) -m pytest -q tests/python/unit tests/python/integration tests/providers
 
 unit: venv
 	PYTHONPATH=python-lib:. $(PY) -m pytest -q tests/python/unit
+
+providers: venv
+	PYTHONPATH=python-lib:. $(PY) -m pytest -q tests/providers
 
 integration: setup
 	PYTHONPATH=python-lib:. $(PY) -m pytest -q tests/python/integration

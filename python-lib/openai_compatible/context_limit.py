@@ -29,6 +29,8 @@ CONTEXT_PHRASES = (
     "prompt is too long",  # Anthropic 400 "prompt is too long: N tokens > M maximum" (anthropics/claude-code#12186)
     "tokens + `max_new_tokens` must be",  # HF TGI 422 (huggingface/text-generation-inference#628)
     "`inputs` must have less than",  # HF TGI 422 "`inputs` must have less than N tokens" (tgi#695)
+    "exceeds the maximum number of tokens",  # Gemini "The input token count (N) exceeds the maximum number of
+    # tokens allowed (M)", also nested as JSON text in a proxy's message (google-gemini/gemini-cli#6678, #4231)
     "exceed context window",  # llama-cpp-python "Requested tokens (N) exceed context window of M" (#416)
 )
 
