@@ -446,13 +446,18 @@ class Client:
             raise APITimeoutError(self._redact(
                 f"{where}: no answer from {_safe_url(url)} within the {phase} timeout ({limit:g}s). Raise "
                 f"'{phase}_timeout_s' in the preset if the provider is slow.")) from None
+        except ValueError as exc:  # a header or URL value the HTTP library refuses; its text quotes the value
+            raise SettingsError(self._redact(
+                f"{where}: the request could not be sent ({exc}): a header or URL value holds a character HTTP "
+                "does not allow. Check the preset's api_key (or your per-user key), extra_headers and "
+                "extra_query.")) from None
         except requests.exceptions.RequestException as exc:
             raise APIConnectionError(self._redact(
                 f"{where}: cannot reach {_safe_url(url)} ({_reason(exc)}).")) from None
         if response.status_code >= 400:
             text = self._read_text(response, where, limit=1024 * 1024)
             error = error_from_response(response.status_code, text, response.headers, redact=self._redact,
-                                        where=where)
+                                        where=where, auth=s.auth_description(bool(self._key_for(endpoint))))
             hint = retry_hint(response.headers)
             if hint is not None:  # the headers' hint first, else one from the body (Google's RetryInfo)
                 error.retry_after = hint
