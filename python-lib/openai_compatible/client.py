@@ -40,11 +40,12 @@ from .retry import RetryPolicy, retry_hint
 from .settings import ConnectionSettings, Endpoint, _safe_url
 from .sse import iter_sse_data
 from .stats import CallStats
+from .version import __version__
 
 log = logging.getLogger("openai_compatible")
 T = TypeVar("T")
 
-USER_AGENT = "dss-plugin-openai-compatible/0.1.0"
+USER_AGENT = f"dss-plugin-openai-compatible/{__version__}"
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _CHAT_OPTIONS = ("temperature", "top_p", "stop", "seed", "n", "presence_penalty", "frequency_penalty",
                  "logit_bias", "logprobs", "top_logprobs", "tools", "tool_choice", "parallel_tool_calls", "user")
