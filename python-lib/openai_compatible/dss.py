@@ -18,6 +18,7 @@ from .client import Client
 from .columns import ColumnLayout, typed_column
 from .engine import RowEngine
 from .errors import SettingsError
+from .params import whole_number
 from .store import AnswerStore
 from .tasks.base import Task
 
@@ -49,13 +50,7 @@ def optional_int(config: Mapping[str, Any], name: str, minimum: int = 0) -> Opti
     value = config.get(name)
     if value in (None, "", 0, 0.0):
         return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise SettingsError(f"Parameter '{name}' must be a whole number, not {value!r}.") from None
-    if not number.is_integer() or number < minimum:
-        raise SettingsError(f"Parameter '{name}' must be a whole number of at least {minimum}, not {value!r}.")
-    return int(number)
+    return whole_number(value, f"Parameter '{name}'", minimum)
 
 
 def optional_float(config: Mapping[str, Any], name: str, low: float, high: float) -> Optional[float]:

@@ -29,6 +29,7 @@ from ..client import Client
 from ..columns import OutputColumn
 from ..errors import OpenAICompatibleError, OutputValidationError, SettingsError
 from ..jsonout import column_value, load_schema, parse_json_text, schema_columns, strict_schema
+from ..params import whole_number
 
 log = logging.getLogger("openai_compatible")
 
@@ -69,12 +70,7 @@ class GenerateTask:
         if not isinstance(spec.prompt, str) or not spec.prompt.strip():
             raise SettingsError("Parameter 'prompt' is empty: describe the rows to generate, e.g. 'customers of a "
                                 "bike shop in Lyon, with realistic names and ages'.")
-        try:
-            rows = int(spec.rows)
-        except (TypeError, ValueError):
-            raise SettingsError(f"Parameter 'rows' must be a whole number, not {spec.rows!r}.") from None
-        if not 1 <= rows <= MAX_ROWS:
-            raise SettingsError(f"Parameter 'rows' must be between 1 and {MAX_ROWS}, not {spec.rows}.")
+        rows = whole_number(spec.rows, "Parameter 'rows'", 1, MAX_ROWS)
         if int(spec.rows_per_call) < 1 or int(spec.max_fruitless_calls) < 1:
             raise SettingsError("'rows_per_call' and 'max_fruitless_calls' must be at least 1.")
         self.spec = spec
