@@ -67,3 +67,17 @@ def test_the_version_is_written_once():
     assert USER_AGENT.endswith("/" + __version__)
     latest = re.search(r"^## \[Version ([0-9.]+)\]", (REPO / "CHANGELOG.md").read_text(), re.MULTILINE)
     assert latest and latest.group(1) == __version__
+
+
+def test_the_readme_table_of_fields_shows_the_same_defaults():
+    rows = re.findall(r"^\| `(\w+)` \| ([A-Z_]+)[^|]*\|([^|]*)\|", (REPO / "README.md").read_text(), re.MULTILINE)
+    table = {name: (ptype, cell.strip()) for name, ptype, cell in rows if name in FIELDS}
+    assert set(table) == set(FIELDS)
+    for name, (ptype, cell) in table.items():
+        assert ptype == PARAMS[name]["type"], name
+        spec = FIELDS[name].default
+        if spec is NO_DEFAULT:
+            assert cell == "", name
+        else:
+            shown = json.loads(cell.strip("`")) if cell not in ("", "`" + str(spec) + "`") else spec
+            assert shown == spec, name
