@@ -129,7 +129,7 @@ class PresetReader:
             raw = item.get("to")
             if raw is not None and not isinstance(raw, str):
                 raw = str(raw)
-            pairs.append((key, clean_secret(raw, f"{name} '{key}'", in_header=header) or ""))
+            pairs.append((key, clean_secret(raw, name, entry=key, in_header=header) or ""))
         return tuple(pairs)
 
     def secret_key(self, in_header: bool = True) -> Optional[str]:
@@ -153,10 +153,11 @@ class PresetReader:
         return clean_secret(value, "api_key", in_header=in_header)
 
 
-def clean_secret(value: Optional[str], name: str, *, in_header: bool = False) -> Optional[str]:
+def clean_secret(value: Optional[str], name: str, *, entry: str = "", in_header: bool = False) -> Optional[str]:
     """A secret (key, token, header value) as it must be sent: surrounding whitespace removed (a key pasted
     with its line break), None when nothing is left.
 
+    ``entry`` names the item of a list field (a header's name in ``extra_headers``) or of an endpoint.
     Raises :class:`SettingsError` naming the field, never showing the value, when the secret still holds a
     control or invisible character (HTTP forbids them in headers, and the HTTP library's own error would
     print the whole header), or, for a value sent in a header (``in_header``), a character outside Latin-1,
@@ -164,15 +165,16 @@ def clean_secret(value: Optional[str], name: str, *, in_header: bool = False) ->
     """
     if value is None:
         return None
+    where = f"'{name}'" + (f" entry '{entry}'" if entry else "")
     if not isinstance(value, str):
-        raise SettingsError(f"Preset field '{name}' must be text.")
+        raise SettingsError(f"Preset field {where} must be text.")
     value = value.strip()
     if any(unicodedata.category(c).startswith("C") for c in value):
-        raise SettingsError(f"Preset field '{name}' holds a control or invisible character (a line break, a tab, a "
+        raise SettingsError(f"Preset field {where} holds a control or invisible character (a line break, a tab, a "
                             "zero-width space...) inside the value, which HTTP cannot send: enter it again without "
                             "it. (The value is not shown here, as it may be a secret.)")
     if in_header and any(ord(c) > 0xFF for c in value):
-        raise SettingsError(f"Preset field '{name}' holds a character that an HTTP header cannot carry (outside "
+        raise SettingsError(f"Preset field {where} holds a character that an HTTP header cannot carry (outside "
                             "Latin-1; keys are usually plain ASCII): check that it was copied whole and unchanged. "
                             "(The value is not shown here, as it may be a secret.)")
     return value or None

@@ -100,3 +100,8 @@ def unknown_keys(keys: Iterable[str], known: Iterable[str] = FIELDS) -> list[tup
             close = [k for k in known if k.replace("_", "") == plain]
         out.append((key, close[0] if close else None))
     return out
+
+
+def describe_unknown(unknown: list[tuple[str, Optional[str]]]) -> str:
+    """``'baseurl' (did you mean 'base_url'?); 'zz'`` for the pairs :func:`unknown_keys` returns."""
+    return "; ".join(f"'{key}'" + (f" (did you mean '{close}'?)" if close else "") for key, close in unknown)

@@ -22,6 +22,7 @@ from .preset_fields import (
     STYLES,
     SYSTEM_ROLES,
     default,
+    describe_unknown,
     unknown_keys,
 )
 
@@ -42,7 +43,7 @@ class Endpoint:
 
     def __post_init__(self) -> None:
         # every way of building one (the reader, a notebook's own code, dataclasses.replace) is normalised
-        object.__setattr__(self, "api_key", clean_secret(self.api_key, f"endpoints '{self.name}' api_key"))
+        object.__setattr__(self, "api_key", clean_secret(self.api_key, "endpoints.api_key", entry=self.name))
 
     @property
     def model_in_body(self) -> Optional[str]:
@@ -95,12 +96,12 @@ class ConnectionSettings:
         in_header = self.auth_scheme != "query_param"
         object.__setattr__(self, "api_key", clean_secret(self.api_key, "api_key", in_header=in_header))
         object.__setattr__(self, "extra_headers", tuple(
-            (name, clean_secret(value, f"extra_headers '{name}'", in_header=True) or "")
+            (name, clean_secret(value, "extra_headers", entry=name, in_header=True) or "")
             for name, value in self.extra_headers))
         object.__setattr__(self, "extra_query", tuple(
-            (name, clean_secret(value, f"extra_query '{name}'") or "") for name, value in self.extra_query))
+            (name, clean_secret(value, "extra_query", entry=name) or "") for name, value in self.extra_query))
         for endpoint in self.endpoints:
-            clean_secret(endpoint.api_key, f"endpoints '{endpoint.name}' api_key", in_header=in_header)
+            clean_secret(endpoint.api_key, "endpoints.api_key", entry=endpoint.name, in_header=in_header)
 
     # --- construction ------------------------------------------------------------------------------
 
@@ -119,9 +120,8 @@ class ConnectionSettings:
             raise SettingsError(f"The connection preset must be a dict of settings, not {type(preset).__name__}.")
         unknown = unknown_keys(preset)
         if unknown:
-            raise SettingsError("The connection preset has unknown field(s): " + "; ".join(
-                f"'{key}'" + (f" (did you mean '{close}'?)" if close else "") for key, close in unknown)
-                + ". Known fields are those of the 'OpenAI-compatible connection' parameter set (see the README).")
+            raise SettingsError(f"The connection preset has unknown field(s): {describe_unknown(unknown)}. Known "
+                                "fields are those of the 'OpenAI-compatible connection' parameter set (README).")
         p = PresetReader(preset)
         auth_scheme = p.choice("auth_scheme")
         values: dict[str, Any] = dict(
@@ -305,9 +305,8 @@ def _read_endpoints(raw: Any, default_target: str, in_header: bool = True) -> li
             raise SettingsError(f"Preset field '{where}' must be an object with name, kind and deployment.")
         unknown = unknown_keys(item, ENDPOINT_FIELDS)
         if unknown:
-            raise SettingsError(f"Preset field '{where}' has unknown field(s): " + "; ".join(
-                f"'{key}'" + (f" (did you mean '{close}'?)" if close else "") for key, close in unknown)
-                + f". An endpoint has {', '.join(ENDPOINT_FIELDS)}.")
+            raise SettingsError(f"Preset field '{where}' has unknown field(s): {describe_unknown(unknown)}. An "
+                                f"endpoint has {', '.join(ENDPOINT_FIELDS)}.")
         name = str(item.get("name") or "").strip()
         if not name:
             raise SettingsError(f"Preset field '{where}.name' is empty: give the model name recipes will show.")

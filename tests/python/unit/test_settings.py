@@ -480,8 +480,9 @@ SECRET_INSIDE = "sk-SECRET-inside-0007"
     (openai_preset(api_key="sk-SECRET-inside\u200b-0007"), "'api_key'"),  # a zero-width space from a web page
     (openai_preset(use_per_user_key=True, per_user_key="sk-SECRET-\rinside-0007"), "'per_user_key'"),
     (azure_preset(endpoints=[{"name": "gpt", "api_key": "sk-SECRET-\tinside-0007"}]), "'endpoints[1].api_key'"),
-    (openai_preset(extra_headers=[{"from": "X-Token", "to": "sk-SECRET-\ninside-0007"}]), "'extra_headers 'X-Token''"),
-    (openai_preset(extra_query=[{"from": "sig", "to": "sk-SECRET-\x1binside-0007"}]), "'extra_query 'sig''"),
+    (openai_preset(extra_headers=[{"from": "X-Token", "to": "sk-SECRET-\ninside-0007"}]),
+     "'extra_headers' entry 'X-Token'"),
+    (openai_preset(extra_query=[{"from": "sig", "to": "sk-SECRET-\x1binside-0007"}]), "'extra_query' entry 'sig'"),
     (openai_preset(organization="org-\nSECRET"), "'organization'"),
 ])
 def test_a_secret_holding_a_control_character_is_refused_without_showing_it(preset, field):
@@ -505,7 +506,7 @@ def test_settings_built_without_the_reader_are_normalised_too():
     with pytest.raises(SettingsError, match="'api_key'") as info:
         Client.from_preset(openai_preset(), api_key="sk-SECRET-\nzz-0010")
     assert "SECRET" not in str(info.value) and "zz-0010" not in str(info.value)
-    with pytest.raises(SettingsError, match="extra_headers 'X-A'"):
+    with pytest.raises(SettingsError, match="'extra_headers' entry 'X-A'"):
         ConnectionSettings(base_url="http://h/v1", models=("m",), extra_headers=(("X-A", "a\nb"),))
     from openai_compatible.settings import Endpoint
     assert Endpoint(name="e", kind="openai_v1", base="http://h/v1", api_key=" k-0009 ").api_key == "k-0009"
