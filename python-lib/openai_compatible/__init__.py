@@ -29,13 +29,13 @@ from .http.streaming import ChatStream
 from .notebook import NotebookClient, connect
 from .results import ChatResult, EmbeddingResult, Usage
 from .settings import ConnectionSettings, Endpoint
+from .version import __version__
 
-__version__ = "0.1.0"
 __all__ = [
     "APIConnectionError", "APITimeoutError", "AuthenticationError", "BadRequestError", "ChatResult",
     "ChatStream", "CheckResult", "Client", "ConnectionSettings", "ContentFilterError", "ContextLengthError",
     "EmbeddingResult", "Endpoint", "InvalidResponseError", "OpenAICompatibleError", "OutputValidationError",
     "PermissionDeniedError", "QuotaExceededError", "RateLimitError", "ServerError", "SettingsError",
     "UnknownModelError", "Usage",
-    "NotebookClient", "connect", "run_checks",
+    "NotebookClient", "__version__", "connect", "run_checks",
 ]

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 from .client import Client
 from .errors import OpenAICompatibleError
 from .progress import ProgressReporter, RunSummary
+from .redact import redact_everywhere
 from .store import AnswerStore
 from .tasks.base import RowInputError, Task, error_values
 
@@ -229,7 +230,8 @@ class RowEngine:
                 if self._provider_failures >= self.stop_after:
                     self._stop_error = ProviderUnavailableError(
                         f"Stopping the job: its first {self._provider_failures} requests all failed and none was "
-                        f"answered, so no row can succeed until this is fixed. Last error: {results[0]}")
+                        f"answered, so no row can succeed until this is fixed. Last error: "
+                        f"{redact_everywhere(results[0])}")
 
     def _resolve_answer(self, chunk: _Chunk, index: int, answer: Any, shared: bool) -> None:
         try:
@@ -260,7 +262,7 @@ class RowEngine:
         kind = getattr(error, "kind", None) or type(error).__name__
         self.summary.errors[kind] += 1
         if self.on_error == "fail":
-            raise RowFailedError(f"Row {chunk.first_row + index} failed ({kind}): {error}")
+            raise RowFailedError(f"Row {chunk.first_row + index} failed ({kind}): {redact_everywhere(error)}")
         if self.on_error == "raise":
             raise error
 

@@ -12,12 +12,13 @@ from ..errors import (
     APITimeoutError,
     InvalidResponseError,
     OpenAICompatibleError,
+    SettingsError,
     error_from_response,
     plain_text,
 )
 from ..retry import retry_hint
 from ..settings import ConnectionSettings, Endpoint, safe_url
-from .auth import request_headers, request_query
+from .auth import endpoint_key, request_headers, request_query
 from .failures import is_timeout, transport_reason
 from .transport import Transport
 
@@ -60,13 +61,18 @@ class Sender:
             raise APITimeoutError(self.redact(
                 f"{where}: no answer from {safe_url(url)} within the {phase} timeout ({limit:g}s). Raise "
                 f"'{phase}_timeout_s' in the preset if the provider is slow.")) from None
+        except ValueError as exc:  # a header or URL value the HTTP library refuses; its text quotes the value
+            raise SettingsError(self.redact(
+                f"{where}: the request could not be sent ({exc}): a header or URL value holds a character HTTP "
+                "does not allow. Check the preset's api_key (or your per-user key), extra_headers and "
+                "extra_query.")) from None
         except requests.exceptions.RequestException as exc:
             raise APIConnectionError(self.redact(
                 f"{where}: cannot reach {safe_url(url)} ({transport_reason(exc)}).")) from None
         if response.status_code >= 400:
             text = self.read_text(response, where, limit=1024 * 1024)
             error = error_from_response(response.status_code, text, response.headers, redact=self.redact,
-                                        where=where)
+                                        where=where, auth=s.auth_description(bool(endpoint_key(s, endpoint))))
             hint = retry_hint(response.headers)
             if hint is not None:  # the headers' hint first, else one from the body (Google's RetryInfo)
                 error.retry_after = hint

@@ -17,8 +17,9 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ..settings import ConnectionSettings
+from ..version import __version__
 
-USER_AGENT = "dss-plugin-openai-compatible/0.1.0"
+USER_AGENT = f"dss-plugin-openai-compatible/{__version__}"
 
 
 @dataclass(frozen=True)

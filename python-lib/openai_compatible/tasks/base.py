@@ -6,6 +6,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 from ..client import Client
 from ..columns import OutputColumn
 from ..errors import OpenAICompatibleError
+from ..redact import redact_everywhere
 from ..results import ChatResult
 
 ERROR_COLUMNS = [
@@ -104,4 +105,6 @@ def usage_values(answer: dict) -> dict:
 def error_values(error: BaseException) -> dict:
     """The error columns for a failed row."""
     kind = getattr(error, "kind", None) or type(error).__name__
-    return {"error_message": str(error) or kind, "error_type": kind}
+    # masked again here: an exception that is not the client's (a library's ValueError quoting a header) may
+    # carry a key the client never saw in that form
+    return {"error_message": redact_everywhere(error) or kind, "error_type": kind}

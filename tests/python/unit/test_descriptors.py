@@ -323,3 +323,26 @@ def test_main_exit_codes(tmp_path, capsys):
     (tmp_path / "plugin.json").write_text('{"id": "demo", "version": "0.1.0", "meta": {}}')
     assert checker.main([str(tmp_path)]) == 1
     assert "plugin.json: missing meta.label" in capsys.readouterr().out
+
+
+# --- one parameter-type list for both checkers ------------------------------------------------------------------------
+
+def test_both_checkers_use_one_type_list():
+    from localdss import params as localdss_params
+
+    assert checker.KNOWN_PARAM_TYPES == localdss_params.KNOWN_TYPES
+    assert {"STRING", "PASSWORD", "LLM", "PRESET", "CREDENTIAL_REQUEST", "KNOWLEDGE_BANK"} <= checker.KNOWN_PARAM_TYPES
+
+
+@pytest.mark.parametrize("ptype", ["AGENT", "AGENT_TOOL", "MODEL_EVALUATION_STORE"])
+def test_a_type_outside_the_dss_reference_is_unknown_to_both(tmp_path, ptype):
+    from localdss import params as localdss_params
+
+    descriptors = copy.deepcopy(VALID)
+    _recipe(descriptors)["params"].append({"name": "picked", "type": ptype, "label": "Picked"})
+    _write_plugin(tmp_path, descriptors)
+    assert any(f"unknown parameter type '{ptype}'" in p for p in checker.check_all(tmp_path))
+    problems = []
+    localdss_params.check_descriptors([{"name": "picked", "type": ptype}], "recipe", in_parameter_set=False,
+                                      problems=problems)
+    assert any(f"unknown type '{ptype}'" in p for p in problems), problems
