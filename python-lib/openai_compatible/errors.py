@@ -115,10 +115,12 @@ class ServerError(OpenAICompatibleError):
 
 
 class APIConnectionError(OpenAICompatibleError):
-    """The provider could not be reached, or the connection broke."""
+    """The provider could not be reached, or the connection broke. ``unreachable`` is True when no server was
+    reached at all (connection refused, unknown host): a service that is down rather than one that restarted."""
 
     kind = "connection"
     retryable = True
+    unreachable = False
 
 
 class APITimeoutError(APIConnectionError):

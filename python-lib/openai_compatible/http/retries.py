@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
 from ..compat import Compatibility
-from ..errors import BadRequestError, ContentFilterError, ContextLengthError, OpenAICompatibleError, RateLimitError
+from ..errors import (
+    APIConnectionError,
+    BadRequestError,
+    ContentFilterError,
+    ContextLengthError,
+    OpenAICompatibleError,
+    RateLimitError,
+)
 from ..ratelimit import RateLimiter
 from ..results import Usage
 from ..retry import RetryPolicy
@@ -22,6 +29,11 @@ log = logging.getLogger("openai_compatible")
 T = TypeVar("T")
 
 MAX_ADAPTATIONS = 6
+# Until the provider has answered once, a refused or unreachable connection is retried this many times at most:
+# a service that is down (or a wrong host or port) must stop a job in seconds, not after every row's backoff.
+# Once it has answered, a refusal is a restart or a blip, and gets the policy's full retries.
+RETRIES_BEFORE_FIRST_ANSWER = 1
+LOGGED_MESSAGE_CHARS = 300
 
 
 @dataclass
@@ -49,6 +61,7 @@ class RetryLoop:
         self.policy = policy
         self.limiter = limiter
         self.stats = stats
+        self.provider_answered = False  # set at the first HTTP answer of any status: the service is up
 
     def run(self, send: Callable[[], T], call: Call) -> T:
         """Returns ``send()``'s value, retrying transient errors; raises the last error otherwise."""
@@ -58,11 +71,16 @@ class RetryLoop:
             self.stats.add(http_calls=1)
             call.attempts += 1
             try:
-                return send()
+                result = send()
             except OpenAICompatibleError as exc:
+                if not isinstance(exc, APIConnectionError):
+                    self.provider_answered = True
                 if not self._wait_before_retry(exc, attempt, call):
                     raise
                 attempt += 1
+            else:
+                self.provider_answered = True
+                return result
 
     def _wait_before_retry(self, exc: OpenAICompatibleError, attempt: int, call: Call) -> bool:
         """Counts the failure; waits and returns True when it is worth another attempt."""
@@ -71,10 +89,14 @@ class RetryLoop:
             self.stats.add(rate_limited=1)
         if not self.policy.should_retry(exc, attempt):
             return False
+        unreached = getattr(exc, "unreachable", False) and not self.provider_answered
+        if unreached and attempt >= RETRIES_BEFORE_FIRST_ANSWER:
+            return False
         delay = self.policy.delay(attempt, exc.retry_after)
         self.stats.add(retries=1)
-        log.info("Retrying %s in %.2fs after %s (retry %d of %d).", call.where, delay, exc.kind, attempt + 1,
-                 self.policy.max_retries)
+        limit = min(self.policy.max_retries, RETRIES_BEFORE_FIRST_ANSWER) if unreached else self.policy.max_retries
+        log.info("Retrying %s in %.2fs after %s (retry %d of %d): %s", call.where, delay, exc.kind, attempt + 1,
+                 limit, _short(exc))
         if limited:
             self.limiter.cool_down(delay)  # every worker waits, not just this one
         else:
@@ -99,3 +121,10 @@ class RetryLoop:
         if usage.total_tokens is not None:
             self.limiter.adjust_tokens(call.tokens, usage.total_tokens)
             self.stats.add(prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0)
+
+
+def _short(exc: OpenAICompatibleError) -> str:
+    """The provider's own words (or the transport failure) for a log line, on one line and cut to a sensible
+    length. Exception texts are built redacted; the log filter masks them again."""
+    text = " ".join(str(getattr(exc, "provider_message", None) or exc).split())
+    return text if len(text) <= LOGGED_MESSAGE_CHARS else text[:LOGGED_MESSAGE_CHARS - 3] + "..."

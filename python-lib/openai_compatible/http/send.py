@@ -19,7 +19,7 @@ from ..errors import (
 from ..retry import retry_hint
 from ..settings import ConnectionSettings, Endpoint, safe_url
 from .auth import endpoint_key, request_headers, request_query
-from .failures import is_timeout, transport_reason
+from .failures import is_timeout, never_connected, transport_reason
 from .transport import Transport
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # read at call time, so a test may lower it
@@ -67,8 +67,10 @@ class Sender:
                 "does not allow. Check the preset's api_key (or your per-user key), extra_headers and "
                 "extra_query.")) from None
         except requests.exceptions.RequestException as exc:
-            raise APIConnectionError(self.redact(
-                f"{where}: cannot reach {safe_url(url)} ({transport_reason(exc)}).")) from None
+            error = APIConnectionError(self.redact(
+                f"{where}: cannot reach {safe_url(url)} ({transport_reason(exc)})."))
+            error.unreachable = never_connected(exc)
+            raise error from None
         if response.status_code >= 400:
             text = self.read_text(response, where, limit=1024 * 1024)
             error = error_from_response(response.status_code, text, response.headers, redact=self.redact,

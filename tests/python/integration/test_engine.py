@@ -232,3 +232,19 @@ def test_a_changed_request_misses_the_cache(fault_server, tmp_path, change):
         finally:
             store.close()
         assert fault_server.calls == expected_calls, (spec, fault_server.calls)
+
+
+def test_a_service_that_is_down_stops_the_job_after_few_connection_attempts():
+    """No server on the port: each request is tried twice at most, and the job stops after its first 10 requests
+    (plus those already in flight), instead of every row paying the full backoff."""
+    from openai_compatible.engine import ProviderUnavailableError
+
+    from tools.servers import free_port
+
+    client = Client.from_preset({"base_url": f"http://127.0.0.1:{free_port()}/v1", "models": ["m"],
+                                 "max_retries": 5, "connect_timeout_s": 2})
+    task = PromptTask(PromptSpec(model="m", prompt_template="{{text}}"), ["text"])
+    engine = RowEngine(task, client, concurrency=4)
+    with pytest.raises(ProviderUnavailableError, match="connection refused"):
+        run_all(engine, [{"text": f"row {i}"} for i in range(200)], size=20)
+    assert client.stats.snapshot()["http_calls"] <= 2 * (10 + 4 - 1)
