@@ -15,6 +15,7 @@ from .errors import (
     BadRequestError,
     ContentFilterError,
     ContextLengthError,
+    InvalidArgumentError,
     InvalidResponseError,
     OpenAICompatibleError,
     OutputValidationError,
@@ -34,7 +35,8 @@ from .version import __version__
 __all__ = [
     "APIConnectionError", "APITimeoutError", "AuthenticationError", "BadRequestError", "ChatResult",
     "ChatStream", "CheckResult", "Client", "ConnectionSettings", "ContentFilterError", "ContextLengthError",
-    "EmbeddingResult", "Endpoint", "InvalidResponseError", "OpenAICompatibleError", "OutputValidationError",
+    "EmbeddingResult", "Endpoint", "InvalidArgumentError", "InvalidResponseError", "OpenAICompatibleError",
+    "OutputValidationError",
     "PermissionDeniedError", "QuotaExceededError", "RateLimitError", "ServerError", "SettingsError",
     "UnknownModelError", "Usage",
     "NotebookClient", "__version__", "connect", "run_checks",

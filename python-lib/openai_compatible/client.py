@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional, Sequence
 
 from .compat import Compatibility, default_token_field
+from .http.arguments import checked_messages, output_token_limit
 from .http.chat import ChatCompletions, ChatRequest
 from .http.discovery import ModelDiscovery
 from .http.embeddings import Embeddings, checked_texts
@@ -32,7 +33,7 @@ class Client:
     Build it from a preset (the dict DSS hands over for a PRESET parameter)::
 
         client = Client.from_preset(preset)
-        result = client.chat([{"role": "user", "content": "Hello"}], model="llama3", max_tokens=64)
+        result = client.chat([{"role": "user", "content": "Hello"}], model="llama3", max_output_tokens=64)
         print(result.text, result.usage.total_tokens)
 
     A client is safe to share between threads; close it (or use ``with``) to free its connections.
@@ -97,27 +98,34 @@ class Client:
 
     # --- calls --------------------------------------------------------------------------------------
 
-    def chat(self, messages: Sequence[Mapping[str, Any]], model: str, *, max_tokens: Optional[int] = None,
-             response_format: Optional[dict] = None, **options: Any) -> ChatResult:
+    def chat(self, messages: Sequence[Mapping[str, Any]], model: str, *, max_output_tokens: Optional[int] = None,
+             response_format: Optional[dict] = None, max_tokens: Optional[int] = None, **options: Any) -> ChatResult:
         """One chat completion.
 
-        ``messages`` are OpenAI chat messages. Only the options you set are sent: ``temperature``,
-        ``top_p``, ``stop``, ``seed``, ``logprobs``, ``top_logprobs``, ``tools``, ``tool_choice``...;
-        ``max_tokens`` is sent under the field the provider accepts; ``response_format`` is adapted to
-        the preset's JSON mode. ``result.attempts`` counts this call's HTTP requests. Raises a subclass
-        of :class:`OpenAICompatibleError` on failure.
+        ``messages`` are OpenAI chat messages (a list of ``{"role": ..., "content": ...}``; anything else is an
+        :class:`InvalidArgumentError`, a ``TypeError``). ``max_output_tokens`` caps the answer, as in the recipes
+        and ``apply()`` (``max_tokens``, the OpenAI field's name, is accepted too) and is sent under the field the
+        provider accepts. Only the options you set are sent: ``temperature``, ``top_p``, ``stop``, ``seed``,
+        ``logprobs``, ``top_logprobs``, ``tools``, ``tool_choice``...; ``response_format`` is adapted to the
+        preset's JSON mode. ``result.attempts`` counts this call's HTTP requests. Raises a subclass of
+        :class:`OpenAICompatibleError` on failure.
         """
-        return self._chat.create(self._request(messages, model, max_tokens, response_format, options))
+        limit = output_token_limit(max_output_tokens, max_tokens, "chat")
+        return self._chat.create(self._request(checked_messages(messages, "chat"), model, limit, response_format,
+                                               options))
 
-    def stream(self, messages: Sequence[Mapping[str, Any]], model: str, *, max_tokens: Optional[int] = None,
-               response_format: Optional[dict] = None, **options: Any) -> ChatStream:
+    def stream(self, messages: Sequence[Mapping[str, Any]], model: str, *, max_output_tokens: Optional[int] = None,
+               response_format: Optional[dict] = None, max_tokens: Optional[int] = None,
+               **options: Any) -> ChatStream:
         """A streamed chat completion: iterate it for text pieces; afterwards ``.result`` holds the whole
-        :class:`ChatResult` (usage included when the provider reports it).
+        :class:`ChatResult` (usage included when the provider reports it). Arguments as in :meth:`chat`.
 
         When the provider can't stream (preset ``streaming`` = no, or auto and the provider refuses),
         the answer is fetched in one call and yielded as a single piece.
         """
-        return self._chat.stream(self._request(messages, model, max_tokens, response_format, options))
+        limit = output_token_limit(max_output_tokens, max_tokens, "stream")
+        return self._chat.stream(self._request(checked_messages(messages, "stream"), model, limit, response_format,
+                                               options))
 
     def _request(self, messages: Sequence[Mapping[str, Any]], model: str, max_tokens: Optional[int],
                  response_format: Optional[dict], options: Mapping[str, Any]) -> ChatRequest:

@@ -57,6 +57,11 @@ class SettingsError(OpenAICompatibleError, ValueError):
     kind = "settings"
 
 
+class InvalidArgumentError(SettingsError, TypeError):
+    """A call's argument has the wrong type or shape (a string where a list of messages is expected...): a
+    ``TypeError`` as Python code expects, and a :class:`SettingsError` as the rest of this library's input errors."""
+
+
 class AuthenticationError(OpenAICompatibleError):
     """The provider refused the credentials (HTTP 401, or a gateway's equivalent)."""
 
