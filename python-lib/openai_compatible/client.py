@@ -20,6 +20,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from .compat import Compatibility
+from .concurrency import ConcurrencyLimiter
 from .errors import (
     APIConnectionError,
     APITimeoutError,
@@ -69,6 +70,8 @@ class Client:
         install_log_filters()
         self.retry = retry or RetryPolicy(max_retries=settings.max_retries)
         self.limiter = limiter or RateLimiter(settings.requests_per_minute, settings.tokens_per_minute)
+        # requests in flight: fixed, or automatic (0) when each attempt's outcome steers the limit
+        self.concurrency = ConcurrencyLimiter(settings.max_concurrency, settings.concurrency_upper_bound)
         default_field = ("max_completion_tokens"
                          if settings.endpoints and all(e.kind == "azure_deployment" for e in settings.endpoints)
                          else "max_tokens")
@@ -90,7 +93,7 @@ class Client:
     def _make_session(self) -> requests.Session:
         s = self.settings
         session = requests.Session()
-        pool = max(10, s.max_concurrency * 2)
+        pool = max(10, (s.max_concurrency or s.concurrency_upper_bound) * 2)
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -375,7 +378,8 @@ class Client:
             self.limiter.acquire(tokens)
             self.stats.add(http_calls=1)
             try:
-                return send()
+                with self.concurrency.attempt():  # one slot per HTTP attempt; its latency or error is reported
+                    return send()
             except OpenAICompatibleError as exc:
                 if isinstance(exc, RateLimitError):
                     self.stats.add(rate_limited=1)
@@ -385,8 +389,10 @@ class Client:
                 self.stats.add(retries=1)
                 log.info("Retrying in %.2fs after %s (retry %d of %d).", delay, exc.kind, attempt + 1,
                          self.retry.max_retries)
-                if isinstance(exc, RateLimitError):
-                    self.limiter.cool_down(delay)  # every worker waits, not just this one
+                # every worker waits, not just this one; automatic concurrency answers a 429 without a hint by
+                # lowering the limit, so there only this worker waits
+                if isinstance(exc, RateLimitError) and (exc.retry_after is not None or not self.concurrency.automatic):
+                    self.limiter.cool_down(delay)
                 else:
                     time.sleep(delay)
                 attempt += 1

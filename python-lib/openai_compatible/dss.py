@@ -84,8 +84,10 @@ def client_for(config: Mapping[str, Any], name: str = "connection") -> Client:
                                 "Give a path that exists there (in a container image for containerized execution).")
     overrides: dict[str, int] = {}
     concurrency = optional_int(config, "max_concurrency", 1)
-    if concurrency and concurrency < client.settings.max_concurrency:
-        overrides["max_concurrency"] = concurrency
+    # the recipe may only lower the preset's limit: the fixed one, or the automatic one's upper bound
+    field = "max_concurrency" if client.settings.max_concurrency else "concurrency_upper_bound"
+    if concurrency and concurrency < getattr(client.settings, field):
+        overrides[field] = concurrency
     rpm = optional_int(config, "requests_per_minute", 1)
     if rpm and (not client.settings.requests_per_minute or rpm < client.settings.requests_per_minute):
         overrides["requests_per_minute"] = rpm
@@ -148,10 +150,11 @@ def run_row_recipe(build_task: Callable[[Mapping[str, Any], Sequence[str]], Task
     rows_limit = optional_int(config, "rows_limit", 1)
     cache_names = get_output_names_for_role(cache_role) if cache_role else []
     folder_store = FolderStore(dataiku.Folder(cache_names[0])) if cache_names else None
-    concurrency = client.settings.max_concurrency
-    engine = RowEngine(task, client, concurrency=concurrency, on_error=on_error, total_rows=rows_limit,
+    concurrency = client.settings.max_concurrency or client.settings.concurrency_upper_bound
+    engine = RowEngine(task, client, on_error=on_error, total_rows=rows_limit,
                        store=folder_store.store if folder_store else None)
-    log.info("Running on %s with %s, concurrency %d%s%s.", input_dataset.full_name, client, concurrency,
+    log.info("Running on %s with %s, concurrency %s%s%s.", input_dataset.full_name, client,
+             client.concurrency.describe(),
              f", {client.settings.requests_per_minute} requests/min" if client.settings.requests_per_minute else "",
              ", with the answer cache" if folder_store else "")
     output_dataset.write_schema(list(input_schema) + layout.schema())

@@ -66,7 +66,8 @@ class ConnectionSettings:
     client_cert: str = ""
     client_key: str = ""
     proxy: str = field(default="", repr=False)
-    max_concurrency: int = 8
+    max_concurrency: int = 0  # 0: automatic (concurrency.py), up to concurrency_upper_bound
+    concurrency_upper_bound: int = 256
     requests_per_minute: int = 0
     tokens_per_minute: int = 0
     max_retries: int = 5
@@ -113,7 +114,8 @@ class ConnectionSettings:
             client_cert=p.text("client_cert"),
             client_key=p.text("client_key"),
             proxy=p.text("proxy"),
-            max_concurrency=p.integer("max_concurrency", 8, minimum=1, maximum=1024),
+            max_concurrency=p.integer("max_concurrency", 0, minimum=0, maximum=1024),
+            concurrency_upper_bound=p.integer("concurrency_upper_bound", 256, minimum=1, maximum=1024),
             requests_per_minute=p.integer("requests_per_minute", 0, minimum=0),
             tokens_per_minute=p.integer("tokens_per_minute", 0, minimum=0),
             max_retries=p.integer("max_retries", 5, minimum=0, maximum=50),

@@ -152,7 +152,7 @@ class GenerateTask:
         calls in a row that bring no new row; a failed call (after the client's retries) raises its error.
         """
         target = self.rows_wanted if not limit or limit <= 0 else min(self.rows_wanted, int(limit))
-        workers = max(1, int(concurrency or client.settings.max_concurrency))
+        workers = max(1, int(concurrency or client.settings.max_concurrency or client.settings.concurrency_upper_bound))
         per_call = max(1, int(self.spec.rows_per_call))
         seen: set[str] = set()
         recent: list[dict] = []
@@ -162,7 +162,8 @@ class GenerateTask:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="oc-generate") as pool:
             while produced < target:
                 remaining = target - produced
-                calls = min(workers, math.ceil(remaining / per_call))
+                # the client's limit (automatic or fixed) caps the calls of a round too
+                calls = min(workers, client.concurrency.limit, math.ceil(remaining / per_call))
                 sample = recent[-10:]
                 futures = []
                 for index in range(calls):
