@@ -375,10 +375,13 @@ class Client:
     def _with_retries(self, send: Callable[[], T], tokens: int = 0) -> T:
         attempt = 0
         while True:
-            self.limiter.acquire(tokens)
-            self.stats.add(http_calls=1)
             try:
-                with self.concurrency.attempt():  # one slot per HTTP attempt; its latency or error is reported
+                # one concurrency slot per HTTP attempt, taken before the rate limiter's turn: only the requests
+                # the limit allows book a turn, so a lower rate after a 429 applies at once
+                with self.concurrency.attempt() as sending:
+                    self.limiter.acquire(tokens)
+                    sending()
+                    self.stats.add(http_calls=1)
                     return send()
             except OpenAICompatibleError as exc:
                 if isinstance(exc, RateLimitError):
@@ -389,10 +392,13 @@ class Client:
                 self.stats.add(retries=1)
                 log.info("Retrying in %.2fs after %s (retry %d of %d).", delay, exc.kind, attempt + 1,
                          self.retry.max_retries)
-                # every worker waits, not just this one; automatic concurrency answers a 429 without a hint by
-                # lowering the limit, so there only this worker waits
-                if isinstance(exc, RateLimitError) and (exc.retry_after is not None or not self.concurrency.automatic):
-                    self.limiter.cool_down(delay)
+                # after a 429 every worker waits, not just this one, and this process uses less of the preset's
+                # rate; automatic concurrency answers a 429 without a hint by lowering the limit: only this worker waits
+                if isinstance(exc, RateLimitError):
+                    shared = exc.retry_after is not None or not self.concurrency.automatic
+                    self.limiter.on_rate_limited(delay if shared else None)
+                    if not shared:
+                        time.sleep(delay)
                 else:
                     time.sleep(delay)
                 attempt += 1

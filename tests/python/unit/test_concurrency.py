@@ -5,7 +5,7 @@ import heapq
 import threading
 
 import pytest
-from openai_compatible.concurrency import OK, OTHER, REFUSED, AdaptiveLimit, ConcurrencyLimiter, outcome_of
+from openai_compatible.concurrency import HELD, OK, OTHER, REFUSED, AdaptiveLimit, ConcurrencyLimiter, outcome_of
 from openai_compatible.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -98,7 +98,8 @@ def test_queueing_server_keeps_latency_near_the_unloaded_latency():
     assert steady["refused_share"] == 0
     assert steady["rate"] >= 0.9 * 48 / 0.1
     assert steady["p50"] <= 0.1 * 1.25
-    assert 44 <= limiter.limit <= 62
+    # at least the capacity (or throughput is lost), and at most what the latency tolerance lets queue
+    assert 48 <= limiter.limit <= 48 * 1.25 * 1.4
     assert limiter.controller.unloaded_latency == pytest.approx(0.1, rel=0.05)
 
 
@@ -124,10 +125,10 @@ def test_the_limit_never_falls_below_one():
 
 def test_slow_start_doubles_each_round_trip_then_stops_at_the_first_refusal():
     limiter, clock = automatic()
-    assert limiter.limit == 4
+    assert limiter.limit == 16
     _, limits = run(limiter, clock, Server(40, refuse=True), seconds=1.0)
-    first = sorted(set(limits[:60]))
-    assert first[:3] == [8, 16, 32]
+    assert limits.index(32) < limits.index(64)  # doubled twice, one round trip each
+    assert 64 not in limits[limits.index(64) + 200:] and limiter.limit < 64
     assert not limiter.controller.slow_start
     assert limiter.controller.refusals >= 1
 
@@ -164,8 +165,7 @@ def test_a_retry_after_hint_holds_growth_until_it_has_passed():
 def test_a_limit_that_is_not_used_does_not_grow():
     limiter, clock = automatic()
     run(limiter, clock, Server(48, refuse=False), seconds=5.0, demand=3)
-    # three in flight prove the limit may double once (as TCP's window validation allows), no more
-    assert limiter.limit <= 8
+    assert limiter.limit == 16  # three in flight prove nothing about 16, let alone 32
 
 
 def test_a_fixed_limiter_ignores_outcomes():
@@ -179,6 +179,7 @@ def test_a_fixed_limiter_ignores_outcomes():
 def test_outcomes_of_errors():
     assert outcome_of(None) == OK
     assert outcome_of(RateLimitError("slow down", status=429)) == REFUSED
+    assert outcome_of(RateLimitError("slow down", status=429, retry_after=0.5)) == HELD
     assert outcome_of(APITimeoutError("read timeout")) == REFUSED
     assert outcome_of(ServerError("overloaded", status=503)) == REFUSED
     assert outcome_of(ServerError("bug", status=500)) == OTHER
@@ -191,6 +192,10 @@ def test_attempt_reports_the_error_and_frees_the_slot():
     limiter, clock = automatic()
     with pytest.raises(RateLimitError):
         with limiter.attempt():
+            raise RateLimitError("slow down", status=429)
+    assert limiter.inflight == 0 and limiter.controller.refusals == 1
+    with pytest.raises(RateLimitError):
+        with limiter.attempt():  # a wait hint: a rate quota, which holds growth but is no concurrency refusal
             raise RateLimitError("slow down", status=429, retry_after=2.0)
     assert limiter.inflight == 0 and limiter.controller.refusals == 1
     with pytest.raises(KeyError):
