@@ -122,7 +122,9 @@ class AdaptiveLimit:
             # request's slot isn't handed to another request that the server would refuse just as fast
             self._limit = max(float(self.lower), min(self._limit, float(inflight)))
             return
-        self._ceiling = min(self._limit, float(inflight))
+        # what was in flight measures the capacity only if the limit was in use; otherwise the refusal came from
+        # someone else's load or a passing fault, and the limit just steps down
+        self._ceiling = min(self._limit, float(inflight)) if inflight + 1 >= self._limit / 2 else self._limit
         self._set(self._ceiling * self.backoff, now)
         self._decrease_until = now + (self._rtt or 0.0)
 
