@@ -191,13 +191,13 @@ def plot(results: dict[str, Any], path: str) -> None:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    global LATENCY_MS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="about how long each capacity run lasts at ideal")
     parser.add_argument("--latency-ms", type=float, default=LATENCY_MS,
                         help="the capacity server's latency: a longer one asks less client CPU of a busy machine")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     args = parser.parse_args(argv)
-    global LATENCY_MS
     LATENCY_MS = args.latency_ms
     os.makedirs(args.out, exist_ok=True)
     tmpdir = os.path.join(args.out, "tmp-scale")
