@@ -95,8 +95,13 @@ class AdaptiveLimit:
 
     @property
     def unloaded_latency(self) -> Optional[float]:
-        """The lowest recent round mean, taken as the latency of the server without a queue (seconds)."""
-        return min(self._baselines) if self._baselines else None
+        """The 10th percentile of recent round means, taken as the latency of the server without a queue (seconds)."""
+        if not self._baselines:
+            return None
+        # a low percentile rather than the minimum: on a busy client machine one lucky round would set a bar
+        # that ordinary rounds then miss, and the limit would fall below the server's capacity
+        ranked = sorted(self._baselines)
+        return ranked[len(ranked) // 10]
 
     def _new_round(self, now: float) -> None:
         self._round_start: Optional[float] = None  # a round spans a round trip of answers from its first one
@@ -149,7 +154,7 @@ class AdaptiveLimit:
         self._new_round(now)
         self._rtt = mean
         self._baselines.append(mean)
-        base = min(self._baselines)
+        base = self.unloaded_latency or mean
         if refused or now < self._hold_until:
             return
         # far below the last refusal, grow by sqrt(limit)/2 per round trip, to get back quickly; close to it,

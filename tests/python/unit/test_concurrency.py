@@ -100,7 +100,8 @@ def test_queueing_server_keeps_latency_near_the_unloaded_latency():
     assert steady["p50"] <= 0.1 * 1.25
     # at least the capacity (or throughput is lost), and at most what the latency tolerance lets queue
     assert 48 <= limiter.limit <= 48 * 1.25 * 1.4
-    assert limiter.controller.unloaded_latency == pytest.approx(0.1, rel=0.05)
+    # a low percentile of round means: the server's 100 ms, plus the little queue the tolerance allows
+    assert 0.1 <= limiter.controller.unloaded_latency <= 0.115
 
 
 def test_a_fixed_bound_of_8_against_the_same_queueing_server_wastes_capacity():
