@@ -74,6 +74,7 @@ demo: venv model
 
 bench: setup
 	PYTHONPATH=python-lib:. $(PY) bench/run.py
+	PYTHONPATH=python-lib:. $(PY) bench/scale.py
 
 reliability: setup
 	PYTHONPATH=python-lib:. $(PY) tests/reliability/run.py

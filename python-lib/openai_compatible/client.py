@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional, Sequence
 
 from .compat import Compatibility, default_token_field
+from .concurrency import ConcurrencyLimiter
 from .http.arguments import checked_messages, output_token_limit
 from .http.chat import ChatCompletions, ChatRequest
 from .http.discovery import ModelDiscovery
@@ -48,11 +49,13 @@ class Client:
         install_log_filters()
         self.retry = retry or RetryPolicy(max_retries=settings.max_retries)
         self.limiter = limiter or RateLimiter(settings.requests_per_minute, settings.tokens_per_minute)
+        # requests in flight: fixed, or automatic (0) when each attempt's outcome steers the limit
+        self.concurrency = ConcurrencyLimiter(settings.max_concurrency, settings.concurrency_upper_bound)
         self.compat = compat or Compatibility(settings, default_token_field=default_token_field(settings))
         self.stats = CallStats()
         self.transport = Transport(settings)
         sender = Sender(settings, self.transport, self._redact)
-        self.retries = RetryLoop(self.retry, self.limiter, self.stats)
+        self.retries = RetryLoop(self.retry, self.limiter, self.stats, self.concurrency)
         self._discovery = ModelDiscovery(settings, sender, self.retries)
         self._chat = ChatCompletions(sender, self.retries, self.compat)
         self._embeddings = Embeddings(sender, self.retries, self.compat)

@@ -56,7 +56,8 @@ ON_ERROR = ("record", "fail", "raise")
 class RowEngine:
     """Runs ``task`` over rows through ``client``.
 
-    ``store`` persists answers (a cache folder); without it a temporary store still de-duplicates the
+    ``concurrency`` caps the requests in flight below the client's limit; 0 leaves it to the client (fixed or
+    automatic). ``store`` persists answers (a cache folder); without it a temporary store still de-duplicates the
     run. ``on_error`` is ``record`` (an error row, the job goes on), ``fail`` (stop at the first with
     :class:`RowFailedError`, naming the row) or ``raise`` (stop at the first, raising the row's own
     error). ``lookahead_chunks`` is how many input chunks are read ahead of the oldest unanswered
@@ -64,14 +65,15 @@ class RowEngine:
     on the answers to this one). ``progress_every_s`` spaces the progress lines (``math.inf``: none).
     """
 
-    def __init__(self, task: Task, client: Client, *, concurrency: int = 8, store: Optional[AnswerStore] = None,
+    def __init__(self, task: Task, client: Client, *, concurrency: int = 0, store: Optional[AnswerStore] = None,
                  on_error: str = "record", total_rows: Optional[int] = None, progress_every_s: float = 5.0,
                  lookahead_chunks: int = 2, stop_after_failed_requests: int = 10) -> None:
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, not {on_error!r}")
         self.task = task
         self.client = client
-        self.concurrency = max(1, int(concurrency))
+        # threads; the client's limiter decides how many of them have a request in flight (0: as many as it may)
+        self.concurrency = max(1, int(concurrency or client.concurrency.upper))
         self._own_store = store is None
         self.store = store if store is not None else AnswerStore()  # an empty store is falsy
         self.on_error = on_error
@@ -174,7 +176,7 @@ class RowEngine:
 
     def _collect(self, block: bool) -> None:
         if not self._futures:
-            self.progress.maybe_report(self.summary, self._done_rows())
+            self._report()
             return
         # a queue fed by the futures' callbacks: concurrent.futures.wait() over every pending future would
         # cost time in proportion to the futures in flight (thousands) at every completion
@@ -210,6 +212,10 @@ class RowEngine:
                     self._resolve_error(chunk, index, result)
                 else:
                     self._resolve_answer(chunk, index, result, shared=position > 0)
+        self._report()
+
+    def _report(self) -> None:
+        self.summary.concurrency = self.client.concurrency.describe()
         self.progress.maybe_report(self.summary, self._done_rows())
 
     def _watch_provider(self, results: list) -> None:
@@ -281,5 +287,6 @@ class RowEngine:
         self.summary.retries = stats["retries"] - stats_before["retries"]
         self.summary.rate_limited = stats["rate_limited"] - stats_before["rate_limited"]
         self.summary.seconds = time.monotonic() - started
+        self.summary.concurrency = self.client.concurrency.describe()
         if self._own_store:
             self.store.close()

@@ -151,7 +151,8 @@ class NotebookClient:
         task = PromptTask(spec, columns)
         task.check(self.client)  # an unknown model fails here, before any row is sent
         layout = ColumnLayout(prefix, columns, task.output_columns())
-        workers = min(int(concurrency or self.settings.max_concurrency), self.settings.max_concurrency)
+        limit = self.settings.max_concurrency or self.settings.concurrency_upper_bound  # 0: automatic
+        workers = min(int(concurrency or limit), limit)
         engine = RowEngine(task, self.client, concurrency=workers, on_error=on_error, total_rows=len(df))
         records = df.rename(columns=str).to_dict("records")
         chunks = (records[i:i + chunk_rows] for i in range(0, len(records), max(1, chunk_rows)))

@@ -55,7 +55,8 @@ FIELDS: dict[str, PresetField] = {
     "client_cert": PresetField(""),
     "client_key": PresetField(""),
     "proxy": PresetField(""),
-    "max_concurrency": PresetField(8, minimum=1, maximum=1024),
+    "max_concurrency": PresetField(0, minimum=0, maximum=1024),  # 0: automatic (concurrency.py)
+    "concurrency_upper_bound": PresetField(256, minimum=1, maximum=1024),
     "requests_per_minute": PresetField(0, minimum=0),
     "tokens_per_minute": PresetField(0, minimum=0),
     "max_retries": PresetField(5, minimum=0, maximum=50),

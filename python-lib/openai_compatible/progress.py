@@ -35,6 +35,7 @@ class RunSummary:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    concurrency: str = ""  # the client's limit: "8", or "automatic, 37 now (peak 52, bound 256)"
 
     @property
     def failed(self) -> int:
@@ -53,7 +54,7 @@ class RunSummary:
                 f"({self.from_cache} from the cache, {self.deduplicated} duplicates), {self.failed} errors "
                 f"({errors}); {self.requests_sent} requests, {self.http_calls} HTTP calls, {self.retries} retries, "
                 f"{self.rate_limited} rate-limited (429); tokens: {self.prompt_tokens} in, "
-                f"{self.completion_tokens} out")
+                f"{self.completion_tokens} out" + (f"; concurrency {self.concurrency}" if self.concurrency else ""))
 
 
 class ProgressReporter:
@@ -81,4 +82,5 @@ class ProgressReporter:
         else:
             position = f"{done} rows"
         self._emit(f"Progress: {position}, {rate:.1f} rows/s, {summary.failed} errors, "
-                   f"{summary.prompt_tokens + summary.completion_tokens} tokens")
+                   f"{summary.prompt_tokens + summary.completion_tokens} tokens"
+                   + (f", concurrency {summary.concurrency}" if summary.concurrency else ""))

@@ -78,7 +78,8 @@ class ConnectionSettings:
     client_cert: str = default("client_cert")
     client_key: str = default("client_key")
     proxy: str = field(default=default("proxy"), repr=False)
-    max_concurrency: int = default("max_concurrency")
+    max_concurrency: int = default("max_concurrency")  # 0: automatic (concurrency.py)
+    concurrency_upper_bound: int = default("concurrency_upper_bound")
     requests_per_minute: int = default("requests_per_minute")
     tokens_per_minute: int = default("tokens_per_minute")
     max_retries: int = default("max_retries")
@@ -142,6 +143,7 @@ class ConnectionSettings:
             client_key=p.text("client_key"),
             proxy=p.text("proxy"),
             max_concurrency=p.integer("max_concurrency"),
+            concurrency_upper_bound=p.integer("concurrency_upper_bound"),
             requests_per_minute=p.integer("requests_per_minute"),
             tokens_per_minute=p.integer("tokens_per_minute"),
             max_retries=p.integer("max_retries"),

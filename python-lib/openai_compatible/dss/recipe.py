@@ -41,8 +41,7 @@ def run_row_recipe(build_task: TaskBuilder, *, input_role: str = "input", output
     rows_limit = optional_int(config, "rows_limit", 1)
     cache_names = get_output_names_for_role(cache_role) if cache_role else []
     folder_store = FolderStore(dataiku.Folder(cache_names[0])) if cache_names else None
-    engine = RowEngine(task, client, concurrency=client.settings.max_concurrency,
-                       on_error=config.get("on_error") or "record", total_rows=rows_limit,
+    engine = RowEngine(task, client, on_error=config.get("on_error") or "record", total_rows=rows_limit,
                        store=folder_store.store if folder_store else None)
     _log_start(input_dataset.full_name, client, folder_store is not None)
     output_dataset.write_schema(list(input_schema) + layout.schema())
@@ -61,7 +60,7 @@ def run_row_recipe(build_task: TaskBuilder, *, input_role: str = "input", output
 
 def _log_start(dataset_name: str, client: Client, cached: bool) -> None:
     s = client.settings
-    log.info("Running on %s with %s, concurrency %d%s%s.", dataset_name, client, s.max_concurrency,
+    log.info("Running on %s with %s, concurrency %s%s%s.", dataset_name, client, client.concurrency.describe(),
              f", {s.requests_per_minute} requests/min" if s.requests_per_minute else "",
              ", with the answer cache" if cached else "")
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import Callable, Optional, TypeVar
 
 from ..compat import Compatibility
+from ..concurrency import ConcurrencyLimiter
 from ..errors import (
     APIConnectionError,
     BadRequestError,
@@ -57,21 +58,27 @@ class Call:
 class RetryLoop:
     """Sends with retries through a connection's rate limiter, policy and counters."""
 
-    def __init__(self, policy: RetryPolicy, limiter: RateLimiter, stats: CallStats) -> None:
+    def __init__(self, policy: RetryPolicy, limiter: RateLimiter, stats: CallStats,
+                 concurrency: Optional[ConcurrencyLimiter] = None) -> None:
         self.policy = policy
         self.limiter = limiter
         self.stats = stats
+        self.concurrency = concurrency or ConcurrencyLimiter(0)
         self.provider_answered = False  # set at the first HTTP answer of any status: the service is up
 
     def run(self, send: Callable[[], T], call: Call) -> T:
         """Returns ``send()``'s value, retrying transient errors; raises the last error otherwise."""
         attempt = 0
         while True:
-            self.limiter.acquire(call.tokens)
-            self.stats.add(http_calls=1)
-            call.attempts += 1
             try:
-                result = send()
+                # one concurrency slot per HTTP attempt, taken before the rate limiter's turn: only the requests
+                # the limit allows book a turn, so a lower rate after a 429 applies at once
+                with self.concurrency.attempt() as sending:
+                    self.limiter.acquire(call.tokens)
+                    sending()
+                    self.stats.add(http_calls=1)
+                    call.attempts += 1
+                    result = send()
             except OpenAICompatibleError as exc:
                 if not isinstance(exc, APIConnectionError):
                     self.provider_answered = True
@@ -97,9 +104,14 @@ class RetryLoop:
         limit = min(self.policy.max_retries, RETRIES_BEFORE_FIRST_ANSWER) if unreached else self.policy.max_retries
         log.info("Retrying %s in %.2fs after %s (retry %d of %d): %s", call.where, delay, exc.kind, attempt + 1,
                  limit, _short(exc))
-        if limited:
-            self.limiter.cool_down(delay)  # every worker waits, not just this one
+        # after a 429 every worker waits, not just this one, and this process uses less of the preset's rate;
+        # automatic concurrency answers a 429 without a hint by lowering the limit: only this worker waits
+        shared = limited and (exc.retry_after is not None or not self.concurrency.automatic)
+        if shared:
+            self.limiter.on_rate_limited(delay)
         else:
+            if limited:
+                self.limiter.on_rate_limited(None)
             time.sleep(delay)
         return True
 

@@ -162,7 +162,8 @@ class GenerateTask:
         its own error (``on_error="raise"``).
         """
         target = self.rows_wanted if not limit or limit <= 0 else min(self.rows_wanted, int(limit))
-        workers = max(1, int(concurrency or client.settings.max_concurrency))
+        # calls per round: the client's limit (fixed, or automatic and changing) caps them in flight anyway
+        workers = max(1, int(concurrency or client.settings.max_concurrency or client.concurrency.limit))
         tally = _Tally(target)
         engine = RowEngine(_GenerationCalls(self), client, concurrency=workers, on_error="raise",
                            lookahead_chunks=0, progress_every_s=math.inf, stop_after_failed_requests=0)

@@ -124,3 +124,15 @@ def test_summary_describes_everything_a_user_asks_after_a_run():
                  "2 retries", "1 rate-limited", "30 in", "40 out"):
         assert part in text
     assert summary.as_dict()["failed"] == 2
+
+
+def test_progress_and_summary_show_the_concurrency_in_use():
+    now = [0.0]
+    lines = []
+    reporter = ProgressReporter(total=10, every_s=1, emit=lines.append, clock=lambda: now[0])
+    summary = RunSummary(rows=10, seconds=1.0, concurrency="automatic, 37 now (peak 52, bound 256)")
+    now[0] = 2.0
+    reporter.maybe_report(summary, 4)
+    assert lines[0].endswith(", concurrency automatic, 37 now (peak 52, bound 256)")
+    assert summary.describe().endswith("; concurrency automatic, 37 now (peak 52, bound 256)")
+    assert summary.as_dict()["concurrency"].startswith("automatic")

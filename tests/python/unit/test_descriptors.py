@@ -53,6 +53,7 @@ def test_connection_preset_contract():
         "client_key": "STRING",
         "proxy": "STRING",
         "max_concurrency": "INT",
+        "concurrency_upper_bound": "INT",
         "requests_per_minute": "INT",
         "tokens_per_minute": "INT",
         "max_retries": "INT",
@@ -89,7 +90,8 @@ def test_connection_preset_contract():
     assert defaults["api_version"] == "2024-10-21"
     assert (defaults["connect_timeout_s"], defaults["read_timeout_s"]) == (10, 120)
     assert defaults["verify_tls"] is True and defaults["stream_usage"] is True
-    assert (defaults["max_concurrency"], defaults["max_retries"]) == (8, 5)
+    assert (defaults["max_concurrency"], defaults["max_retries"]) == (0, 5)  # 0: automatic
+    assert defaults["concurrency_upper_bound"] == 256
     assert (defaults["requests_per_minute"], defaults["tokens_per_minute"]) == (0, 0)
     assert data["defaultDefinableAtProjectLevel"] is True and data["defaultDefinableInline"] is False
 

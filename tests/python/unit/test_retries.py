@@ -33,7 +33,7 @@ def failing(*errors, answer="ok"):
 
 
 def loop_with(clock, max_retries=3):
-    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, jitter=0.0)  # waits exactly as hinted
     return RetryLoop(RetryPolicy(max_retries=max_retries), limiter, CallStats()), limiter
 
 
