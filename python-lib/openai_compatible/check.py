@@ -159,6 +159,8 @@ class _Checker:
 
     def run(self) -> list[CheckResult]:
         self.guarded("reachable", "Service reachable", self.check_reachable)
+        if self.settings.oauth2 is not None:
+            self.guarded("token_endpoint", "Token endpoint (OAuth2)", self.check_token_endpoint)
         self.guarded("models_endpoint", "Model list (GET /models)", self.check_models_endpoint)
         self.guarded("chat", "Chat", self.check_chat_models)
         self.guarded("authentication", "Authentication", self.check_authentication)
@@ -282,6 +284,22 @@ class _Checker:
             setting = "check 'ca_bundle', 'client_cert' and 'client_key', or whether the URL should be http://"
         self.add(name, label, "fail", meaning, setting, latency_ms=latency, detail=_reason_text(error))
 
+    def check_token_endpoint(self) -> None:
+        """OAuth2 schemes: the token endpoint issues a token for the preset's client id, secret and scope."""
+        from .oauth2 import provider_for
+
+        name, label, oauth = "token_endpoint", "Token endpoint (OAuth2)", self.settings.oauth2
+        token, error, latency = self.timed(lambda: provider_for(self.settings).fetch())
+        if error is not None:
+            self.add(name, label, "fail", f"No token: {_message(error)}.",
+                     f"check {getattr(error, 'field', '') or 'oauth2_token_url'}", latency_ms=latency)
+            return
+        lifetime = f"valid {token.expires_in:g}s" if token.expires_in else "with no stated lifetime"
+        audience = token.claims.get("aud")
+        self.add(name, label, "ok", f"{_safe_url(oauth.token_url)} issued a Bearer token ({lifetime}) for client "
+                 f"'{oauth.client_id}'" + (f" with scope '{oauth.scope}'" if oauth.scope else "")
+                 + (f", audience {audience}" if audience else "") + ".", latency_ms=latency)
+
     def check_models_endpoint(self) -> None:
         name, label = "models_endpoint", "Model list (GET /models)"
         s = self.settings
@@ -382,8 +400,11 @@ class _Checker:
         s = self.settings
         scheme = {"bearer": "a Bearer token", "api_key_header": "the api-key header",
                   "custom_header": f"the '{s.auth_header_name}' header",
-                  "query_param": f"the '{s.auth_query_param}' query parameter", "none": "no key"}[s.auth_scheme]
+                  "query_param": f"the '{s.auth_query_param}' query parameter", "none": "no key",
+                  "oauth2_client_credentials": "a Bearer token", "entra_id": "a Bearer token"}[s.auth_scheme]
         whose = "your own key (per-user)" if s.per_user_key else "the preset's key"
+        if s.oauth2 is not None:
+            whose = "the token from the token endpoint"
         if self.auth_seen is not None:
             self.add(name, label, "fail", f"The service refused {whose}, sent as {scheme}: "
                                           f"{_message(self.auth_seen)}", _auth_setting(s),
@@ -701,7 +722,7 @@ class _Checker:
 
 
 _ORDER = {name: index for index, name in enumerate((
-    "reachable", "tls", "authentication", "models_endpoint", "chat", "token_field", "system_role",
+    "reachable", "tls", "token_endpoint", "authentication", "models_endpoint", "chat", "token_field", "system_role",
     "developer_role", "streaming", "stream_usage", "json_object", "json_schema", "embeddings"))}
 
 
@@ -816,6 +837,11 @@ def _auth_setting(settings: ConnectionSettings) -> str:
         return "update your key in Profile & Settings > Credentials (per-user key of this preset)"
     if settings.auth_scheme == "none":
         return "set 'auth_scheme' (Bearer for most services) and 'api_key'"
+    if settings.auth_scheme == "entra_id":
+        return ("give the app registration the 'Cognitive Services OpenAI User' role on the Azure OpenAI resource, "
+                "and check 'entra_tenant_id'")
+    if settings.oauth2 is not None:
+        return "check 'oauth2_scope' and 'oauth2_audience': the service refused the token the endpoint issued"
     return "check 'api_key' and 'auth_scheme' (and 'auth_header_name' for a custom header)"
 
 

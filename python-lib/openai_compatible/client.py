@@ -19,6 +19,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from . import oauth2
 from .compat import Compatibility
 from .errors import (
     APIConnectionError,
@@ -78,6 +79,10 @@ class Client:
         self._discovery_lock = threading.Lock()
         self._env_proxies: dict[str, dict] = {}
         self._session = self._make_session()
+        # OAuth2 schemes: one token per credentials, shared by every client and thread of the process
+        self._tokens = oauth2.provider_for(settings)
+        if self._tokens is not None:
+            self._tokens.watch(self._redact)
 
     @classmethod
     def from_preset(cls, preset: Optional[Mapping[str, Any]], **overrides: Any) -> Client:
@@ -320,7 +325,8 @@ class Client:
         cert: Any = (s.client_cert, s.client_key) if s.client_cert and s.client_key else (s.client_cert or None)
         http_client = httpx.Client(verify=verify, cert=cert, proxy=s.proxy or None,
                                    timeout=httpx.Timeout(s.read_timeout_s, connect=s.connect_timeout_s),
-                                   event_hooks={"request": [drop_placeholder]})
+                                   event_hooks={"request": [drop_placeholder]},
+                                   auth=oauth2.httpx_auth(self._tokens) if self._tokens is not None else None)
         options: dict[str, Any] = dict(default_headers=headers or None, default_query=query or None,
                                        http_client=http_client, max_retries=s.max_retries)
         options.update(kwargs)
@@ -397,6 +403,9 @@ class Client:
         if s.organization:
             headers["OpenAI-Organization"] = s.organization
         headers.update(dict(s.extra_headers))
+        if self._tokens is not None:  # OAuth2 schemes: the token endpoint's bearer token, renewed as needed
+            headers["Authorization"] = f"Bearer {self._tokens.token()}"
+            return headers
         key = self._key_for(endpoint)
         if key:
             if s.auth_scheme == "bearer":
@@ -423,8 +432,10 @@ class Client:
         return self.settings.api_key
 
     def _send(self, method: str, endpoint: Endpoint, path: str, body: Optional[dict], *, where: str,
-              stream: bool = False) -> requests.Response:
-        """One HTTP exchange; returns a successful response or raises a normalised error."""
+              stream: bool = False, renewed: bool = False) -> requests.Response:
+        """One HTTP exchange; returns a successful response or raises a normalised error.
+
+        With an OAuth2 scheme, a 401 drops the token that was sent and resends once with a new one."""
         s = self.settings
         url = endpoint.base + path
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
@@ -449,6 +460,11 @@ class Client:
         except requests.exceptions.RequestException as exc:
             raise APIConnectionError(self._redact(
                 f"{where}: cannot reach {_safe_url(url)} ({_reason(exc)}).")) from None
+        if response.status_code == 401 and self._tokens is not None and not renewed:
+            response.close()
+            self._tokens.invalidate(headers["Authorization"][len("Bearer "):])
+            self.stats.add(http_calls=1)
+            return self._send(method, endpoint, path, body, where=where, stream=stream, renewed=True)
         if response.status_code >= 400:
             text = self._read_text(response, where, limit=1024 * 1024)
             error = error_from_response(response.status_code, text, response.headers, redact=self._redact,

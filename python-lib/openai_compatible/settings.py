@@ -12,9 +12,10 @@ from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
 
 from .errors import SettingsError
+from .oauth2 import OAUTH2_SCHEMES, OAuth2Settings
 
 STYLES = ("openai", "azure")
-AUTH_SCHEMES = ("bearer", "api_key_header", "custom_header", "query_param", "none")
+AUTH_SCHEMES = ("bearer", "api_key_header", "custom_header", "query_param", "none") + OAUTH2_SCHEMES
 ENDPOINT_KINDS = ("azure_deployment", "openai_v1")
 STREAMING = ("auto", "yes", "no")
 MAX_TOKENS_FIELDS = ("auto", "max_tokens", "max_completion_tokens")
@@ -76,6 +77,7 @@ class ConnectionSettings:
     system_role: str = "system"
     json_mode: str = "auto"
     per_user_key: bool = False
+    oauth2: Optional[OAuth2Settings] = None  # set for the OAuth2 schemes (oauth2_client_credentials, entra_id)
 
     # --- construction ------------------------------------------------------------------------------
 
@@ -95,7 +97,8 @@ class ConnectionSettings:
         p = _Reader(preset)
         style = p.choice("style", STYLES, "openai")
         auth_scheme = p.choice("auth_scheme", AUTH_SCHEMES, "bearer")
-        api_key = p.secret_key()
+        oauth2 = OAuth2Settings.from_preset(preset, auth_scheme) if auth_scheme in OAUTH2_SCHEMES else None
+        api_key = None if oauth2 else p.secret_key()  # OAuth2 schemes send a token, never a key
         values: dict[str, Any] = dict(
             style=style,
             organization=p.text("organization"),
@@ -122,7 +125,8 @@ class ConnectionSettings:
             max_tokens_field=p.choice("max_tokens_field", MAX_TOKENS_FIELDS, "auto"),
             system_role=p.choice("system_role", SYSTEM_ROLES, "system"),
             json_mode=p.choice("json_mode", JSON_MODES, "auto"),
-            per_user_key=p.boolean("use_per_user_key", False),
+            per_user_key=p.boolean("use_per_user_key", False) and oauth2 is None,
+            oauth2=oauth2,
         )
         if auth_scheme == "custom_header" and not values["auth_header_name"]:
             raise SettingsError("Preset field 'auth_header_name' is empty: with the 'custom_header' "
@@ -177,6 +181,8 @@ class ConnectionSettings:
         out += [v for _, v in self.extra_headers] + [v for _, v in self.extra_query]
         if self.proxy and "@" in self.proxy:
             out.append(urlsplit(self.proxy).password or "")
+        if self.oauth2 is not None:
+            out += self.oauth2.secrets()
         return [s for s in out if s]
 
     def endpoint_for(self, model: str, discovered: tuple = ()) -> Endpoint:
