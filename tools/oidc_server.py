@@ -31,6 +31,7 @@ class OIDCClient:
     client_id: str
     client_secret: str
     client_auth: str  # "basic" (client_secret_basic) or "body" (client_secret_post)
+    ttl: Optional[int] = None  # token lifetime in seconds; None: the server's default
 
     def metadata(self) -> dict:
         method = "client_secret_basic" if self.client_auth == "basic" else "client_secret_post"
@@ -44,6 +45,8 @@ DEFAULT_CLIENTS = (
     OIDCClient("gateway-body", "body-secret-2d8e4b6a0c", "body"),
     # a secret with the characters RFC 6749 2.3.1 says must be form-encoded inside the Basic header
     OIDCClient("gateway-symbols", "s3cr:t+with/sym%bols= and space", "basic"),
+    # long-lived tokens, for tests that count fetches and must not see a renewal by expiry
+    OIDCClient("gateway-long", "long-secret-9b1d3f5e7a", "body", ttl=600),
 )
 
 
@@ -51,7 +54,7 @@ DEFAULT_CLIENTS = (
 class OIDCServer:
     """A running oidc-provider: ``issuer`` (``http://127.0.0.1:PORT``), its token and JWKS URLs, clients."""
 
-    process: "subprocess.Popen[bytes]"
+    process: subprocess.Popen[bytes]
     issuer: str
     clients: Dict[str, OIDCClient]
     ttl: int
@@ -96,7 +99,8 @@ def start_oidc_server(*, ttl: int = 4, clients: Sequence[OIDCClient] = DEFAULT_C
     config_path = os.path.join(os.path.dirname(log_path), "oidc-clients.json")
     with open(config_path, "w", encoding="utf-8") as handle:
         json.dump({"clients": [c.metadata() for c in clients], "resource": RESOURCE, "scopes": [SCOPE],
-                   "extra_scopes": [FORBIDDEN_SCOPE]}, handle)
+                   "extra_scopes": [FORBIDDEN_SCOPE],
+                   "client_ttls": {c.client_id: c.ttl for c in clients if c.ttl}}, handle)
     cmd = [node, os.path.join(OIDC_DIR, "server.mjs"), "--config", config_path, "--ttl", str(ttl)]
     proc = _spawn(cmd, log_path, stdout=subprocess.PIPE)
     deadline = time.monotonic() + timeout

@@ -291,7 +291,7 @@ class _Checker:
         name, label, oauth = "token_endpoint", "Token endpoint (OAuth2)", self.settings.oauth2
         token, error, latency = self.timed(lambda: provider_for(self.settings).fetch())
         if error is not None:
-            self.add(name, label, "fail", f"No token: {_message(error)}.",
+            self.add(name, label, "fail", f"No token from the token endpoint: {error}",
                      f"check {getattr(error, 'field', '') or 'oauth2_token_url'}", latency_ms=latency)
             return
         lifetime = f"valid {token.expires_in:g}s" if token.expires_in else "with no stated lifetime"

@@ -28,6 +28,7 @@ from .client import Client
 from .columns import ColumnLayout, typed_column
 from .engine import RowEngine
 from .errors import SettingsError
+from .oauth2 import OAUTH2_SCHEMES
 from .settings import ConnectionSettings
 from .tasks.prompt import PromptSpec, PromptTask
 
@@ -142,7 +143,7 @@ def _lookup(name: str, project_key: Optional[str], api_client: Any, api_key: Opt
         except Exception as exc:  # secrets need a personal key (not a global API key)
             log.info("Could not read your user secrets (%s).", dss._api_error_text(exc))
             secret = None
-    if _truthy(config.get("use_per_user_key")) and config.get("auth_scheme") != "none":
+    if _truthy(config.get("use_per_user_key")) and config.get("auth_scheme") not in ("none", *OAUTH2_SCHEMES):
         if not secret:
             raise SettingsError(
                 f"The preset '{name}' ({where}) uses per-user keys. DSS hands your per-user credential only to the "

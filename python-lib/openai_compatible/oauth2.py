@@ -46,9 +46,12 @@ OAUTH2_SCHEMES = ("oauth2_client_credentials", "entra_id")
 CLIENT_AUTH = ("basic", "body")
 ENTRA_TOKEN_URL = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"  # noqa: S105 - a URL
 ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
-# Renew when this share of the token's lifetime is left (capped below), so that a request in flight never
-# carries an expired token; a token without expires_in is kept until the service answers 401.
+# Renew when a quarter of the token's lifetime is left, at least 2 s (expires_in and the JWT's exp are whole
+# seconds, so up to 1 s of the stated lifetime may already be gone) and at most 5 minutes, never before half
+# of it: a request in flight never carries an expired token. A token without expires_in is kept until the
+# service answers 401.
 RENEW_SHARE = 0.25
+RENEW_MIN_S = 2.0
 RENEW_MAX_S = 300.0
 _TENANT_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
 
@@ -133,6 +136,11 @@ class OAuth2Settings:
             "invalid_grant": credentials,
         }.get(error, "'oauth2_token_url', 'oauth2_client_id' and 'oauth2_scope'" if self.scheme != "entra_id"
               else "'entra_tenant_id', 'oauth2_client_id' and 'oauth2_client_secret'")
+
+
+def renew_margin(lifetime: float) -> float:
+    """Seconds before a token's stated expiry at which it is renewed (see ``RENEW_SHARE``)."""
+    return min(max(lifetime * RENEW_SHARE, RENEW_MIN_S), RENEW_MAX_S, lifetime / 2)
 
 
 def check_token_url(url: str) -> None:
@@ -295,7 +303,7 @@ class TokenProvider:
         self._learn(value)
         expires_in = answer.get("expires_in")
         lifetime = float(expires_in) if isinstance(expires_in, (int, float)) and expires_in > 0 else None
-        renew_at = (started + lifetime - min(lifetime * RENEW_SHARE, RENEW_MAX_S)) if lifetime else float("inf")
+        renew_at = started + lifetime - renew_margin(lifetime) if lifetime else float("inf")
         log.info("Fetched an OAuth2 access token from %s (valid %s).", _safe(s.token_url),
                  f"{lifetime:g}s" if lifetime else "until refused")
         return Token(value=value, renew_at=renew_at, expires_in=lifetime, claims=_jwt_claims(value))
@@ -343,6 +351,12 @@ def shared_provider(settings: OAuth2Settings, *, verify: Any = True, cert: Any =
             provider = _providers[key] = TokenProvider(settings, verify=verify, cert=cert, proxy=proxy,
                                                        timeout=timeout)
         return provider
+
+
+def reset_shared_providers() -> None:
+    """Forgets every shared provider and its token (tests; a process whose identity provider was reset)."""
+    with _providers_lock:
+        _providers.clear()
 
 
 def provider_for(connection: Any) -> Optional[TokenProvider]:

@@ -8,7 +8,8 @@
 // seen and tokens issued (read by the tests to count fetches); it is outside the OAuth2 protocol.
 //
 // The config file holds {"clients": [...oidc-provider client metadata...], "resource": "https://...",
-// "scopes": ["llm:invoke", ...]}; the Python helper tools/oidc_server.py writes it.
+// "scopes": ["llm:invoke", ...], "client_ttls": {"client id": seconds}}; the Python helper
+// tools/oidc_server.py writes it. Tokens live --ttl seconds unless client_ttls says otherwise.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
@@ -46,14 +47,14 @@ const start = (issuer, port) => {
         enabled: true,
         defaultResource: () => config.resource,
         useGrantedResource: () => true,
-        getResourceServerInfo: (ctx, resource) => {
+        getResourceServerInfo: (ctx, resource, client) => {
           if (resource !== config.resource) {
             throw new errors.InvalidTarget('unknown resource server');
           }
           return {
             scope: resourceScopes,
             audience: resource,
-            accessTokenTTL: ttl,
+            accessTokenTTL: (config.client_ttls || {})[client.clientId] || ttl,
             accessTokenFormat: 'jwt',
             jwt: { sign: { alg: 'RS256' } },
           };
