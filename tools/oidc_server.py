@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import time
 import urllib.request
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 from tools.servers import REPO_ROOT, ServerStartError, _log_path, _read_ready_line, _spawn, _wait_http, stop_process
 
@@ -32,12 +32,13 @@ class OIDCClient:
     client_secret: str
     client_auth: str  # "basic" (client_secret_basic) or "body" (client_secret_post)
     ttl: Optional[int] = None  # token lifetime in seconds; None: the server's default
+    scopes: Tuple[str, ...] = (SCOPE,)  # the scopes this client may ask for
 
     def metadata(self) -> dict:
         method = "client_secret_basic" if self.client_auth == "basic" else "client_secret_post"
         return {"client_id": self.client_id, "client_secret": self.client_secret,
                 "grant_types": ["client_credentials"], "redirect_uris": [], "response_types": [],
-                "scope": SCOPE, "token_endpoint_auth_method": method}
+                "scope": " ".join(self.scopes), "token_endpoint_auth_method": method}
 
 
 DEFAULT_CLIENTS = (
@@ -59,10 +60,11 @@ class OIDCServer:
     clients: Dict[str, OIDCClient]
     ttl: int
     log_path: Optional[str] = None
+    token_path: str = "/token"  # noqa: S105 - a URL path
 
     @property
     def token_url(self) -> str:
-        return self.issuer + "/token"
+        return self.issuer + self.token_path
 
     @property
     def jwks_url(self) -> str:
@@ -88,8 +90,12 @@ def node_modules_ready() -> bool:
 
 
 def start_oidc_server(*, ttl: int = 4, clients: Sequence[OIDCClient] = DEFAULT_CLIENTS,
+                      scopes: Sequence[str] = (SCOPE,), token_path: str = "/token",  # noqa: S107
                       log_dir: Optional[str] = None, timeout: float = 30.0) -> OIDCServer:
-    """Start oidc-provider with the client credentials grant, JWT access tokens valid ``ttl`` seconds."""
+    """Start oidc-provider with the client credentials grant, JWT access tokens valid ``ttl`` seconds.
+
+    ``scopes`` are those the resource server grants; ``token_path`` moves the token endpoint (e.g. to
+    Microsoft Entra ID's ``/{tenant}/oauth2/v2.0/token``)."""
     node = shutil.which("node")
     if node is None:
         raise ServerStartError("node is not installed (Node.js 20 or later is needed for the OAuth2 tests)")
@@ -98,7 +104,8 @@ def start_oidc_server(*, ttl: int = 4, clients: Sequence[OIDCClient] = DEFAULT_C
     log_path = _log_path(log_dir, "oidc.log")
     config_path = os.path.join(os.path.dirname(log_path), "oidc-clients.json")
     with open(config_path, "w", encoding="utf-8") as handle:
-        json.dump({"clients": [c.metadata() for c in clients], "resource": RESOURCE, "scopes": [SCOPE],
+        json.dump({"clients": [c.metadata() for c in clients], "resource": RESOURCE, "scopes": list(scopes),
+                   "token_path": token_path,
                    "extra_scopes": [FORBIDDEN_SCOPE],
                    "client_ttls": {c.client_id: c.ttl for c in clients if c.ttl}}, handle)
     cmd = [node, os.path.join(OIDC_DIR, "server.mjs"), "--config", config_path, "--ttl", str(ttl)]
@@ -107,7 +114,7 @@ def start_oidc_server(*, ttl: int = 4, clients: Sequence[OIDCClient] = DEFAULT_C
     issuer = _read_ready_line(proc, deadline, "OIDC server")
     _wait_http(proc, issuer + "/.well-known/openid-configuration", deadline, "OIDC server")
     return OIDCServer(process=proc, issuer=issuer, clients={c.client_id: c for c in clients}, ttl=ttl,
-                      log_path=log_path)
+                      log_path=log_path, token_path=token_path)
 
 
 def stop_oidc_server(server: OIDCServer) -> None:

@@ -8,16 +8,26 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+import pandas as pd
 import pytest
-from openai_compatible import Client
+from openai_compatible import Client, oauth2
 from openai_compatible.errors import AuthenticationError
+from openai_compatible.notebook import connect
 from openai_compatible.oauth2 import TokenEndpointError, TokenProvider, renew_margin, reset_shared_providers
 
 import localdss
 from tests.python.integration.localdss_cli import read_rows, write_rows
+from tests.python.integration.test_llm_components import CHAT, ask, run_llm
 from tests.servers.fault_server import Fault, FaultServer, oai_error
 from tests.servers.jwt_check import JWTChecker, require_jwt
-from tools.oidc_server import FORBIDDEN_SCOPE, RESOURCE, OIDCServer, start_oidc_server, stop_oidc_server
+from tools.oidc_server import (
+    FORBIDDEN_SCOPE,
+    RESOURCE,
+    OIDCClient,
+    OIDCServer,
+    start_oidc_server,
+    stop_oidc_server,
+)
 from tools.servers import ServerStartError
 
 HELLO = [{"role": "user", "content": "hello"}]
@@ -265,3 +275,47 @@ def test_a_recipe_runs_with_an_oauth2_preset(tmp_path, gateway, oidc):
     secret = oidc.clients["gateway-long"].client_secret
     assert secret not in done.stdout + done.stderr
     assert not any(token in done.stdout + done.stderr for token in checker.tokens_seen)
+
+
+def test_the_mesh_chat_component_uses_the_token(tmp_path, gateway, oidc):
+    """The LLM Mesh component (python-llms), run by localdss as DSS runs it."""
+    server, checker = gateway
+    run, lines = run_llm(tmp_path, CHAT, preset(server, oidc), "m", ask("from the mesh"))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert lines[-1]["text"] == "echo: from the mesh"
+    assert checker.accepted == 1 and checker.rejected == 0
+    assert oidc.clients["gateway-long"].client_secret not in run.stdout + run.stderr
+
+
+def test_the_notebook_api_uses_the_token(gateway, oidc):
+    server, checker = gateway
+    with connect(preset(server, oidc)) as client:
+        out = client.apply(pd.DataFrame({"text": ["a", "b", "c"]}), "{{text}}", "m")
+    assert list(out["llm_response"]) == ["echo: a", "echo: b", "echo: c"]
+    assert checker.accepted == 3
+
+
+def test_entra_id_sends_the_tenant_url_the_azure_scope_and_the_secret_in_the_body(server_log_dir, fault_server,
+                                                                                monkeypatch):
+    """Microsoft Entra ID's token endpoint shape, served by oidc-provider at Entra's path on this machine."""
+    tenant = "0f6a5c1e-3b7d-4e2a-9c8b-1d2e3f4a5b6c"
+    app = OIDCClient("entra-app", "entra-secret~with.chars_9Q", "body", scopes=(oauth2.ENTRA_SCOPE,))
+    entra = start_oidc_server(clients=[app], scopes=[oauth2.ENTRA_SCOPE], token_path=f"/{tenant}/oauth2/v2.0/token",
+                              log_dir=str(Path(server_log_dir) / "entra"))
+    try:
+        monkeypatch.setattr(oauth2, "ENTRA_TOKEN_URL", entra.issuer + "/{tenant}/oauth2/v2.0/token")
+        checker = JWTChecker(entra.jwks_url, issuer=entra.issuer, audience=RESOURCE)
+        require_jwt(fault_server, checker)
+        settings = {"style": "azure", "target_uri": fault_server.target_uri, "endpoints": [{"name": "gpt-4o"}],
+                    "auth_scheme": "entra_id", "entra_tenant_id": tenant, "oauth2_client_id": app.client_id,
+                    "oauth2_client_secret": app.client_secret, "max_retries": 0}
+        with Client.from_preset(settings) as client:
+            assert client.chat(HELLO, model="gpt-4o").text == "echo: hello"
+        assert checker.accepted == 1 and entra.stats()["tokens_issued"] == 1
+        wrong = dict(settings, oauth2_client_secret="entra-wrong-secret")
+        with Client.from_preset(wrong) as client, pytest.raises(TokenEndpointError) as info:
+            client.chat(HELLO, model="gpt-4o")
+        assert "'oauth2_client_secret'" in str(info.value)
+        assert "oauth2_client_auth" not in str(info.value)  # not a field of the entra_id scheme
+    finally:
+        stop_oidc_server(entra)

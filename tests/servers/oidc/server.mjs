@@ -37,6 +37,8 @@ const stats = { token_requests: 0, tokens_issued: 0, token_errors: 0 };
 const start = (issuer, port) => {
   const provider = new Provider(issuer, {
     clients: config.clients,
+    // token_path lets a test serve the token endpoint where Microsoft Entra ID has it ({tenant}/oauth2/v2.0/token)
+    ...(config.token_path ? { routes: { token: config.token_path } } : {}),
     jwks: { keys: [jwk] },
     scopes: [...config.scopes, ...(config.extra_scopes || [])],
     features: {
@@ -69,7 +71,7 @@ const start = (issuer, port) => {
       ctx.body = stats;
       return;
     }
-    if (ctx.path === '/token' && ctx.method === 'POST') {
+    if (ctx.path === (config.token_path || '/token') && ctx.method === 'POST') {
       stats.token_requests += 1;
     }
     await next();
