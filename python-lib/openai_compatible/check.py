@@ -40,6 +40,7 @@ from .errors import (
     SettingsError,
     UnknownModelError,
 )
+from .oauth2 import TokenEndpointError
 from .ratelimit import RateLimiter
 from .redact import Redactor
 from .retry import RetryPolicy
@@ -405,7 +406,11 @@ class _Checker:
         whose = "your own key (per-user)" if s.per_user_key else "the preset's key"
         if s.oauth2 is not None:
             whose = "the token from the token endpoint"
-        if self.auth_seen is not None:
+        if isinstance(self.auth_seen, TokenEndpointError):
+            self.add(name, label, "fail", "No token could be obtained from the token endpoint, so the service was "
+                                          "not asked (see the token endpoint check).",
+                     f"check '{self.auth_seen.field}'", detail=_message(self.auth_seen))
+        elif self.auth_seen is not None:
             self.add(name, label, "fail", f"The service refused {whose}, sent as {scheme}: "
                                           f"{_message(self.auth_seen)}", _auth_setting(s),
                      detail=_message(self.auth_seen))
@@ -848,6 +853,8 @@ def _auth_setting(settings: ConnectionSettings) -> str:
 def _explain_error(error: BaseException, settings: ConnectionSettings, model: Optional[str]) -> tuple[str, str, str]:
     """(meaning, setting, status) for an error of a check's call."""
     where = f"'{model}'" if model else "the service"
+    if isinstance(error, TokenEndpointError):
+        return "No token: the token endpoint refused to issue one.", f"check '{error.field}'", "fail"
     if isinstance(error, AuthenticationError):
         return "The service refused the credentials.", _auth_setting(settings), "fail"
     if isinstance(error, PermissionDeniedError):

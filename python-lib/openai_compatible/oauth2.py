@@ -6,9 +6,11 @@ Two preset authentication schemes use it:
   Management, Apigee, Kong, or an identity provider such as Keycloak, Okta, Auth0), RFC 6749 section 4.4.
 * ``entra_id``: Microsoft Entra ID for Azure OpenAI. Only the tenant is asked for; the token URL is
   ``https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`` and the scope
-  ``https://cognitiveservices.azure.com/.default`` (Microsoft Learn, "Microsoft identity platform and the
-  OAuth 2.0 client credentials flow", and "How to configure Azure OpenAI with Microsoft Entra ID
-  authentication"), with the secret sent in the request body as those pages show.
+  ``https://cognitiveservices.azure.com/.default``, with the secret sent in the request body, as Microsoft
+  documents them: "Microsoft identity platform and the OAuth 2.0 client credentials flow"
+  (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow) and "Configure
+  Azure OpenAI with Microsoft Entra ID authentication"
+  (https://learn.microsoft.com/azure/ai-services/openai/how-to/managed-identity).
 
 The protocol work (building the token request body, parsing the answer, turning an ``error`` answer into a
 typed exception, reading ``expires_in``) is done by ``oauthlib``: a small, pure-Python, dependency-free and
@@ -22,6 +24,7 @@ a bearer token.
 from __future__ import annotations
 
 import base64
+import hashlib
 import ipaddress
 import json
 import logging
@@ -340,8 +343,6 @@ def shared_provider(settings: OAuth2Settings, *, verify: Any = True, cert: Any =
                     timeout: tuple = (10.0, 30.0)) -> TokenProvider:
     """The process-wide provider for these credentials and network settings, created on first use, so that
     every client, thread and connection test of a process shares one token."""
-    import hashlib
-
     secret_hash = hashlib.sha256(settings.client_secret.encode("utf-8")).hexdigest()
     key = (settings.scheme, settings.token_url, settings.client_id, secret_hash, settings.scope,
            settings.audience, settings.client_auth, repr(verify), repr(cert), proxy)

@@ -247,7 +247,8 @@ def test_the_connection_test_checks_the_token_endpoint(gateway, oidc):
         results = {r.name: r for r in client.check()}
     assert results["token_endpoint"].status == "fail"
     assert "oauth2_client_secret" in results["token_endpoint"].meaning
-    assert results["authentication"].status == "fail"
+    assert results["authentication"].status == "fail" and "No token" in results["authentication"].meaning
+    assert results["chat:m"].status == "fail" and "oauth2_client_id" in results["chat:m"].setting
     assert [r.route for r in server.requests[seen:] if r.route] == []  # no API call without a token
 
 
