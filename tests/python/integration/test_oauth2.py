@@ -11,13 +11,14 @@ from typing import Iterator
 import pandas as pd
 import pytest
 from openai_compatible import Client, oauth2
-from openai_compatible.errors import AuthenticationError
+from openai_compatible.errors import APIConnectionError, AuthenticationError
 from openai_compatible.notebook import connect
 from openai_compatible.oauth2 import TokenEndpointError, TokenProvider, renew_margin, reset_shared_providers
 
 import localdss
 from tests.python.integration.localdss_cli import read_rows, write_rows
 from tests.python.integration.test_llm_components import CHAT, ask, run_llm
+from tests.python.integration.test_macro import rows, run_macro
 from tests.servers.fault_server import Fault, FaultServer, oai_error
 from tests.servers.jwt_check import JWTChecker, require_jwt
 from tools.oidc_server import (
@@ -28,7 +29,7 @@ from tools.oidc_server import (
     start_oidc_server,
     stop_oidc_server,
 )
-from tools.servers import ServerStartError
+from tools.servers import ServerStartError, free_port
 
 HELLO = [{"role": "user", "content": "hello"}]
 
@@ -320,3 +321,27 @@ def test_entra_id_sends_the_tenant_url_the_azure_scope_and_the_secret_in_the_bod
         assert "oauth2_client_auth" not in str(info.value)  # not a field of the entra_id scheme
     finally:
         stop_oidc_server(entra)
+
+
+def test_the_macro_reports_the_token_endpoint_step(tmp_path, gateway, oidc):
+    """The test-connection macro run by localdss, as DSS runs it: its report has the token endpoint row."""
+    server, _ = gateway
+    secret = oidc.clients["gateway-long"].client_secret
+    page, run = run_macro(tmp_path, preset(server, oidc))
+    found = rows(page)
+    assert found["token_endpoint"]["status"] == "ok" and found["authentication"]["status"] == "ok"
+    assert secret not in page + run.stdout + run.stderr
+    page, run = run_macro(tmp_path, preset(server, oidc, oauth2_scope=FORBIDDEN_SCOPE))
+    found = rows(page)
+    assert found["token_endpoint"]["status"] == "fail" and "oauth2_scope" in found["token_endpoint"]["setting"]
+    assert secret not in page + run.stdout + run.stderr
+
+
+def test_an_unreachable_token_endpoint_is_retried_then_named(fault_server, oidc):
+    url = f"http://127.0.0.1:{free_port()}/token"  # nothing listens there
+    settings = dict(preset(fault_server, oidc, oauth2_token_url=url), max_retries=2)
+    with Client.from_preset(settings) as client:
+        with pytest.raises(APIConnectionError, match="'oauth2_token_url'"):
+            client.chat(HELLO, model="m")
+        assert client.stats.snapshot()["retries"] == 2
+    assert fault_server.calls == 0
