@@ -7,11 +7,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 LITELLM_VENV := .llm/litellm
 MODEL := .llm/models/smollm2-135m-instruct-q4_1.gguf
+OIDC_DIR := tests/servers/oidc
 plugin_id := $(shell $(PYTHON_BOOTSTRAP) -c "import json;print(json.load(open('plugin.json'))['id'])" 2>/dev/null)
 plugin_version := $(shell $(PYTHON_BOOTSTRAP) -c "import json;print(json.load(open('plugin.json'))['version'])" 2>/dev/null)
 archive := dist/dss-plugin-$(plugin_id)-$(plugin_version).zip
 
-.PHONY: help setup venv litellm model serve test unit providers integration lint plugin demo bench reliability install clean dist-clean
+.PHONY: help setup venv litellm model oidc serve test unit providers integration lint plugin demo bench reliability install clean dist-clean
 
 help:
 	@echo "make demo         run the prompt recipe on the embedded local model (sets everything up)"
@@ -24,7 +25,7 @@ help:
 	@echo "make reliability  fault, crash, bad-input, secret and load report"
 	@echo "make install DSS_URL=... DSS_API_KEY=...  install or update the plugin in a DSS instance"
 
-setup: venv litellm model
+setup: venv litellm model oidc
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: requirements-dev.txt code-env/python/spec/requirements.txt
@@ -36,6 +37,12 @@ litellm: $(LITELLM_VENV)/.stamp
 $(LITELLM_VENV)/.stamp: tests/servers/litellm-requirements.txt
 	$(PYTHON_BOOTSTRAP) -m venv $(LITELLM_VENV)
 	$(LITELLM_VENV)/bin/pip install -q -r tests/servers/litellm-requirements.txt
+	touch $@
+
+# The real OAuth2 server of the token tests: npm oidc-provider, pinned by package-lock.json (needs Node.js >= 20)
+oidc: $(OIDC_DIR)/node_modules/.stamp
+$(OIDC_DIR)/node_modules/.stamp: $(OIDC_DIR)/package.json $(OIDC_DIR)/package-lock.json
+	cd $(OIDC_DIR) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
 model: $(MODEL)

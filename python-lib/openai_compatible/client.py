@@ -10,6 +10,7 @@ from typing import Any, Mapping, Optional, Sequence
 from .compat import Compatibility, default_token_field
 from .concurrency import ConcurrencyLimiter
 from .http.arguments import checked_messages, output_token_limit
+from .http.auth import token_provider
 from .http.chat import ChatCompletions, ChatRequest
 from .http.discovery import ModelDiscovery
 from .http.embeddings import Embeddings, checked_texts
@@ -54,7 +55,11 @@ class Client:
         self.compat = compat or Compatibility(settings, default_token_field=default_token_field(settings))
         self.stats = CallStats()
         self.transport = Transport(settings)
-        sender = Sender(settings, self.transport, self._redact)
+        # OAuth2 schemes: one token per credentials, shared by every client and thread of the process
+        self._tokens = token_provider(settings)
+        if self._tokens is not None:
+            self._tokens.watch(self._redact)
+        sender = Sender(settings, self.transport, self._redact, tokens=self._tokens, stats=self.stats)
         self.retries = RetryLoop(self.retry, self.limiter, self.stats, self.concurrency)
         self._discovery = ModelDiscovery(settings, sender, self.retries)
         self._chat = ChatCompletions(sender, self.retries, self.compat)
@@ -156,4 +161,5 @@ class Client:
         single endpoint it is the default. ``kwargs`` are passed to the SDK client's constructor.
         Needs the ``openai`` package (``pip install openai``).
         """
-        return openai_client(self.settings, sdk_endpoint(self.settings, model, self.endpoint_for), **kwargs)
+        return openai_client(self.settings, sdk_endpoint(self.settings, model, self.endpoint_for), self._tokens,
+                             **kwargs)

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
 STYLES = ("openai", "azure")
-AUTH_SCHEMES = ("bearer", "api_key_header", "custom_header", "query_param", "none")
+OAUTH2_SCHEMES = ("oauth2_client_credentials", "entra_id")  # a token from a token endpoint (oauth2.py)
+AUTH_SCHEMES = ("bearer", "api_key_header", "custom_header", "query_param", "none") + OAUTH2_SCHEMES
+OAUTH2_CLIENT_AUTH = ("basic", "body")
 ENDPOINT_KINDS = ("azure_deployment", "openai_v1")
 STREAMING = ("auto", "yes", "no")
 MAX_TOKENS_FIELDS = ("auto", "max_tokens", "max_completion_tokens")
@@ -43,6 +45,13 @@ FIELDS: dict[str, PresetField] = {
     "auth_scheme": PresetField("bearer", choices=AUTH_SCHEMES),
     "auth_header_name": PresetField("Ocp-Apim-Subscription-Key"),
     "auth_query_param": PresetField("key"),
+    "oauth2_token_url": PresetField(),
+    "oauth2_client_id": PresetField(),
+    "oauth2_client_secret": PresetField(),
+    "oauth2_scope": PresetField(""),
+    "oauth2_audience": PresetField(""),
+    "oauth2_client_auth": PresetField("basic", choices=OAUTH2_CLIENT_AUTH),
+    "entra_tenant_id": PresetField(),
     "use_per_user_key": PresetField(False),
     "api_key": PresetField(),
     "per_user_key": PresetField(),

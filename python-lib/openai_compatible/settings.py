@@ -11,6 +11,7 @@ from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
 
 from .errors import SettingsError
+from .oauth2 import OAuth2Settings
 from .params import HEADER_NAME, PresetReader, clean_secret
 from .preset_fields import (
     AUTH_SCHEMES,
@@ -18,6 +19,7 @@ from .preset_fields import (
     ENDPOINT_KINDS,
     JSON_MODES,
     MAX_TOKENS_FIELDS,
+    OAUTH2_SCHEMES,
     STREAMING,
     STYLES,
     SYSTEM_ROLES,
@@ -89,6 +91,7 @@ class ConnectionSettings:
     system_role: str = default("system_role")
     json_mode: str = default("json_mode")
     per_user_key: bool = default("use_per_user_key")
+    oauth2: Optional[OAuth2Settings] = None  # set for the OAuth2 schemes (oauth2_client_credentials, entra_id)
 
     def __post_init__(self) -> None:
         # Secrets are normalised here, so that settings built without the reader (a notebook's own code,
@@ -125,6 +128,7 @@ class ConnectionSettings:
                                 "fields are those of the 'OpenAI-compatible connection' parameter set (README).")
         p = PresetReader(preset)
         auth_scheme = p.choice("auth_scheme")
+        oauth2 = OAuth2Settings.from_preset(preset, auth_scheme) if auth_scheme in OAUTH2_SCHEMES else None
         values: dict[str, Any] = dict(
             style=p.choice("style"),
             organization=p.header_value("organization"),
@@ -132,7 +136,8 @@ class ConnectionSettings:
             auth_scheme=auth_scheme,
             auth_header_name=p.name("auth_header_name"),
             auth_query_param=p.name("auth_query_param"),
-            api_key=p.secret_key(in_header=auth_scheme != "query_param"),
+            # OAuth2 schemes send a token, never a key
+            api_key=None if oauth2 else p.secret_key(in_header=auth_scheme != "query_param"),
             extra_headers=p.key_values("extra_headers", header=True),
             extra_query=p.key_values("extra_query"),
             connect_timeout_s=p.number("connect_timeout_s"),
@@ -152,7 +157,8 @@ class ConnectionSettings:
             max_tokens_field=p.choice("max_tokens_field"),
             system_role=p.choice("system_role"),
             json_mode=p.choice("json_mode"),
-            per_user_key=p.boolean("use_per_user_key"),
+            per_user_key=p.boolean("use_per_user_key") and oauth2 is None,
+            oauth2=oauth2,
         )
         if auth_scheme == "custom_header" and not values["auth_header_name"]:
             raise SettingsError("Preset field 'auth_header_name' is empty: with the 'custom_header' "
@@ -210,12 +216,17 @@ class ConnectionSettings:
         out += [v for _, v in self.extra_headers] + [v for _, v in self.extra_query]
         if self.proxy and "@" in self.proxy:
             out.append(urlsplit(self.proxy).password or "")
+        if self.oauth2 is not None:
+            out += self.oauth2.secrets()
         return [s for s in out if s]
 
     def auth_description(self, key_sent: bool) -> str:
         """How a request was authenticated, for an error message: the scheme and the header or query parameter
         that carried the key, never the key. ``key_sent`` is False when the request carried no key."""
         scheme = f"auth_scheme '{self.auth_scheme}'"
+        if self.oauth2 is not None:
+            return (f"A bearer token from the token endpoint of client '{self.oauth2.client_id}' was sent in the "
+                    f"'Authorization' header ({scheme}).")
         if self.auth_scheme == "none":
             return f"No key was sent ({scheme})."
         whose = "your per-user key" if self.per_user_key else "the preset's 'api_key'"

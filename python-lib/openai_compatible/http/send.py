@@ -16,8 +16,10 @@ from ..errors import (
     error_from_response,
     plain_text,
 )
+from ..oauth2 import TokenProvider
 from ..retry import retry_hint
 from ..settings import ConnectionSettings, Endpoint, safe_url
+from ..stats import CallStats
 from .auth import endpoint_key, request_headers, request_query
 from .failures import is_timeout, never_connected, transport_reason
 from .transport import Transport
@@ -28,23 +30,28 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # read at call time, so a test may lower 
 class Sender:
     """Sends requests to one connection's endpoints and maps every failure to an exception."""
 
-    def __init__(self, settings: ConnectionSettings, transport: Transport, redact: Callable[[object], str]) -> None:
+    def __init__(self, settings: ConnectionSettings, transport: Transport, redact: Callable[[object], str], *,
+                 tokens: Optional[TokenProvider] = None, stats: Optional[CallStats] = None) -> None:
         self.settings = settings
         self.transport = transport
         self.redact = redact
+        self.tokens = tokens  # OAuth2 schemes: the shared token provider
+        self.stats = stats
 
     def send(self, method: str, endpoint: Endpoint, path: str, body: Optional[dict], *, where: str,
-             stream: bool = False) -> requests.Response:
+             stream: bool = False, renewed: bool = False) -> requests.Response:
         """One HTTP exchange; returns a successful response (its body unread) or raises a normalised error.
 
         ``where`` starts every error message (``"chat with 'm'"``). Raises :class:`APITimeoutError`,
         :class:`APIConnectionError` (TLS included) or the exception of an HTTP error status, with the
-        provider's retry hint (``Retry-After``...) in ``retry_after``.
+        provider's retry hint (``Retry-After``...) in ``retry_after``. With an OAuth2 scheme, a 401 drops the
+        token that was sent and the request goes once more with a new one (``renewed``).
         """
         s = self.settings
         url = endpoint.base + path
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
-        headers = request_headers(s, endpoint, "text/event-stream" if stream else "application/json")
+        token = self.tokens.token() if self.tokens is not None else None
+        headers = request_headers(s, endpoint, "text/event-stream" if stream else "application/json", token=token)
         if data is not None:
             headers["Content-Type"] = "application/json"
         try:
@@ -71,6 +78,12 @@ class Sender:
                 f"{where}: cannot reach {safe_url(url)} ({transport_reason(exc)})."))
             error.unreachable = never_connected(exc)
             raise error from None
+        if response.status_code == 401 and token is not None and not renewed:
+            response.close()
+            self.tokens.invalidate(token)
+            if self.stats is not None:
+                self.stats.add(http_calls=1)
+            return self.send(method, endpoint, path, body, where=where, stream=stream, renewed=True)
         if response.status_code >= 400:
             text = self.read_text(response, where, limit=1024 * 1024)
             error = error_from_response(response.status_code, text, response.headers, redact=self.redact,

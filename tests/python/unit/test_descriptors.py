@@ -40,6 +40,13 @@ def test_connection_preset_contract():
         "auth_scheme": "SELECT",
         "auth_header_name": "STRING",
         "auth_query_param": "STRING",
+        "entra_tenant_id": "STRING",
+        "oauth2_token_url": "STRING",
+        "oauth2_client_id": "STRING",
+        "oauth2_client_secret": "PASSWORD",
+        "oauth2_scope": "STRING",
+        "oauth2_audience": "STRING",
+        "oauth2_client_auth": "SELECT",
         "api_key": "PASSWORD",
         "use_per_user_key": "BOOLEAN",
         "per_user_key": "CREDENTIAL_REQUEST",
@@ -75,7 +82,10 @@ def test_connection_preset_contract():
         "custom_header",
         "query_param",
         "none",
+        "oauth2_client_credentials",
+        "entra_id",
     ]
+    assert values(params["oauth2_client_auth"]) == ["basic", "body"]
     assert values(params["streaming"]) == ["auto", "yes", "no"]
     assert values(params["max_tokens_field"]) == ["auto", "max_tokens", "max_completion_tokens"]
     assert values(params["system_role"]) == ["system", "developer", "user"]
