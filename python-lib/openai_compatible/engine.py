@@ -89,11 +89,12 @@ class RowEngine:
         self._futures: dict[Future, list[str]] = {}
         self._completed: queue.SimpleQueue[Future] = queue.SimpleQueue()  # futures, as they finish
         self._fresh: dict[str, Any] = {}  # answers of this run not yet released, by key
+        self._stats_before = client.stats.snapshot()  # the client's counters when the run started
 
     def run(self, chunks: Iterable[Sequence[Mapping[str, Any]]]) -> Iterator[list[dict]]:
         """Yields, for each input chunk, the task's output values of its rows (same order, same count)."""
         started = time.monotonic()
-        stats_before = self.client.stats.snapshot()
+        self._stats_before = self.client.stats.snapshot()
         pending: deque[_Chunk] = deque()
         executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="oc-row")
         try:
@@ -112,7 +113,7 @@ class RowEngine:
                     yield self._release(pending.popleft())
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
-            self._finish(started, stats_before)
+            self._finish(started)
 
     # --- dispatch -----------------------------------------------------------------------------------
 
@@ -215,8 +216,17 @@ class RowEngine:
         self._report()
 
     def _report(self) -> None:
-        self.summary.concurrency = self.client.concurrency.describe()
+        self._count_calls()
         self.progress.maybe_report(self.summary, self._done_rows())
+
+    def _count_calls(self) -> None:
+        """HTTP calls, retries, 429s and tokens of this run, as the client counted them from what the provider
+        reported: tokens of embedding batches and of answers that became row errors (cut off, invalid JSON)
+        included, answers from the cache and duplicates excluded (they cost nothing)."""
+        stats = self.client.stats.snapshot()
+        for name in ("http_calls", "retries", "rate_limited", "prompt_tokens", "completion_tokens"):
+            setattr(self.summary, name, stats[name] - self._stats_before[name])
+        self.summary.concurrency = self.client.concurrency.describe()
 
     def _watch_provider(self, results: list) -> None:
         """Stops the run when its first ``stop_after`` requests all failed for a reason that is not the rows'
@@ -252,10 +262,6 @@ class RowEngine:
             self._count_error(chunk, index, problem)
         else:
             self.summary.answered += 1
-            tokens_in, tokens_out = values.get("prompt_tokens"), values.get("completion_tokens")
-            if not shared:
-                self.summary.prompt_tokens += tokens_in or 0
-                self.summary.completion_tokens += tokens_out or 0
         chunk.results[index] = values
         chunk.missing -= 1
 
@@ -281,12 +287,8 @@ class RowEngine:
     def _done_rows(self) -> int:
         return self.summary.answered + self.summary.failed
 
-    def _finish(self, started: float, stats_before: dict) -> None:
-        stats = self.client.stats.snapshot()
-        self.summary.http_calls = stats["http_calls"] - stats_before["http_calls"]
-        self.summary.retries = stats["retries"] - stats_before["retries"]
-        self.summary.rate_limited = stats["rate_limited"] - stats_before["rate_limited"]
+    def _finish(self, started: float) -> None:
+        self._count_calls()
         self.summary.seconds = time.monotonic() - started
-        self.summary.concurrency = self.client.concurrency.describe()
         if self._own_store:
             self.store.close()
