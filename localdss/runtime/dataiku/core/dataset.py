@@ -115,14 +115,19 @@ class Dataset:
         int_as_float: bool = False,
         use_nullable_integers: bool = False,
         float_precision: Optional[str] = None,
+        na_values: Any = None,
+        keep_default_na: bool = True,
     ) -> Iterator[Any]:
-        """DataFrames of `chunksize` rows, streamed from the file (memory stays flat)."""
+        """DataFrames of `chunksize` rows, streamed from the file (memory stays flat).
+
+        `na_values` / `keep_default_na` go to pandas as in DSS (default: pandas' missing-value
+        strings such as `NA` or `null` are read as missing)."""
         self._check_readable()
         opts = self._options(sampling, ratio, infer_with_pandas=infer_with_pandas, parse_dates=parse_dates,
                              limit=limit, columns=columns, bool_as_str=bool_as_str, int_as_float=int_as_float,
-                             use_nullable_integers=use_nullable_integers)
-        return iter_frames(self._path, self._location["format"], self.read_schema(raise_if_empty=False),
-                           int(chunksize), opts)
+                             use_nullable_integers=use_nullable_integers, na_values=na_values,
+                             keep_default_na=keep_default_na)
+        return self._frames(int(chunksize), opts)
 
     def get_dataframe(
         self,
@@ -137,6 +142,8 @@ class Dataset:
         int_as_float: bool = False,
         use_nullable_integers: bool = False,
         float_precision: Optional[str] = None,
+        na_values: Any = None,
+        keep_default_na: bool = True,
         **kwargs: Any,
     ) -> Any:
         """The whole dataset (or its first `limit` rows) as one DataFrame."""
@@ -145,7 +152,7 @@ class Dataset:
         frames = list(self.iter_dataframes(
             chunksize=100000, infer_with_pandas=infer_with_pandas, sampling=sampling, parse_dates=parse_dates,
             limit=limit, ratio=ratio, columns=columns, bool_as_str=bool_as_str, int_as_float=int_as_float,
-            use_nullable_integers=use_nullable_integers,
+            use_nullable_integers=use_nullable_integers, na_values=na_values, keep_default_na=keep_default_na,
         ))
         if not frames:
             names = list(columns) if columns is not None else [c["name"] for c in self.read_schema(False)]
@@ -162,11 +169,18 @@ class Dataset:
         timeout: int = 30,
         columns: Optional[Sequence[str]] = None,
     ) -> Iterator[dict[str, Any]]:
-        """One dict per row, typed by the schema, null cells as None."""
-        for df in self.iter_dataframes(chunksize=10000, infer_with_pandas=False, sampling=sampling,
-                                       limit=limit, ratio=ratio, columns=columns):
+        """One dict per row, typed by the schema, empty cells as None.
+
+        DSS streams rows without pandas and casts each cell by its column type (int, float, bool
+        from "true", ISO dates), so texts such as `NA` stay text and a missing integer is None."""
+        self._check_readable()
+        opts = self._options(sampling, ratio, limit=limit, columns=columns, raw=True, keep_default_na=False,
+                             na_values=[""])
+        casters = {c["name"]: cast_cell(c["type"]) for c in self.read_schema(raise_if_empty=False)}
+        for df in self._frames(10000, opts):
             clean = df.astype(object).where(df.notna(), None)
-            yield from clean.to_dict("records")
+            for row in clean.to_dict("records"):
+                yield {name: casters.get(name, _same)(value) for name, value in row.items()}
 
     def iter_tuples(
         self,
@@ -181,6 +195,10 @@ class Dataset:
         """One tuple per row, in schema (or `columns`) order."""
         for row in self.iter_rows(sampling=sampling, limit=limit, ratio=ratio, columns=columns):
             yield tuple(row.values())
+
+    def _frames(self, chunksize: int, opts: ReadOptions) -> Iterator[Any]:
+        return iter_frames(self._path, self._location["format"], self.read_schema(raise_if_empty=False),
+                           chunksize, opts)
 
     # ------------------------------------------------------------ writing
 
@@ -214,6 +232,30 @@ class Dataset:
 
     def add_read_partitions(self, spec: Any) -> None:
         raise NotImplementedError("localdss datasets are not partitioned")
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def cast_cell(dss_type: str) -> Any:
+    """How iter_rows casts one text cell of a column (None stays None; invalid text raises)."""
+    import pandas as pd
+
+    from dataiku.core.schema import FLOAT_TYPES, INT_TYPES
+
+    if dss_type in INT_TYPES:
+        kind: Any = int
+    elif dss_type in FLOAT_TYPES:
+        kind = float
+    elif dss_type == "boolean":
+        def kind(text: Any) -> bool:
+            return str(text).lower() == "true"
+    elif dss_type == "date":
+        kind = pd.Timestamp
+    else:
+        return _same
+    return lambda value: None if value is None else (value if not isinstance(value, str) else kind(value))
 
 
 class DatasetWriter:
