@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 from .client import Client
 from .columns import ColumnLayout, typed_column
+from .dss_reading import input_frames
 from .engine import RowEngine
 from .errors import SettingsError
 from .store import AnswerStore
@@ -146,9 +147,10 @@ def run_row_recipe(build_task: Callable[[Mapping[str, Any], Sequence[str]], Task
     layout = ColumnLayout(config.get("output_prefix") or "llm", input_columns, task.output_columns())
     on_error = config.get("on_error") or "record"
     rows_limit = optional_int(config, "rows_limit", 1)
+    concurrency = client.settings.max_concurrency
+    input_chunks = input_frames(input_dataset, input_schema, max(chunk_rows, 4 * concurrency), rows_limit)
     cache_names = get_output_names_for_role(cache_role) if cache_role else []
     folder_store = FolderStore(dataiku.Folder(cache_names[0])) if cache_names else None
-    concurrency = client.settings.max_concurrency
     engine = RowEngine(task, client, concurrency=concurrency, on_error=on_error, total_rows=rows_limit,
                        store=folder_store.store if folder_store else None)
     log.info("Running on %s with %s, concurrency %d%s%s.", input_dataset.full_name, client, concurrency,
@@ -158,8 +160,7 @@ def run_row_recipe(build_task: Callable[[Mapping[str, Any], Sequence[str]], Task
     frames: deque = deque()
 
     def row_chunks() -> Iterator[list]:
-        for frame in input_dataset.iter_dataframes(chunksize=max(chunk_rows, 4 * concurrency),
-                                                   infer_with_pandas=False, limit=rows_limit):
+        for frame in input_chunks:
             frame = frame.reset_index(drop=True)
             frames.append(frame)
             yield frame.to_dict("records")
