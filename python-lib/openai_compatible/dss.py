@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from collections import deque
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 from .client import Client
 from .columns import ColumnLayout, typed_column
+from .dss_cache import FolderStore
 from .dss_reading import input_frames
 from .engine import RowEngine
 from .errors import SettingsError
-from .store import AnswerStore
 from .tasks.base import Task
 
 log = logging.getLogger("openai_compatible")
-CACHE_FILE = "openai-compatible-answers.sqlite"
 
 
 def setup_logging() -> None:
@@ -96,35 +93,6 @@ def client_for(config: Mapping[str, Any], name: str = "connection") -> Client:
     return client
 
 
-class FolderStore:
-    """The answer cache kept in a managed folder: used in place when the folder is local, otherwise
-    copied in at the start and back at the end."""
-
-    def __init__(self, folder: Any) -> None:
-        self.folder = folder
-        self._local_copy: Optional[str] = None
-        try:
-            path = os.path.join(folder.get_path(), CACHE_FILE)
-        except Exception:  # a non-local folder (S3, GCS...): work on a local copy
-            handle, path = tempfile.mkstemp(suffix=".sqlite")
-            os.close(handle)
-            self._local_copy = path
-            try:
-                with folder.get_download_stream(CACHE_FILE) as stream, open(path, "wb") as out:
-                    shutil.copyfileobj(stream, out)
-            except Exception:
-                log.info("No answer cache in the folder yet; starting a new one.")
-                os.remove(path)
-        self.store = AnswerStore(path)
-
-    def close(self) -> None:
-        self.store.close()
-        if self._local_copy:
-            with open(self._local_copy, "rb") as data:
-                self.folder.upload_stream(CACHE_FILE, data)
-            os.remove(self._local_copy)
-
-
 def run_row_recipe(build_task: Callable[[Mapping[str, Any], Sequence[str]], Task], *,
                    input_role: str = "input", output_role: str = "output", cache_role: str = "cache",
                    chunk_rows: int = 1000) -> None:
@@ -150,7 +118,7 @@ def run_row_recipe(build_task: Callable[[Mapping[str, Any], Sequence[str]], Task
     concurrency = client.settings.max_concurrency
     input_chunks = input_frames(input_dataset, input_schema, max(chunk_rows, 4 * concurrency), rows_limit)
     cache_names = get_output_names_for_role(cache_role) if cache_role else []
-    folder_store = FolderStore(dataiku.Folder(cache_names[0])) if cache_names else None
+    folder_store = FolderStore(dataiku.Folder(cache_names[0]), output_dataset) if cache_names else None
     engine = RowEngine(task, client, concurrency=concurrency, on_error=on_error, total_rows=rows_limit,
                        store=folder_store.store if folder_store else None)
     log.info("Running on %s with %s, concurrency %d%s%s.", input_dataset.full_name, client, concurrency,

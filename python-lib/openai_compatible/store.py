@@ -1,7 +1,10 @@
 """A durable store of answers, keyed by a hash of the request: de-duplication within a run, and resume
 after a crash (answers are committed before their rows are written, so a rerun never pays twice).
 
-SQLite in WAL mode; only the engine's coordinating thread touches it.
+SQLite in WAL mode; only the engine's coordinating thread touches it. Two processes may open the
+same file at once (two jobs over one folder): SQLite's busy timeout covers reads and writes, but
+switching a new file to WAL mode fails at once with "database is locked" while the other process
+holds it, so opening retries for a bounded time.
 """
 from __future__ import annotations
 
@@ -12,9 +15,10 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 SCHEMA_VERSION = 1
+OPEN_ATTEMPTS = 40  # with the backoff below: about 30 s of waiting for another process's lock
 
 
 def request_key(*parts: Any) -> str:
@@ -26,14 +30,26 @@ def request_key(*parts: Any) -> str:
 class AnswerStore:
     """Answers by request key. ``path=None`` makes a temporary store removed on :meth:`close`."""
 
-    def __init__(self, path: Optional[str] = None) -> None:
+    def __init__(self, path: Optional[str] = None, busy_timeout_s: float = 30.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.run_id = uuid.uuid4().hex[:12]  # answers written by this run are told apart from older ones
         self._temporary = path is None
         if path is None:
             handle, path = tempfile.mkstemp(prefix="oc-answers-", suffix=".sqlite")
             os.close(handle)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_s)
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                self._setup()
+                break
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == OPEN_ATTEMPTS - 1:
+                    self._db.close()
+                    raise
+                sleep(min(0.05 * 2 ** attempt, 1.0))
+
+    def _setup(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, answer TEXT NOT NULL, "
@@ -61,6 +77,24 @@ class AnswerStore:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)", rows)
             self._db.execute("COMMIT")
+
+    def merge_from(self, other_path: str) -> int:
+        """Adds the answers of another store file that this one lacks; returns how many."""
+        before = len(self)
+        self._db.execute("ATTACH DATABASE ? AS other", (other_path,))
+        try:
+            self._db.execute("INSERT OR IGNORE INTO answers SELECT key, answer, run, saved FROM other.answers")
+        finally:
+            self._db.execute("DETACH DATABASE other")
+        return len(self) - before
+
+    def snapshot(self, target_path: str) -> None:
+        """A consistent copy of the store in ``target_path`` (SQLite's online backup)."""
+        copy = sqlite3.connect(target_path)
+        try:
+            self._db.backup(copy)
+        finally:
+            copy.close()
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])

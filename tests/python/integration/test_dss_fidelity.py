@@ -6,6 +6,8 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 import localdss
 
 TYPED_SCHEMA = [{"name": "id", "type": "int"}, {"name": "n", "type": "bigint"}, {"name": "flag", "type": "boolean"},
@@ -65,4 +67,47 @@ def test_invalid_cell_fails_before_any_request(tmp_path, fault_server):
     assert done.returncode == 1
     assert "cannot be read with its column types" in done.stderr and "'n'" in done.stderr
     assert "No row was sent" in done.stderr
+    assert fault_server.calls == 0
+
+
+def partitioned_reviews(tmp_path: Path) -> Path:
+    folder = tmp_path / "reviews"
+    folder.mkdir(exist_ok=True)
+    (folder / "FR.csv").write_text("id,text\n1,bonjour\n2,salut\n3,NA\n")
+    (folder / "DE.csv").write_text("id,text\n4,hallo\n5,tschuss\n")
+    return folder
+
+
+def run_partitioned(tmp_path: Path, server, partitions: list[str], container=None, cache_partitioned=True):
+    partitioning = {"input": "country", "output": "country"}
+    if cache_partitioned:
+        partitioning["cache"] = "country"
+    return localdss.run_partitions(
+        "openai-compatible-prompt", partitions, config={"model": "m", "prompt_template": "Say {{text}}"},
+        presets={"connection": preset_for(server)}, inputs={"input": str(partitioned_reviews(tmp_path))},
+        outputs={"output": str(tmp_path / "out")}, folders={"cache": str(tmp_path / "cache")},
+        partitioning=partitioning, container=container, timeout=300)
+
+
+@pytest.mark.parametrize("container", [None, "no-path", "missing-path"])
+def test_partitions_built_in_parallel_share_nothing_and_rerun_free(tmp_path, fault_server, container):
+    results = run_partitioned(tmp_path, fault_server, ["FR", "DE"], container)
+    assert all(r.returncode == 0 for r in results.values()), [r.stderr for r in results.values()]
+    assert [r["llm_response"] for r in read_rows(tmp_path / "out" / "FR.csv")] == [
+        "echo: Say bonjour", "echo: Say salut", "echo: Say NA"]
+    assert [r["id"] for r in read_rows(tmp_path / "out" / "DE.csv")] == ["4", "5"]
+    assert fault_server.calls == 5
+    # one cache file per partition, in the folder's partition root (dkulib's default layout)
+    assert sorted(str(p.relative_to(tmp_path / "cache")) for p in (tmp_path / "cache").rglob("*.sqlite")) == [
+        "DE/openai-compatible-answers.sqlite", "FR/openai-compatible-answers.sqlite"]
+    rerun = run_partitioned(tmp_path, fault_server, ["FR"], container)["FR"]
+    assert rerun.returncode == 0, rerun.stderr
+    assert fault_server.calls == 5  # the rerun of FR pays nothing
+    assert len(read_rows(tmp_path / "out" / "FR.csv")) == 3
+
+
+def test_cache_folder_not_partitioned_like_the_dataset_is_refused(tmp_path, fault_server):
+    result = run_partitioned(tmp_path, fault_server, ["FR"], cache_partitioned=False)["FR"]
+    assert result.returncode == 1
+    assert "is partitioned (this job builds partition 'FR') but the answer cache folder 'cache' is not" in result.stderr
     assert fault_server.calls == 0
