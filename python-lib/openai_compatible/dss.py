@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 from .client import Client
 from .columns import ColumnLayout, typed_column
 from .dss_cache import FolderStore
-from .dss_reading import input_frames
+from .dss_io import input_frames, write_output_schema
 from .engine import RowEngine
 from .errors import SettingsError
 from .tasks.base import Task
@@ -124,7 +124,7 @@ def run_row_recipe(build_task: Callable[[Mapping[str, Any], Sequence[str]], Task
     log.info("Running on %s with %s, concurrency %d%s%s.", input_dataset.full_name, client, concurrency,
              f", {client.settings.requests_per_minute} requests/min" if client.settings.requests_per_minute else "",
              ", with the answer cache" if folder_store else "")
-    output_dataset.write_schema(list(input_schema) + layout.schema())
+    write_output_schema(output_dataset, list(input_schema) + layout.schema())
     frames: deque = deque()
 
     def row_chunks() -> Iterator[list]:
@@ -181,17 +181,9 @@ def prompt_task_from_config(config: Mapping[str, Any], input_columns: Sequence[s
 
 def model_choices(config: Mapping[str, Any], purpose: str = "chat") -> dict:
     """Choices for a component's ``model`` parameter: the chosen preset's models or endpoints."""
-    try:
-        client = Client.from_preset(preset_from_config(config))
-    except SettingsError as exc:
-        return {"choices": [{"value": "", "label": f"Choose or fix the connection first: {exc}"}]}
-    with client:
-        try:
-            models = client.models()
-        except Exception as exc:  # the form must render even when the provider is down
-            models = client.settings.listed_models()
-            log.warning("Listing models failed: %s", exc)
-    return {"choices": [{"value": m, "label": m} for m in models]}
+    from .dss_choices import model_choices as choices
+
+    return choices(config, preset_from_config)
 
 
 def classify_task_from_config(config: Mapping[str, Any], input_columns: Sequence[str]) -> Task:

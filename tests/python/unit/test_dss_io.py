@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from openai_compatible.dss_reading import check_readable, read_options
+from openai_compatible.dss_io import check_readable, read_options, write_output_schema
 from openai_compatible.errors import SettingsError
 
 SCHEMA = [{"name": "n", "type": "int"}, {"name": "flag", "type": "boolean"}, {"name": "t", "type": "string"}]
@@ -62,3 +62,20 @@ def test_check_reads_only_typed_columns_and_names_the_dataset() -> None:
     assert dataset.calls[0]["columns"] == ["n"] and dataset.calls[0]["limit"] == 50
     check_readable(dataset, [{"name": "t", "type": "string"}], options, None)  # text never fails: no pass
     assert len(dataset.calls) == 1
+
+
+class Output:
+    def __init__(self, partition=None):
+        self.writePartition = partition
+        self.calls: list = []
+
+    def write_schema(self, columns, dropAndCreate=False):  # noqa: N803 - DSS's keyword
+        self.calls.append((columns, dropAndCreate))
+
+
+def test_output_schema_drops_and_recreates_unless_partitioned() -> None:
+    plain, partitioned = Output(), Output("FR")
+    write_output_schema(plain, [{"name": "a", "type": "string"}])
+    write_output_schema(partitioned, [{"name": "a", "type": "string"}])
+    assert plain.calls == [([{"name": "a", "type": "string"}], True)]
+    assert partitioned.calls[0][1] is False

@@ -1,4 +1,5 @@
-"""Reading a recipe's input dataset so that every row arrives, with its text and its types intact.
+"""A recipe's datasets: reading the input so that every row arrives with its text and types intact,
+and writing the output's schema the way Dataiku's dkulib does.
 
 DSS is strict when a dataset is read with the schema's types (``infer_with_pandas=False``,
 developer.dataiku.com, "Datasets (reading and writing data)", verified on DSS 14.1.0):
@@ -84,3 +85,15 @@ def input_frames(dataset: Any, schema: Sequence[Mapping[str, Any]], chunksize: i
     options = read_options(dataset, schema)
     check_readable(dataset, schema, options, limit)
     return iter(dataset.iter_dataframes(chunksize=chunksize, limit=limit, **options))
+
+
+def write_output_schema(dataset: Any, columns: Sequence[Mapping[str, Any]]) -> None:
+    """Sets the output's schema; a non-partitioned output is dropped and recreated, so that a SQL
+    table whose columns changed since the last run (another prefix, new JSON-schema properties) gets
+    the new definition. Dataiku's dkulib does the same (``chunked_processing``:
+    ``dropAndCreate=bool(not output.writePartition)``); a partition is never dropped, since that
+    would drop the other partitions' rows."""
+    if _accepts(dataset.write_schema, "dropAndCreate"):
+        dataset.write_schema(list(columns), dropAndCreate=not getattr(dataset, "writePartition", None))
+    else:
+        dataset.write_schema(list(columns))
