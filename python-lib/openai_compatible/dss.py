@@ -234,9 +234,10 @@ def generate_task_from_config(config: Mapping[str, Any]) -> Any:
 
 # --- connection test macro ------------------------------------------------------------------------
 
-def connection_test_report(config: Mapping[str, Any]) -> str:
+def connection_test_report(config: Mapping[str, Any], progress: Optional[Callable[[int], None]] = None) -> str:
     """The test-connection macro: runs the checks on the config's preset (and optional model) and
-    returns the HTML report. A preset that doesn't validate gives a one-row report saying why."""
+    returns the HTML report. A preset that doesn't validate gives a one-row report saying why.
+    ``progress(done)`` is the macro's progress callback (out of ``check.CHECK_STEPS``)."""
     from .check import CheckResult, render_html, run_checks
 
     setup_logging()
@@ -247,7 +248,7 @@ def connection_test_report(config: Mapping[str, Any]) -> str:
                                         "fix the preset field named above")])
     model = str(config.get("model") or "").strip()
     with client:
-        results = run_checks(client, [model] if model else None)
+        results = run_checks(client, [model] if model else None, progress)
     return render_html(results, client.settings)
 
 
