@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from localdss_testkit import FIXTURE
+from localdss_testkit import FIXTURE, run_cli
 
 import localdss
 from localdss.roles import Flow, _check_partitions, dataset_location, partitioning_of
@@ -122,3 +122,17 @@ def test_folder_partitions_and_container_modes(tmp_path: Path, monkeypatch: pyte
         assert not Path(folder.get_path()).exists()
         with folder.get_download_stream("/FR/a.txt") as stream:  # streaming works in a container
             assert stream.read() == b"1"
+
+
+def test_cli_builds_one_partition(tmp_path: Path) -> None:
+    source = partitioned_input(tmp_path)
+    config, preset = tmp_path / "config.json", tmp_path / "preset.json"
+    config.write_text(json.dumps({"column": "text"}))
+    preset.write_text(json.dumps({"base_url": "http://127.0.0.1:9/v1"}))
+    result = run_cli("recipe", "fixture-upper", "--config", str(config), "--preset", f"connection={preset}",
+                     "--input", f"input={source}", "--output", f"output={tmp_path / 'out'}",
+                     "--partitioning", "input=country", "--partitioning", "output=country", "--partition", "DE",
+                     "--read-partitions", "input=DE,FR")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "DE.csv").read_text().splitlines()[1:] == ["3,hallo,HALLO", "1,bonjour,BONJOUR",
+                                                                           "2,salut,SALUT"]
