@@ -93,11 +93,17 @@ class _FixedCompat(Compatibility):
         return False
 
 
+CHECK_STEPS = 11  # the steps of _Checker.run: 4 basic checks, 6 capability checks, embeddings
+
+
 class _Checker:
     """Runs the checks of one connection; every probe uses a fresh, non-adapting client."""
 
-    def __init__(self, client: Client, models: Optional[Sequence[str]]) -> None:
+    def __init__(self, client: Client, models: Optional[Sequence[str]],
+                 progress: Optional[Callable[[int], None]] = None) -> None:
         self.base = client
+        self._progress = progress
+        self.steps_done = 0
         self.settings: ConnectionSettings = client.settings
         self.redact = Redactor(self.settings.secrets())
         self.limiter = RateLimiter(self.settings.requests_per_minute, self.settings.tokens_per_minute)
@@ -157,6 +163,12 @@ class _Checker:
         except Exception as exc:
             self.add(name, label, "fail", f"The check itself failed unexpectedly ({type(exc).__name__}: "
                                           f"{exc}). The other checks still ran.")
+        self.step()
+
+    def step(self) -> None:
+        self.steps_done += 1
+        if self._progress is not None:
+            self._progress(self.steps_done)
 
     # --- the checks ---------------------------------------------------------------------------------
 
@@ -178,6 +190,7 @@ class _Checker:
             if self.probe_model is None:
                 for name, label in zip(names.split("|"), labels):
                     self.add(name, label, "skipped", self.skip_reason)
+                self.step()
             else:
                 self.guarded(names.split("|")[0], labels[0], check)
         self.guarded("embeddings", "Embeddings", self.check_embeddings)
@@ -727,13 +740,15 @@ _ORDER = {name: index for index, name in enumerate((
     "developer_role", "streaming", "stream_usage", "json_object", "json_schema", "embeddings"))}
 
 
-def run_checks(client: Client, models: Optional[Sequence[str]] = None) -> list[CheckResult]:
+def run_checks(client: Client, models: Optional[Sequence[str]] = None,
+               progress: Optional[Callable[[int], None]] = None) -> list[CheckResult]:
     """Checks what the provider behind ``client`` supports; returns one :class:`CheckResult` per check.
 
     ``models`` restricts the per-model checks to these models (default: the preset's models, or the
-    discovered ones). Never raises for a provider problem: every problem is a result.
+    discovered ones). ``progress(done)`` is called after each of the :data:`CHECK_STEPS` steps (a
+    macro's progress callback). Never raises for a provider problem: every problem is a result.
     """
-    return _Checker(client, models).run()
+    return _Checker(client, models, progress).run()
 
 
 def summarize(results: Sequence[CheckResult]) -> dict[str, int]:

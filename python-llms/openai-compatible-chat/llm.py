@@ -1,5 +1,9 @@
-"""LLM Mesh chat model backed by an OpenAI-compatible connection (DSS 14.1 and later)."""
-from dataiku.llm.python import BaseLLM
+"""LLM Mesh chat model backed by an OpenAI-compatible connection (DSS 14.1.1 and later)."""
+try:
+    from dataiku.llm.python import BaseLLM
+except ImportError:
+    raise ImportError("The OpenAI-compatible chat model needs DSS 14.1.1 or later (Python LLM plugins arrived in "
+                      "14.1.0; their use in the LLM recipes was fixed in 14.1.1).") from None
 from openai_compatible.dss import client_for
 from openai_compatible.mesh import MeshChatModel
 

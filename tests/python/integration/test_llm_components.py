@@ -194,3 +194,24 @@ def test_embedding_component_on_fault_server(tmp_path, fault_server):
     image = {"queries": [{"inlineImage": "QUJD"}]}
     run, _ = run_llm(tmp_path, EMBEDDING, fault_preset(fault_server), "fault-embed", image)
     assert run.returncode == 1 and "embeds text only" in run.stderr
+
+
+def test_embedding_component_answers_per_item_and_honours_text_overflow_mode(tmp_path, fault_server):
+    def too_long(req) -> bool:
+        return req.route == "embeddings" and any(len(t) > 50 for t in req.json.get("input", []))
+
+    fault_server.add_rule(Fault.context_length(64), too_long)
+    query = {"queries": [{"text": "short"}, {"text": "long " * 40}, {"inlineImage": "QUJD"}, {"text": "also short"}]}
+    run, lines = run_llm(tmp_path, EMBEDDING, fault_preset(fault_server), "fault-embed", query,
+                         settings={"textOverflowMode": "FAIL"})
+    assert run.returncode == 0, run.stderr
+    responses = lines[-1]["responses"]
+    assert "embedding" in responses[0] and "embedding" in responses[3]
+    assert responses[1]["errorType"] == "context_length" and "embedding" not in responses[1]
+    assert "embeds text only" in responses[2]["errorMessage"]
+    run, lines = run_llm(tmp_path, EMBEDDING, fault_preset(fault_server), "fault-embed", query,
+                         settings={"textOverflowMode": "TRUNCATE"})
+    assert run.returncode == 0, run.stderr
+    responses = lines[-1]["responses"]
+    assert all("embedding" in responses[i] for i in (0, 1, 3)) and "errorMessage" in responses[2]
+    assert "TRUNCATED: a text of 200 characters" in run.stderr
