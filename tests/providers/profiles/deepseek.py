@@ -16,7 +16,6 @@ CASES = [
                                usage=usage(16, 60, completion_tokens_details={"reasoning_tokens": 52}))),),
         expect=Expect(text="9.8 is greater.", reasoning="9.80 against 9.11.",
                       usage={"completion_tokens": 60, "reasoning_tokens": 52}),
-        known_gap="reasoning",
     ),
     Case(
         name="deepseek-reasoner-stream",
@@ -30,7 +29,6 @@ CASES = [
                                      usage=usage(10, 20, completion_tokens_details={"reasoning_tokens": 17}))]),),
         expect=Expect(text="Three.", reasoning="Count the r's.", finish_reason="stop",
                       usage={"reasoning_tokens": 17}),
-        known_gap="reasoning",
     ),
     Case(
         name="deepseek-reasoning-used-whole-budget",
@@ -42,7 +40,6 @@ CASES = [
         replies=(ok(completion("", "length", message={"reasoning_content": "Let me think step by step about "},
                                usage=usage(12, 64, completion_tokens_details={"reasoning_tokens": 64}))),),
         expect=Expect(error="OpenAICompatibleError", mentions=("token",), calls=1),
-        known_gap="reasoning",
     ),
     Case(
         name="deepseek-context-length",

@@ -55,7 +55,6 @@ CASES = [
         call="chat",
         replies=(ok(completion("<think>\nThe capital of France is Paris.\n</think>\n\nParis.", usage=usage(14, 18))),),
         expect=Expect(text="Paris.", reasoning="The capital of France is Paris.", finish_reason="stop"),
-        known_gap="reasoning",
     ),
     Case(
         name="llamacpp-unclosed-think-cut-by-length",
@@ -67,7 +66,6 @@ CASES = [
         replies=(ok(completion("<think>\nThe user asks for a haiku. First line: five syllables", "length",
                                usage=usage(20, 16))),),
         expect=Expect(error="OpenAICompatibleError", mentions=("token",), calls=1),
-        known_gap="reasoning",
     ),
     Case(
         name="llamacpp-embeddings-floats",

@@ -106,7 +106,6 @@ CASES = [
         replies=(ok(completion("5 + 5 = 10.", message={"reasoning": "Add five and five."},
                                usage=usage(12, 20))),),
         expect=Expect(text="5 + 5 = 10.", reasoning="Add five and five.", finish_reason="stop"),
-        known_gap="reasoning",
     ),
     Case(
         name="ollama-web-ui-login-page",
