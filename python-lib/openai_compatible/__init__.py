@@ -27,6 +27,7 @@ from .errors import (
 )
 from .http.streaming import ChatStream
 from .notebook import NotebookClient, connect
+from .reasoning import ReasoningBudgetError
 from .results import ChatResult, EmbeddingResult, Usage
 from .settings import ConnectionSettings, Endpoint
 
@@ -35,7 +36,7 @@ __all__ = [
     "APIConnectionError", "APITimeoutError", "AuthenticationError", "BadRequestError", "ChatResult",
     "ChatStream", "CheckResult", "Client", "ConnectionSettings", "ContentFilterError", "ContextLengthError",
     "EmbeddingResult", "Endpoint", "InvalidResponseError", "OpenAICompatibleError", "OutputValidationError",
-    "PermissionDeniedError", "QuotaExceededError", "RateLimitError", "ServerError", "SettingsError",
-    "UnknownModelError", "Usage",
+    "PermissionDeniedError", "QuotaExceededError", "RateLimitError", "ReasoningBudgetError", "ServerError",
+    "SettingsError", "UnknownModelError", "Usage",
     "NotebookClient", "connect", "run_checks",
 ]
