@@ -21,13 +21,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from .errors import BadRequestError, OutputValidationError
+from .errors import BadRequestError, OutputValidationError, SettingsError
 from .results import ChatResult
 
 REASONING_FIELDS = ("reasoning_content", "reasoning")
 OPEN_TAG, CLOSE_TAG = "<think>", "</think>"
-# OpenAI's documented values (https://platform.openai.com/docs/api-reference/chat/create, reasoning_effort);
-# providers add their own ("max", "xhigh"), so other strings are passed through unchecked
+# OpenAI's documented values (https://platform.openai.com/docs/api-reference/chat/create, reasoning_effort) that
+# the recipes and the Mesh settings offer; Client.chat passes any string through (providers add "xhigh", "max")
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high")
 
 
@@ -201,6 +201,18 @@ def _partial_tag(text: str, tag: str) -> int:
 
 
 # --- reasoning_effort -----------------------------------------------------------------------------------
+
+def checked_effort(value: Any, field: str = "reasoning_effort") -> Optional[str]:
+    """A validated ``reasoning_effort`` option: None when empty (then it is not sent), else one of
+    :data:`REASONING_EFFORTS`; raises :class:`SettingsError` naming ``field``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    effort = str(value).strip().lower()
+    if effort not in REASONING_EFFORTS:
+        raise SettingsError(f"Parameter '{field}' is '{value}': use one of {', '.join(REASONING_EFFORTS)}, or leave "
+                            "it empty to let the model decide.")
+    return effort
+
 
 def refuses_reasoning_effort(error: BadRequestError, payload: Mapping[str, Any]) -> bool:
     """Whether a 400 refuses the ``reasoning_effort`` that ``payload`` sends, named in the message rather than
