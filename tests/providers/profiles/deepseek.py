@@ -42,6 +42,19 @@ CASES = [
         expect=Expect(error="OpenAICompatibleError", mentions=("token",), calls=1),
     ),
     Case(
+        name="deepseek-stream-reasoning-used-whole-budget",
+        provider="DeepSeek",
+        # streamed: reasoning_content deltas only, then finish_reason length: no answer was ever given
+        source=REASONER + " (streaming; max_tokens includes the chain of thought)",
+        call="stream",
+        options={"max_tokens": 32},
+        replies=(stream_reply([chunk({"role": "assistant", "content": None, "reasoning_content": "First, "}),
+                               chunk({"content": None, "reasoning_content": "consider"}),
+                               chunk({"content": ""}, "length",
+                                     usage=usage(9, 32, completion_tokens_details={"reasoning_tokens": 32}))]),),
+        expect=Expect(error="OpenAICompatibleError", mentions=("token", "reasoning"), calls=1),
+    ),
+    Case(
         name="deepseek-context-length",
         provider="DeepSeek",
         source=ERROR_CODES + " (400 invalid format)",
