@@ -37,14 +37,16 @@ class ReasoningBudgetError(OutputValidationError):
 
     kind = "reasoning_budget"
 
-    def __init__(self, message: str, *, reasoning_tokens: Optional[int] = None) -> None:
+    def __init__(self, message: str, *, reasoning_tokens: Optional[int] = None,
+                 result: Optional[ChatResult] = None) -> None:
         super().__init__(message)
         self.reasoning_tokens = reasoning_tokens
+        self.result = result  # the answer as it came (no text), for callers that probe with a tiny limit
 
     def advised(self, advice: str) -> ReasoningBudgetError:
         """The same error, its advice replaced by ``advice`` (e.g. the recipe parameter to raise)."""
         head = self.message.split(": raise", 1)[0]
-        return ReasoningBudgetError(f"{head}: {advice}.", reasoning_tokens=self.reasoning_tokens)
+        return ReasoningBudgetError(f"{head}: {advice}.", reasoning_tokens=self.reasoning_tokens, result=self.result)
 
 
 # --- whole messages -------------------------------------------------------------------------------------
@@ -122,7 +124,7 @@ def checked_budget(result: ChatResult, where: str) -> ChatResult:
     raise ReasoningBudgetError(
         f"{where}: the model spent the whole output token limit on reasoning{count} and gave no answer "
         "(finish_reason=length): raise the output token limit (max_tokens) so that the answer fits after "
-        "the reasoning, or lower reasoning_effort.", reasoning_tokens=spent)
+        "the reasoning, or lower reasoning_effort.", reasoning_tokens=spent, result=result)
 
 
 # --- streams --------------------------------------------------------------------------------------------
