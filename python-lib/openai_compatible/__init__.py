@@ -28,6 +28,7 @@ from .errors import (
 )
 from .http.streaming import ChatStream
 from .notebook import NotebookClient, connect
+from .reasoning import ReasoningBudgetError
 from .results import ChatResult, EmbeddingResult, Usage
 from .settings import ConnectionSettings, Endpoint
 from .version import __version__
@@ -36,8 +37,7 @@ __all__ = [
     "APIConnectionError", "APITimeoutError", "AuthenticationError", "BadRequestError", "ChatResult",
     "ChatStream", "CheckResult", "Client", "ConnectionSettings", "ContentFilterError", "ContextLengthError",
     "EmbeddingResult", "Endpoint", "InvalidArgumentError", "InvalidResponseError", "OpenAICompatibleError",
-    "OutputValidationError",
-    "PermissionDeniedError", "QuotaExceededError", "RateLimitError", "ServerError", "SettingsError",
-    "UnknownModelError", "Usage",
+    "OutputValidationError", "PermissionDeniedError", "QuotaExceededError", "RateLimitError", "ReasoningBudgetError",
+    "ServerError", "SettingsError", "UnknownModelError", "Usage",
     "NotebookClient", "__version__", "connect", "run_checks",
 ]

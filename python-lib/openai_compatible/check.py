@@ -45,6 +45,7 @@ from .http.failures import transport_reason
 from .http.transport import Transport
 from .oauth2 import TokenEndpointError
 from .ratelimit import RateLimiter
+from .reasoning import ReasoningBudgetError
 from .redact import Redactor
 from .retry import RetryPolicy
 from .settings import ConnectionSettings, safe_url
@@ -146,6 +147,8 @@ class _Checker:
         started = time.perf_counter()
         try:
             value, error = call(), None
+        except ReasoningBudgetError as exc:  # a reasoning model thought through the probe's tiny limit: it answered
+            value, error = exc.result, None
         except Exception as exc:  # a check reports whatever happened, it never stops the run
             value, error = None, exc
         if isinstance(error, (AuthenticationError, PermissionDeniedError)) and self.auth_seen is None:
@@ -546,7 +549,11 @@ class _Checker:
 
         def consume(client: Client) -> Any:
             stream = client.stream(_PING, model=model, max_tokens=3)
-            pieces = list(stream)
+            pieces: list = []
+            try:
+                pieces.extend(stream)
+            except ReasoningBudgetError:
+                pass  # a reasoning model thought through the 3 tokens: the stream itself worked
             return pieces, stream.result
 
         value, error, latency = self._capability(name, label, {"streaming": "yes", "stream_usage": False}, consume)
@@ -593,7 +600,10 @@ class _Checker:
 
         def consume(client: Client) -> Any:
             stream = client.stream(_PING, model=model, max_tokens=3)
-            list(stream)
+            try:
+                list(stream)
+            except ReasoningBudgetError:
+                pass  # as in the streaming check: thinking used the probe's limit, usage still came
             return stream.result
 
         result, error, latency = self._capability(name, label, {"streaming": "yes", "stream_usage": True}, consume)

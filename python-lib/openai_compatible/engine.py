@@ -224,7 +224,8 @@ class RowEngine:
         reported: tokens of embedding batches and of answers that became row errors (cut off, invalid JSON)
         included, answers from the cache and duplicates excluded (they cost nothing)."""
         stats = self.client.stats.snapshot()
-        for name in ("http_calls", "retries", "rate_limited", "prompt_tokens", "completion_tokens"):
+        for name in ("http_calls", "retries", "rate_limited", "prompt_tokens", "completion_tokens",
+                     "reasoning_tokens"):
             setattr(self.summary, name, stats[name] - self._stats_before[name])
         self.summary.concurrency = self.client.concurrency.describe()
 

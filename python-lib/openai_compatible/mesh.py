@@ -15,6 +15,7 @@ from .client import Client
 from .content import content_text
 from .errors import BadRequestError, OpenAICompatibleError, SettingsError
 from .ratelimit import estimate_tokens
+from .reasoning import checked_effort
 from .results import ChatResult
 
 log = logging.getLogger("openai_compatible")
@@ -266,12 +267,17 @@ def mesh_log_probs(logprobs: Any) -> Optional[list]:
 
 
 def mesh_usage(result: ChatResult, messages: Sequence[Mapping[str, Any]]) -> dict:
-    """Token counts for the Mesh: the provider's, else an estimate flagged ``tokenCountsAreEstimated``."""
+    """Token counts for the Mesh: the provider's, else an estimate flagged ``tokenCountsAreEstimated``.
+    ``reasoningTokens`` is one of the footer keys the Mesh client sums up (dataikuapi
+    ``dss/llm_utils/__init__.py``, ``_footer_attributes``), sent when the provider reports it."""
     usage = result.usage
     if usage.prompt_tokens is not None or usage.completion_tokens is not None:
         prompt, completion = usage.prompt_tokens or 0, usage.completion_tokens or 0
-        return {"promptTokens": prompt, "completionTokens": completion,
-                "totalTokens": usage.total_tokens if usage.total_tokens is not None else prompt + completion}
+        counts = {"promptTokens": prompt, "completionTokens": completion,
+                  "totalTokens": usage.total_tokens if usage.total_tokens is not None else prompt + completion}
+        if usage.reasoning_tokens is not None:
+            counts["reasoningTokens"] = usage.reasoning_tokens
+        return counts
     chars = sum(len(content_text(m.get("content"))) for m in messages)
     prompt = estimate_tokens(chars)
     completion = estimate_tokens(len(result.text or "")) if result.text else 0
@@ -286,6 +292,16 @@ def _annotate(trace: Any, **attributes: Any) -> None:
         target.update({k: v for k, v in attributes.items() if v is not None})
 
 
+def _trace_reasoning(trace: Any, result: ChatResult) -> None:
+    """Puts a reasoning model's thinking in the trace span's ``outputs`` (``reasoning``) and its token count in
+    the attributes: the span is dataikuapi's ``SpanBuilder`` (``dss/llm_tracing/__init__.py``: ``inputs``,
+    ``outputs`` and ``attributes`` dicts), which DSS shows in the trace explorer. The answer stays free of it."""
+    outputs = getattr(trace, "outputs", None)
+    if result.reasoning and isinstance(outputs, dict):
+        outputs["reasoning"] = result.reasoning
+    _annotate(trace, reasoningTokens=result.usage.reasoning_tokens)
+
+
 # --- the models -----------------------------------------------------------------------------------
 
 class MeshChatModel:
@@ -297,17 +313,20 @@ class MeshChatModel:
     exceptions, whose message carries the provider's own words and whose ``kind`` says what failed.
     """
 
-    def __init__(self, client: Client, model: str) -> None:
+    def __init__(self, client: Client, model: str, reasoning_effort: Optional[str] = None) -> None:
         if not model or not str(model).strip():
             raise SettingsError("Parameter 'model' is empty: give the model ID (as the provider names it) this "
                                 "LLM Mesh model should call.")
         self.client = client
         self.model = str(model).strip()
+        self.reasoning_effort = checked_effort(reasoning_effort)
         self.client.endpoint_for(self.model)  # an unknown model fails at set-up, not on the first query
 
     def _request(self, query: Mapping[str, Any], settings: Optional[Mapping[str, Any]]) -> tuple[list, dict]:
         messages = mesh_messages(query)
         options, skipped = mesh_options(settings, messages)
+        if self.reasoning_effort:
+            options["reasoning_effort"] = self.reasoning_effort
         if skipped:
             log.info("LLM Mesh settings not sent to the provider: %s",
                      ", ".join(f"{k} ({v})" for k, v in sorted(skipped.items())))
@@ -329,6 +348,7 @@ class MeshChatModel:
                 response["logProbs"] = probs
         _annotate(trace, model=self.model, providerModel=result.model, latencyMs=round(result.latency_ms, 1),
                   finishReason=result.finish_reason)
+        _trace_reasoning(trace, result)
         return response
 
     def _chat(self, messages: list, options: dict, settings: Optional[Mapping[str, Any]]) -> ChatResult:
@@ -360,6 +380,7 @@ class MeshChatModel:
         footer: dict[str, Any] = {"finishReason": result.finish_reason}
         footer.update(mesh_usage(result, messages))
         _annotate(trace, model=self.model, providerModel=result.model, finishReason=result.finish_reason)
+        _trace_reasoning(trace, result)
         yield {"footer": footer}
 
 

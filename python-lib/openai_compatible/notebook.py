@@ -35,7 +35,7 @@ from .tasks.prompt import PromptSpec, PromptTask
 log = logging.getLogger("openai_compatible")
 
 _APPLY_OPTIONS = ("system_prompt", "examples", "temperature", "max_output_tokens", "top_p", "stop", "seed",
-                  "output_format", "json_schema", "raw_response")
+                  "output_format", "json_schema", "raw_response", "reasoning_effort", "reasoning_column")
 
 
 class NotebookClient:
@@ -79,11 +79,14 @@ class NotebookClient:
     # --- the client's calls -------------------------------------------------------------------------
 
     def chat(self, messages: Sequence[Mapping[str, Any]], model: str, **options: Any) -> Any:
-        """One chat completion: see :meth:`Client.chat`."""
+        """One chat completion: see :meth:`Client.chat`. For a reasoning model, ``reasoning_effort="low"``
+        (or ``none``, ``minimal``, ``medium``, ``high``) sets how much it thinks, and ``result.reasoning`` holds
+        the thinking, kept out of ``result.text``."""
         return self.client.chat(messages, model, **options)
 
     def stream(self, messages: Sequence[Mapping[str, Any]], model: str, **options: Any) -> Any:
-        """A streamed chat completion: see :meth:`Client.stream`."""
+        """A streamed chat completion: see :meth:`Client.stream` (``reasoning_effort`` as in :meth:`chat`; the
+        pieces are the answer only, ``.result.reasoning`` the thinking)."""
         return self.client.stream(messages, model, **options)
 
     def embed(self, texts: Sequence[str], model: str, **options: Any) -> list[list[float]]:
@@ -126,7 +129,9 @@ class NotebookClient:
         ``template`` refers to columns as ``{{column}}``. ``options`` are the recipe's settings:
         ``system_prompt``, ``examples`` (a list of ``{"input", "output"}``), ``temperature``,
         ``max_output_tokens``, ``top_p``, ``stop``, ``seed``, ``output_format`` (``text``,
-        ``json_object`` or ``json_schema``), ``json_schema`` and ``raw_response``. The added columns
+        ``json_object`` or ``json_schema``), ``json_schema``, ``raw_response``, ``reasoning_effort`` (``none``
+        to ``high``, for reasoning models) and ``reasoning_column`` (adds ``<prefix>_reasoning``, what a
+        reasoning model thought before answering). The added columns
         are ``<prefix>_response``, ``<prefix>_error_message``, ``<prefix>_error_type``,
         ``<prefix>_finish_reason``, token counts, model and latency (plus one column per property for
         JSON-schema output). A failed row gets its error in the error columns; ``on_error="fail"``
@@ -147,7 +152,8 @@ class NotebookClient:
             max_output_tokens=options.get("max_output_tokens"), top_p=options.get("top_p"),
             stop=[stop] if isinstance(stop, str) else list(stop), seed=options.get("seed"),
             output_format=options.get("output_format") or "text", json_schema=options.get("json_schema"),
-            raw_response=bool(options.get("raw_response")))
+            raw_response=bool(options.get("raw_response")), reasoning_effort=options.get("reasoning_effort"),
+            reasoning_column=bool(options.get("reasoning_column")))
         task = PromptTask(spec, columns)
         task.check(self.client)  # an unknown model fails here, before any row is sent
         layout = ColumnLayout(prefix, columns, task.output_columns())

@@ -12,7 +12,8 @@ class OpenAICompatibleChat(BaseLLM):
     """Forwards Mesh completion queries to the connection's model."""
 
     def set_config(self, config, plugin_config):
-        self.model = MeshChatModel(client_for(config), config.get("model"))
+        self.model = MeshChatModel(client_for(config), config.get("model"),
+                                   reasoning_effort=config.get("reasoning_effort"))
 
     def process(self, query, settings, trace):
         return self.model.process(query, settings, trace)

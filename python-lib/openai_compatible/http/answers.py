@@ -6,12 +6,14 @@ import struct
 from typing import Optional
 
 from ..errors import InvalidResponseError
+from ..reasoning import checked_budget, split_message
 from ..results import ChatResult, Usage
 
 
 def parse_chat(data: dict, where: str) -> ChatResult:
-    """The :class:`ChatResult` of a chat completion body (its first choice); text parts are joined.
-    Raises :class:`InvalidResponseError` without a choice or message."""
+    """The :class:`ChatResult` of a chat completion body (its first choice); text parts are joined, reasoning
+    is split from the answer. Raises :class:`InvalidResponseError` without a choice or message, and
+    :class:`~openai_compatible.reasoning.ReasoningBudgetError` when reasoning used the whole output limit."""
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise InvalidResponseError(f"{where}: the answer has no 'choices'.")
@@ -22,15 +24,17 @@ def parse_chat(data: dict, where: str) -> ChatResult:
     content = message.get("content")
     if isinstance(content, list):
         content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ChatResult(
-        text=content if isinstance(content, str) else "",
+    text, reasoning = split_message(message, content if isinstance(content, str) else "")
+    return checked_budget(ChatResult(
+        text=text,
         finish_reason=choice.get("finish_reason"),
         usage=Usage.from_dict(data.get("usage")),
         model=data.get("model"),
         raw=data,
         tool_calls=message.get("tool_calls") or None,
         logprobs=choice.get("logprobs"),
-    )
+        reasoning=reasoning,
+    ), where)
 
 
 def parse_embeddings(data: dict, expected: int, where: str) -> list[list[float]]:

@@ -132,7 +132,8 @@ class RetryLoop:
         """Corrects the token budget with the usage the provider reported, and counts the tokens."""
         if usage.total_tokens is not None:
             self.limiter.adjust_tokens(call.tokens, usage.total_tokens)
-            self.stats.add(prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0)
+            self.stats.add(prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0,
+                           reasoning_tokens=usage.reasoning_tokens or 0)
 
 
 def _short(exc: OpenAICompatibleError) -> str:

@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterator, Optional
 import requests
 
 from ..errors import APIConnectionError, APITimeoutError, InvalidResponseError
+from ..reasoning import ReasoningSplitter
 from ..results import ChatResult, Usage
 from ..sse import iter_sse_data
 from .failures import is_timeout, transport_reason
@@ -30,6 +31,7 @@ class StreamAccumulator:
         self.model: Optional[str] = None
         self.done = False
         self.result: Optional[ChatResult] = None
+        self.reasoning = ReasoningSplitter()
 
     @property
     def text(self) -> str:
@@ -46,8 +48,8 @@ class StreamAccumulator:
             if not isinstance(choice, dict):
                 continue
             delta = choice.get("delta") or {}
-            content = delta.get("content")
-            if isinstance(content, str) and content:
+            content = self.reasoning.take(delta, delta.get("content") if isinstance(delta.get("content"), str) else "")
+            if content:
                 self.pieces.append(content)
                 piece = content
             if isinstance(delta.get("tool_calls"), list):
@@ -58,8 +60,16 @@ class StreamAccumulator:
     def finish(self) -> ChatResult:
         """The whole answer, once the stream ended (``raw`` is None: a stream has no single body)."""
         self.result = ChatResult(text=self.text, finish_reason=self.finish_reason, usage=self.usage,
-                                 model=self.model, raw=None, tool_calls=self.tool_calls or None)
+                                 model=self.model, raw=None, tool_calls=self.tool_calls or None,
+                                 reasoning=self.reasoning.text)
         return self.result
+
+    def flush(self) -> Optional[str]:
+        """The answer text still held back when the stream ends (a start that only looked like reasoning)."""
+        tail = self.reasoning.flush()
+        if tail:
+            self.pieces.append(tail)
+        return tail or None
 
     def whole(self, result: ChatResult) -> ChatResult:
         """Takes an answer that came in one piece (the provider could not stream, or ignored ``stream``)."""

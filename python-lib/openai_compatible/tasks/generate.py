@@ -31,7 +31,7 @@ from ..errors import OpenAICompatibleError, OutputValidationError, SettingsError
 from ..jsonout import column_value, load_schema, parse_json_text, schema_columns, strict_schema
 from ..numeric import whole_number
 from ..store import request_key
-from .base import Task, chat_answer, cut_off_advice, output_cap, usage_values
+from .base import Task, ask, chat_answer, cut_off_advice, output_cap, usage_values
 
 log = logging.getLogger("openai_compatible")
 
@@ -252,7 +252,7 @@ class _GenerationCalls(Task):
 
     def call(self, client: Client, payload: Any) -> Any:
         messages, options = payload
-        return chat_answer(client.chat(messages, model=self.model, **options))
+        return chat_answer(ask(client, messages, self.model, options))
 
     def row_values(self, answer: Any) -> tuple[dict, Optional[OpenAICompatibleError]]:
         values: dict[str, Any] = dict(usage_values(answer), rows=[], invalid=0, problem="")

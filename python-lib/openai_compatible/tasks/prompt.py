@@ -9,6 +9,7 @@ from ..client import Client
 from ..columns import OutputColumn
 from ..errors import OpenAICompatibleError, OutputValidationError, SettingsError
 from ..jsonout import column_value, load_schema, read_json_answer, schema_columns, strict_schema
+from ..reasoning import checked_effort
 from ..store import request_key
 from ..template import EmptyValueError, Template
 from .base import (
@@ -16,6 +17,7 @@ from .base import (
     USAGE_COLUMNS,
     RowInputError,
     Task,
+    ask,
     chat_answer,
     cut_off_advice,
     output_cap,
@@ -45,6 +47,8 @@ class PromptSpec:
     json_schema: Any = None
     raw_response: bool = False
     options: dict = field(default_factory=dict)
+    reasoning_effort: Optional[str] = None
+    reasoning_column: bool = False
 
 
 class PromptTask(Task):
@@ -96,6 +100,9 @@ class PromptTask(Task):
             options["stop"] = list(stops)
         if spec.seed is not None:
             options["seed"] = int(spec.seed)
+        effort = checked_effort(spec.reasoning_effort)
+        if effort:
+            options["reasoning_effort"] = effort
         if self.schema is not None:
             options["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "row", "schema": strict_schema(self.schema), "strict": True}}
@@ -127,7 +134,7 @@ class PromptTask(Task):
             # the provider won't enforce the schema, so the model must read it; where the provider enforces
             # it, the schema stays out of the prompt: small models answer worse with it there
             payload = self._with_schema_in_prompt(payload)
-        result = client.chat(payload, model=self.spec.model, **self._options)
+        result = ask(client, payload, self.spec.model, self._options)
         answer = chat_answer(result)
         if self.spec.raw_response:
             answer["raw"] = result.raw
@@ -137,6 +144,9 @@ class PromptTask(Task):
 
     def output_columns(self) -> list[OutputColumn]:
         columns = [OutputColumn("response", "string", "The model's answer (raw text, also when JSON parsing failed)")]
+        if self.spec.reasoning_column:
+            columns.append(OutputColumn("reasoning", "string", "What a reasoning model thought before answering "
+                                                               "(empty when the model or provider gives none)"))
         columns += ERROR_COLUMNS + USAGE_COLUMNS
         if self.spec.raw_response:
             columns.append(OutputColumn("raw_response", "string", "The provider's full JSON response"))
@@ -148,6 +158,8 @@ class PromptTask(Task):
 
     def row_values(self, answer: Any) -> tuple[dict, Optional[OpenAICompatibleError]]:
         values = dict(usage_values(answer), response=answer.get("text"))
+        if self.spec.reasoning_column:
+            values["reasoning"] = answer.get("reasoning")
         if self.spec.raw_response:
             values["raw_response"] = json.dumps(answer.get("raw"), ensure_ascii=False)
         if self.spec.output_format == "text":

@@ -25,7 +25,6 @@ CASES = [
         replies=(ok(completion([{"type": "thinking", "thinking": [{"type": "text", "text": "Six times seven."}]},
                                 {"type": "text", "text": "42"}], usage=usage(15, 25))),),
         expect=Expect(text="42", reasoning="Six times seven."),
-        known_gap="reasoning",
     ),
     Case(
         name="mistral-stream-thinking-parts",
