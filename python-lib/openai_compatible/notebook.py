@@ -34,9 +34,6 @@ from .tasks.prompt import PromptSpec, PromptTask
 
 log = logging.getLogger("openai_compatible")
 
-_APPLY_OPTIONS = ("system_prompt", "examples", "temperature", "max_output_tokens", "top_p", "stop", "seed",
-                  "output_format", "json_schema", "raw_response")
-
 
 class NotebookClient:
     """A connection for notebooks: the :class:`Client` calls (``chat``, ``stream``, ``embed``,
@@ -134,20 +131,10 @@ class NotebookClient:
         """
         import pandas as pd
 
-        unknown = sorted(set(options) - set(_APPLY_OPTIONS))
-        if unknown:
-            raise SettingsError(f"apply(): unknown option(s) {', '.join(unknown)}. Known: {', '.join(_APPLY_OPTIONS)}.")
+        spec = PromptSpec.from_options(template, model, options)
         if not isinstance(df, pd.DataFrame):
             raise SettingsError(f"apply() takes a pandas DataFrame, not {type(df).__name__}.")
         columns = [str(c) for c in df.columns]
-        stop = options.get("stop") or []
-        spec = PromptSpec(
-            model=model, prompt_template=template, system_prompt=options.get("system_prompt") or "",
-            examples=list(options.get("examples") or []), temperature=options.get("temperature"),
-            max_output_tokens=options.get("max_output_tokens"), top_p=options.get("top_p"),
-            stop=[stop] if isinstance(stop, str) else list(stop), seed=options.get("seed"),
-            output_format=options.get("output_format") or "text", json_schema=options.get("json_schema"),
-            raw_response=bool(options.get("raw_response")))
         task = PromptTask(spec, columns)
         task.check(self.client)  # an unknown model fails here, before any row is sent
         layout = ColumnLayout(prefix, columns, task.output_columns())

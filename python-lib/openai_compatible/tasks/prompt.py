@@ -15,6 +15,9 @@ from .base import ERROR_COLUMNS, USAGE_COLUMNS, RowInputError, Task, chat_answer
 
 OUTPUT_FORMATS = ("text", "json_object", "json_schema")
 
+APPLY_OPTIONS = ("system_prompt", "examples", "temperature", "max_output_tokens", "top_p", "stop", "seed",
+                 "output_format", "json_schema", "raw_response")
+"""The prompt settings a DataFrame ``apply()`` (pandas or Spark) takes as keyword options."""
 
 
 @dataclass
@@ -34,6 +37,22 @@ class PromptSpec:
     json_schema: Any = None
     raw_response: bool = False
     options: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_options(cls, template: str, model: str, options: Mapping[str, Any], caller: str = "apply()") -> PromptSpec:
+        """The spec for ``template`` and ``model`` with ``options`` (names from :data:`APPLY_OPTIONS`).
+        Raises :class:`SettingsError` naming any unknown option."""
+        unknown = sorted(set(options) - set(APPLY_OPTIONS))
+        if unknown:
+            raise SettingsError(f"{caller}: unknown option(s) {', '.join(unknown)}. Known: {', '.join(APPLY_OPTIONS)}.")
+        stop = options.get("stop") or []
+        return cls(
+            model=model, prompt_template=template, system_prompt=options.get("system_prompt") or "",
+            examples=list(options.get("examples") or []), temperature=options.get("temperature"),
+            max_output_tokens=options.get("max_output_tokens"), top_p=options.get("top_p"),
+            stop=[stop] if isinstance(stop, str) else list(stop), seed=options.get("seed"),
+            output_format=options.get("output_format") or "text", json_schema=options.get("json_schema"),
+            raw_response=bool(options.get("raw_response")))
 
 
 class PromptTask(Task):
