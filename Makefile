@@ -11,7 +11,7 @@ plugin_id := $(shell $(PYTHON_BOOTSTRAP) -c "import json;print(json.load(open('p
 plugin_version := $(shell $(PYTHON_BOOTSTRAP) -c "import json;print(json.load(open('plugin.json'))['version'])" 2>/dev/null)
 archive := dist/dss-plugin-$(plugin_id)-$(plugin_version).zip
 
-.PHONY: help setup venv litellm model serve test unit integration lint plugin demo bench reliability install clean dist-clean
+.PHONY: help setup venv litellm model java serve test unit integration lint plugin demo bench reliability install clean dist-clean
 
 help:
 	@echo "make demo         run the prompt recipe on the embedded local model (sets everything up)"
@@ -23,7 +23,7 @@ help:
 	@echo "make reliability  fault, crash, bad-input, secret and load report"
 	@echo "make install DSS_URL=... DSS_API_KEY=...  install or update the plugin in a DSS instance"
 
-setup: venv litellm model
+setup: venv litellm model java
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: requirements-dev.txt code-env/python/spec/requirements.txt
@@ -36,6 +36,18 @@ $(LITELLM_VENV)/.stamp: tests/servers/litellm-requirements.txt
 	$(PYTHON_BOOTSTRAP) -m venv $(LITELLM_VENV)
 	$(LITELLM_VENV)/bin/pip install -q -r tests/servers/litellm-requirements.txt
 	touch $@
+
+# Spark (the Spark tests and bench) needs a Java runtime; pyspark 3.5 runs on Java 8, 11 or 17. Installed from
+# the system packages only when no `java` works (Debian bookworm: openjdk-17-jre-headless; later releases
+# dropped 17, so fall back to their default JRE).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+java:
+	@java -version >/dev/null 2>&1 || { \
+	  echo "Spark needs Java: installing a JRE from the system packages"; \
+	  $(SUDO) apt-get update -q && \
+	  { $(SUDO) apt-get install -y -q --no-install-recommends openjdk-17-jre-headless || \
+	    $(SUDO) apt-get install -y -q --no-install-recommends default-jre-headless; }; }
+	@java -version >/dev/null 2>&1 || { echo "No working java: install a JRE 17 (e.g. openjdk-17-jre-headless)"; exit 1; }
 
 model: $(MODEL)
 $(MODEL): tools/fetch_model.py

@@ -13,17 +13,13 @@ from contextlib import redirect_stdout
 
 import pytest
 
-pyspark = pytest.importorskip("pyspark", reason="pyspark is installed by `make venv` (requirements-dev.txt)")
 if shutil.which("java") is None:
     pytest.fail("Spark needs Java: `make java` installs a JRE", pytrace=False)
 
 from openai_compatible import spark as oc_spark  # noqa: E402
 from openai_compatible.errors import SettingsError, UnknownModelError  # noqa: E402
-from pyspark.sql import (  # noqa: E402
-    DataFrame,
-    SparkSession,
-    types,  # noqa: E402
-)
+from pyspark import cloudpickle  # noqa: E402 - pyspark comes from requirements-dev.txt
+from pyspark.sql import DataFrame, SparkSession, types  # noqa: E402
 
 from tests.python.integration.test_prompt_recipe import EVERY_JSON_TYPE  # noqa: E402
 
@@ -198,8 +194,6 @@ def test_the_key_is_in_no_plan_event_log_or_log(spark, fault_server, monkeypatch
     assert rows[0]["llm_response"] == "echo: secret row", rows[0]["llm_error_message"]
     assert rows[1]["llm_error_type"] == "server_error"
     # ... yet it is in no text Spark shows, nor in the function Spark serialises into the plan
-    from pyspark import cloudpickle
-
     assert "MapInPandas" in texts[0]
     for text in texts:
         assert KEY not in text
