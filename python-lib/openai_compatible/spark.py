@@ -21,8 +21,12 @@ when :func:`apply` is called.
 from __future__ import annotations
 
 import glob
+import hashlib
+import io
 import logging
 import os
+import tempfile
+import zipfile
 from collections import deque
 from typing import Any, Iterable, Iterator, Mapping, Optional, Union
 
@@ -205,6 +209,40 @@ def _partition_label() -> str:
     return f"{context.partitionId()} (attempt {context.attemptNumber()})" if context else "?"
 
 
+_SHIPPED: set = set()  # (application id, archive path) already added to a Spark application
+
+
+def ship_library(context: Any) -> str:
+    """Adds this package, as a zip, to the Python path of the executors of ``context`` (a SparkContext)
+    and returns the archive's path: executors then import the same code as the driver, whether or not
+    the plugin's ``python-lib`` is on their path. Its dependencies (``requests``, ``jsonschema``) come from
+    the executors' Python environment (in DSS, the recipe's code env). Done once per application and
+    version of the code."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in sorted(f for f in files if f.endswith(".py")):
+                path = os.path.join(folder, name)
+                # a fixed date: the same code gives the same archive, hence the same name
+                info = zipfile.ZipInfo(os.path.join("openai_compatible", os.path.relpath(path, root)),
+                                       date_time=(2020, 1, 1, 0, 0, 0))
+                with open(path, "rb") as handle:
+                    archive.writestr(info, handle.read(), zipfile.ZIP_DEFLATED)
+    data = buffer.getvalue()
+    path = os.path.join(tempfile.gettempdir(), f"openai_compatible-{hashlib.sha256(data).hexdigest()[:16]}.zip")
+    key = (context.applicationId, path)
+    if key not in _SHIPPED:
+        if not os.path.exists(path):
+            with tempfile.NamedTemporaryFile(dir=os.path.dirname(path), delete=False) as handle:
+                handle.write(data)
+            os.replace(handle.name, path)
+        context.addPyFile(path)
+        _SHIPPED.add(key)
+    return path
+
+
 def output_schema(df: Any, layout: ColumnLayout) -> Any:
     """The Spark schema of the result: ``df``'s fields, then the added columns (typed like the recipe's)."""
     from pyspark.sql.types import StructField, StructType, _parse_datatype_string
@@ -218,7 +256,7 @@ def output_schema(df: Any, layout: ColumnLayout) -> Any:
 
 def apply(df: Any, preset: Union[str, Mapping[str, Any]], template: str, model: str, *, prefix: str = "llm",
           on_error: str = "record", concurrency: Optional[int] = None, cache_dir: Optional[str] = None,
-          chunk_rows: int = 200, project_key: Optional[str] = None, api_client: Any = None,
+          chunk_rows: int = 200, ship_code: bool = True, project_key: Optional[str] = None, api_client: Any = None,
           api_key: Optional[str] = None, **options: Any) -> Any:
     """Prompts every row of the Spark DataFrame ``df``; returns a DataFrame (lazy, like any Spark
     transformation) with ``df``'s columns followed by the prompt recipe's output columns.
@@ -239,7 +277,8 @@ def apply(df: Any, preset: Union[str, Mapping[str, Any]], template: str, model: 
     ``max_concurrency``): the provider sees up to tasks running at once x concurrency. ``cache_dir`` is a
     directory every executor can write (a shared mount on a cluster): answers are kept there, one store per
     partition, and a rerun over the same partitioning reuses them. ``chunk_rows`` is the rows per unit of
-    work inside a task.
+    work inside a task. ``ship_code`` adds this package to the executors' Python path
+    (:func:`ship_library`); turn it off where the executors already have the plugin's ``python-lib``.
 
     Raises :class:`~openai_compatible.errors.SettingsError` (unknown column, option or parameter, bad JSON
     schema, invalid preset) or :class:`~openai_compatible.errors.UnknownModelError` on the driver before any
@@ -275,6 +314,8 @@ def apply(df: Any, preset: Union[str, Mapping[str, Any]], template: str, model: 
     except Exception:  # Spark Connect has no SparkContext, so no broadcast
         raise SettingsError("spark.apply() needs a classic Spark session (with a SparkContext), not Spark Connect: "
                             "the preset reaches the executors as a broadcast variable.") from None
+    if ship_code:
+        ship_library(context)
     sealed = context.broadcast(SealedPreset(config))
     runner = PartitionRunner(sealed, spec, columns, prefix, on_error, concurrency, chunk_rows,
                              cache_dir.strip() if cache_dir else None)

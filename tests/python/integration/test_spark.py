@@ -36,9 +36,10 @@ def spark(tmp_path_factory):
     base = tmp_path_factory.mktemp("spark")
     events, log_path = base / "events", base / "spark.log"
     events.mkdir()
-    # the executors' Python workers import the plugin's library and run this interpreter
+    # the executors' Python workers run this interpreter, without python-lib on their path: apply() ships the
+    # package to them (as it must on a cluster)
     old_env = {name: os.environ.get(name) for name in ("PYTHONPATH", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON")}
-    os.environ["PYTHONPATH"] = os.pathsep.join([os.path.join(REPO, "python-lib"), REPO])
+    os.environ["PYTHONPATH"] = REPO
     os.environ["PYSPARK_PYTHON"] = os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     saved_stderr = os.dup(2)
     log_fd = os.open(str(log_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
@@ -216,3 +217,20 @@ def test_llama_cpp_answers_each_row(spark, llama_server):
     for row in rows:
         assert row["llm_error_message"] is None, row["llm_error_message"]
         assert row["llm_response"] and row["llm_completion_tokens"] > 0 and row["llm_latency_ms"] > 0
+
+
+def test_executors_import_the_package_apply_ships(spark, fault_server):
+    """The workers' path lacks python-lib (see the fixture), as on a cluster: they run the zip apply() adds."""
+    import pandas as pd
+
+    assert by_id(oc_spark.apply(texts_frame(spark, ["x"]), fault_preset(fault_server), "{{text}}",
+                                "fault-chat"))[0]["llm_response"] == "echo: x"
+
+    def where(batches):
+        import openai_compatible
+
+        for _ in batches:
+            yield pd.DataFrame({"file": [openai_compatible.__file__]})
+
+    files = [row.file for row in spark.range(1).mapInPandas(where, "file string").collect()]
+    assert files and all(".zip" in f and "python-lib" not in f for f in files), files
