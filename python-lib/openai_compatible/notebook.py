@@ -152,6 +152,24 @@ class NotebookClient:
         return out
 
 
+def preset_config(preset: Union[str, Mapping[str, Any]], project_key: Optional[str] = None, api_client: Any = None,
+                  api_key: Optional[str] = None) -> tuple[dict, Optional[str], str]:
+    """``(config, name, found_in)`` for ``preset``: a preset dict as given (``name`` None), or a preset
+    name looked up through the DSS API (see :func:`connect`). ``api_key`` replaces the preset's key (the
+    per-user one for a per-user preset). Raises :class:`SettingsError` for anything else, or a name DSS
+    doesn't know."""
+    if isinstance(preset, Mapping):
+        config = dict(preset)
+        if api_key:
+            config["per_user_key" if config.get("use_per_user_key") else "api_key"] = api_key
+        return config, None, "given dict"
+    if isinstance(preset, str) and preset.strip():
+        name = preset.strip()
+        config, where = notebook_preset(name, project_key, api_client, api_key)
+        return dict(config), name, where
+    raise SettingsError("connect() takes a preset name (as shown in the plugin's settings) or a preset dict.")
+
+
 def connect(preset: Union[str, Mapping[str, Any]], project_key: Optional[str] = None, *,
             api_client: Any = None, api_key: Optional[str] = None, **overrides: Any) -> NotebookClient:
     """A client for a connection preset.
@@ -165,16 +183,7 @@ def connect(preset: Union[str, Mapping[str, Any]], project_key: Optional[str] = 
     ``openai-compatible:<preset name>`` (Profile > My Account > Other credentials); ``api_key``
     passes one explicitly instead (avoid pasting keys in notebooks).
     """
-    if isinstance(preset, Mapping):
-        config = dict(preset)
-        name, where = None, "given dict"
-        if api_key:
-            config["per_user_key" if config.get("use_per_user_key") else "api_key"] = api_key
-    elif isinstance(preset, str) and preset.strip():
-        name = preset.strip()
-        config, where = notebook_preset(name, project_key, api_client, api_key)
-    else:
-        raise SettingsError("connect() takes a preset name (as shown in the plugin's settings) or a preset dict.")
+    config, name, where = preset_config(preset, project_key, api_client, api_key)
     settings = ConnectionSettings.from_preset(config)
     if overrides:
         settings = settings.with_overrides(**overrides)

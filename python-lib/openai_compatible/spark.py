@@ -34,6 +34,7 @@ from .client import Client
 from .columns import ColumnLayout, typed_column
 from .engine import ON_ERROR, RowEngine
 from .errors import SettingsError
+from .notebook import preset_config
 from .settings import ConnectionSettings
 from .store import AnswerStore
 from .tasks.prompt import PromptSpec, PromptTask
@@ -80,24 +81,6 @@ class SealedPreset:
 
     def __setstate__(self, state: dict) -> None:
         self._config = state["config"]
-
-
-def resolve_preset(preset: Union[str, Mapping[str, Any]], project_key: Optional[str] = None,
-                   api_client: Any = None, api_key: Optional[str] = None) -> dict:
-    """The preset dict for ``preset``: a dict is used as is; a name is looked up through the DSS API as in
-    :func:`openai_compatible.connect` (project presets first, per-user keys from the user secret)."""
-    if isinstance(preset, Mapping):
-        config = dict(preset)
-        if api_key:
-            config["per_user_key" if config.get("use_per_user_key") else "api_key"] = api_key
-        return config
-    if isinstance(preset, str) and preset.strip():
-        from .dss.presets import notebook_preset
-
-        config, _ = notebook_preset(preset.strip(), project_key, api_client, api_key)
-        return dict(config)
-    raise SettingsError("spark.apply(): 'preset' takes a preset name (as shown in the plugin's settings) or a "
-                        "preset dict.")
 
 
 class PartitionRunner:
@@ -299,7 +282,10 @@ def apply(df: Any, preset: Union[str, Mapping[str, Any]], template: str, model: 
         raise SettingsError(f"spark.apply(): parameter 'concurrency' is {concurrency}: give 1 or more, or leave it "
                             "unset for the preset's max_concurrency.")
     columns = [str(c) for c in df.columns]
-    config = resolve_preset(preset, project_key, api_client, api_key)
+    if not isinstance(preset, (str, Mapping)):
+        raise SettingsError("spark.apply(): 'preset' takes a preset name (as shown in the plugin's settings) or a "
+                            "preset dict.")
+    config, _, _ = preset_config(preset, project_key, api_client, api_key)
     settings = ConnectionSettings.from_preset(config)  # an invalid preset fails here, on the driver
     task = PromptTask(spec, columns)  # unknown columns, bad JSON schema
     client = Client(settings)

@@ -8,6 +8,7 @@ import sys
 import pytest
 from openai_compatible import spark as oc_spark
 from openai_compatible.errors import SettingsError
+from openai_compatible.notebook import preset_config
 from openai_compatible.store import AnswerStore
 
 KEY = "sk-sealed-4411"
@@ -35,8 +36,8 @@ def test_a_partition_store_reads_earlier_attempts_and_writes_its_own(tmp_path):
 
 def test_a_preset_name_or_dict_is_required():
     with pytest.raises(SettingsError, match="preset name"):
-        oc_spark.resolve_preset("  ")
-    assert oc_spark.resolve_preset({"use_per_user_key": True}, api_key="k")["per_user_key"] == "k"
+        preset_config("  ")
+    assert preset_config({"use_per_user_key": True}, api_key="k")[0]["per_user_key"] == "k"
 
 
 def test_without_pyspark_the_error_says_where_it_comes_from(monkeypatch):
