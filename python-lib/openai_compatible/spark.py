@@ -107,6 +107,7 @@ class PartitionRunner:
         return f"<openai_compatible.spark.PartitionRunner model={self.spec.model!r}>"
 
     def __call__(self, batches: Iterable[Any]) -> Iterator[Any]:
+        _log_to_stderr()
         settings = ConnectionSettings.from_preset(self.preset.value.open())
         task = PromptTask(self.spec, self.columns)
         layout = ColumnLayout(self.prefix, self.columns, task.output_columns())
@@ -183,6 +184,16 @@ class PartitionStore:
     def close(self) -> None:
         for store in [self.own] + self.earlier:
             store.close()
+
+
+def _log_to_stderr() -> None:
+    """On an executor nothing configures logging: send the package's INFO lines (progress, the task's
+    summary; secrets are masked in them) to stderr, which Spark keeps in the executor's log."""
+    if not log.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
 
 
 def _partition_label() -> str:

@@ -204,6 +204,7 @@ def test_the_key_is_in_no_plan_event_log_or_log(spark, fault_server, monkeypatch
     assert "SparkListenerSQLExecutionStart" in events and KEY not in events
     with open(spark.test_log_path, encoding="utf-8", errors="replace") as handle:
         log_text = handle.read()
+    assert "spark.apply() partition" in log_text  # the executors' own log lines are in it
     assert "INFO" in log_text and KEY not in log_text
 
 
