@@ -758,6 +758,8 @@ def run_checks(client: Client, models: Optional[Sequence[str]] = None,
     discovered ones). ``progress(done)`` is called after each of the :data:`CHECK_STEPS` steps (a
     macro's progress callback). Never raises for a provider problem: every problem is a result.
     """
+    if not isinstance(client, Client) and isinstance(getattr(client, "client", None), Client):
+        client = client.client  # a notebook's connect() result wraps the client it checks
     return _Checker(client, models, progress).run()
 
 

@@ -34,9 +34,6 @@ from .tasks.prompt import PromptSpec, PromptTask
 
 log = logging.getLogger("openai_compatible")
 
-_APPLY_OPTIONS = ("system_prompt", "examples", "temperature", "max_output_tokens", "top_p", "stop", "seed",
-                  "output_format", "json_schema", "raw_response", "reasoning_effort", "reasoning_column")
-
 
 class NotebookClient:
     """A connection for notebooks: the :class:`Client` calls (``chat``, ``stream``, ``embed``,
@@ -139,21 +136,10 @@ class NotebookClient:
         """
         import pandas as pd
 
-        unknown = sorted(set(options) - set(_APPLY_OPTIONS))
-        if unknown:
-            raise SettingsError(f"apply(): unknown option(s) {', '.join(unknown)}. Known: {', '.join(_APPLY_OPTIONS)}.")
+        spec = PromptSpec.from_options(template, model, options)
         if not isinstance(df, pd.DataFrame):
             raise SettingsError(f"apply() takes a pandas DataFrame, not {type(df).__name__}.")
         columns = [str(c) for c in df.columns]
-        stop = options.get("stop") or []
-        spec = PromptSpec(
-            model=model, prompt_template=template, system_prompt=options.get("system_prompt") or "",
-            examples=list(options.get("examples") or []), temperature=options.get("temperature"),
-            max_output_tokens=options.get("max_output_tokens"), top_p=options.get("top_p"),
-            stop=[stop] if isinstance(stop, str) else list(stop), seed=options.get("seed"),
-            output_format=options.get("output_format") or "text", json_schema=options.get("json_schema"),
-            raw_response=bool(options.get("raw_response")), reasoning_effort=options.get("reasoning_effort"),
-            reasoning_column=bool(options.get("reasoning_column")))
         task = PromptTask(spec, columns)
         task.check(self.client)  # an unknown model fails here, before any row is sent
         layout = ColumnLayout(prefix, columns, task.output_columns())
@@ -172,6 +158,24 @@ class NotebookClient:
         return out
 
 
+def preset_config(preset: Union[str, Mapping[str, Any]], project_key: Optional[str] = None, api_client: Any = None,
+                  api_key: Optional[str] = None) -> tuple[dict, Optional[str], str]:
+    """``(config, name, found_in)`` for ``preset``: a preset dict as given (``name`` None), or a preset
+    name looked up through the DSS API (see :func:`connect`). ``api_key`` replaces the preset's key (the
+    per-user one for a per-user preset). Raises :class:`SettingsError` for anything else, or a name DSS
+    doesn't know."""
+    if isinstance(preset, Mapping):
+        config = dict(preset)
+        if api_key:
+            config["per_user_key" if config.get("use_per_user_key") else "api_key"] = api_key
+        return config, None, "given dict"
+    if isinstance(preset, str) and preset.strip():
+        name = preset.strip()
+        config, where = notebook_preset(name, project_key, api_client, api_key)
+        return dict(config), name, where
+    raise SettingsError("connect() takes a preset name (as shown in the plugin's settings) or a preset dict.")
+
+
 def connect(preset: Union[str, Mapping[str, Any]], project_key: Optional[str] = None, *,
             api_client: Any = None, api_key: Optional[str] = None, **overrides: Any) -> NotebookClient:
     """A client for a connection preset.
@@ -185,16 +189,7 @@ def connect(preset: Union[str, Mapping[str, Any]], project_key: Optional[str] = 
     ``openai-compatible:<preset name>`` (Profile > My Account > Other credentials); ``api_key``
     passes one explicitly instead (avoid pasting keys in notebooks).
     """
-    if isinstance(preset, Mapping):
-        config = dict(preset)
-        name, where = None, "given dict"
-        if api_key:
-            config["per_user_key" if config.get("use_per_user_key") else "api_key"] = api_key
-    elif isinstance(preset, str) and preset.strip():
-        name = preset.strip()
-        config, where = notebook_preset(name, project_key, api_client, api_key)
-    else:
-        raise SettingsError("connect() takes a preset name (as shown in the plugin's settings) or a preset dict.")
+    config, name, where = preset_config(preset, project_key, api_client, api_key)
     settings = ConnectionSettings.from_preset(config)
     if overrides:
         settings = settings.with_overrides(**overrides)

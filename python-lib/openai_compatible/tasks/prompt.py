@@ -28,6 +28,9 @@ OUTPUT_FORMATS = ("text", "json_object", "json_schema")
 # Sent when the recipe sets no cap: long enough for a page of text; 0 sends none.
 DEFAULT_MAX_OUTPUT_TOKENS = 1024
 
+APPLY_OPTIONS = ("system_prompt", "examples", "temperature", "max_output_tokens", "top_p", "stop", "seed",
+                 "output_format", "json_schema", "raw_response", "reasoning_effort", "reasoning_column")
+"""The prompt settings a DataFrame ``apply()`` (pandas or Spark) takes as keyword options."""
 
 
 @dataclass
@@ -49,6 +52,23 @@ class PromptSpec:
     options: dict = field(default_factory=dict)
     reasoning_effort: Optional[str] = None
     reasoning_column: bool = False
+
+    @classmethod
+    def from_options(cls, template: str, model: str, options: Mapping[str, Any], caller: str = "apply()") -> PromptSpec:
+        """The spec for ``template`` and ``model`` with ``options`` (names from :data:`APPLY_OPTIONS`).
+        Raises :class:`SettingsError` naming any unknown option."""
+        unknown = sorted(set(options) - set(APPLY_OPTIONS))
+        if unknown:
+            raise SettingsError(f"{caller}: unknown option(s) {', '.join(unknown)}. Known: {', '.join(APPLY_OPTIONS)}.")
+        stop = options.get("stop") or []
+        return cls(
+            model=model, prompt_template=template, system_prompt=options.get("system_prompt") or "",
+            examples=list(options.get("examples") or []), temperature=options.get("temperature"),
+            max_output_tokens=options.get("max_output_tokens"), top_p=options.get("top_p"),
+            stop=[stop] if isinstance(stop, str) else list(stop), seed=options.get("seed"),
+            output_format=options.get("output_format") or "text", json_schema=options.get("json_schema"),
+            raw_response=bool(options.get("raw_response")), reasoning_effort=options.get("reasoning_effort"),
+            reasoning_column=bool(options.get("reasoning_column")))
 
 
 class PromptTask(Task):
