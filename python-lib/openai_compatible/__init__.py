@@ -4,7 +4,8 @@
     client = Client.from_preset(preset)
     client.chat([{"role": "user", "content": "Hi"}], model="m").text
 
-In a notebook, ``openai_compatible.connect("my-preset")`` looks a preset up through DSS.
+In a notebook, ``openai_compatible.connect("my-preset")`` looks a preset up through DSS, or goes through
+the LLM Mesh when the user may not read presets.
 """
 from .check import CheckResult, run_checks
 from .client import ChatStream, Client
@@ -25,7 +26,7 @@ from .errors import (
     SettingsError,
     UnknownModelError,
 )
-from .notebook import NotebookClient, connect
+from .notebook import NotebookClient, connect, connect_mesh
 from .results import ChatResult, EmbeddingResult, Usage
 from .settings import ConnectionSettings, Endpoint
 
@@ -36,5 +37,5 @@ __all__ = [
     "EmbeddingResult", "Endpoint", "InvalidResponseError", "OpenAICompatibleError", "OutputValidationError",
     "PermissionDeniedError", "QuotaExceededError", "RateLimitError", "ServerError", "SettingsError",
     "UnknownModelError", "Usage",
-    "NotebookClient", "connect", "run_checks",
+    "NotebookClient", "connect", "connect_mesh", "run_checks",
 ]

@@ -35,7 +35,8 @@ class ChatResult:
 
     ``text`` is the answer (``""`` when the provider sent none), ``finish_reason`` is ``stop``,
     ``length``, ``content_filter``, ``tool_calls`` or a provider's own value; ``raw`` is the parsed
-    response body.
+    response body. ``cost`` is the estimated price of the call (the preset's prices per million tokens, or
+    the LLM Mesh's ``estimatedCost``), None when no price is known.
     """
 
     text: str
@@ -47,6 +48,7 @@ class ChatResult:
     tool_calls: Optional[list] = None
     logprobs: Optional[Any] = None
     attempts: int = 1
+    cost: Optional[float] = None
 
     def __repr__(self) -> str:
         preview = self.text if len(self.text) <= 60 else self.text[:57] + "..."
