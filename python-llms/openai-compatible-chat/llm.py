@@ -1,7 +1,9 @@
-"""LLM Mesh chat model backed by an OpenAI-compatible connection (DSS 14.1 and later)."""
-from dataiku.llm.python import BaseLLM
+"""LLM Mesh chat model backed by an OpenAI-compatible connection (DSS 14.1.1 and later)."""
 from openai_compatible.dss import client_for
+from openai_compatible.dss.mesh_base import mesh_base_class
 from openai_compatible.mesh import MeshChatModel
+
+BaseLLM = mesh_base_class("BaseLLM")  # fails with the DSS version needed on an older DSS
 
 
 class OpenAICompatibleChat(BaseLLM):

@@ -1,11 +1,10 @@
-"""LLM Mesh text embedding model backed by an OpenAI-compatible connection (DSS 14.1 and later)."""
-try:
-    from dataiku.llm.python import BaseEmbeddingModel
-except ImportError:  # older 14.x builds keep it here
-    from dataiku.llm.python.custom.base_embedding_model import BaseEmbeddingModel
-
+"""LLM Mesh text embedding model backed by an OpenAI-compatible connection (DSS 14.1.1 and later)."""
 from openai_compatible.dss import client_for
+from openai_compatible.dss.mesh_base import mesh_base_class
 from openai_compatible.mesh import MeshEmbeddingModel
+
+# where the base class lives differs between DSS builds; on one without it, the error names the DSS version needed
+BaseEmbeddingModel = mesh_base_class("BaseEmbeddingModel")
 
 
 class OpenAICompatibleEmbedding(BaseEmbeddingModel):

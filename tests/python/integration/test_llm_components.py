@@ -12,7 +12,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 CHAT, EMBEDDING = "openai-compatible-chat", "openai-compatible-embedding"
 
 
-def run_llm(tmp_path, component, preset, model, query, settings=None, stream=False):
+def run_llm(tmp_path, component, preset, model, query, settings=None, stream=False, build=None):
     files = {"preset": preset, "config": {"model": model}, "query": query}
     if settings is not None:
         files["settings"] = settings
@@ -25,6 +25,8 @@ def run_llm(tmp_path, component, preset, model, query, settings=None, stream=Fal
     if stream:
         command.append("--stream")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, "python-lib"), REPO]))
+    if build:
+        env["LOCALDSS_LLM_BUILD"] = build  # which DSS build localdss plays (see dataiku.llm.python)
     run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     lines = [json.loads(line) for line in run.stdout.splitlines() if line.strip()]
     return run, lines
@@ -194,3 +196,28 @@ def test_embedding_component_on_fault_server(tmp_path, fault_server):
     image = {"queries": [{"inlineImage": "QUJD"}]}
     run, _ = run_llm(tmp_path, EMBEDDING, fault_preset(fault_server), "fault-embed", image)
     assert run.returncode == 1 and "embeds text only" in run.stderr
+
+
+# --- DSS builds: the components load wherever the base classes are, or say which DSS they need -------
+
+def test_embedding_component_finds_its_base_class_in_either_place(tmp_path, fault_server):
+    for build in ("current", "embedding-in-custom"):
+        run, lines = run_llm(tmp_path, EMBEDDING, fault_preset(fault_server), "fault-embed",
+                             {"queries": [{"text": "a"}]}, build=build)
+        assert run.returncode == 0, (build, run.stderr)
+        assert len(lines[-1]["responses"][0]["embedding"]) == 8
+
+
+def test_a_dss_without_the_base_classes_is_named(tmp_path, fault_server):
+    run, _ = run_llm(tmp_path, EMBEDDING, fault_preset(fault_server), "fault-embed", {"queries": [{"text": "a"}]},
+                     build="no-embedding")
+    assert run.returncode != 0
+    assert "need DSS 14.1.1 or later" in run.stderr and "no BaseEmbeddingModel" in run.stderr
+    run, lines = run_llm(tmp_path, CHAT, fault_preset(fault_server), "fault-chat", ask("hi"), build="no-embedding")
+    assert run.returncode == 0 and lines[-1]["text"] == "echo: hi"  # the chat model does not need it
+    for component in (CHAT, EMBEDDING):
+        run, _ = run_llm(tmp_path, component, fault_preset(fault_server), "fault-chat", ask("hi"),
+                         build="before-14.1")
+        assert run.returncode != 0
+        assert "need DSS 14.1.1 or later" in run.stderr and "arrived in DSS 14.1.0" in run.stderr
+    assert fault_server.calls_to("chat") == 1
