@@ -221,3 +221,20 @@ def test_a_dss_without_the_base_classes_is_named(tmp_path, fault_server):
         assert run.returncode != 0
         assert "need DSS 14.1.1 or later" in run.stderr and "arrived in DSS 14.1.0" in run.stderr
     assert fault_server.calls_to("chat") == 1
+
+
+def test_images_only_reach_a_component_that_declares_them(tmp_path, fault_server):
+    image = {"messages": [{"role": "user", "parts": [
+        {"type": "TEXT", "text": "What is this?"},
+        {"type": "IMAGE_INLINE", "inlineImage": "iVBORw0KGgo=", "imageMimeType": "image/png"},
+        {"type": "IMAGE_URI", "imageUrl": "https://example.com/cat.jpg"}]}]}
+    run, lines = run_llm(tmp_path, CHAT, fault_preset(fault_server), "fault-chat", image)
+    assert run.returncode == 0, run.stderr
+    assert fault_server.requests[-1].json["messages"][0]["content"] == [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}}]
+    calls = fault_server.calls
+    run, _ = run_llm(tmp_path, EMBEDDING, fault_preset(fault_server), "fault-embed", image)
+    assert run.returncode == 2 and "supportsImageInputs" in run.stderr  # the embedding model does not declare it
+    assert fault_server.calls == calls
