@@ -33,6 +33,7 @@ from .errors import (
     _plain_text,
     error_from_response,
 )
+from .pricing import estimated_cost
 from .ratelimit import RateLimiter, estimate_tokens
 from .redact import Redactor, install_log_filters
 from .results import ChatResult, EmbeddingResult, Usage
@@ -208,6 +209,7 @@ class Client:
         self._settle_tokens(tokens, result.usage)
         result.latency_ms = (time.perf_counter() - started) * 1000.0
         result.attempts = self.stats.snapshot()["http_calls"] - calls_before
+        result.cost = estimated_cost(self.settings.prices, model, result.usage)
         return result
 
     def stream(self, messages: Sequence[Mapping[str, Any]], model: str, *, max_tokens: Optional[int] = None,
@@ -254,6 +256,7 @@ class Client:
         usage = Usage.from_dict(data.get("usage"))
         self._settle_tokens(tokens, usage)
         return EmbeddingResult(vectors=vectors, usage=usage, model=data.get("model"),
+                               cost=estimated_cost(self.settings.prices, model, usage),
                                latency_ms=(time.perf_counter() - started) * 1000.0)
 
     # --- connection test and the official SDK -------------------------------------------------------
@@ -529,6 +532,7 @@ class Client:
             """The whole stream's latency and HTTP calls (refused or broken attempts included)."""
             result.latency_ms = (time.perf_counter() - started) * 1000.0
             result.attempts = self.stats.snapshot()["http_calls"] - calls_before
+            result.cost = estimated_cost(self.settings.prices, model, result.usage)
             return result
 
         attempt = 0

@@ -248,6 +248,7 @@ class RowEngine:
             if not shared:
                 self.summary.prompt_tokens += tokens_in or 0
                 self.summary.completion_tokens += tokens_out or 0
+                self.summary.add_cost(values.get("cost"))
         chunk.results[index] = values
         chunk.missing -= 1
 

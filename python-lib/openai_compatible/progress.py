@@ -34,6 +34,7 @@ class RunSummary:
     rate_limited: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost: Optional[float] = None  # estimated, of the requests this run paid for; None when no answer had a price
     seconds: float = 0.0
 
     @property
@@ -53,7 +54,12 @@ class RunSummary:
                 f"({self.from_cache} from the cache, {self.deduplicated} duplicates), {self.failed} errors "
                 f"({errors}); {self.requests_sent} requests, {self.http_calls} HTTP calls, {self.retries} retries, "
                 f"{self.rate_limited} rate-limited (429); tokens: {self.prompt_tokens} in, "
-                f"{self.completion_tokens} out")
+                f"{self.completion_tokens} out" + ("" if self.cost is None else f"; estimated cost: {self.cost:.6g}"))
+
+    def add_cost(self, cost: Optional[float]) -> None:
+        """Adds the estimated cost of one paid request (None: no price, nothing added)."""
+        if cost is not None:
+            self.cost = (self.cost or 0.0) + cost
 
 
 class ProgressReporter:

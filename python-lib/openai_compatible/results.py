@@ -63,3 +63,4 @@ class EmbeddingResult:
     usage: Usage = field(default_factory=Usage)
     model: Optional[str] = None
     latency_ms: float = 0.0
+    cost: Optional[float] = None

@@ -12,6 +12,7 @@ from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
 
 from .errors import SettingsError
+from .pricing import read_prices
 
 STYLES = ("openai", "azure")
 AUTH_SCHEMES = ("bearer", "api_key_header", "custom_header", "query_param", "none")
@@ -76,6 +77,7 @@ class ConnectionSettings:
     system_role: str = "system"
     json_mode: str = "auto"
     per_user_key: bool = False
+    prices: tuple = ()  # ModelPrice per model (pricing.py)
 
     # --- construction ------------------------------------------------------------------------------
 
@@ -123,6 +125,7 @@ class ConnectionSettings:
             system_role=p.choice("system_role", SYSTEM_ROLES, "system"),
             json_mode=p.choice("json_mode", JSON_MODES, "auto"),
             per_user_key=p.boolean("use_per_user_key", False),
+            prices=read_prices(preset.get("prices")),
         )
         if auth_scheme == "custom_header" and not values["auth_header_name"]:
             raise SettingsError("Preset field 'auth_header_name' is empty: with the 'custom_header' "

@@ -148,3 +148,13 @@ def test_the_mesh_route_needs_a_project(dss, monkeypatch):
     with pytest.raises(SettingsError, match="project_key="):
         oc.connect("team-llm")
     assert oc.connect("team-llm", project_key="PROJ", api_client=dataikuapi.DSSClient(dss.url, CAROL_KEY)).via_mesh
+
+
+def test_the_mesh_cost_reaches_the_notebook(dss, fault_server):
+    dss.plugins[PLUGIN]["settings"]["presets"][0]["config"]["prices"] = [
+        {"model": "fault-chat", "input_per_million": 1.0, "output_per_million": 4.0}]
+    client = oc.connect("team-llm")
+    answer = client.chat([{"role": "user", "content": "hi"}], model="chat")
+    assert answer.cost == pytest.approx((1 * 1.0 + 2 * 4.0) / 1e6)  # 1 prompt and 2 completion tokens
+    out = client.apply(pd.DataFrame({"text": ["hi"]}), template="{{text}}", model="chat")
+    assert out.loc[0, "llm_cost"] == pytest.approx(answer.cost)
