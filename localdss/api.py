@@ -234,11 +234,30 @@ def run_llm(
         settings_value = _json_value(settings, "settings file") or {}
         if not isinstance(settings_value, dict):
             raise ConfigError("settings must be a JSON object")
+        _check_image_inputs(job.component.descriptor, query_value, llm_id)
         job.options = {"query": query_value, "settings": settings_value, "stream": bool(stream),
                        "trace_file": str(Path(trace_file).resolve()) if trace_file else None}
         return job
 
     return _run(prepare, capture, timeout, env)
+
+
+def _check_image_inputs(descriptor: Mapping[str, Any], query: Any, llm_id: str) -> None:
+    """Refuses image parts for a component whose descriptor does not declare ``"supportsImageInputs": true``.
+
+    DSS 13.5.0 "Added support for image inputs on Custom LLM connections that implement it" (DSS release notes
+    13), and the descriptor of the sibling component kind, agent.json, carries ``supportsImageInputs``
+    (developer guide, plugin agent tutorial, ``agent.json``): DSS decides from the descriptor, so a component
+    that does not declare it never sees an image.
+    """
+    if descriptor.get("supportsImageInputs") is True or not isinstance(query, dict):
+        return
+    for message in query.get("messages") or []:
+        parts = message.get("parts") if isinstance(message, dict) else None
+        for part in parts or []:
+            if isinstance(part, dict) and str(part.get("type") or "").upper() in ("IMAGE_INLINE", "IMAGE_URI"):
+                raise ConfigError(f"python-llms/{llm_id}/llm.json does not declare \"supportsImageInputs\": true, "
+                                  "so DSS would not send it a query with images")
 
 
 def parse_json_lines(text: str) -> list[Any]:

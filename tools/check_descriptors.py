@@ -378,6 +378,10 @@ def check_all(root):
             input_roles = _check_roles(comp, problems)
         elif comp.kind == "runnable":
             _check_runnable(comp, problems)
+        elif comp.kind == "llm" and "supportsImageInputs" in comp.data:
+            # the flag that lets DSS send images (developer guide, plugin agent tutorial's agent.json)
+            if not isinstance(comp.data["supportsImageInputs"], bool):
+                problems.append(f"{comp.rel}: 'supportsImageInputs' must be true or false")
         _check_python_setup(comp, root, problems)
         ctx = {"parameter_sets": parameter_sets, "input_roles": input_roles}
         _check_params(comp, comp.data.get("params"), "params", dict(ctx, scope="params"), problems)

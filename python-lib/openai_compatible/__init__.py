@@ -4,7 +4,8 @@
     client = Client.from_preset(preset)
     client.chat([{"role": "user", "content": "Hi"}], model="m").text
 
-In a notebook, ``openai_compatible.connect("my-preset")`` looks a preset up through DSS.
+In a notebook, ``openai_compatible.connect("my-preset")`` looks a preset up through DSS, or goes through
+the LLM Mesh when the user may not read presets.
 """
 from .check import CheckResult, run_checks
 from .client import Client
@@ -27,7 +28,7 @@ from .errors import (
     UnknownModelError,
 )
 from .http.streaming import ChatStream
-from .notebook import NotebookClient, connect
+from .notebook import NotebookClient, connect, connect_mesh
 from .reasoning import ReasoningBudgetError
 from .results import ChatResult, EmbeddingResult, Usage
 from .settings import ConnectionSettings, Endpoint
@@ -39,5 +40,5 @@ __all__ = [
     "EmbeddingResult", "Endpoint", "InvalidArgumentError", "InvalidResponseError", "OpenAICompatibleError",
     "OutputValidationError", "PermissionDeniedError", "QuotaExceededError", "RateLimitError", "ReasoningBudgetError",
     "ServerError", "SettingsError", "UnknownModelError", "Usage",
-    "NotebookClient", "__version__", "connect", "run_checks",
+    "NotebookClient", "__version__", "connect", "connect_mesh", "run_checks",
 ]

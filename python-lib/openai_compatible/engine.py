@@ -263,6 +263,8 @@ class RowEngine:
             self._count_error(chunk, index, problem)
         else:
             self.summary.answered += 1
+            if not shared:  # the provider's tokens come from the client's counters; a price is per answer
+                self.summary.add_cost(values.get("cost"))
         chunk.results[index] = values
         chunk.missing -= 1
 

@@ -14,9 +14,10 @@ from typing import Any, Iterator, Mapping, Optional, Sequence
 from .client import Client
 from .content import content_text
 from .errors import BadRequestError, OpenAICompatibleError, SettingsError
+from .pricing import estimated_cost
 from .ratelimit import estimate_tokens
 from .reasoning import checked_effort
-from .results import ChatResult
+from .results import ChatResult, Usage
 
 log = logging.getLogger("openai_compatible")
 
@@ -285,6 +286,14 @@ def mesh_usage(result: ChatResult, messages: Sequence[Mapping[str, Any]]) -> dic
             "tokenCountsAreEstimated": True}
 
 
+def mesh_cost(prices: tuple, model: str, usage: Mapping[str, Any]) -> dict:
+    """``{"estimatedCost": ...}`` from the preset's price for ``model`` and the Mesh token counts, or ``{}``
+    without a price. DSS's cost tracking reads ``estimatedCost`` from a completion response and a stream footer
+    (dataikuapi ``dss/llm_utils`` ``_footer_attributes``; summed from raw responses in ``dss/langchain/llm.py``)."""
+    cost = estimated_cost(prices, model, Usage(usage.get("promptTokens"), usage.get("completionTokens")))
+    return {} if cost is None else {"estimatedCost": cost}
+
+
 def _annotate(trace: Any, **attributes: Any) -> None:
     """Adds attributes to the Mesh's trace span when there is one (never fails the call)."""
     target = getattr(trace, "attributes", None)
@@ -308,8 +317,9 @@ class MeshChatModel:
     """A chat model of the LLM Mesh backed by one model of a connection.
 
     ``process`` answers ``{"text", "finishReason", "promptTokens", "completionTokens", "totalTokens"}``
-    (plus ``toolCalls`` and ``logProbs`` when there are); ``process_stream`` yields text chunks, then a
-    tool-call chunk if any, then a footer with usage and finish reason. Errors are the library's
+    (plus ``toolCalls`` and ``logProbs`` when there are, and ``estimatedCost`` when the preset prices the
+    model); ``process_stream`` yields text chunks, then a tool-call chunk if any, then a footer with usage,
+    cost and finish reason. Errors are the library's
     exceptions, whose message carries the provider's own words and whose ``kind`` says what failed.
     """
 
@@ -339,6 +349,7 @@ class MeshChatModel:
         result = self._chat(messages, options, settings)
         response: dict[str, Any] = {"text": result.text or "", "finishReason": result.finish_reason}
         response.update(mesh_usage(result, messages))
+        response.update(mesh_cost(self.client.settings.prices, self.model, response))
         calls = mesh_tool_calls(result.tool_calls)
         if calls:
             response["toolCalls"] = calls
@@ -379,6 +390,7 @@ class MeshChatModel:
             yield {"chunk": {"toolCalls": calls}}
         footer: dict[str, Any] = {"finishReason": result.finish_reason}
         footer.update(mesh_usage(result, messages))
+        footer.update(mesh_cost(self.client.settings.prices, self.model, footer))
         _annotate(trace, model=self.model, providerModel=result.model, finishReason=result.finish_reason)
         _trace_reasoning(trace, result)
         yield {"footer": footer}

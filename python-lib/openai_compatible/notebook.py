@@ -13,6 +13,12 @@
 Inside DSS the preset is read with ``dataiku.api_client()``; outside DSS, set ``DKU_DSS_URL`` and
 ``DKU_API_KEY``. Presets of the notebook's project come first, then instance-level ones.
 
+Reading a preset needs DSS admin, plugin development or plugin admin rights. Without them, ``connect``
+goes through the LLM Mesh instead: the same calls are sent to the LLMs ``custom:<connection>:<model>`` of
+the notebook's project, where ``<connection>`` is the Custom LLM connection named like the preset (or
+``mesh_connection=``) and ``<model>`` the model id given to ``chat``, ``stream``, ``embed`` or ``apply``.
+DSS then runs the plugin's own LLM components with the preset and your per-user key: no secret is copied.
+
 Per-user keys: DSS gives a preset's per-user credential (the key each user enters under Profile &
 Settings > Credentials) only to the plugin components it runs (recipes, macros, LLM Mesh models);
 the public API does not return it. For a notebook, each user stores their key once as a *user
@@ -26,13 +32,17 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 from .client import Client
 from .columns import ColumnLayout, typed_column
-from .dss.presets import notebook_preset
+from .dss.mesh_client import MeshClient
+from .dss.presets import PresetAccessError, api_error_text, current_project_key, dss_api_client, notebook_preset
 from .engine import RowEngine
 from .errors import SettingsError
 from .settings import ConnectionSettings
 from .tasks.prompt import PromptSpec, PromptTask
 
 log = logging.getLogger("openai_compatible")
+
+VIA = ("auto", "preset", "mesh")
+
 
 
 class NotebookClient:
@@ -45,9 +55,9 @@ class NotebookClient:
     Close it (or use ``with``) to free its connections.
     """
 
-    def __init__(self, client: Union[Client, ConnectionSettings], *, preset_name: Optional[str] = None,
+    def __init__(self, client: Union[Client, MeshClient, ConnectionSettings], *, preset_name: Optional[str] = None,
                  found_in: Optional[str] = None) -> None:
-        self.client = client if isinstance(client, Client) else Client(client)
+        self.client = client if isinstance(client, (Client, MeshClient)) else Client(client)
         self.preset_name = preset_name
         self.found_in = found_in
 
@@ -57,9 +67,15 @@ class NotebookClient:
         return cls(Client.from_preset(preset, **overrides))
 
     @property
-    def settings(self) -> ConnectionSettings:
-        """The connection's validated settings (secrets masked in their repr)."""
+    def settings(self) -> Any:
+        """The connection's validated settings (secrets masked in their repr); through the LLM Mesh, a
+        :class:`~openai_compatible.dss.mesh_client.MeshSettings` (connection, project, concurrency)."""
         return self.client.settings
+
+    @property
+    def via_mesh(self) -> bool:
+        """True when the calls go through the LLM Mesh (the preset could not be read)."""
+        return isinstance(self.client, MeshClient)
 
     def __repr__(self) -> str:
         base = repr(self.client)
@@ -109,6 +125,8 @@ class NotebookClient:
     def check(self, models: Optional[Sequence[str]] = None) -> list:
         """What the provider supports and which preset setting to change: a list of ``CheckResult``
         (see :func:`openai_compatible.run_checks`)."""
+        if isinstance(self.client, MeshClient):
+            return self.client.check(models)  # explains why not, and who can
         from .check import run_checks
 
         return run_checks(self.client, models)
@@ -177,7 +195,8 @@ def preset_config(preset: Union[str, Mapping[str, Any]], project_key: Optional[s
 
 
 def connect(preset: Union[str, Mapping[str, Any]], project_key: Optional[str] = None, *,
-            api_client: Any = None, api_key: Optional[str] = None, **overrides: Any) -> NotebookClient:
+            api_client: Any = None, api_key: Optional[str] = None, via: str = "auto",
+            mesh_connection: Optional[str] = None, **overrides: Any) -> NotebookClient:
     """A client for a connection preset.
 
     ``preset`` is a preset name, looked up through the DSS API (project-level presets of
@@ -185,12 +204,71 @@ def connect(preset: Union[str, Mapping[str, Any]], project_key: Optional[str] = 
     (no DSS involved). ``api_client`` is a ``dataikuapi.DSSClient`` to use instead of the default one.
     ``overrides`` replace preset fields, e.g. ``max_concurrency=4``.
 
+    ``via`` chooses the route: ``"auto"`` (default) reads the preset, and goes through the LLM Mesh of
+    the project when reading it is refused (it needs plugin-admin rights); ``"preset"`` never uses the
+    Mesh; ``"mesh"`` always does. Through the Mesh, models are those of the Custom LLM connection
+    ``mesh_connection`` (by default named like the preset): ``model="m"`` calls the LLM
+    ``custom:<connection>:m``, and a full LLM id is used as is.
+
     For a preset with per-user keys, your key comes from your user secret named
     ``openai-compatible:<preset name>`` (Profile > My Account > Other credentials); ``api_key``
-    passes one explicitly instead (avoid pasting keys in notebooks).
+    passes one explicitly instead (avoid pasting keys in notebooks). Through the Mesh, DSS uses the
+    per-user credential you entered under Profile & Settings > Credentials.
     """
-    config, name, where = preset_config(preset, project_key, api_client, api_key)
+    if via not in VIA:
+        raise SettingsError(f"connect(via={via!r}): use one of {', '.join(VIA)}.")
+    if isinstance(preset, Mapping) and via == "mesh":
+        raise SettingsError("connect(via='mesh') takes a preset name (or mesh_connection=), not a preset dict.")
+    if isinstance(preset, str) and preset.strip() and via == "mesh":
+        return connect_mesh(mesh_connection or preset.strip(), project_key, api_client=api_client, **overrides)
+    try:
+        config, name, where = preset_config(preset, project_key, api_client, api_key)
+    except PresetAccessError as refused:
+        if via == "preset":
+            raise
+        if api_key:
+            raise SettingsError(f"{refused} An api_key= cannot be used through the LLM Mesh: drop it to use "
+                                "the Mesh, or ask for the rights to read the preset.") from None
+        log.info("Cannot read the preset '%s'; going through the LLM Mesh instead.", preset)
+        return connect_mesh(mesh_connection or str(preset).strip(), project_key, api_client=api_client,
+                            refused=refused, **overrides)
     settings = ConnectionSettings.from_preset(config)
     if overrides:
         settings = settings.with_overrides(**overrides)
     return NotebookClient(settings, preset_name=name, found_in=where)
+
+
+def connect_mesh(connection: str, project_key: Optional[str] = None, *, api_client: Any = None,
+                 refused: Optional[BaseException] = None, max_concurrency: Optional[int] = None,
+                 **overrides: Any) -> NotebookClient:
+    """A client whose calls go through the LLM Mesh of a project, to the LLMs of the Custom LLM connection
+    ``connection`` (``custom:<connection>:<model>``): what ``connect`` falls back to without the rights to
+    read a preset. Needs only the project's rights. ``project_key`` defaults to the notebook's project.
+
+    Raises :class:`SettingsError` when the project's Mesh has no LLM of that connection, listing the
+    LLM ids the user can use (and why the preset could not be read, when ``refused`` is given).
+    """
+    why = f"{refused} " if refused is not None else ""
+    if overrides:
+        raise SettingsError(f"{why}Through the LLM Mesh, only max_concurrency= can be set here: "
+                            f"{', '.join(sorted(overrides))} are settings of the preset, which the Mesh model's "
+                            "owner sets.")
+    key = current_project_key(project_key)
+    if not key:
+        raise SettingsError(f"{why}The LLM Mesh route needs a project: pass project_key= (the notebook's own "
+                            "project is used inside DSS).")
+    client = dss_api_client(api_client)
+    mesh = MeshClient(client.get_project(key), connection,
+                      max_concurrency=int(max_concurrency) if max_concurrency else 4)
+    try:
+        models = mesh.models()
+    except Exception as exc:  # dataikuapi raises DataikuException for refusals
+        raise SettingsError(f"{why}Listing the LLMs of project {key} failed ({api_error_text(exc)}).") from None
+    if not models:
+        known = mesh.llm_ids()
+        raise SettingsError(
+            f"{why}The LLM Mesh of project {key} has no LLM of a Custom LLM connection named '{connection}'. "
+            f"LLMs you can use: {', '.join(known) or 'none'}. Pass mesh_connection='<name>' (the part after "
+            "'custom:' in an LLM id), or ask your DSS admin to create a Custom LLM connection named after the "
+            "preset, with one model per model id of the provider.")
+    return NotebookClient(mesh, preset_name=connection, found_in=f"LLM Mesh connection {connection} (project {key})")

@@ -68,6 +68,7 @@ FIELDS: dict[str, PresetField] = {
     "concurrency_upper_bound": PresetField(256, minimum=1, maximum=1024),
     "requests_per_minute": PresetField(0, minimum=0),
     "tokens_per_minute": PresetField(0, minimum=0),
+    "prices": PresetField([]),  # per model: input and output price per million tokens (pricing.py)
     "max_retries": PresetField(5, minimum=0, maximum=50),
     "streaming": PresetField("auto", choices=STREAMING),
     "stream_usage": PresetField(True),

@@ -35,6 +35,7 @@ class RunSummary:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     reasoning_tokens: int = 0  # part of completion_tokens, when the provider reports it
+    cost: Optional[float] = None  # estimated, of the requests this run paid for; None when no answer had a price
     seconds: float = 0.0
     concurrency: str = ""  # the client's limit: "8", or "automatic, 37 now (peak 52, bound 256)"
 
@@ -57,7 +58,13 @@ class RunSummary:
                 f"{self.rate_limited} rate-limited (429); tokens: {self.prompt_tokens} in, "
                 f"{self.completion_tokens} out"
                 + (f" ({self.reasoning_tokens} of them reasoning)" if self.reasoning_tokens else "")
+                + ("" if self.cost is None else f"; estimated cost: {self.cost:.6g}")
                 + (f"; concurrency {self.concurrency}" if self.concurrency else ""))
+
+    def add_cost(self, cost: Optional[float]) -> None:
+        """Adds the estimated cost of one paid request (None: no price, nothing added)."""
+        if cost is not None:
+            self.cost = (self.cost or 0.0) + cost
 
 
 class ProgressReporter:

@@ -39,7 +39,9 @@ class ChatResult:
     ``text`` is the answer (``""`` when the provider sent none), ``finish_reason`` is ``stop``,
     ``length``, ``content_filter``, ``tool_calls`` or a provider's own value; ``raw`` is the parsed
     response body. ``reasoning`` is what a reasoning model thought before answering (never part of ``text``;
-    None when the provider sent none), see :mod:`openai_compatible.reasoning`.
+    None when the provider sent none), see :mod:`openai_compatible.reasoning`. ``cost`` is the estimated
+    price of the call (the preset's prices per million tokens, or the LLM Mesh's ``estimatedCost``), None
+    when no price is known.
     """
 
     text: str
@@ -52,6 +54,7 @@ class ChatResult:
     logprobs: Optional[Any] = None
     attempts: int = 1
     reasoning: Optional[str] = None
+    cost: Optional[float] = None
 
     def __repr__(self) -> str:
         preview = self.text if len(self.text) <= 60 else self.text[:57] + "..."
@@ -66,3 +69,4 @@ class EmbeddingResult:
     usage: Usage = field(default_factory=Usage)
     model: Optional[str] = None
     latency_ms: float = 0.0
+    cost: Optional[float] = None

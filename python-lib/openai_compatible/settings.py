@@ -27,6 +27,7 @@ from .preset_fields import (
     describe_unknown,
     unknown_keys,
 )
+from .pricing import read_prices
 
 __all__ = ["AUTH_SCHEMES", "ENDPOINT_KINDS", "JSON_MODES", "MAX_TOKENS_FIELDS", "STREAMING", "STYLES",
            "SYSTEM_ROLES", "ConnectionSettings", "Endpoint", "clean_secret"]
@@ -92,6 +93,7 @@ class ConnectionSettings:
     json_mode: str = default("json_mode")
     per_user_key: bool = default("use_per_user_key")
     oauth2: Optional[OAuth2Settings] = None  # set for the OAuth2 schemes (oauth2_client_credentials, entra_id)
+    prices: tuple = ()  # ModelPrice per model (pricing.py)
 
     def __post_init__(self) -> None:
         # Secrets are normalised here, so that settings built without the reader (a notebook's own code,
@@ -159,6 +161,7 @@ class ConnectionSettings:
             json_mode=p.choice("json_mode"),
             per_user_key=p.boolean("use_per_user_key") and oauth2 is None,
             oauth2=oauth2,
+            prices=read_prices(preset.get("prices")),
         )
         if auth_scheme == "custom_header" and not values["auth_header_name"]:
             raise SettingsError("Preset field 'auth_header_name' is empty: with the 'custom_header' "

@@ -1,11 +1,9 @@
 """LLM Mesh chat model backed by an OpenAI-compatible connection (DSS 14.1.1 and later)."""
-try:
-    from dataiku.llm.python import BaseLLM
-except ImportError:
-    raise ImportError("The OpenAI-compatible chat model needs DSS 14.1.1 or later (Python LLM plugins arrived in "
-                      "14.1.0; their use in the LLM recipes was fixed in 14.1.1).") from None
 from openai_compatible.dss import client_for
+from openai_compatible.dss.mesh_base import mesh_base_class
 from openai_compatible.mesh import MeshChatModel
+
+BaseLLM = mesh_base_class("BaseLLM")  # fails with the DSS version needed on an older DSS
 
 
 class OpenAICompatibleChat(BaseLLM):

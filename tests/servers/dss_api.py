@@ -401,6 +401,9 @@ class DSSAPIServer:
 
     def _llms(self, h: BaseHTTPRequestHandler, user: User, method: str, project_key: str, route: List[str],
               query: Dict[str, str], body: bytes) -> Any:
+        # dataikuapi dss/project.py DSSProject.list_llms: GET /projects/{key}/llms?purpose=, items with id, type
+        # and friendlyName (read by DSSLLMListItem.id/.type/.description). Any project user may list them: no
+        # admin right is checked, unlike the plugin settings routes above.
         if method == "GET" and route == []:
             purpose = query.get("purpose", "GENERIC_COMPLETION")
             wanted = "Text embedding" if purpose == "TEXT_EMBEDDING_EXTRACTION" else "Chat completion"
@@ -408,14 +411,23 @@ class DSSAPIServer:
                     for conn, models in self.llm_connections.items() for m in models
                     if m.get("capability", "Chat completion") == wanted]
         data = json.loads(body or b"{}")
+        # dataikuapi dss/llm.py DSSLLMCompletionQuery.execute: POST .../llms/completions with
+        # {"queries": [query], "settings", "llmId"}; answers {"responses": [...]}, each with "ok" (read by
+        # DSSLLMCompletionResponse.success) and, when not ok, errorMessage/errorType (LLMException).
         if route == ["completions"] and method == "POST":
             responses = []
             for single in data.get("queries") or []:
                 responses.append(self._complete(user, data.get("llmId"), single, data.get("settings") or {}))
             return {"responses": responses}
+        # dataikuapi dss/llm.py DSSLLMCompletionQuery._get_execute_streamed_producer: POST
+        # .../llms/streamed-completion with {"query", "settings", "llmId", "emitErrorChunk": true}; SSE events
+        # completion-chunk, completion-end (the footer) and error-chunk (raised as LLMException).
         if route == ["streamed-completion"] and method == "POST":
             self._stream(h, user, data)
             return _STREAMED
+        # dataikuapi dss/llm.py DSSLLMEmbeddingsQuery.execute: POST .../llms/embeddings with {"queries": [{"text"}
+        # | {"inlineImage"}], "llmId", "settings": {"textOverflowMode"}}; DSSLLMEmbeddingsResponse.get_embeddings
+        # reads {"responses": [{"embedding"} | {"errorMessage"}]}, per item.
         if route == ["embeddings"] and method == "POST":
             return self._embed(user, data)
         raise APIError(404, f"No such LLM route: {method} {'/'.join(route)}")

@@ -9,6 +9,7 @@ so that stdout carries only the JSON results.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import sys
@@ -89,14 +90,28 @@ def _results(model: Any, base: type, kind: str, query: Any, settings: Any, trace
         raise NotImplementedError(f"{cls.__name__} implements neither process nor aprocess")
 
 
+def _embedding_base() -> type:
+    """The simulated build's embedding base class, wherever it lives (a class nothing derives from if none)."""
+    for name in ("dataiku.llm.python", "dataiku.llm.python.custom.base_embedding_model"):
+        try:
+            found = getattr(importlib.import_module(name), "BaseEmbeddingModel", None)
+        except ImportError:
+            continue
+        if found is not None:
+            return found
+    return type("NoEmbeddingBase", (), {})
+
+
 def run(job: dict[str, Any]) -> None:
-    from dataiku.llm.python import BaseEmbeddingModel, BaseLLM, BaseRerankingModel
     from dataiku.llm.tracing import SpanBuilder
 
     results: IO[str] = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     sys.stdout.flush()
     sys.stdout = sys.stderr
-    module = load_module(job["code_path"], job["module_name"])
+    module = load_module(job["code_path"], job["module_name"])  # first: on an old build, the component says why
+    from dataiku.llm.python import BaseLLM, BaseRerankingModel
+
+    BaseEmbeddingModel = _embedding_base()  # noqa: N806 (a class)
     cls = find_subclass(module, (BaseLLM, BaseEmbeddingModel, BaseRerankingModel), "llm.py")
     base = next(b for b in (BaseLLM, BaseEmbeddingModel, BaseRerankingModel) if issubclass(cls, b))
     kind = {BaseLLM: "completion", BaseEmbeddingModel: "embedding", BaseRerankingModel: "reranking"}[base]

@@ -10,7 +10,9 @@ Components call one function here and stay a few lines long:
 - :mod:`.task_config`: the recipes' and the generate connector's parameters as tasks;
 - :mod:`.choices`: the model list of a component's form;
 - :mod:`.macro`: the test-connection macro's report;
-- :mod:`.presets`: connection presets and user secrets through the DSS API client (notebooks).
+- :mod:`.presets`: connection presets and user secrets through the DSS API client (notebooks);
+- :mod:`.mesh_client`: the notebook calls over a project's LLM Mesh, for users who may not read presets;
+- :mod:`.mesh_base`: the LLM Mesh base classes of the running DSS, or the DSS version the components need.
 """
 from .choices import model_choices
 from .config import client_for, optional_float, optional_int, preset_from_config

@@ -77,8 +77,8 @@ def _local_dir(folder: Any) -> Optional[str]:
 class _CheckpointedStore(AnswerStore):
     """An AnswerStore that reports each batch of saved answers (the engine calls put_many)."""
 
-    def __init__(self, path: str, on_saved: Callable[[int], None]) -> None:
-        super().__init__(path)
+    def __init__(self, path: str, on_saved: Callable[[int], None], label: Optional[str] = None) -> None:
+        super().__init__(path, label=label)
         self._on_saved = on_saved
 
     def put_many(self, items: Iterable[tuple[str, Any]]) -> None:
@@ -100,11 +100,12 @@ class FolderStore:
         self.checkpoints = 0
         self._unsaved = 0
         self._local_copy: Optional[str] = None
+        label = f"'{self.path_in_folder.lstrip('/')}' in the managed folder '{_folder_name(folder)}'"
         root = _local_dir(folder)
         if root is not None:
             path = os.path.join(root, *self.path_in_folder.strip("/").split("/"))
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            self.store: AnswerStore = AnswerStore(path)
+            self.store: AnswerStore = AnswerStore(path, label=label)
             return
         handle, path = tempfile.mkstemp(prefix="oc-answers-", suffix=".sqlite")
         os.close(handle)
@@ -112,7 +113,12 @@ class FolderStore:
         if not self._download(path):
             log.info("No answer cache at %s in the folder yet; starting a new one.", self.path_in_folder)
             os.remove(path)
-        self.store = _CheckpointedStore(path, self._saved)
+        try:
+            self.store = _CheckpointedStore(path, self._saved, label=label)
+        except Exception:  # a cache this plugin can't read: don't leave the local copy behind
+            if os.path.exists(path):
+                os.remove(path)
+            raise
 
     def _download(self, target: str) -> bool:
         try:
@@ -161,3 +167,10 @@ class FolderStore:
                         os.remove(self._local_copy + suffix)
                     except FileNotFoundError:
                         pass
+
+
+def _folder_name(folder: Any) -> str:
+    try:
+        return str(folder.get_name())
+    except Exception:  # an API without names: the handle's own text says which folder it is
+        return str(getattr(folder, "short_name", None) or folder)

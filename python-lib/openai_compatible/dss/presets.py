@@ -18,6 +18,13 @@ PLUGIN_ID = "openai-compatible"
 PARAMETER_SET_ID = "connection"
 
 
+class PresetAccessError(SettingsError):
+    """The preset was not found and at least one place that could hold it refused to be read (reading presets
+    needs DSS admin, plugin development or plugin admin rights: dataikuapi ``DSSPlugin.get_settings``)."""
+
+    kind = "permission"
+
+
 def user_secret_name(preset_name: str) -> str:
     """The name of the user secret ("Other credentials") holding a notebook user's key for a preset."""
     return f"{PLUGIN_ID}:{preset_name}"
@@ -71,7 +78,7 @@ def find_connection_preset(api_client: Any, name: str, project_key: Optional[str
         try:
             parameter_set = read().get_parameter_set(PARAMETER_SET_ID)
         except Exception as exc:  # dataikuapi raises DataikuException (no status) for refusals
-            problems.append(f"reading the {where} presets failed ({_api_error_text(exc)})")
+            problems.append(f"reading the {where} presets failed ({api_error_text(exc)})")
             continue
         if parameter_set is None:
             problems.append(f"the plugin '{plugin_id}' has no '{PARAMETER_SET_ID}' parameter set at {where} level")
@@ -91,6 +98,7 @@ def find_connection_preset(api_client: Any, name: str, project_key: Optional[str
         message += " Note: " + "; ".join(problems) + ". Reading presets needs an API key with admin rights, " \
                    "the permission to develop plugins, or admin rights on the plugin (project admin for " \
                    "project-level presets)."
+        raise PresetAccessError(message)
     raise SettingsError(message)
 
 
@@ -122,7 +130,7 @@ def notebook_preset(name: str, project_key: Optional[str] = None, api_client: An
         try:
             secret = user_secret(client, secret_name)
         except Exception as exc:  # secrets need a personal key (not a global API key)
-            log.info("Could not read your user secrets (%s).", _api_error_text(exc))
+            log.info("Could not read your user secrets (%s).", api_error_text(exc))
             secret = None
     if _truthy(config.get("use_per_user_key")) and config.get("auth_scheme") not in ("none", *OAUTH2_SCHEMES):
         if not secret:
@@ -136,7 +144,7 @@ def notebook_preset(name: str, project_key: Optional[str] = None, api_client: An
     return config, where
 
 
-def _api_error_text(error: BaseException) -> str:
+def api_error_text(error: BaseException) -> str:
     """The first line of a DSS API error, cut to 300 characters (dataikuapi puts the server's
     stack trace after it)."""
     text = str(error).splitlines()[0] if str(error) else type(error).__name__

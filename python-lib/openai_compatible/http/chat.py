@@ -7,6 +7,7 @@ from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 import requests
 
 from ..compat import Compatibility
+from ..pricing import estimated_cost
 from ..ratelimit import estimate_tokens
 from ..reasoning import checked_budget
 from ..results import ChatResult
@@ -73,6 +74,7 @@ class ChatCompletions:
         self.loop.settle(call, result.usage)
         result.latency_ms = call.elapsed_ms()
         result.attempts = call.attempts
+        result.cost = estimated_cost(self.sender.settings.prices, request.model, result.usage)
         return result
 
     def stream(self, request: ChatRequest) -> ChatStream:
@@ -97,6 +99,7 @@ class ChatCompletions:
             if opened is not None:
                 self.loop.settle(call, result.usage)
             _whole_call(result, call)
+            result.cost = estimated_cost(self.sender.settings.prices, request.model, result.usage)
             accumulator.whole(result)
             if result.text:
                 yield result.text
@@ -113,6 +116,7 @@ class ChatCompletions:
         result = accumulator.finish()
         self.loop.settle(call, result.usage)
         _whole_call(result, call)
+        result.cost = estimated_cost(self.sender.settings.prices, request.model, result.usage)
         checked_budget(result, where)
 
     def _stream_body(self, request: ChatRequest) -> dict:

@@ -5,6 +5,7 @@ from typing import Optional, Sequence
 
 from ..compat import Compatibility
 from ..errors import InvalidArgumentError
+from ..pricing import estimated_cost
 from ..ratelimit import estimate_tokens
 from ..results import EmbeddingResult, Usage
 from ..settings import Endpoint
@@ -44,4 +45,5 @@ class Embeddings:
         vectors = parse_embeddings(data, len(texts), where=where)
         usage = Usage.from_dict(data.get("usage"))
         self.loop.settle(call, usage)
-        return EmbeddingResult(vectors=vectors, usage=usage, model=data.get("model"), latency_ms=call.elapsed_ms())
+        return EmbeddingResult(vectors=vectors, usage=usage, model=data.get("model"), latency_ms=call.elapsed_ms(),
+                               cost=estimated_cost(self.sender.settings.prices, model, usage))

@@ -26,6 +26,8 @@ USAGE_COLUMNS = [
     OutputColumn("model", "string", "Model that answered, as reported by the provider"),
     OutputColumn("latency_ms", "double", "Time to get the answer, retries included, in milliseconds "
                                          "(0 when the answer came from the cache or a duplicate row)"),
+    OutputColumn("cost", "double", "Estimated cost of the request, from the preset's prices per million tokens "
+                                   "(empty when the model has no price or the provider reported no token counts)"),
 ]
 
 
@@ -108,6 +110,7 @@ def chat_answer(result: ChatResult) -> dict:
         "reasoning": result.reasoning,
         "model": result.model,
         "latency_ms": round(result.latency_ms, 1),
+        "cost": result.cost,
     }
 
 

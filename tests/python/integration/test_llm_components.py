@@ -12,7 +12,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 CHAT, EMBEDDING = "openai-compatible-chat", "openai-compatible-embedding"
 
 
-def run_llm(tmp_path, component, preset, model, query, settings=None, stream=False):
+def run_llm(tmp_path, component, preset, model, query, settings=None, stream=False, build=None):
     files = {"preset": preset, "config": {"model": model}, "query": query}
     if settings is not None:
         files["settings"] = settings
@@ -25,6 +25,8 @@ def run_llm(tmp_path, component, preset, model, query, settings=None, stream=Fal
     if stream:
         command.append("--stream")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, "python-lib"), REPO]))
+    if build:
+        env["LOCALDSS_LLM_BUILD"] = build  # which DSS build localdss plays (see dataiku.llm.python)
     run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     lines = [json.loads(line) for line in run.stdout.splitlines() if line.strip()]
     return run, lines
@@ -255,3 +257,45 @@ def test_mesh_reasoning_effort_is_checked_at_set_up(tmp_path, fault_server):
     assert run.returncode != 0
     assert "reasoning_effort" in run.stderr and "extreme" in run.stderr
     assert fault_server.requests == []
+
+
+# --- DSS builds: the components load wherever the base classes are, or say which DSS they need -------
+
+def test_embedding_component_finds_its_base_class_in_either_place(tmp_path, fault_server):
+    for build in ("current", "embedding-in-custom"):
+        run, lines = run_llm(tmp_path, EMBEDDING, fault_preset(fault_server), "fault-embed",
+                             {"queries": [{"text": "a"}]}, build=build)
+        assert run.returncode == 0, (build, run.stderr)
+        assert len(lines[-1]["responses"][0]["embedding"]) == 8
+
+
+def test_a_dss_without_the_base_classes_is_named(tmp_path, fault_server):
+    run, _ = run_llm(tmp_path, EMBEDDING, fault_preset(fault_server), "fault-embed", {"queries": [{"text": "a"}]},
+                     build="no-embedding")
+    assert run.returncode != 0
+    assert "need DSS 14.1.1 or later" in run.stderr and "no BaseEmbeddingModel" in run.stderr
+    run, lines = run_llm(tmp_path, CHAT, fault_preset(fault_server), "fault-chat", ask("hi"), build="no-embedding")
+    assert run.returncode == 0 and lines[-1]["text"] == "echo: hi"  # the chat model does not need it
+    for component in (CHAT, EMBEDDING):
+        run, _ = run_llm(tmp_path, component, fault_preset(fault_server), "fault-chat", ask("hi"),
+                         build="before-14.1")
+        assert run.returncode != 0
+        assert "need DSS 14.1.1 or later" in run.stderr and "arrived in DSS 14.1.0" in run.stderr
+    assert fault_server.calls_to("chat") == 1
+
+
+def test_images_only_reach_a_component_that_declares_them(tmp_path, fault_server):
+    image = {"messages": [{"role": "user", "parts": [
+        {"type": "TEXT", "text": "What is this?"},
+        {"type": "IMAGE_INLINE", "inlineImage": "iVBORw0KGgo=", "imageMimeType": "image/png"},
+        {"type": "IMAGE_URI", "imageUrl": "https://example.com/cat.jpg"}]}]}
+    run, lines = run_llm(tmp_path, CHAT, fault_preset(fault_server), "fault-chat", image)
+    assert run.returncode == 0, run.stderr
+    assert fault_server.requests[-1].json["messages"][0]["content"] == [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}}]
+    calls = fault_server.calls
+    run, _ = run_llm(tmp_path, EMBEDDING, fault_preset(fault_server), "fault-embed", image)
+    assert run.returncode == 2 and "supportsImageInputs" in run.stderr  # the embedding model does not declare it
+    assert fault_server.calls == calls

@@ -162,3 +162,26 @@ def test_completion_on_llama_through_the_mesh(llama_server):
         assert streamed[-1].type == "footer" and any(c.type == "content" and c.text for c in streamed[:-1])
     finally:
         dss.stop()
+
+
+def test_estimated_cost_from_the_preset_prices(fault_server):
+    prices = [{"model": "fault-chat", "input_per_million": 3.0, "output_per_million": 15.0}]
+    dss = make_dss({"base_url": fault_server.url, "models": ["fault-chat", "fault-embed"], "api_key": "sk-shared",
+                    "max_retries": 0, "prices": prices})
+    try:
+        llm = dataikuapi.DSSClient(dss.url, ALICE_KEY).get_project("PROJ").get_llm("custom:gateway:chat")
+        raw = llm.new_completion().with_message("hello mesh").execute().get_raw()
+        # the key DSS's cost tracking reads (dataikuapi llm_utils _footer_attributes), in a completion...
+        assert raw["estimatedCost"] == pytest.approx((raw["promptTokens"] * 3 + raw["completionTokens"] * 15) / 1e6)
+        footer = list(llm.new_completion().with_message("one two three").execute_streamed())[-1]
+        assert footer.type == "footer"  # ...and in a stream's footer
+        assert footer.data["estimatedCost"] == pytest.approx(
+            (footer.data["promptTokens"] * 3 + footer.data["completionTokens"] * 15) / 1e6)
+    finally:
+        dss.stop()
+
+
+def test_no_price_no_estimated_cost(mesh):
+    _, project, _ = mesh
+    assert "estimatedCost" not in project.get_llm("custom:gateway:chat").new_completion().with_message("x") \
+        .execute().get_raw()

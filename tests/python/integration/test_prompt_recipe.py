@@ -323,3 +323,22 @@ def test_reasoning_that_used_the_whole_limit_is_a_row_error(tmp_path, fault_serv
     assert result[1]["llm_response"] == "echo: hello"
     assert "llm_reasoning" not in result[0]
     assert fault_server.calls == 3  # not retried: the same limit would be spent the same way
+
+
+def test_cost_column_and_run_total_from_the_preset_prices(tmp_path, fault_server):
+    prices = [{"model": "m", "input_per_million": 1000.0, "output_per_million": 2000.0}]
+    rows = [{"text": "a b"}, {"text": "c"}, {"text": "a b"}]  # the third row is a duplicate: paid once
+    done, out = run(tmp_path, preset_for(fault_server, prices=prices), {"prompt_template": "{{text}}"}, rows)
+    assert done.returncode == 0, done.stderr
+    result = read_rows(out)
+    # cost = prompt tokens * 1000 / 1e6 + completion tokens * 2000 / 1e6, from the provider's counts
+    for row in result:
+        expected = (int(row["llm_prompt_tokens"]) * 1000 + int(row["llm_completion_tokens"]) * 2000) / 1e6
+        assert float(row["llm_cost"]) == pytest.approx(expected)
+    schema = {c["name"]: c for c in json.loads((tmp_path / "out.schema.json").read_text())}
+    assert schema["llm_cost"]["type"] == "double" and schema["llm_cost"].get("comment")
+    paid = float(result[0]["llm_cost"]) + float(result[1]["llm_cost"])
+    assert f"estimated cost: {paid:.6g}" in done.stderr
+    done, out = run(tmp_path, preset_for(fault_server), {"prompt_template": "{{text}}"}, rows)
+    assert [r["llm_cost"] for r in read_rows(out)] == ["", "", ""]  # no price, no cost
+    assert "estimated cost" not in done.stderr

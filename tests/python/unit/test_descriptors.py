@@ -64,6 +64,7 @@ def test_connection_preset_contract():
         "requests_per_minute": "INT",
         "tokens_per_minute": "INT",
         "max_retries": "INT",
+        "prices": "OBJECT_LIST",
         "streaming": "SELECT",
         "stream_usage": "BOOLEAN",
         "max_tokens_field": "SELECT",

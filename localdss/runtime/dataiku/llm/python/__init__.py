@@ -2,14 +2,32 @@
 
 DSS instantiates the class with no argument, calls set_config(config, plugin_config) once, then
 process / process_stream (or their async forms) per query.
+
+Where DSS keeps these classes differs between builds, and only ``BaseLLM`` here is documented by Dataiku (the
+developer guide's custom LLM connection tutorial). ``LOCALDSS_LLM_BUILD`` plays the builds a plugin may meet:
+
+* ``current`` (default): ``BaseEmbeddingModel`` exported here, as the third-party qsun-aidata/dss-ollama-mesh
+  plugin imports it first;
+* ``embedding-in-custom``: only in ``dataiku.llm.python.custom.base_embedding_model``, the "older DSS builds"
+  place that the same plugin falls back to;
+* ``no-embedding``: a build with Python chat models but no embedding base class anywhere;
+* ``before-14.1``: no ``dataiku.llm.python`` at all (Python custom LLMs arrived in DSS 14.1.0, DSS release notes).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from dataiku.llm.python.types import CompletionResponse, CompletionSettings, SingleCompletionQuery
+BUILDS = ("current", "embedding-in-custom", "no-embedding", "before-14.1")
+BUILD = os.environ.get("LOCALDSS_LLM_BUILD") or "current"
+if BUILD not in BUILDS:
+    raise RuntimeError(f"LOCALDSS_LLM_BUILD={BUILD!r}: use one of {', '.join(BUILDS)}")
+if BUILD == "before-14.1":
+    raise ModuleNotFoundError("No module named 'dataiku.llm.python'", name="dataiku.llm.python")
+
+from dataiku.llm.python.types import CompletionResponse, CompletionSettings, SingleCompletionQuery  # noqa: E402
 
 
 class BaseModel:
@@ -40,16 +58,6 @@ class BaseLLM(BaseModel):
         yield  # pragma: no cover (makes this an async generator)
 
 
-class BaseEmbeddingModel(BaseModel):
-    """A text embedding model: process({"queries": [{"text"}]}) -> {"responses": [{"embedding"}]}."""
-
-    def process(self, query: dict[str, Any], settings: dict[str, Any], trace: Any) -> dict[str, Any]:
-        raise NotImplementedError
-
-    async def aprocess(self, query: dict[str, Any], settings: dict[str, Any], trace: Any) -> dict[str, Any]:
-        raise NotImplementedError
-
-
 class BaseRerankingModel(BaseModel):
     """A reranker: process({"queryParts", "documents"}) -> {"documents": [{"index", "relevanceScore"}]}."""
 
@@ -57,4 +65,9 @@ class BaseRerankingModel(BaseModel):
         raise NotImplementedError
 
 
-__all__ = ["BaseEmbeddingModel", "BaseLLM", "BaseModel", "BaseRerankingModel"]
+__all__ = ["BaseLLM", "BaseModel", "BaseRerankingModel"]
+
+if BUILD == "current":
+    from dataiku.llm.python.custom.base_embedding_model import BaseEmbeddingModel  # noqa: E402, F401
+
+    __all__.append("BaseEmbeddingModel")
