@@ -8,6 +8,7 @@ from typing import Any, Mapping, Optional, Sequence
 from ..client import Client
 from ..columns import OutputColumn
 from ..errors import OpenAICompatibleError, OutputValidationError, SettingsError
+from ..finish import finish_error
 from ..jsonout import column_value, load_schema, read_json_answer, schema_columns, strict_schema
 from ..store import request_key
 from ..template import EmptyValueError, Template
@@ -151,9 +152,10 @@ class PromptTask(Task):
         if self.spec.raw_response:
             values["raw_response"] = json.dumps(answer.get("raw"), ensure_ascii=False)
         if self.spec.output_format == "text":
-            if answer.get("finish_reason") == "content_filter":
-                return values, OutputValidationError("The provider's content filter withheld the answer.")
-            return values, None
+            return values, finish_error(answer.get("finish_reason"), "")
+        error = finish_error(answer.get("finish_reason"), "")
+        if error is not None:
+            return values, error
         try:
             parsed = read_json_answer(answer.get("text") or "", answer.get("finish_reason"), self.schema,
                                       when_cut=cut_off_advice(self._options.get("max_tokens")))

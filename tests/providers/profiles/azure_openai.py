@@ -55,7 +55,6 @@ CASES = [
                                choice={"content_filter_results": {"violence": {"filtered": True,
                                                                                "severity": "medium"}}})),),
         expect=Expect(error="ContentFilterError", calls=1),
-        known_gap="finish-reason",
     ),
     Case(
         name="azure-deployment-not-found",
@@ -117,7 +116,6 @@ CASES = [
         preset=AZURE,
         replies=(ok(completion(None, message={"refusal": "I'm sorry, I can't assist with that request."})),),
         expect=Expect(error="ContentFilterError", mentions=("can't assist",), calls=1),
-        known_gap="content-parts",
     ),
     Case(
         name="azure-stream-refusal-delta",
@@ -129,7 +127,6 @@ CASES = [
                                chunk({"refusal": "I'm sorry, "}), chunk({"refusal": "I can't assist with that."}),
                                chunk({}, "stop")]),),
         expect=Expect(error="ContentFilterError", mentions=("can't assist",), calls=1),
-        known_gap="content-parts",
     ),
     Case(
         name="azure-stream-content-filter-event",

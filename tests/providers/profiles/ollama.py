@@ -53,7 +53,6 @@ CASES = [
         ]),),
         expect=Expect(text="", finish_reason="tool_calls",
                       tool_calls=(("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"}))),
-        known_gap="tool-call-fragments",
     ),
     Case(
         name="ollama-stream-tool-call-finish-stop",
@@ -67,7 +66,6 @@ CASES = [
             chunk({}, "stop"),
         ]),),
         expect=Expect(finish_reason="tool_calls", tool_calls=(("get_weather", {"city": "Oslo"}),)),
-        known_gap="tool-call-fragments",
     ),
     Case(
         name="ollama-model-not-pulled",
@@ -136,6 +134,5 @@ CASES = [
         ]),),
         expect=Expect(finish_reason="tool_calls",
                       tool_calls=(("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"}))),
-        known_gap="tool-call-fragments",
     ),
 ]

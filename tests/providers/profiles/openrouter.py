@@ -47,7 +47,6 @@ CASES = [
         call="chat",
         replies=(ok(completion("The answer is", "error", choice={"native_finish_reason": "error"})),),
         expect=Expect(error="OpenAICompatibleError", calls=RETRIED),
-        known_gap="finish-reason",
     ),
     Case(
         name="openrouter-402-insufficient-credits",

@@ -25,7 +25,6 @@ CASES = [
         call="chat",
         replies=(ok(completion("Paris is the capital of France.", "eos", usage=usage(12, 8))),),
         expect=Expect(text="Paris is the capital of France.", finish_reason="stop"),
-        known_gap="finish-reason",
     ),
     Case(
         name="together-stream-usage-on-finish-chunk",
