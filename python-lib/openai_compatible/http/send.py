@@ -117,10 +117,15 @@ class Sender:
             if "html" in response.headers.get("Content-Type", "").lower() or text.lstrip()[:15].lower().startswith(
                     ("<!doctype html", "<html")):
                 page = (plain_text(self.redact(text)) or "")[:200]  # mask, then cut
-                raise InvalidResponseError(f"{where}: HTTP {response.status_code} but the answer is an HTML page "
-                                           f"({page!r}), not the API's JSON: check that the preset's URL is the "
-                                           "API's (base_url usually ends in /v1), not a web UI or a login page."
-                                           ) from None
+                moved = ""
+                if response.history:  # an SSO proxy sends the API call to its sign-in page (etalab-ia/OpenGateLLM#844)
+                    moved = (f" after a redirect to {safe_url(response.url)} (a sign-in page or proxy stands in "
+                             "front of the API)")
+                error = InvalidResponseError(f"{where}: HTTP {response.status_code} but the answer is an HTML page"
+                                             f"{moved} ({page!r}), not the API's JSON: check that the preset's URL is "
+                                             "the API's (base_url usually ends in /v1), not a web UI or a login page.")
+                error.retryable = False  # the same URL brings the same page
+                raise error from None
             snippet = self.redact(text)[:200].strip() or "an empty body"  # mask, then cut
             raise InvalidResponseError(f"{where}: HTTP {response.status_code} but the body is not JSON: "
                                        f"{snippet!r}") from None
@@ -148,4 +153,10 @@ def error_in_answer(data: dict, text: str, headers: Mapping[str, str], redact: C
     if status == 200:
         error = InvalidResponseError(error.message.replace("HTTP 200 error", "an error object with HTTP 200"),
                                      provider_message=error.provider_message, body=error.body)
+        # a 200 that carries an error is no passing failure: most often the URL reaches a server that has no
+        # API there (lmstudio-ai/lmstudio-bug-tracker#618), and a retry gets the same answer
+        error.retryable = False
+        if "base_url" not in error.message:
+            error.message += (" A success status with an error body usually means the URL is not the API's: "
+                              "check 'base_url' in the preset.")
     return error

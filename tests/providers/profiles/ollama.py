@@ -115,7 +115,6 @@ CASES = [
         replies=(Reply(200, "<!doctype html><html><head><title>Open WebUI</title></head>"
                             "<body><div id='app'>Sign in</div></body></html>"),),
         expect=Expect(error="OpenAICompatibleError", mentions=("base_url",), calls=1),
-        known_gap="error-in-200",
     ),
     Case(
         name="ollama-old-build-parallel-tools-without-index",

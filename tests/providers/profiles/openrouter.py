@@ -56,7 +56,6 @@ CASES = [
         replies=(err(402, {"error": {"code": 402, "message": "Insufficient credits. Add more using "
                                      "https://openrouter.ai/settings/credits"}}),),
         expect=Expect(error="QuotaExceededError", calls=1),
-        known_gap="error-status",
     ),
     Case(
         name="openrouter-upstream-error-in-200",

@@ -15,7 +15,6 @@ CASES = [
                                      "your plan.", "type": "credit_limit", "param": None, "code": None}}),
                  ok(completion("Done."))),
         expect=Expect(text="Done.", calls=2),
-        known_gap="error-status",
     ),
     Case(
         name="together-finish-reason-eos",
