@@ -112,22 +112,13 @@ class PromptTask(Task):
             raise RowInputError(f"{exc}: nothing to send for this row") from None
         return self._fixed_messages + [{"role": "user", "content": prompt}]
 
-    def _with_schema_in_prompt(self, messages: list) -> list:
-        hint = ("Answer with a JSON object following this JSON schema: "
-                + json.dumps(self.schema, ensure_ascii=False))
-        if messages and messages[0]["role"] == "system":
-            return [dict(messages[0], content=f"{messages[0]['content']}\n\n{hint}")] + messages[1:]
-        return [{"role": "system", "content": hint}] + messages
-
     def request(self, row: Mapping[str, Any]) -> tuple[str, Any]:
         messages = self.messages_for(row)
         return request_key("chat", self.spec.model, messages, self._options), messages
 
     def call(self, client: Client, payload: Any) -> Any:
-        if self.schema is not None and client.compat.json_mode in ("json_object", "none"):
-            # the provider won't enforce the schema, so the model must read it; where the provider enforces
-            # it, the schema stays out of the prompt: small models answer worse with it there
-            payload = self._with_schema_in_prompt(payload)
+        # where the provider won't enforce the schema, the client puts it in the prompt (Compatibility.
+        # json_instructions); where it does, the schema stays out of the prompt: small models answer worse with it
         result = client.chat(payload, model=self.spec.model, **self._options)
         answer = chat_answer(result)
         if self.spec.raw_response:

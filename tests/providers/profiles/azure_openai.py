@@ -94,7 +94,6 @@ CASES = [
                                        param="stop")),
                  ok(completion("Fine."))),
         expect=Expect(text="Fine.", calls=2, sent={"stop": ["A:", "B:", "C:", "D:"]}),
-        known_gap="value-not-field",
     ),
     Case(
         name="azure-500-internal",
