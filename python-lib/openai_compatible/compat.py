@@ -149,7 +149,8 @@ class Compatibility:
                 return self._learn("json_object mode needs the word 'json' in the prompt: the request now asks "
                                    "for a JSON object in words too")
             if "response_format" in payload and (param == "response_format" or "response_format" in text
-                                                 or "json_schema" in text or "json_object" in text):
+                                                 or "response format" in text or "json_schema" in text
+                                                 or "json_object" in text):
                 if self.settings.json_mode != "auto":
                     return False
                 current = payload["response_format"].get("type", "json_schema")
@@ -159,7 +160,7 @@ class Compatibility:
                                    f"'{self.json_mode}' (set 'json_mode' accordingly in the preset)")
             kind = refusal_kind(error)
             if kind == "value" and param in payload:
-                return self._fix_value(param, payload, text)
+                return self._fix_value(error, param, payload, text)
             if kind == "precondition":
                 return False  # the field is accepted; another field's value decides: nothing to learn
             if param and param in payload and param not in _NEVER_DROP and param not in self.dropped:
@@ -168,11 +169,11 @@ class Compatibility:
                                    "on this connection")
         return False
 
-    def _fix_value(self, param: str, payload: dict[str, Any], text: str) -> bool:
+    def _fix_value(self, error: BadRequestError, param: str, payload: dict[str, Any], text: str) -> bool:
         """Fixes a value the provider refused when its message says how (a list above a maximum length is
         cut to that length, keeping the first items); False otherwise. The field itself is kept."""
         value = payload.get(param)
-        limit = _max_length(text)
+        limit = _max_length(f"{text} {_details_words(error.body)}".lower())
         if isinstance(value, list) and limit is not None and 0 < limit < len(value) and param not in self.max_items:
             self.max_items[param] = limit
             return self._learn(f"the provider accepts at most {limit} items in '{param}': only the first {limit} "
@@ -195,7 +196,9 @@ _UNSUPPORTED = ("unsupported_parameter", "unknown_parameter", "unrecognized requ
 _VALUE = ("invalid_value", "array_above_max_length", "array_below_min_length", "integer_above_max_value",
           "integer_below_min_value", "decimal_above_max_value", "decimal_below_min_value",
           "string_above_max_length", "array too long", "invalid value", "must be less than",
-          "must be greater than", "must be between", "out of range", "maximum length", "is not one of")
+          "must be greater than", "must be between", "out of range", "maximum length", "is not one of",
+          "too_long", "too_short", "less_than_equal", "greater_than_equal", "literal_error", "enum ",
+          "should have at most")
 _PRECONDITION = ("only allowed when", "only supported when", "requires", "must be set", "must be true when",
                  "can only be", "when using", "is required when")
 
@@ -203,11 +206,26 @@ _PRECONDITION = ("only allowed when", "only supported when", "requires", "must b
 def refusal_kind(error: BadRequestError) -> Optional[str]:
     """``"unsupported"``, ``"value"`` or ``"precondition"`` for a 400 that blames a field, from its code, type
     and words; None when it does not say."""
-    words = " ".join(str(v or "") for v in (error.code, error.error_type, error.provider_message)).lower()
+    words = " ".join(str(v or "") for v in (error.code, error.error_type, error.provider_message,
+                                            _details_words(error.body))).lower()
     for kind, markers in (("unsupported", _UNSUPPORTED), ("value", _VALUE), ("precondition", _PRECONDITION)):
         if any(marker in words for marker in markers):
             return kind
     return None
+
+
+def _details_words(body: Optional[str]) -> str:
+    """The ``type`` and ``msg`` of a validation error's ``details`` (pydantic servers, Azure AI Foundry), where
+    the refusal is said when the message is generic ("invalid input error")."""
+    try:
+        data = json.loads(body or "")
+    except ValueError:
+        return ""
+    err = data.get("error", data) if isinstance(data, dict) else None
+    details = err.get("details", err.get("detail")) if isinstance(err, dict) else None
+    if not isinstance(details, list):
+        return ""
+    return " ".join(f"{d.get('type', '')} {d.get('msg', '')}" for d in details if isinstance(d, dict))
 
 
 def _max_length(text: str) -> Optional[int]:

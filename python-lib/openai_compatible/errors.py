@@ -181,6 +181,13 @@ def parse_error_body(text: str) -> dict[str, Any]:
             out["message"] = err
             out["type"] = _as_text(data.get("error_type"))
             return out
+        while isinstance(err, dict) and "message" not in err and isinstance(err.get("error"), dict):
+            err = err["error"]  # an error nested in an error (gateways wrapping the upstream body)
+        if isinstance(err, dict) and "message" not in err and isinstance(err.get("error"), str):
+            err = err["error"]
+        if isinstance(err, str):
+            out["message"] = err
+            return out
         if not isinstance(err, dict):
             err = data
         if "message" not in err and "detail" in err:
@@ -286,7 +293,7 @@ _QUOTA_MARKERS = ("insufficient_quota", "exceeded your current quota", "quota ex
                   "credit balance", "out of credits", "quota_exceeded")
 # a 429 that states a per-period rate is a rate limit even when it points at the billing page to raise it
 # (Together: togethercomputer/MoA#27); an account out of credit says so by code or with these words
-_RATE_MARKERS = ("per minute", "per second", "per hour", "requests per", "tokens per", "rate limit", "rate_limit")
+_RATE_MARKERS = ("per min", "per sec", "per hour", "requests per", "tokens per", "rate limit", "rate_limit")
 _MODEL_MARKERS = ("model_not_found", "deploymentnotfound", "does not exist", "unknown model",
                   "invalid model", "model not found", "no such model", "invalid model name", "unsupported model")
 
@@ -366,7 +373,8 @@ def error_from_response(
 # how servers say that no API lives at the requested path: LM Studio answers 200 with "Unexpected endpoint or
 # method" (lmstudio-ai/lmstudio-bug-tracker#618), Cloudflare "Could not route to ..." (anomalyco/opencode#18552)
 _ROUTE_MARKERS = ("no such route", "unexpected endpoint", "could not route", "route not found", "unknown route",
-                  "no route matched", "cannot post /", "cannot get /", "404 page not found", "invalid url (")
+                  "no route matched", "cannot post /", "cannot get /", "404 page not found", "invalid url (",
+                  "method not allowed")
 
 
 def wrong_route_hint(text: str) -> str:

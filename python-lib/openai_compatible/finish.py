@@ -8,7 +8,8 @@ Sources of the values beside the table: the OpenAI API reference (``stop``, ``le
 (https://openrouter.ai/docs/api-reference/errors), Together's ``eos`` (vibrantlabsai/ragas#1548), TGI's
 ``eos_token`` before 2.2.1 (huggingface/text-generation-inference#2296), Anthropic's ``end_turn``,
 ``stop_sequence``, ``max_tokens`` and ``tool_use`` (https://docs.anthropic.com/en/api/messages), Gemini's
-``STOP``, ``MAX_TOKENS``, ``SAFETY``, ``RECITATION`` (https://ai.google.dev/api/generate-content#FinishReason).
+``STOP``, ``MAX_TOKENS``, ``SAFETY``, ``RECITATION`` (https://ai.google.dev/api/generate-content#FinishReason),
+vLLM's ``abort`` (vllm/entrypoints/openai/protocol.py) and DeepSeek's ``insufficient_system_resource``.
 """
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ _TABLE = {
     "prohibited_content": ("content_filter", FILTERED),
     "blocklist": ("content_filter", FILTERED),
     "error": ("error", FAILED),
+    "abort": ("error", FAILED),  # vLLM, a request aborted by the engine
+    "insufficient_system_resource": ("error", FAILED),  # DeepSeek: https://api-docs.deepseek.com/api/create-chat-completion
 }
 
 

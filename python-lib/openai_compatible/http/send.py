@@ -14,6 +14,7 @@ from ..errors import (
     OpenAICompatibleError,
     error_from_response,
     plain_text,
+    wrong_route_hint,
 )
 from ..retry import retry_hint
 from ..settings import ConnectionSettings, Endpoint, safe_url
@@ -127,13 +128,30 @@ class Sender:
                 error.retryable = False  # the same URL brings the same page
                 raise error from None
             snippet = self.redact(text)[:200].strip() or "an empty body"  # mask, then cut
-            raise InvalidResponseError(f"{where}: HTTP {response.status_code} but the body is not JSON: "
-                                       f"{snippet!r}") from None
-        if isinstance(data, dict) and data.get("error") and not data.get("choices") and not data.get("data"):
+            route = wrong_route_hint(text)
+            error = InvalidResponseError(f"{where}: HTTP {response.status_code} but the body is not JSON: "
+                                         f"{snippet!r}" + (f". {route}" if route else ""))
+            if route:
+                error.retryable = False  # the same URL brings the same page
+            raise error from None
+        if isinstance(data, dict) and _looks_like_error(data):
             raise error_in_answer(data, text, response.headers, self.redact, where)
         if not isinstance(data, (dict, list)):
             raise InvalidResponseError(f"{where}: the answer is JSON but not an object.")
         return data if isinstance(data, dict) else {"data": data}
+
+
+_ANSWER_KEYS = ("choices", "data", "models", "result", "object")
+
+
+def _looks_like_error(data: dict) -> bool:
+    """Whether a success answer is an error body in any envelope: ``error`` (OpenAI, LM Studio), vLLM's
+    ``{"object": "error"}``, Cloudflare's ``{"success": false, "errors": [...]}``, FastAPI's ``detail``."""
+    if data.get("error"):
+        return not data.get("choices") and not data.get("data")
+    if data.get("object") == "error" or (data.get("success") is False and data.get("errors")):
+        return True
+    return bool(data.get("detail")) and not any(key in data for key in _ANSWER_KEYS)
 
 
 def error_in_answer(data: dict, text: str, headers: Mapping[str, str], redact: Callable[[object], str],
@@ -141,7 +159,7 @@ def error_in_answer(data: dict, text: str, headers: Mapping[str, str], redact: C
     """The exception for an error object inside a success answer or a stream event: its ``code`` is the
     status when it is an HTTP one; otherwise a stream's error is a server error (500), and a plain
     answer's an invalid response."""
-    err = data.get("error")
+    err = data.get("error") if "error" in data else data
     code = err.get("code") if isinstance(err, dict) else None
     try:
         status = int(code) if code is not None else 0

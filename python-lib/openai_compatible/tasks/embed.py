@@ -44,6 +44,9 @@ _LOGGED_TRUNCATIONS = 20
 # providers that say "too long" without the usual context-length wording (llama.cpp answers 500)
 _TOO_LONG_WORDS = re.compile(r"too (large|long)|exceeds? the (maximum|max|limit)|maximum (context|input|sequence)|"
                              r"must have less than \d+ tokens|input length", re.IGNORECASE)
+# a model that is not an embedder: llama.cpp started without --embeddings, an OpenAI chat model
+_NOT_AN_EMBEDDER = ("does not support embedding", "not an embedding model", "embeddings are not supported",
+                    "embedding is not supported", "--embedding", "not support the embeddings")
 _TOKEN_COUNTS = re.compile(r"\b(\d{2,9})\b")
 
 
@@ -134,20 +137,31 @@ class EmbedTask(Task):
             results[index] = self._answer(vector, result.model)
 
     def _field_refusal(self, error: OpenAICompatibleError) -> Optional[OpenAICompatibleError]:
-        """The batch's error when the provider refused a request field, not a text (issue 10 §2.10): a 400
-        that blames ``dimensions`` or speaks of the output dimensions while they are sent (vLLM answers so
-        for a model without Matryoshka training: vllm-project/vllm#16331). Remembered for later batches."""
+        """The batch's error when the provider refused the request, not a text (issue 10 §2.10): a 400 that
+        blames ``dimensions`` or speaks of the output dimensions while they are sent (vLLM answers so for a
+        model without Matryoshka training: vllm-project/vllm#16331), that blames another request field, or
+        that says the model does not embed at all. Remembered for later batches, which then cost no call."""
         if error is self._refused_field:
             return error
         if not isinstance(error, BadRequestError) or isinstance(error, ContextLengthError) or _too_long(error):
             return None
         words = f"{error.provider_message or ''} {error.message}".lower()
-        if not (error.param == "dimensions" or (self.spec.dimensions and "dimension" in words)):
-            return None
         said = (error.provider_message or str(error)).rstrip(". ")
-        refused = BadRequestError(f"The provider refuses the 'dimensions' parameter ({self.spec.dimensions}) for "
-                                  f"model '{self.spec.model}': {said}. Clear 'dimensions' in the recipe to get "
-                                  "the model's own vector size.", status=error.status, param="dimensions",
+        blamed = error.param
+        if error.param == "dimensions" or (self.spec.dimensions and "dimension" in words):
+            blamed = "dimensions"
+            advice = (f"The provider refuses the 'dimensions' parameter ({self.spec.dimensions}) for model "
+                      f"'{self.spec.model}': {said}. Clear 'dimensions' in the recipe to get the model's own "
+                      "vector size.")
+        elif error.param and error.param not in ("input", "prompt"):
+            advice = (f"The provider refuses the request's '{error.param}' field for model '{self.spec.model}', "
+                      f"whatever the texts: {said}.")
+        elif any(marker in words for marker in _NOT_AN_EMBEDDER):
+            advice = (f"Model '{self.spec.model}' does not make embeddings on this provider: {said}. Choose an "
+                      "embedding model in the recipe.")
+        else:
+            return None
+        refused = BadRequestError(advice, status=error.status, param=blamed,
                                   provider_message=error.provider_message)
         with self._lock:
             if self._refused_field is None:

@@ -181,3 +181,27 @@ def test_a_wrong_path_names_the_base_url_fix(said, fix):
 
 def test_an_unrelated_error_has_no_route_hint():
     assert wrong_route_hint("the model is overloaded") == ""
+
+
+# --- further shapes of the same kinds ---------------------------------------------------------------------------
+
+def test_more_finish_reasons_that_are_failures():
+    assert outcome(normalise("abort")) == FAILED
+    assert outcome(normalise("insufficient_system_resource")) == FAILED
+
+
+def test_an_error_nested_in_an_error_keeps_its_message():
+    error = error_from_response(400, json.dumps({"error": {"error": {"message": "upstream said no"}}}), {})
+    assert "upstream said no" in str(error)
+
+
+def test_a_list_too_long_said_only_in_pydantic_details_is_a_value():
+    body = {"error": {"code": "Invalid input", "message": "invalid input error", "details": [
+        {"loc": ["body", "stop"], "type": "too_long", "msg": "List should have at most 4 items after validation, "
+                                                              "not 5"}]}}
+    error = error_from_response(422, json.dumps(body), {})
+    assert isinstance(error, BadRequestError) and error.param == "stop"
+    assert refusal_kind(error) == "value"
+    c = compat()
+    assert c.adapt(error, {"model": "m", "stop": list("abcde")})
+    assert "stop" not in c.dropped and c.apply({"stop": list("abcde")})["stop"] == list("abcd")
