@@ -7,11 +7,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 LITELLM_VENV := .llm/litellm
 MODEL := .llm/models/smollm2-135m-instruct-q4_1.gguf
+OIDC_DIR := tests/servers/oidc
 plugin_id := $(shell $(PYTHON_BOOTSTRAP) -c "import json;print(json.load(open('plugin.json'))['id'])" 2>/dev/null)
 plugin_version := $(shell $(PYTHON_BOOTSTRAP) -c "import json;print(json.load(open('plugin.json'))['version'])" 2>/dev/null)
 archive := dist/dss-plugin-$(plugin_id)-$(plugin_version).zip
 
-.PHONY: help setup venv litellm model serve test unit providers integration lint plugin demo bench reliability install clean dist-clean
+.PHONY: help setup venv litellm model oidc java serve test unit providers integration lint plugin demo bench reliability install clean dist-clean
 
 help:
 	@echo "make demo         run the prompt recipe on the embedded local model (sets everything up)"
@@ -24,7 +25,7 @@ help:
 	@echo "make reliability  fault, crash, bad-input, secret and load report"
 	@echo "make install DSS_URL=... DSS_API_KEY=...  install or update the plugin in a DSS instance"
 
-setup: venv litellm model
+setup: venv litellm model oidc java
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: requirements-dev.txt code-env/python/spec/requirements.txt
@@ -37,6 +38,24 @@ $(LITELLM_VENV)/.stamp: tests/servers/litellm-requirements.txt
 	$(PYTHON_BOOTSTRAP) -m venv $(LITELLM_VENV)
 	$(LITELLM_VENV)/bin/pip install -q -r tests/servers/litellm-requirements.txt
 	touch $@
+
+# The real OAuth2 server of the token tests: npm oidc-provider, pinned by package-lock.json (needs Node.js >= 20)
+oidc: $(OIDC_DIR)/node_modules/.stamp
+$(OIDC_DIR)/node_modules/.stamp: $(OIDC_DIR)/package.json $(OIDC_DIR)/package-lock.json
+	cd $(OIDC_DIR) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+# Spark (the Spark tests and bench) needs a Java runtime; pyspark 3.5 runs on Java 8, 11 or 17. Installed from
+# the system packages only when no `java` works (Debian bookworm: openjdk-17-jre-headless; later releases
+# dropped 17, so fall back to their default JRE).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+java:
+	@java -version >/dev/null 2>&1 || { \
+	  echo "Spark needs Java: installing a JRE from the system packages"; \
+	  $(SUDO) apt-get update -q && \
+	  { $(SUDO) apt-get install -y -q --no-install-recommends openjdk-17-jre-headless || \
+	    $(SUDO) apt-get install -y -q --no-install-recommends default-jre-headless; }; }
+	@java -version >/dev/null 2>&1 || { echo "No working java: install a JRE 17 (e.g. openjdk-17-jre-headless)"; exit 1; }
 
 model: $(MODEL)
 $(MODEL): tools/fetch_model.py
@@ -74,6 +93,7 @@ demo: venv model
 
 bench: setup
 	PYTHONPATH=python-lib:. $(PY) bench/run.py
+	PYTHONPATH=python-lib:. $(PY) bench/scale.py
 
 reliability: setup
 	PYTHONPATH=python-lib:. $(PY) tests/reliability/run.py

@@ -225,6 +225,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         if peer_runs else None,
     }
 
+    # 6. Spark: the same engine on each executor through mapInPandas (local[2], a fresh process)
+    from spark_bench import measure as spark_measure  # bench/ is on sys.path
+
+    measures["spark"] = spark_measure(rows=1000 if args.quick else 4000)
+    print(f"Spark (local[2]): {measures['spark']['rows_per_s']:.0f} rows/s, "
+          f"{measures['spark']['pct_of_ideal']:.0f}% of the ideal", flush=True)
+
     growth = memory.get("growth_mb")
     targets = {
         "throughput": {"target": f">= {THROUGHPUT_TARGET_PCT:g}% of ideal",

@@ -197,6 +197,7 @@ def run_engine(cfg: dict[str, Any]) -> dict[str, Any]:
     for _ in warm.run(chunks(int(cfg.get("warmup", concurrency)), tag="warm-up ")):
         pass
     warmup_calls = warm.summary.http_calls
+    task.request({"id": -1, "text": review(-1)})  # the template's lazy imports (pandas) belong to no run
 
     profiles: Optional[ThreadProfiles] = None
     if cfg.get("profile"):
@@ -207,8 +208,19 @@ def run_engine(cfg: dict[str, Any]) -> dict[str, Any]:
     sampler = Sampler(rows, lambda: done, every_s=float(cfg.get("sample_every_s", 1.0)), label=cfg.get("label", ""))
     order_ok = True
     answered = 0
+    latencies: list[float] = []
     sampler.start()
+    trace: list[list] = []  # the limits over time, every 0.25 s: seconds, share of the RPM, concurrency, 429s
+    tracing = threading.Event()
+
+    def trace_limits() -> None:
+        while not tracing.wait(0.25):
+            stats = client.stats.snapshot()
+            trace.append([round(time.perf_counter() - wall0, 2), round(client.limiter.share, 3),
+                          client.concurrency.limit, stats["rate_limited"], stats["http_calls"]])
+
     cpu0, wall0 = time.process_time(), time.perf_counter()
+    threading.Thread(target=trace_limits, daemon=True).start()
     if profiles:
         profiles.main.enable()
     for outputs, expected in zip(engine.run(chunks(rows)), range(0, rows, CHUNK_ROWS)):
@@ -217,7 +229,9 @@ def run_engine(cfg: dict[str, Any]) -> dict[str, Any]:
                 or outputs[-1].get("response") != "echo: " + prompt(expected + size - 1)):
             order_ok = False
         answered += sum(1 for values in outputs if not values.get("error_type"))
+        latencies.extend(float(v["latency_ms"]) for v in outputs if not v.get("error_type") and v.get("latency_ms"))
         done += len(outputs)
+    tracing.set()
     if profiles:
         profiles.main.disable()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
@@ -232,6 +246,9 @@ def run_engine(cfg: dict[str, Any]) -> dict[str, Any]:
         "rate_limited": summary.rate_limited, "retries": summary.retries,
         "deduplicated": summary.deduplicated, "warmup_http_calls": warmup_calls,
         "peak_rss_mb": round(peak_rss_mb(), 1), "rss_samples": samples,
+        "latency_p50_ms": round(sorted(latencies)[len(latencies) // 2], 1) if latencies else None,
+        "concurrency": summary.concurrency, "concurrency_final": client.concurrency.limit,
+        "concurrency_peak": client.concurrency.peak_limit, "trace": trace,
     }
     if profiles:
         result["profile"] = profiles.report(done)

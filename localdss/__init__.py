@@ -5,7 +5,15 @@ resolves presets, and runs recipe.py / connector.py / runnable.py / llm.py uncha
 process with a stand-in `dataiku` package (localdss/runtime/dataiku). See localdss/README.md.
 """
 
-from localdss.api import list_components, parse_json_lines, run_connector, run_llm, run_macro, run_recipe
+from localdss.api import (
+    list_components,
+    parse_json_lines,
+    run_connector,
+    run_llm,
+    run_macro,
+    run_partitions,
+    run_recipe,
+)
 from localdss.errors import EXIT_COMPONENT_FAILED, EXIT_CONFIG_ERROR, EXIT_OK, ConfigError
 from localdss.launcher import RUNTIME_DIR
 from localdss.masking import mask_values
@@ -14,6 +22,7 @@ from localdss.session import session
 
 __all__ = [
     "EXIT_COMPONENT_FAILED", "EXIT_CONFIG_ERROR", "EXIT_OK", "RUNTIME_DIR", "ConfigError", "list_components",
-    "load_plugin", "mask_values", "parse_json_lines", "run_connector", "run_llm", "run_macro", "run_recipe",
+    "load_plugin", "mask_values", "parse_json_lines", "run_connector", "run_llm", "run_macro", "run_partitions",
+    "run_recipe",
     "session",
 ]

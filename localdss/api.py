@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
@@ -92,15 +93,26 @@ def run_recipe(
     capture: bool = True,
     timeout: Optional[float] = None,
     env: Optional[dict[str, str]] = None,
+    partitioning: Optional[Mapping[str, Any]] = None,
+    partition: Optional[str] = None,
+    read_partitions: Optional[Mapping[str, Any]] = None,
+    container: Optional[str] = None,
 ) -> subprocess.CompletedProcess:
-    """Run custom-recipes/<recipe_id>/recipe.py on files. Roles map to a path or a list of paths."""
+    """Run custom-recipes/<recipe_id>/recipe.py on files. Roles map to a path or a list of paths.
+
+    Partitions: `partitioning` maps a role to its dimension names, `partition` is the output
+    partition this activity builds, `read_partitions` the partitions a partitioned input reads
+    (default: the same one). `container` runs as in containerized execution: "no-path" makes
+    `Folder.get_path()` raise, "missing-path" makes it return a path that does not exist here."""
 
     def prepare() -> Job:
         plugin = load_plugin(plugin_root)
         component = plugin.component("recipe", recipe_id)
         problems: list[str] = []
+        if container not in (None, "no-path", "missing-path"):
+            problems.append(f"container must be 'no-path' or 'missing-path', not {container!r}")
         try:
-            flow = build_flow(component, inputs, outputs, folders)
+            flow = build_flow(component, inputs, outputs, folders, partitioning, partition, read_partitions)
         except ConfigError as exc:
             problems.extend(exc.problems)
         try:
@@ -111,6 +123,9 @@ def run_recipe(
             raise ConfigError(f"invalid configuration for {component.label}", problems)
         job.flow = flow
         job.locations = flow.locations
+        job.container = container
+        if partition is not None:
+            job.notes.append(f"building partition {partition!r}; flow variables {flow.variables}")
         warnings: list[str] = []
         check_column_params(job.component, job.config, job.flow, warnings)
         job.notes.extend(f"warning: {w}" for w in warnings)
@@ -120,6 +135,17 @@ def run_recipe(
         return job
 
     return _run(prepare, capture, timeout, env)
+
+
+def run_partitions(recipe_id: str, partitions: Sequence[str], **kwargs: Any) -> dict[str, subprocess.CompletedProcess]:
+    """Build several partitions of one recipe at once, one process each, as DSS runs one activity
+    per partition in parallel. Takes run_recipe's arguments (without `partition`); returns
+    {partition: result}."""
+    if "partition" in kwargs:
+        raise TypeError("run_partitions builds the given partitions; do not pass partition=")
+    with ThreadPoolExecutor(max_workers=max(1, len(partitions))) as pool:
+        futures = {p: pool.submit(run_recipe, recipe_id, partition=p, **kwargs) for p in partitions}
+        return {p: f.result() for p, f in futures.items()}
 
 
 def run_connector(

@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("--input", action="append", metavar="ROLE=PATH", help="input dataset (.csv/.parquet)")
     recipe.add_argument("--output", action="append", metavar="ROLE=PATH", help="output dataset (.csv/.parquet)")
     recipe.add_argument("--folder", action="append", metavar="ROLE=DIR", help="managed folder (input or output role)")
+    recipe.add_argument("--partitioning", action="append", metavar="ROLE=DIM[,DIM]",
+                        help="the role's partition dimensions (a partitioned dataset is a directory)")
+    recipe.add_argument("--partition", help="the output partition this activity builds (values joined by |)")
+    recipe.add_argument("--read-partitions", action="append", metavar="ROLE=ID[,ID]",
+                        help="partitions a partitioned input reads (default: --partition)")
+    recipe.add_argument("--container", choices=["no-path", "missing-path"],
+                        help="containerized execution: Folder.get_path() raises / returns a missing path")
 
     connector = sub.add_parser("connector", help="read python-connectors/<id> into a file")
     _common(connector)
@@ -85,8 +92,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         common = {"config": args.config, "presets": presets, "plugin_root": args.plugin_root,
                   "plugin_config": args.plugin_config, "capture": False, "timeout": args.timeout}
         if args.command == "recipe":
+            reads = {role: ids.split(",") for role, ids in _single(_pairs(args.read_partitions,
+                                                                                  "--read-partitions"),
+                                                                           "--read-partitions").items()}
             done = api.run_recipe(args.component_id, inputs=_pairs(args.input, "--input"),
                                   outputs=_pairs(args.output, "--output"), folders=_pairs(args.folder, "--folder"),
+                                  partitioning=_single(_pairs(args.partitioning, "--partitioning"), "--partitioning"),
+                                  partition=args.partition, read_partitions=reads, container=args.container,
                                   **common)
         elif args.command == "connector":
             done = api.run_connector(args.component_id, output=args.output, limit=args.limit, **common)

@@ -25,8 +25,9 @@ from localdss.roles import PROJECT_KEY, Flow
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 BOOT_SCRIPT = RUNTIME_DIR / "localdss_boot.py"
 # Set per job; never inherited from the caller's environment.
-_JOB_VARS = ("DKUFLOW_SPEC", "DKU_CUSTOM_RECIPE_CONFIG", "DKU_CUSTOM_RECIPE_PLUGIN_CONFIG", "LOCALDSS_LOCATIONS",
-             "LOCALDSS_JOB_FILE", "DKU_CUSTOM_RESOURCE_FOLDER", "DKU_CURRENT_PROJECT_KEY")
+_JOB_VARS = ("DKUFLOW_SPEC", "DKUFLOW_VARIABLES", "LOCALDSS_CONTAINER", "DKU_CUSTOM_RECIPE_CONFIG",
+             "DKU_CUSTOM_RECIPE_PLUGIN_CONFIG", "LOCALDSS_LOCATIONS", "LOCALDSS_JOB_FILE", "DKU_CUSTOM_RESOURCE_FOLDER",
+             "DKU_CURRENT_PROJECT_KEY")
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Job:
     locations: dict[str, dict[str, Any]] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    container: Optional[str] = None  # containerized execution: "no-path" or "missing-path" (see README)
 
     @property
     def kind(self) -> str:
@@ -55,6 +57,8 @@ def child_env(job: Job, workdir: Path, extra: Optional[dict[str, str]] = None) -
     """
     env = {k: v for k, v in os.environ.items() if k not in _JOB_VARS}
     env.update(extra or {})
+    if job.container:
+        env["LOCALDSS_CONTAINER"] = job.container
     env["PYTHONPATH"] = str(job.plugin.python_lib)
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONIOENCODING"] = "utf-8"
@@ -74,6 +78,9 @@ def child_env(job: Job, workdir: Path, extra: Optional[dict[str, str]] = None) -
         env["DKU_CUSTOM_RECIPE_CONFIG"] = json.dumps(job.config)
         env["DKU_CUSTOM_RECIPE_PLUGIN_CONFIG"] = json.dumps(job.plugin_config)
         env["DKUFLOW_SPEC"] = json.dumps(job.flow.spec if job.flow else {"in": [], "out": []})
+        # The flow variables (partition values) of the activity; Dataiku.jl's get_flow_variable
+        # reads them from this variable (src/flow.jl).
+        env["DKUFLOW_VARIABLES"] = json.dumps(job.flow.variables if job.flow else {})
     else:
         spec["config"] = job.config
     job_file = workdir / "job.json"

@@ -7,8 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from localdss.params import SECRET_TYPES
 from localdss.plugin import Plugin
+from tools.dss_param_types import SECRET_TYPES
 
 MASK = "********"
 # Header-like entries of MAP / KEY_VALUE_LIST params (extra headers, query params) often carry keys.

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from localdss.launcher import RUNTIME_DIR
-from localdss.roles import PROJECT_KEY, Flow, RoleMap, _paths, dataset_location, folder_location
+from localdss.roles import PROJECT_KEY, Flow, RoleMap, _paths, dataset_location, folder_location, partitioning_of
 
 
 @dataclass
@@ -32,11 +32,14 @@ class Session:
     names: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _add(session: Session, roles: Optional[RoleMap], io: str, folder: bool) -> None:
+def _add(session: Session, roles: Optional[RoleMap], io: str, folder: bool,
+         partitioning: Mapping[str, Any], partition: Optional[str]) -> None:
     for role, value in (roles or {}).items():
+        part = partitioning_of(partitioning.get(role))
         for path in _paths(value):
-            location = (folder_location if folder else dataset_location)(path, io, role)
-            session.flow.add(location)
+            location = (folder_location if folder else dataset_location)(path, io, role, part)
+            session.flow.add(location, None if not part or partition is None else
+                             (partition if io == "out" else [partition]))
             session.names.setdefault(role, []).append(location["fullName"])
 
 
@@ -51,13 +54,17 @@ def session(
     plugin_config: Optional[Mapping[str, Any]] = None,
     resource_folder: Optional[str] = None,
     in_recipe: bool = True,
+    partitioning: Optional[Mapping[str, Any]] = None,
+    partition: Optional[str] = None,
 ) -> Iterator[Session]:
-    """Make `import dataiku` give the stand-in, with these roles backed by files (no validation)."""
+    """Make `import dataiku` give the stand-in, with these roles backed by files (no validation).
+    `partitioning` maps roles to dimension names; `partition` is the partition the flow reads and
+    writes (None: the whole dataset, as outside a recipe)."""
     current = Session(Flow())
-    _add(current, inputs, "in", folder=False)
-    _add(current, outputs, "out", folder=False)
-    _add(current, input_folders, "in", folder=True)
-    _add(current, output_folders, "out", folder=True)
+    _add(current, inputs, "in", False, partitioning or {}, partition)
+    _add(current, outputs, "out", False, partitioning or {}, partition)
+    _add(current, input_folders, "in", True, partitioning or {}, partition)
+    _add(current, output_folders, "out", True, partitioning or {}, partition)
     values = {
         "DKU_CURRENT_PROJECT_KEY": PROJECT_KEY,
         "LOCALDSS_LOCATIONS": json.dumps(current.flow.locations),

@@ -17,17 +17,11 @@ import re
 import sys
 from pathlib import Path
 
-# Parameter types, from the DSS parameter reference (dss-platform.md section 2.6).
-KNOWN_PARAM_TYPES = frozenset(
-    """
-    STRING TEXTAREA PASSWORD STRINGS INT DOUBLE INTS DOUBLES BOOLEAN DATE
-    SELECT MULTISELECT MAP KEY_VALUE_LIST ARRAY OBJECT_LIST COLUMN COLUMNS
-    DATASET DATASETS DATASET_COLUMN DATASET_COLUMNS MANAGED_FOLDER SAVED_MODEL
-    CONNECTION CONNECTIONS CODE_ENV PROJECT SCENARIO CLUSTER BUNDLE
-    API_SERVICE API_SERVICE_VERSION VISUAL_ANALYSIS ML_TASK KNOWLEDGE_BANK PLUGIN
-    LLM PRESET PRESETS CREDENTIAL_REQUEST SEPARATOR
-    """.split()
-)
+# Parameter types: one list, shared with localdss (tools/dss_param_types.py); this folder is put on the path so
+# that the import works both when this file runs as a script and when a test loads it by path.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dss_param_types import KNOWN_TYPES as KNOWN_PARAM_TYPES  # noqa: E402
+
 CHOICE_TYPES = frozenset({"SELECT", "MULTISELECT"})
 CREDENTIAL_TYPES = frozenset({"SINGLE_FIELD", "BASIC", "OAUTH2"})
 LLM_PURPOSES = frozenset(

@@ -15,6 +15,7 @@ from .errors import (
     BadRequestError,
     ContentFilterError,
     ContextLengthError,
+    InvalidArgumentError,
     InvalidResponseError,
     OpenAICompatibleError,
     OutputValidationError,
@@ -27,15 +28,16 @@ from .errors import (
 )
 from .http.streaming import ChatStream
 from .notebook import NotebookClient, connect
+from .reasoning import ReasoningBudgetError
 from .results import ChatResult, EmbeddingResult, Usage
 from .settings import ConnectionSettings, Endpoint
+from .version import __version__
 
-__version__ = "0.1.0"
 __all__ = [
     "APIConnectionError", "APITimeoutError", "AuthenticationError", "BadRequestError", "ChatResult",
     "ChatStream", "CheckResult", "Client", "ConnectionSettings", "ContentFilterError", "ContextLengthError",
-    "EmbeddingResult", "Endpoint", "InvalidResponseError", "OpenAICompatibleError", "OutputValidationError",
-    "PermissionDeniedError", "QuotaExceededError", "RateLimitError", "ServerError", "SettingsError",
-    "UnknownModelError", "Usage",
-    "NotebookClient", "connect", "run_checks",
+    "EmbeddingResult", "Endpoint", "InvalidArgumentError", "InvalidResponseError", "OpenAICompatibleError",
+    "OutputValidationError", "PermissionDeniedError", "QuotaExceededError", "RateLimitError", "ReasoningBudgetError",
+    "ServerError", "SettingsError", "UnknownModelError", "Usage",
+    "NotebookClient", "__version__", "connect", "run_checks",
 ]

@@ -40,9 +40,12 @@ from .errors import (
     SettingsError,
     UnknownModelError,
 )
+from .http.auth import token_provider
 from .http.failures import transport_reason
 from .http.transport import Transport
+from .oauth2 import TokenEndpointError
 from .ratelimit import RateLimiter
+from .reasoning import ReasoningBudgetError
 from .redact import Redactor
 from .retry import RetryPolicy
 from .settings import ConnectionSettings, safe_url
@@ -91,11 +94,17 @@ class _FixedCompat(Compatibility):
         return False
 
 
+CHECK_STEPS = 11  # the steps of _Checker.run: 4 basic checks, 6 capability checks, embeddings
+
+
 class _Checker:
     """Runs the checks of one connection; every probe uses a fresh, non-adapting client."""
 
-    def __init__(self, client: Client, models: Optional[Sequence[str]]) -> None:
+    def __init__(self, client: Client, models: Optional[Sequence[str]],
+                 progress: Optional[Callable[[int], None]] = None) -> None:
         self.base = client
+        self._progress = progress
+        self.steps_done = 0
         self.settings: ConnectionSettings = client.settings
         self.redact = Redactor(self.settings.secrets())
         self.limiter = RateLimiter(self.settings.requests_per_minute, self.settings.tokens_per_minute)
@@ -138,6 +147,8 @@ class _Checker:
         started = time.perf_counter()
         try:
             value, error = call(), None
+        except ReasoningBudgetError as exc:  # a reasoning model thought through the probe's tiny limit: it answered
+            value, error = exc.result, None
         except Exception as exc:  # a check reports whatever happened, it never stops the run
             value, error = None, exc
         if isinstance(error, (AuthenticationError, PermissionDeniedError)) and self.auth_seen is None:
@@ -155,11 +166,19 @@ class _Checker:
         except Exception as exc:
             self.add(name, label, "fail", f"The check itself failed unexpectedly ({type(exc).__name__}: "
                                           f"{exc}). The other checks still ran.")
+        self.step()
+
+    def step(self) -> None:
+        self.steps_done += 1
+        if self._progress is not None:
+            self._progress(self.steps_done)
 
     # --- the checks ---------------------------------------------------------------------------------
 
     def run(self) -> list[CheckResult]:
         self.guarded("reachable", "Service reachable", self.check_reachable)
+        if self.settings.oauth2 is not None:
+            self.guarded("token_endpoint", "Token endpoint (OAuth2)", self.check_token_endpoint)
         self.guarded("models_endpoint", "Model list (GET /models)", self.check_models_endpoint)
         self.guarded("chat", "Chat", self.check_chat_models)
         self.guarded("authentication", "Authentication", self.check_authentication)
@@ -174,6 +193,7 @@ class _Checker:
             if self.probe_model is None:
                 for name, label in zip(names.split("|"), labels):
                     self.add(name, label, "skipped", self.skip_reason)
+                self.step()
             else:
                 self.guarded(names.split("|")[0], labels[0], check)
         self.guarded("embeddings", "Embeddings", self.check_embeddings)
@@ -278,6 +298,21 @@ class _Checker:
             setting = "check 'ca_bundle', 'client_cert' and 'client_key', or whether the URL should be http://"
         self.add(name, label, "fail", meaning, setting, latency_ms=latency, detail=transport_reason(error))
 
+    def check_token_endpoint(self) -> None:
+        """OAuth2 schemes: the token endpoint issues a token for the preset's client id, secret and scope."""
+
+        name, label, oauth = "token_endpoint", "Token endpoint (OAuth2)", self.settings.oauth2
+        token, error, latency = self.timed(lambda: token_provider(self.settings).fetch())
+        if error is not None:
+            self.add(name, label, "fail", f"No token from the token endpoint: {error}",
+                     f"check {getattr(error, 'field', '') or 'oauth2_token_url'}", latency_ms=latency)
+            return
+        lifetime = f"valid {token.expires_in:g}s" if token.expires_in else "with no stated lifetime"
+        audience = token.claims.get("aud")
+        self.add(name, label, "ok", f"{safe_url(oauth.token_url)} issued a Bearer token ({lifetime}) for client "
+                 f"'{oauth.client_id}'" + (f" with scope '{oauth.scope}'" if oauth.scope else "")
+                 + (f", audience {audience}" if audience else "") + ".", latency_ms=latency)
+
     def check_models_endpoint(self) -> None:
         name, label = "models_endpoint", "Model list (GET /models)"
         s = self.settings
@@ -378,9 +413,16 @@ class _Checker:
         s = self.settings
         scheme = {"bearer": "a Bearer token", "api_key_header": "the api-key header",
                   "custom_header": f"the '{s.auth_header_name}' header",
-                  "query_param": f"the '{s.auth_query_param}' query parameter", "none": "no key"}[s.auth_scheme]
+                  "query_param": f"the '{s.auth_query_param}' query parameter", "none": "no key",
+                  "oauth2_client_credentials": "a Bearer token", "entra_id": "a Bearer token"}[s.auth_scheme]
         whose = "your own key (per-user)" if s.per_user_key else "the preset's key"
-        if self.auth_seen is not None:
+        if s.oauth2 is not None:
+            whose = "the token from the token endpoint"
+        if isinstance(self.auth_seen, TokenEndpointError):
+            self.add(name, label, "fail", "No token could be obtained from the token endpoint, so the service was "
+                                          "not asked (see the token endpoint check).",
+                     f"check '{self.auth_seen.field}'", detail=_message(self.auth_seen))
+        elif self.auth_seen is not None:
             self.add(name, label, "fail", f"The service refused {whose}, sent as {scheme}: "
                                           f"{_message(self.auth_seen)}", _auth_setting(s),
                      detail=_message(self.auth_seen))
@@ -507,7 +549,11 @@ class _Checker:
 
         def consume(client: Client) -> Any:
             stream = client.stream(_PING, model=model, max_tokens=3)
-            pieces = list(stream)
+            pieces: list = []
+            try:
+                pieces.extend(stream)
+            except ReasoningBudgetError:
+                pass  # a reasoning model thought through the 3 tokens: the stream itself worked
             return pieces, stream.result
 
         value, error, latency = self._capability(name, label, {"streaming": "yes", "stream_usage": False}, consume)
@@ -554,7 +600,10 @@ class _Checker:
 
         def consume(client: Client) -> Any:
             stream = client.stream(_PING, model=model, max_tokens=3)
-            list(stream)
+            try:
+                list(stream)
+            except ReasoningBudgetError:
+                pass  # as in the streaming check: thinking used the probe's limit, usage still came
             return stream.result
 
         result, error, latency = self._capability(name, label, {"streaming": "yes", "stream_usage": True}, consume)
@@ -697,17 +746,21 @@ class _Checker:
 
 
 _ORDER = {name: index for index, name in enumerate((
-    "reachable", "tls", "authentication", "models_endpoint", "chat", "token_field", "system_role",
+    "reachable", "tls", "token_endpoint", "authentication", "models_endpoint", "chat", "token_field", "system_role",
     "developer_role", "streaming", "stream_usage", "json_object", "json_schema", "embeddings"))}
 
 
-def run_checks(client: Client, models: Optional[Sequence[str]] = None) -> list[CheckResult]:
+def run_checks(client: Client, models: Optional[Sequence[str]] = None,
+               progress: Optional[Callable[[int], None]] = None) -> list[CheckResult]:
     """Checks what the provider behind ``client`` supports; returns one :class:`CheckResult` per check.
 
     ``models`` restricts the per-model checks to these models (default: the preset's models, or the
-    discovered ones). Never raises for a provider problem: every problem is a result.
+    discovered ones). ``progress(done)`` is called after each of the :data:`CHECK_STEPS` steps (a
+    macro's progress callback). Never raises for a provider problem: every problem is a result.
     """
-    return _Checker(client, models).run()
+    if not isinstance(client, Client) and isinstance(getattr(client, "client", None), Client):
+        client = client.client  # a notebook's connect() result wraps the client it checks
+    return _Checker(client, models, progress).run()
 
 
 def summarize(results: Sequence[CheckResult]) -> dict[str, int]:
@@ -801,12 +854,19 @@ def _auth_setting(settings: ConnectionSettings) -> str:
         return "update your key in Profile & Settings > Credentials (per-user key of this preset)"
     if settings.auth_scheme == "none":
         return "set 'auth_scheme' (Bearer for most services) and 'api_key'"
+    if settings.auth_scheme == "entra_id":
+        return ("give the app registration the 'Cognitive Services OpenAI User' role on the Azure OpenAI resource, "
+                "and check 'entra_tenant_id'")
+    if settings.oauth2 is not None:
+        return "check 'oauth2_scope' and 'oauth2_audience': the service refused the token the endpoint issued"
     return "check 'api_key' and 'auth_scheme' (and 'auth_header_name' for a custom header)"
 
 
 def _explain_error(error: BaseException, settings: ConnectionSettings, model: Optional[str]) -> tuple[str, str, str]:
     """(meaning, setting, status) for an error of a check's call."""
     where = f"'{model}'" if model else "the service"
+    if isinstance(error, TokenEndpointError):
+        return "No token: the token endpoint refused to issue one.", f"check '{error.field}'", "fail"
     if isinstance(error, AuthenticationError):
         return "The service refused the credentials.", _auth_setting(settings), "fail"
     if isinstance(error, PermissionDeniedError):

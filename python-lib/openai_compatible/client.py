@@ -8,6 +8,9 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional, Sequence
 
 from .compat import Compatibility, default_token_field
+from .concurrency import ConcurrencyLimiter
+from .http.arguments import checked_messages, output_token_limit
+from .http.auth import token_provider
 from .http.chat import ChatCompletions, ChatRequest
 from .http.discovery import ModelDiscovery
 from .http.embeddings import Embeddings, checked_texts
@@ -32,7 +35,7 @@ class Client:
     Build it from a preset (the dict DSS hands over for a PRESET parameter)::
 
         client = Client.from_preset(preset)
-        result = client.chat([{"role": "user", "content": "Hello"}], model="llama3", max_tokens=64)
+        result = client.chat([{"role": "user", "content": "Hello"}], model="llama3", max_output_tokens=64)
         print(result.text, result.usage.total_tokens)
 
     A client is safe to share between threads; close it (or use ``with``) to free its connections.
@@ -47,11 +50,17 @@ class Client:
         install_log_filters()
         self.retry = retry or RetryPolicy(max_retries=settings.max_retries)
         self.limiter = limiter or RateLimiter(settings.requests_per_minute, settings.tokens_per_minute)
+        # requests in flight: fixed, or automatic (0) when each attempt's outcome steers the limit
+        self.concurrency = ConcurrencyLimiter(settings.max_concurrency, settings.concurrency_upper_bound)
         self.compat = compat or Compatibility(settings, default_token_field=default_token_field(settings))
         self.stats = CallStats()
         self.transport = Transport(settings)
-        sender = Sender(settings, self.transport, self._redact)
-        self.retries = RetryLoop(self.retry, self.limiter, self.stats)
+        # OAuth2 schemes: one token per credentials, shared by every client and thread of the process
+        self._tokens = token_provider(settings)
+        if self._tokens is not None:
+            self._tokens.watch(self._redact)
+        sender = Sender(settings, self.transport, self._redact, tokens=self._tokens, stats=self.stats)
+        self.retries = RetryLoop(self.retry, self.limiter, self.stats, self.concurrency)
         self._discovery = ModelDiscovery(settings, sender, self.retries)
         self._chat = ChatCompletions(sender, self.retries, self.compat)
         self._embeddings = Embeddings(sender, self.retries, self.compat)
@@ -97,27 +106,34 @@ class Client:
 
     # --- calls --------------------------------------------------------------------------------------
 
-    def chat(self, messages: Sequence[Mapping[str, Any]], model: str, *, max_tokens: Optional[int] = None,
-             response_format: Optional[dict] = None, **options: Any) -> ChatResult:
+    def chat(self, messages: Sequence[Mapping[str, Any]], model: str, *, max_output_tokens: Optional[int] = None,
+             response_format: Optional[dict] = None, max_tokens: Optional[int] = None, **options: Any) -> ChatResult:
         """One chat completion.
 
-        ``messages`` are OpenAI chat messages. Only the options you set are sent: ``temperature``,
-        ``top_p``, ``stop``, ``seed``, ``logprobs``, ``top_logprobs``, ``tools``, ``tool_choice``...;
-        ``max_tokens`` is sent under the field the provider accepts; ``response_format`` is adapted to
-        the preset's JSON mode. ``result.attempts`` counts this call's HTTP requests. Raises a subclass
-        of :class:`OpenAICompatibleError` on failure.
+        ``messages`` are OpenAI chat messages (a list of ``{"role": ..., "content": ...}``; anything else is an
+        :class:`InvalidArgumentError`, a ``TypeError``). ``max_output_tokens`` caps the answer, as in the recipes
+        and ``apply()`` (``max_tokens``, the OpenAI field's name, is accepted too) and is sent under the field the
+        provider accepts. Only the options you set are sent: ``temperature``, ``top_p``, ``stop``, ``seed``,
+        ``logprobs``, ``top_logprobs``, ``tools``, ``tool_choice``...; ``response_format`` is adapted to the
+        preset's JSON mode. ``result.attempts`` counts this call's HTTP requests. Raises a subclass of
+        :class:`OpenAICompatibleError` on failure.
         """
-        return self._chat.create(self._request(messages, model, max_tokens, response_format, options))
+        limit = output_token_limit(max_output_tokens, max_tokens, "chat")
+        return self._chat.create(self._request(checked_messages(messages, "chat"), model, limit, response_format,
+                                               options))
 
-    def stream(self, messages: Sequence[Mapping[str, Any]], model: str, *, max_tokens: Optional[int] = None,
-               response_format: Optional[dict] = None, **options: Any) -> ChatStream:
+    def stream(self, messages: Sequence[Mapping[str, Any]], model: str, *, max_output_tokens: Optional[int] = None,
+               response_format: Optional[dict] = None, max_tokens: Optional[int] = None,
+               **options: Any) -> ChatStream:
         """A streamed chat completion: iterate it for text pieces; afterwards ``.result`` holds the whole
-        :class:`ChatResult` (usage included when the provider reports it).
+        :class:`ChatResult` (usage included when the provider reports it). Arguments as in :meth:`chat`.
 
         When the provider can't stream (preset ``streaming`` = no, or auto and the provider refuses),
         the answer is fetched in one call and yielded as a single piece.
         """
-        return self._chat.stream(self._request(messages, model, max_tokens, response_format, options))
+        limit = output_token_limit(max_output_tokens, max_tokens, "stream")
+        return self._chat.stream(self._request(checked_messages(messages, "stream"), model, limit, response_format,
+                                               options))
 
     def _request(self, messages: Sequence[Mapping[str, Any]], model: str, max_tokens: Optional[int],
                  response_format: Optional[dict], options: Mapping[str, Any]) -> ChatRequest:
@@ -145,4 +161,5 @@ class Client:
         single endpoint it is the default. ``kwargs`` are passed to the SDK client's constructor.
         Needs the ``openai`` package (``pip install openai``).
         """
-        return openai_client(self.settings, sdk_endpoint(self.settings, model, self.endpoint_for), **kwargs)
+        return openai_client(self.settings, sdk_endpoint(self.settings, model, self.endpoint_for), self._tokens,
+                             **kwargs)

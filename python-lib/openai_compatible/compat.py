@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from .content import content_text
 from .errors import BadRequestError
+from .reasoning import refuses_reasoning_effort
 from .settings import ConnectionSettings
 
 log = logging.getLogger("openai_compatible")
@@ -158,6 +159,10 @@ class Compatibility:
                 self.json_mode = later[0] if later else "none"
                 return self._learn(f"the provider refuses response_format '{current}': JSON output now uses "
                                    f"'{self.json_mode}' (set 'json_mode' accordingly in the preset)")
+            if refuses_reasoning_effort(error, payload) and "reasoning_effort" not in self.dropped:
+                self.dropped.add("reasoning_effort")
+                return self._learn("the provider or model refuses 'reasoning_effort': it is no longer sent on "
+                                   "this connection (leave the option empty for this model)")
             kind = refusal_kind(error)
             if kind == "value" and param in payload:
                 return self._fix_value(error, param, payload, text)

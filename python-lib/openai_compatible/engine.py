@@ -17,6 +17,7 @@ from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 from .client import Client
 from .errors import OpenAICompatibleError
 from .progress import ProgressReporter, RunSummary
+from .redact import redact_everywhere
 from .store import AnswerStore
 from .tasks.base import RowInputError, Task, error_values
 
@@ -55,7 +56,8 @@ ON_ERROR = ("record", "fail", "raise")
 class RowEngine:
     """Runs ``task`` over rows through ``client``.
 
-    ``store`` persists answers (a cache folder); without it a temporary store still de-duplicates the
+    ``concurrency`` caps the requests in flight below the client's limit; 0 leaves it to the client (fixed or
+    automatic). ``store`` persists answers (a cache folder); without it a temporary store still de-duplicates the
     run. ``on_error`` is ``record`` (an error row, the job goes on), ``fail`` (stop at the first with
     :class:`RowFailedError`, naming the row) or ``raise`` (stop at the first, raising the row's own
     error). ``lookahead_chunks`` is how many input chunks are read ahead of the oldest unanswered
@@ -63,14 +65,15 @@ class RowEngine:
     on the answers to this one). ``progress_every_s`` spaces the progress lines (``math.inf``: none).
     """
 
-    def __init__(self, task: Task, client: Client, *, concurrency: int = 8, store: Optional[AnswerStore] = None,
+    def __init__(self, task: Task, client: Client, *, concurrency: int = 0, store: Optional[AnswerStore] = None,
                  on_error: str = "record", total_rows: Optional[int] = None, progress_every_s: float = 5.0,
                  lookahead_chunks: int = 2, stop_after_failed_requests: int = 10) -> None:
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, not {on_error!r}")
         self.task = task
         self.client = client
-        self.concurrency = max(1, int(concurrency))
+        # threads; the client's limiter decides how many of them have a request in flight (0: as many as it may)
+        self.concurrency = max(1, int(concurrency or client.concurrency.upper))
         self._own_store = store is None
         self.store = store if store is not None else AnswerStore()  # an empty store is falsy
         self.on_error = on_error
@@ -86,11 +89,12 @@ class RowEngine:
         self._futures: dict[Future, list[str]] = {}
         self._completed: queue.SimpleQueue[Future] = queue.SimpleQueue()  # futures, as they finish
         self._fresh: dict[str, Any] = {}  # answers of this run not yet released, by key
+        self._stats_before = client.stats.snapshot()  # the client's counters when the run started
 
     def run(self, chunks: Iterable[Sequence[Mapping[str, Any]]]) -> Iterator[list[dict]]:
         """Yields, for each input chunk, the task's output values of its rows (same order, same count)."""
         started = time.monotonic()
-        stats_before = self.client.stats.snapshot()
+        self._stats_before = self.client.stats.snapshot()
         pending: deque[_Chunk] = deque()
         executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="oc-row")
         try:
@@ -109,7 +113,7 @@ class RowEngine:
                     yield self._release(pending.popleft())
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
-            self._finish(started, stats_before)
+            self._finish(started)
 
     # --- dispatch -----------------------------------------------------------------------------------
 
@@ -173,7 +177,7 @@ class RowEngine:
 
     def _collect(self, block: bool) -> None:
         if not self._futures:
-            self.progress.maybe_report(self.summary, self._done_rows())
+            self._report()
             return
         # a queue fed by the futures' callbacks: concurrent.futures.wait() over every pending future would
         # cost time in proportion to the futures in flight (thousands) at every completion
@@ -209,7 +213,21 @@ class RowEngine:
                     self._resolve_error(chunk, index, result)
                 else:
                     self._resolve_answer(chunk, index, result, shared=position > 0)
+        self._report()
+
+    def _report(self) -> None:
+        self._count_calls()
         self.progress.maybe_report(self.summary, self._done_rows())
+
+    def _count_calls(self) -> None:
+        """HTTP calls, retries, 429s and tokens of this run, as the client counted them from what the provider
+        reported: tokens of embedding batches and of answers that became row errors (cut off, invalid JSON)
+        included, answers from the cache and duplicates excluded (they cost nothing)."""
+        stats = self.client.stats.snapshot()
+        for name in ("http_calls", "retries", "rate_limited", "prompt_tokens", "completion_tokens",
+                     "reasoning_tokens"):
+            setattr(self.summary, name, stats[name] - self._stats_before[name])
+        self.summary.concurrency = self.client.concurrency.describe()
 
     def _watch_provider(self, results: list) -> None:
         """Stops the run when its first ``stop_after`` requests all failed for a reason that is not the rows'
@@ -229,7 +247,8 @@ class RowEngine:
                 if self._provider_failures >= self.stop_after:
                     self._stop_error = ProviderUnavailableError(
                         f"Stopping the job: its first {self._provider_failures} requests all failed and none was "
-                        f"answered, so no row can succeed until this is fixed. Last error: {results[0]}")
+                        f"answered, so no row can succeed until this is fixed. Last error: "
+                        f"{redact_everywhere(results[0])}")
 
     def _resolve_answer(self, chunk: _Chunk, index: int, answer: Any, shared: bool) -> None:
         try:
@@ -244,10 +263,6 @@ class RowEngine:
             self._count_error(chunk, index, problem)
         else:
             self.summary.answered += 1
-            tokens_in, tokens_out = values.get("prompt_tokens"), values.get("completion_tokens")
-            if not shared:
-                self.summary.prompt_tokens += tokens_in or 0
-                self.summary.completion_tokens += tokens_out or 0
         chunk.results[index] = values
         chunk.missing -= 1
 
@@ -260,7 +275,7 @@ class RowEngine:
         kind = getattr(error, "kind", None) or type(error).__name__
         self.summary.errors[kind] += 1
         if self.on_error == "fail":
-            raise RowFailedError(f"Row {chunk.first_row + index} failed ({kind}): {error}")
+            raise RowFailedError(f"Row {chunk.first_row + index} failed ({kind}): {redact_everywhere(error)}")
         if self.on_error == "raise":
             raise error
 
@@ -273,11 +288,8 @@ class RowEngine:
     def _done_rows(self) -> int:
         return self.summary.answered + self.summary.failed
 
-    def _finish(self, started: float, stats_before: dict) -> None:
-        stats = self.client.stats.snapshot()
-        self.summary.http_calls = stats["http_calls"] - stats_before["http_calls"]
-        self.summary.retries = stats["retries"] - stats_before["retries"]
-        self.summary.rate_limited = stats["rate_limited"] - stats_before["rate_limited"]
+    def _finish(self, started: float) -> None:
+        self._count_calls()
         self.summary.seconds = time.monotonic() - started
         if self._own_store:
             self.store.close()

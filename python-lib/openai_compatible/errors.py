@@ -57,6 +57,11 @@ class SettingsError(OpenAICompatibleError, ValueError):
     kind = "settings"
 
 
+class InvalidArgumentError(SettingsError, TypeError):
+    """A call's argument has the wrong type or shape (a string where a list of messages is expected...): a
+    ``TypeError`` as Python code expects, and a :class:`SettingsError` as the rest of this library's input errors."""
+
+
 class AuthenticationError(OpenAICompatibleError):
     """The provider refused the credentials (HTTP 401, or a gateway's equivalent)."""
 
@@ -115,10 +120,12 @@ class ServerError(OpenAICompatibleError):
 
 
 class APIConnectionError(OpenAICompatibleError):
-    """The provider could not be reached, or the connection broke."""
+    """The provider could not be reached, or the connection broke. ``unreachable`` is True when no server was
+    reached at all (connection refused, unknown host): a service that is down rather than one that restarted."""
 
     kind = "connection"
     retryable = True
+    unreachable = False
 
 
 class APITimeoutError(APIConnectionError):
@@ -305,8 +312,14 @@ def error_from_response(
     *,
     redact=str,
     where: str = "",
+    auth: str = "",
 ) -> OpenAICompatibleError:
-    """Builds the right exception for an HTTP error answer (or a success status carrying an error)."""
+    """Builds the right exception for an HTTP error answer (or a success status carrying an error).
+
+    ``auth`` says how the request was authenticated (scheme and header or parameter name, never the key:
+    :meth:`ConnectionSettings.auth_description`); a refusal of the credentials (401, 403) repeats it, so
+    that a key sent under the wrong scheme can be told from a wrong key.
+    """
     body = redact(body)  # before anything cuts it: a key cut in two would escape the mask
     info = parse_error_body(body)
     provider_message = info["message"] or f"HTTP {status}"
@@ -338,8 +351,10 @@ def error_from_response(
         cls = InvalidResponseError
     param = blamed_parameter(info) if cls in (BadRequestError, UnknownModelError) else info.get("param")
     hint = {
-        AuthenticationError: " Check the API key (or your per-user key) and the authentication scheme.",
-        PermissionDeniedError: " The key is valid but not allowed to use this model or endpoint.",
+        AuthenticationError: f"{' ' + auth if auth else ''} Check the API key (or your per-user key) and the "
+                             "authentication scheme ('auth_scheme': the service may expect another one).",
+        PermissionDeniedError: f"{' ' + auth if auth else ''} The key is valid but not allowed to use this model or "
+                               "endpoint.",
         UnknownModelError: " Check the model ID or deployment name in the preset.",
         QuotaExceededError: " The provider account's quota or credit is exhausted.",
         ContextLengthError: " Shorten the input or lower the max output tokens.",

@@ -8,6 +8,7 @@ from typing import Any, Optional
 from .columns import OutputColumn
 from .errors import OutputValidationError, SettingsError
 from .finish import is_truncated
+from .reasoning import answer_text
 
 _DSS_TYPES = {"string": "string", "integer": "bigint", "number": "double", "boolean": "boolean"}
 
@@ -107,9 +108,10 @@ def strip_code_fence(text: str) -> str:
 
 def parse_json_text(text: str, finish_reason: Optional[str], when_cut: str) -> Any:
     """Parses a model's JSON answer (also inside a code fence); :class:`OutputValidationError` says whether
-    it was cut at the token limit (then ``when_cut`` tells the user what to do) or is just not JSON."""
+    it was cut at the token limit (then ``when_cut`` tells the user what to do) or is just not JSON. A reasoning
+    block still inline (an answer stored before it was split) is skipped: JSON is read after it, never inside."""
     try:
-        return json.loads(strip_code_fence(text))
+        return json.loads(strip_code_fence(answer_text(text)))
     except ValueError as exc:
         if is_truncated(finish_reason):
             raise OutputValidationError("The JSON answer was cut off at the output token limit "

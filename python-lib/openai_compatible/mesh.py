@@ -13,8 +13,9 @@ from typing import Any, Iterator, Mapping, Optional, Sequence
 
 from .client import Client
 from .content import content_text
-from .errors import BadRequestError, SettingsError
+from .errors import BadRequestError, OpenAICompatibleError, SettingsError
 from .ratelimit import estimate_tokens
+from .reasoning import checked_effort
 from .results import ChatResult
 
 log = logging.getLogger("openai_compatible")
@@ -266,12 +267,17 @@ def mesh_log_probs(logprobs: Any) -> Optional[list]:
 
 
 def mesh_usage(result: ChatResult, messages: Sequence[Mapping[str, Any]]) -> dict:
-    """Token counts for the Mesh: the provider's, else an estimate flagged ``tokenCountsAreEstimated``."""
+    """Token counts for the Mesh: the provider's, else an estimate flagged ``tokenCountsAreEstimated``.
+    ``reasoningTokens`` is one of the footer keys the Mesh client sums up (dataikuapi
+    ``dss/llm_utils/__init__.py``, ``_footer_attributes``), sent when the provider reports it."""
     usage = result.usage
     if usage.prompt_tokens is not None or usage.completion_tokens is not None:
         prompt, completion = usage.prompt_tokens or 0, usage.completion_tokens or 0
-        return {"promptTokens": prompt, "completionTokens": completion,
-                "totalTokens": usage.total_tokens if usage.total_tokens is not None else prompt + completion}
+        counts = {"promptTokens": prompt, "completionTokens": completion,
+                  "totalTokens": usage.total_tokens if usage.total_tokens is not None else prompt + completion}
+        if usage.reasoning_tokens is not None:
+            counts["reasoningTokens"] = usage.reasoning_tokens
+        return counts
     chars = sum(len(content_text(m.get("content"))) for m in messages)
     prompt = estimate_tokens(chars)
     completion = estimate_tokens(len(result.text or "")) if result.text else 0
@@ -286,6 +292,16 @@ def _annotate(trace: Any, **attributes: Any) -> None:
         target.update({k: v for k, v in attributes.items() if v is not None})
 
 
+def _trace_reasoning(trace: Any, result: ChatResult) -> None:
+    """Puts a reasoning model's thinking in the trace span's ``outputs`` (``reasoning``) and its token count in
+    the attributes: the span is dataikuapi's ``SpanBuilder`` (``dss/llm_tracing/__init__.py``: ``inputs``,
+    ``outputs`` and ``attributes`` dicts), which DSS shows in the trace explorer. The answer stays free of it."""
+    outputs = getattr(trace, "outputs", None)
+    if result.reasoning and isinstance(outputs, dict):
+        outputs["reasoning"] = result.reasoning
+    _annotate(trace, reasoningTokens=result.usage.reasoning_tokens)
+
+
 # --- the models -----------------------------------------------------------------------------------
 
 class MeshChatModel:
@@ -297,17 +313,20 @@ class MeshChatModel:
     exceptions, whose message carries the provider's own words and whose ``kind`` says what failed.
     """
 
-    def __init__(self, client: Client, model: str) -> None:
+    def __init__(self, client: Client, model: str, reasoning_effort: Optional[str] = None) -> None:
         if not model or not str(model).strip():
             raise SettingsError("Parameter 'model' is empty: give the model ID (as the provider names it) this "
                                 "LLM Mesh model should call.")
         self.client = client
         self.model = str(model).strip()
+        self.reasoning_effort = checked_effort(reasoning_effort)
         self.client.endpoint_for(self.model)  # an unknown model fails at set-up, not on the first query
 
     def _request(self, query: Mapping[str, Any], settings: Optional[Mapping[str, Any]]) -> tuple[list, dict]:
         messages = mesh_messages(query)
         options, skipped = mesh_options(settings, messages)
+        if self.reasoning_effort:
+            options["reasoning_effort"] = self.reasoning_effort
         if skipped:
             log.info("LLM Mesh settings not sent to the provider: %s",
                      ", ".join(f"{k} ({v})" for k, v in sorted(skipped.items())))
@@ -329,6 +348,7 @@ class MeshChatModel:
                 response["logProbs"] = probs
         _annotate(trace, model=self.model, providerModel=result.model, latencyMs=round(result.latency_ms, 1),
                   finishReason=result.finish_reason)
+        _trace_reasoning(trace, result)
         return response
 
     def _chat(self, messages: list, options: dict, settings: Optional[Mapping[str, Any]]) -> ChatResult:
@@ -360,6 +380,7 @@ class MeshChatModel:
         footer: dict[str, Any] = {"finishReason": result.finish_reason}
         footer.update(mesh_usage(result, messages))
         _annotate(trace, model=self.model, providerModel=result.model, finishReason=result.finish_reason)
+        _trace_reasoning(trace, result)
         yield {"footer": footer}
 
 
@@ -368,9 +389,20 @@ def _json_if_supported(settings: Optional[Mapping[str, Any]]) -> bool:
     return isinstance(fmt, Mapping) and bool(fmt.get("ifSupported"))
 
 
+OVERFLOW_MODES = {"FAIL": "error", "TRUNCATE": "truncate"}
+
+
 class MeshEmbeddingModel:
     """A text embedding model of the LLM Mesh: ``{"queries": [{"text"}]}`` ->
-    ``{"responses": [{"embedding"}]}`` (a single ``{"text"}`` gives ``{"embedding"}``)."""
+    ``{"responses": [{"embedding"} | {"errorMessage", ...}]}`` (a single ``{"text"}`` gives
+    ``{"embedding"}``).
+
+    Answers per item, as DSS's embedding response does (dataikuapi ``get_embeddings()`` reads
+    ``embedding`` or ``errorMessage`` from each response): one text the model refuses, or one image,
+    gets its own error and the others their vectors; only a query where every item failed raises.
+    ``settings["textOverflowMode"]`` (``FAIL``, the default, or ``TRUNCATE``; dataikuapi
+    ``new_embeddings(text_overflow_mode=...)`` sends it with every query) decides what a text too long
+    for the model becomes: an error, or the vector of its longest accepted beginning."""
 
     def __init__(self, client: Client, model: str, batch_size: int = EMBEDDING_BATCH) -> None:
         if not model or not str(model).strip():
@@ -379,23 +411,52 @@ class MeshEmbeddingModel:
         self.model = str(model).strip()
         self.batch_size = max(1, int(batch_size))
         self.client.endpoint_for(self.model)
+        self._tasks: dict[str, Any] = {}
+
+    def _task(self, settings: Optional[Mapping[str, Any]]) -> Any:
+        from .tasks.embed import EmbedSpec, EmbedTask
+
+        mode = str((settings or {}).get("textOverflowMode") or "FAIL").upper()
+        if mode not in OVERFLOW_MODES:
+            raise SettingsError(f"Setting 'textOverflowMode' is '{mode}': use FAIL or TRUNCATE.")
+        if mode not in self._tasks:
+            spec = EmbedSpec(model=self.model, text_column="text", batch_size=self.batch_size,
+                             too_long=OVERFLOW_MODES[mode])
+            self._tasks[mode] = EmbedTask(spec, ["text"])
+        return self._tasks[mode]
 
     def process(self, query: Mapping[str, Any], settings: Optional[Mapping[str, Any]] = None,
                 trace: Any = None) -> dict:
-        """Embeddings for every text of the query, in order."""
+        """Embeddings (or per-item errors) for every item of the query, in order."""
         if not isinstance(query, Mapping):
             raise SettingsError("The embedding query must be an object with 'queries' (or 'text').")
+        task = self._task(settings)
         if "queries" not in query and "text" in query:
-            return {"embedding": self._embed([self._text(query, 0)])[0]}
+            answer = self._embed(task, [self._text(query, 0)])[0]
+            if isinstance(answer, Exception):
+                raise answer
+            return {"embedding": answer["embedding"]}
         queries = query.get("queries")
         if not isinstance(queries, list):
             raise SettingsError("The embedding query has no 'queries' list.")
-        texts = [self._text(item, index) for index, item in enumerate(queries)]
-        vectors: list = []
-        for start in range(0, len(texts), self.batch_size):
-            vectors.extend(self._embed(texts[start:start + self.batch_size]))
-        _annotate(trace, model=self.model, texts=len(texts))
-        return {"responses": [{"embedding": v} for v in vectors]}
+        answers: list[Any] = [None] * len(queries)
+        texts: dict[int, str] = {}
+        for index, item in enumerate(queries):
+            try:
+                texts[index] = self._text(item, index)
+            except SettingsError as exc:
+                answers[index] = exc
+        indexes = list(texts)
+        for start in range(0, len(indexes), self.batch_size):
+            batch = indexes[start:start + self.batch_size]
+            for index, answer in zip(batch, self._embed(task, [texts[i] for i in batch])):
+                answers[index] = answer
+        failed = [a for a in answers if isinstance(a, Exception)]
+        if answers and len(failed) == len(answers):
+            raise failed[0]
+        _annotate(trace, model=self.model, texts=len(queries), failed=len(failed))
+        return {"responses": [error_summary(a) if isinstance(a, Exception) else {"embedding": a["embedding"]}
+                              for a in answers]}
 
     def _text(self, item: Any, index: int) -> str:
         if not isinstance(item, Mapping):
@@ -407,7 +468,24 @@ class MeshEmbeddingModel:
             raise SettingsError(f"Embedding query {index} has no 'text'.")
         return text
 
-    def _embed(self, texts: list[str]) -> list:
-        if not texts:
-            return []
-        return self.client.embed(texts, model=self.model)
+    def _embed(self, task: Any, texts: list[str]) -> list:
+        """An answer dict or an exception per text; empty texts fail without a request."""
+        answers: list[Any] = [None] * len(texts)
+        sent = [i for i, t in enumerate(texts) if t.strip()]
+        for i in range(len(texts)):
+            if i not in sent:
+                answers[i] = SettingsError(f"Embedding text {i} is empty: nothing to embed.")
+        if sent:
+            for i, answer in zip(sent, task.call_batch(self.client, [texts[i] for i in sent])):
+                answers[i] = answer
+        return answers
+
+
+
+def error_summary(error: BaseException) -> dict:
+    """What the Mesh shows for one failed item of a query: message (the provider's words), kind and HTTP status."""
+    if isinstance(error, OpenAICompatibleError):
+        return {"errorMessage": error.message, "errorType": error.kind,
+                "errorCode": str(error.status) if error.status else error.kind}
+    return {"errorMessage": f"{type(error).__name__}: {error}", "errorType": type(error).__name__,
+            "errorCode": type(error).__name__}

@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import OpenAICompatibleError
+from .http.discovery import offered_models
 from .settings import safe_url
 
 if TYPE_CHECKING:  # the client may use this module's rules; this module only takes a client
@@ -60,12 +61,6 @@ def list_models(client: Client) -> list[dict[str, Any]]:
             log.warning("Model discovery failed (%s); listing the preset's models only.", exc)
     return [_row(m, "preset" if m in listed else "discovered", found.get(m), settings.base_url)
             for m in offered_models(listed, found)]
-
-
-def offered_models(listed: Iterable[str], discovered: Iterable[str]) -> list[str]:
-    """The models a connection offers: the preset's ``listed`` ones first, in their order, then the
-    ``discovered`` ones (``GET /models``) the preset does not list, in the provider's order; each once."""
-    return list(dict.fromkeys([*listed, *discovered]))
 
 
 def _row(model: str, source: str, info: Optional[dict], url: str) -> dict[str, Any]:

@@ -34,9 +34,6 @@ from .tasks.prompt import PromptSpec, PromptTask
 
 log = logging.getLogger("openai_compatible")
 
-_APPLY_OPTIONS = ("system_prompt", "examples", "temperature", "max_output_tokens", "top_p", "stop", "seed",
-                  "output_format", "json_schema", "raw_response")
-
 
 class NotebookClient:
     """A connection for notebooks: the :class:`Client` calls (``chat``, ``stream``, ``embed``,
@@ -79,11 +76,14 @@ class NotebookClient:
     # --- the client's calls -------------------------------------------------------------------------
 
     def chat(self, messages: Sequence[Mapping[str, Any]], model: str, **options: Any) -> Any:
-        """One chat completion: see :meth:`Client.chat`."""
+        """One chat completion: see :meth:`Client.chat`. For a reasoning model, ``reasoning_effort="low"``
+        (or ``none``, ``minimal``, ``medium``, ``high``) sets how much it thinks, and ``result.reasoning`` holds
+        the thinking, kept out of ``result.text``."""
         return self.client.chat(messages, model, **options)
 
     def stream(self, messages: Sequence[Mapping[str, Any]], model: str, **options: Any) -> Any:
-        """A streamed chat completion: see :meth:`Client.stream`."""
+        """A streamed chat completion: see :meth:`Client.stream` (``reasoning_effort`` as in :meth:`chat`; the
+        pieces are the answer only, ``.result.reasoning`` the thinking)."""
         return self.client.stream(messages, model, **options)
 
     def embed(self, texts: Sequence[str], model: str, **options: Any) -> list[list[float]]:
@@ -126,7 +126,9 @@ class NotebookClient:
         ``template`` refers to columns as ``{{column}}``. ``options`` are the recipe's settings:
         ``system_prompt``, ``examples`` (a list of ``{"input", "output"}``), ``temperature``,
         ``max_output_tokens``, ``top_p``, ``stop``, ``seed``, ``output_format`` (``text``,
-        ``json_object`` or ``json_schema``), ``json_schema`` and ``raw_response``. The added columns
+        ``json_object`` or ``json_schema``), ``json_schema``, ``raw_response``, ``reasoning_effort`` (``none``
+        to ``high``, for reasoning models) and ``reasoning_column`` (adds ``<prefix>_reasoning``, what a
+        reasoning model thought before answering). The added columns
         are ``<prefix>_response``, ``<prefix>_error_message``, ``<prefix>_error_type``,
         ``<prefix>_finish_reason``, token counts, model and latency (plus one column per property for
         JSON-schema output). A failed row gets its error in the error columns; ``on_error="fail"``
@@ -134,24 +136,15 @@ class NotebookClient:
         """
         import pandas as pd
 
-        unknown = sorted(set(options) - set(_APPLY_OPTIONS))
-        if unknown:
-            raise SettingsError(f"apply(): unknown option(s) {', '.join(unknown)}. Known: {', '.join(_APPLY_OPTIONS)}.")
+        spec = PromptSpec.from_options(template, model, options)
         if not isinstance(df, pd.DataFrame):
             raise SettingsError(f"apply() takes a pandas DataFrame, not {type(df).__name__}.")
         columns = [str(c) for c in df.columns]
-        stop = options.get("stop") or []
-        spec = PromptSpec(
-            model=model, prompt_template=template, system_prompt=options.get("system_prompt") or "",
-            examples=list(options.get("examples") or []), temperature=options.get("temperature"),
-            max_output_tokens=options.get("max_output_tokens"), top_p=options.get("top_p"),
-            stop=[stop] if isinstance(stop, str) else list(stop), seed=options.get("seed"),
-            output_format=options.get("output_format") or "text", json_schema=options.get("json_schema"),
-            raw_response=bool(options.get("raw_response")))
         task = PromptTask(spec, columns)
         task.check(self.client)  # an unknown model fails here, before any row is sent
         layout = ColumnLayout(prefix, columns, task.output_columns())
-        workers = min(int(concurrency or self.settings.max_concurrency), self.settings.max_concurrency)
+        limit = self.settings.max_concurrency or self.settings.concurrency_upper_bound  # 0: automatic
+        workers = min(int(concurrency or limit), limit)
         engine = RowEngine(task, self.client, concurrency=workers, on_error=on_error, total_rows=len(df))
         records = df.rename(columns=str).to_dict("records")
         chunks = (records[i:i + chunk_rows] for i in range(0, len(records), max(1, chunk_rows)))
@@ -163,6 +156,24 @@ class NotebookClient:
         for column in layout.schema():
             out[column["name"]] = typed_column([row[column["name"]] for row in outputs], column["type"], df.index)
         return out
+
+
+def preset_config(preset: Union[str, Mapping[str, Any]], project_key: Optional[str] = None, api_client: Any = None,
+                  api_key: Optional[str] = None) -> tuple[dict, Optional[str], str]:
+    """``(config, name, found_in)`` for ``preset``: a preset dict as given (``name`` None), or a preset
+    name looked up through the DSS API (see :func:`connect`). ``api_key`` replaces the preset's key (the
+    per-user one for a per-user preset). Raises :class:`SettingsError` for anything else, or a name DSS
+    doesn't know."""
+    if isinstance(preset, Mapping):
+        config = dict(preset)
+        if api_key:
+            config["per_user_key" if config.get("use_per_user_key") else "api_key"] = api_key
+        return config, None, "given dict"
+    if isinstance(preset, str) and preset.strip():
+        name = preset.strip()
+        config, where = notebook_preset(name, project_key, api_client, api_key)
+        return dict(config), name, where
+    raise SettingsError("connect() takes a preset name (as shown in the plugin's settings) or a preset dict.")
 
 
 def connect(preset: Union[str, Mapping[str, Any]], project_key: Optional[str] = None, *,
@@ -178,16 +189,7 @@ def connect(preset: Union[str, Mapping[str, Any]], project_key: Optional[str] = 
     ``openai-compatible:<preset name>`` (Profile > My Account > Other credentials); ``api_key``
     passes one explicitly instead (avoid pasting keys in notebooks).
     """
-    if isinstance(preset, Mapping):
-        config = dict(preset)
-        name, where = None, "given dict"
-        if api_key:
-            config["per_user_key" if config.get("use_per_user_key") else "api_key"] = api_key
-    elif isinstance(preset, str) and preset.strip():
-        name = preset.strip()
-        config, where = notebook_preset(name, project_key, api_client, api_key)
-    else:
-        raise SettingsError("connect() takes a preset name (as shown in the plugin's settings) or a preset dict.")
+    config, name, where = preset_config(preset, project_key, api_client, api_key)
     settings = ConnectionSettings.from_preset(config)
     if overrides:
         settings = settings.with_overrides(**overrides)

@@ -34,7 +34,9 @@ class RunSummary:
     rate_limited: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int = 0  # part of completion_tokens, when the provider reports it
     seconds: float = 0.0
+    concurrency: str = ""  # the client's limit: "8", or "automatic, 37 now (peak 52, bound 256)"
 
     @property
     def failed(self) -> int:
@@ -53,7 +55,9 @@ class RunSummary:
                 f"({self.from_cache} from the cache, {self.deduplicated} duplicates), {self.failed} errors "
                 f"({errors}); {self.requests_sent} requests, {self.http_calls} HTTP calls, {self.retries} retries, "
                 f"{self.rate_limited} rate-limited (429); tokens: {self.prompt_tokens} in, "
-                f"{self.completion_tokens} out")
+                f"{self.completion_tokens} out"
+                + (f" ({self.reasoning_tokens} of them reasoning)" if self.reasoning_tokens else "")
+                + (f"; concurrency {self.concurrency}" if self.concurrency else ""))
 
 
 class ProgressReporter:
@@ -81,4 +85,5 @@ class ProgressReporter:
         else:
             position = f"{done} rows"
         self._emit(f"Progress: {position}, {rate:.1f} rows/s, {summary.failed} errors, "
-                   f"{summary.prompt_tokens + summary.completion_tokens} tokens")
+                   f"{summary.prompt_tokens + summary.completion_tokens} tokens"
+                   + (f", concurrency {summary.concurrency}" if summary.concurrency else ""))

@@ -7,26 +7,29 @@ from typing import Any, Optional
 
 @dataclass
 class Usage:
-    """Token counts as the provider reported them (None when it did not)."""
+    """Token counts as the provider reported them (None when it did not). ``reasoning_tokens`` is the part of
+    ``completion_tokens`` the model spent reasoning (``completion_tokens_details.reasoning_tokens``,
+    https://platform.openai.com/docs/api-reference/chat/object, ``usage``)."""
 
     prompt_tokens: Optional[int] = None
     completion_tokens: Optional[int] = None
     total_tokens: Optional[int] = None
+    reasoning_tokens: Optional[int] = None
 
     @classmethod
     def from_dict(cls, raw: Any) -> Usage:
         if not isinstance(raw, dict):
             return cls()
 
-        def count(key: str) -> Optional[int]:
-            value = raw.get(key)
+        def count(key: str, source: Any = raw) -> Optional[int]:
+            value = source.get(key) if isinstance(source, dict) else None
             return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
         total = count("total_tokens")
         prompt, completion = count("prompt_tokens"), count("completion_tokens")
         if total is None and prompt is not None and completion is not None:
             total = prompt + completion
-        return cls(prompt, completion, total)
+        return cls(prompt, completion, total, count("reasoning_tokens", raw.get("completion_tokens_details")))
 
 
 @dataclass
@@ -35,7 +38,8 @@ class ChatResult:
 
     ``text`` is the answer (``""`` when the provider sent none), ``finish_reason`` is ``stop``,
     ``length``, ``content_filter``, ``tool_calls`` or a provider's own value; ``raw`` is the parsed
-    response body.
+    response body. ``reasoning`` is what a reasoning model thought before answering (never part of ``text``;
+    None when the provider sent none), see :mod:`openai_compatible.reasoning`.
     """
 
     text: str
@@ -47,6 +51,7 @@ class ChatResult:
     tool_calls: Optional[list] = None
     logprobs: Optional[Any] = None
     attempts: int = 1
+    reasoning: Optional[str] = None
 
     def __repr__(self) -> str:
         preview = self.text if len(self.text) <= 60 else self.text[:57] + "..."

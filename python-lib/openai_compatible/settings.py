@@ -6,21 +6,31 @@ The parameter names are the public contract of the ``connection`` parameter set.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
 
 from .errors import SettingsError
+from .oauth2 import OAuth2Settings
+from .params import HEADER_NAME, PresetReader, clean_secret
+from .preset_fields import (
+    AUTH_SCHEMES,
+    ENDPOINT_FIELDS,
+    ENDPOINT_KINDS,
+    JSON_MODES,
+    MAX_TOKENS_FIELDS,
+    OAUTH2_SCHEMES,
+    STREAMING,
+    STYLES,
+    SYSTEM_ROLES,
+    default,
+    describe_unknown,
+    unknown_keys,
+)
 
-STYLES = ("openai", "azure")
-AUTH_SCHEMES = ("bearer", "api_key_header", "custom_header", "query_param", "none")
-ENDPOINT_KINDS = ("azure_deployment", "openai_v1")
-STREAMING = ("auto", "yes", "no")
-MAX_TOKENS_FIELDS = ("auto", "max_tokens", "max_completion_tokens")
-SYSTEM_ROLES = ("system", "developer", "user")
-JSON_MODES = ("auto", "json_schema", "json_object", "none")
-DEFAULT_API_VERSION = "2024-10-21"
+__all__ = ["AUTH_SCHEMES", "ENDPOINT_KINDS", "JSON_MODES", "MAX_TOKENS_FIELDS", "STREAMING", "STYLES",
+           "SYSTEM_ROLES", "ConnectionSettings", "Endpoint", "clean_secret"]
+DEFAULT_API_VERSION = default("api_version")
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,10 @@ class Endpoint:
     base: str  # the URL the API paths are appended to
     deployment: str = ""
     api_key: Optional[str] = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        # every way of building one (the reader, a notebook's own code, dataclasses.replace) is normalised
+        object.__setattr__(self, "api_key", clean_secret(self.api_key, "endpoints.api_key", entry=self.name))
 
     @property
     def model_in_body(self) -> Optional[str]:
@@ -45,37 +59,53 @@ class Endpoint:
 class ConnectionSettings:
     """A validated connection preset. Build it with :meth:`from_preset`."""
 
-    style: str = "openai"
+    style: str = default("style")
     base_url: str = ""
     models: tuple = ()
-    discover_models: bool = False
-    organization: str = ""
+    discover_models: bool = default("discover_models")
+    organization: str = default("organization")
     target_uri: str = ""
-    api_version: str = DEFAULT_API_VERSION
+    api_version: str = default("api_version")
     endpoints: tuple = ()
-    auth_scheme: str = "bearer"
-    auth_header_name: str = ""
-    auth_query_param: str = ""
+    auth_scheme: str = default("auth_scheme")
+    auth_header_name: str = default("auth_header_name")
+    auth_query_param: str = default("auth_query_param")
     api_key: Optional[str] = field(default=None, repr=False)
     extra_headers: tuple = field(default=(), repr=False)
     extra_query: tuple = field(default=(), repr=False)
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 120.0
-    verify_tls: bool = True
-    ca_bundle: str = ""
-    client_cert: str = ""
-    client_key: str = ""
-    proxy: str = field(default="", repr=False)
-    max_concurrency: int = 8
-    requests_per_minute: int = 0
-    tokens_per_minute: int = 0
-    max_retries: int = 5
-    streaming: str = "auto"
-    stream_usage: bool = True
-    max_tokens_field: str = "auto"
-    system_role: str = "system"
-    json_mode: str = "auto"
-    per_user_key: bool = False
+    connect_timeout_s: float = default("connect_timeout_s")
+    read_timeout_s: float = default("read_timeout_s")
+    verify_tls: bool = default("verify_tls")
+    ca_bundle: str = default("ca_bundle")
+    client_cert: str = default("client_cert")
+    client_key: str = default("client_key")
+    proxy: str = field(default=default("proxy"), repr=False)
+    max_concurrency: int = default("max_concurrency")  # 0: automatic (concurrency.py)
+    concurrency_upper_bound: int = default("concurrency_upper_bound")
+    requests_per_minute: int = default("requests_per_minute")
+    tokens_per_minute: int = default("tokens_per_minute")
+    max_retries: int = default("max_retries")
+    streaming: str = default("streaming")
+    stream_usage: bool = default("stream_usage")
+    max_tokens_field: str = default("max_tokens_field")
+    system_role: str = default("system_role")
+    json_mode: str = default("json_mode")
+    per_user_key: bool = default("use_per_user_key")
+    oauth2: Optional[OAuth2Settings] = None  # set for the OAuth2 schemes (oauth2_client_credentials, entra_id)
+
+    def __post_init__(self) -> None:
+        # Secrets are normalised here, so that settings built without the reader (a notebook's own code,
+        # Client.from_preset overrides, dataclasses.replace) can't carry a key pasted with its line break
+        # to the HTTP library, whose error would print the whole header.
+        in_header = self.auth_scheme != "query_param"
+        object.__setattr__(self, "api_key", clean_secret(self.api_key, "api_key", in_header=in_header))
+        object.__setattr__(self, "extra_headers", tuple(
+            (name, clean_secret(value, "extra_headers", entry=name, in_header=True) or "")
+            for name, value in self.extra_headers))
+        object.__setattr__(self, "extra_query", tuple(
+            (name, clean_secret(value, "extra_query", entry=name) or "") for name, value in self.extra_query))
+        for endpoint in self.endpoints:
+            clean_secret(endpoint.api_key, "endpoints.api_key", entry=endpoint.name, in_header=in_header)
 
     # --- construction ------------------------------------------------------------------------------
 
@@ -92,41 +122,50 @@ class ConnectionSettings:
             )
         if not isinstance(preset, Mapping):
             raise SettingsError(f"The connection preset must be a dict of settings, not {type(preset).__name__}.")
-        p = _Reader(preset)
-        style = p.choice("style", STYLES, "openai")
-        auth_scheme = p.choice("auth_scheme", AUTH_SCHEMES, "bearer")
-        api_key = p.secret_key()
+        unknown = unknown_keys(preset)
+        if unknown:
+            raise SettingsError(f"The connection preset has unknown field(s): {describe_unknown(unknown)}. Known "
+                                "fields are those of the 'OpenAI-compatible connection' parameter set (README).")
+        p = PresetReader(preset)
+        auth_scheme = p.choice("auth_scheme")
+        oauth2 = OAuth2Settings.from_preset(preset, auth_scheme) if auth_scheme in OAUTH2_SCHEMES else None
         values: dict[str, Any] = dict(
-            style=style,
-            organization=p.text("organization"),
+            style=p.choice("style"),
+            organization=p.header_value("organization"),
             api_version=p.text("api_version") or DEFAULT_API_VERSION,
             auth_scheme=auth_scheme,
-            auth_header_name=p.text("auth_header_name"),
-            auth_query_param=p.text("auth_query_param"),
-            api_key=api_key,
-            extra_headers=p.key_values("extra_headers"),
+            auth_header_name=p.name("auth_header_name"),
+            auth_query_param=p.name("auth_query_param"),
+            # OAuth2 schemes send a token, never a key
+            api_key=None if oauth2 else p.secret_key(in_header=auth_scheme != "query_param"),
+            extra_headers=p.key_values("extra_headers", header=True),
             extra_query=p.key_values("extra_query"),
-            connect_timeout_s=p.number("connect_timeout_s", 10.0, minimum=0.1),
-            read_timeout_s=p.number("read_timeout_s", 120.0, minimum=0.1),
-            verify_tls=p.boolean("verify_tls", True),
+            connect_timeout_s=p.number("connect_timeout_s"),
+            read_timeout_s=p.number("read_timeout_s"),
+            verify_tls=p.boolean("verify_tls"),
             ca_bundle=p.text("ca_bundle"),
             client_cert=p.text("client_cert"),
             client_key=p.text("client_key"),
             proxy=p.text("proxy"),
-            max_concurrency=p.integer("max_concurrency", 8, minimum=1, maximum=1024),
-            requests_per_minute=p.integer("requests_per_minute", 0, minimum=0),
-            tokens_per_minute=p.integer("tokens_per_minute", 0, minimum=0),
-            max_retries=p.integer("max_retries", 5, minimum=0, maximum=50),
-            streaming=p.choice("streaming", STREAMING, "auto"),
-            stream_usage=p.boolean("stream_usage", True),
-            max_tokens_field=p.choice("max_tokens_field", MAX_TOKENS_FIELDS, "auto"),
-            system_role=p.choice("system_role", SYSTEM_ROLES, "system"),
-            json_mode=p.choice("json_mode", JSON_MODES, "auto"),
-            per_user_key=p.boolean("use_per_user_key", False),
+            max_concurrency=p.integer("max_concurrency"),
+            concurrency_upper_bound=p.integer("concurrency_upper_bound"),
+            requests_per_minute=p.integer("requests_per_minute"),
+            tokens_per_minute=p.integer("tokens_per_minute"),
+            max_retries=p.integer("max_retries"),
+            streaming=p.choice("streaming"),
+            stream_usage=p.boolean("stream_usage"),
+            max_tokens_field=p.choice("max_tokens_field"),
+            system_role=p.choice("system_role"),
+            json_mode=p.choice("json_mode"),
+            per_user_key=p.boolean("use_per_user_key") and oauth2 is None,
+            oauth2=oauth2,
         )
         if auth_scheme == "custom_header" and not values["auth_header_name"]:
             raise SettingsError("Preset field 'auth_header_name' is empty: with the 'custom_header' "
                                 "authentication scheme, give the header's name (e.g. Ocp-Apim-Subscription-Key).")
+        if auth_scheme == "custom_header" and not HEADER_NAME.match(values["auth_header_name"]):
+            raise SettingsError(f"Preset field 'auth_header_name' is '{values['auth_header_name']}', which is not a "
+                                "valid HTTP header name: use letters, digits and - only (e.g. X-API-Key).")
         if auth_scheme == "query_param" and not values["auth_query_param"]:
             raise SettingsError("Preset field 'auth_query_param' is empty: with the 'query_param' "
                                 "authentication scheme, give the query parameter's name (e.g. key).")
@@ -135,7 +174,7 @@ class ConnectionSettings:
         if bool(values["client_cert"]) != bool(values["client_key"]) and values["client_key"]:
             raise SettingsError("Preset field 'client_key' is set without 'client_cert': give the client "
                                 "certificate path too (or put certificate and key in one PEM in 'client_cert').")
-        if style == "openai":
+        if values["style"] == "openai":
             base_url = p.text("base_url").rstrip("/")
             if not base_url and (preset.get("target_uri") or preset.get("endpoints")):
                 raise SettingsError("Preset field 'base_url' is empty, but the Azure-style fields 'target_uri' and "
@@ -152,7 +191,7 @@ class ConnectionSettings:
                         f"to, i.e. '{base_url[: -len(suffix)]}'."
                     )
             models = p.strings("models")
-            discover = p.boolean("discover_models", False)
+            discover = p.boolean("discover_models")
             if not models and not discover:
                 raise SettingsError("Preset field 'models' is empty: list the model IDs as the provider names "
                                     "them, or turn on 'discover_models' to read them from GET /models.")
@@ -165,7 +204,7 @@ class ConnectionSettings:
                                     "endpoint per model.")
             if target:
                 _check_target("target_uri", target)
-            endpoints = _read_endpoints(preset.get("endpoints"), target)
+            endpoints = _read_endpoints(preset.get("endpoints"), target, in_header=auth_scheme != "query_param")
             values.update(target_uri=target, endpoints=tuple(endpoints))
         return cls(**values)
 
@@ -177,7 +216,26 @@ class ConnectionSettings:
         out += [v for _, v in self.extra_headers] + [v for _, v in self.extra_query]
         if self.proxy and "@" in self.proxy:
             out.append(urlsplit(self.proxy).password or "")
+        if self.oauth2 is not None:
+            out += self.oauth2.secrets()
         return [s for s in out if s]
+
+    def auth_description(self, key_sent: bool) -> str:
+        """How a request was authenticated, for an error message: the scheme and the header or query parameter
+        that carried the key, never the key. ``key_sent`` is False when the request carried no key."""
+        scheme = f"auth_scheme '{self.auth_scheme}'"
+        if self.oauth2 is not None:
+            return (f"A bearer token from the token endpoint of client '{self.oauth2.client_id}' was sent in the "
+                    f"'Authorization' header ({scheme}).")
+        if self.auth_scheme == "none":
+            return f"No key was sent ({scheme})."
+        whose = "your per-user key" if self.per_user_key else "the preset's 'api_key'"
+        if not key_sent:
+            return f"No key was sent: {whose} is empty ({scheme})."
+        carrier = {"bearer": "the 'Authorization: Bearer ...' header", "api_key_header": "the 'api-key' header",
+                   "custom_header": f"the '{self.auth_header_name}' header",
+                   "query_param": f"the '{self.auth_query_param}' query parameter"}[self.auth_scheme]
+        return f"The key ({whose}) was sent in {carrier} ({scheme})."
 
     def endpoint_for(self, model: str, discovered: tuple = ()) -> Endpoint:
         """The endpoint serving ``model``; :class:`UnknownModelError` when the preset doesn't offer it."""
@@ -246,7 +304,7 @@ def safe_url(url: str) -> str:
     return f"{parts.scheme}://{host}{parts.path}" if parts.scheme else url.split("?")[0]
 
 
-def _read_endpoints(raw: Any, default_target: str) -> list[Endpoint]:
+def _read_endpoints(raw: Any, default_target: str, in_header: bool = True) -> list[Endpoint]:
     if not raw:
         raise SettingsError("Preset field 'endpoints' is empty: in Azure style, add one endpoint per model "
                             "(name, kind, deployment, and its Target URI or API key when they differ).")
@@ -258,13 +316,17 @@ def _read_endpoints(raw: Any, default_target: str) -> list[Endpoint]:
         where = f"endpoints[{index}]"
         if not isinstance(item, Mapping):
             raise SettingsError(f"Preset field '{where}' must be an object with name, kind and deployment.")
+        unknown = unknown_keys(item, ENDPOINT_FIELDS)
+        if unknown:
+            raise SettingsError(f"Preset field '{where}' has unknown field(s): {describe_unknown(unknown)}. An "
+                                f"endpoint has {', '.join(ENDPOINT_FIELDS)}.")
         name = str(item.get("name") or "").strip()
         if not name:
             raise SettingsError(f"Preset field '{where}.name' is empty: give the model name recipes will show.")
         if name in seen:
             raise SettingsError(f"Preset field '{where}.name': '{name}' is used twice; names must be unique.")
         seen.add(name)
-        kind = str(item.get("kind") or "azure_deployment")
+        kind = str(item.get("kind") or ENDPOINT_FIELDS["kind"].default)
         if kind not in ENDPOINT_KINDS:
             raise SettingsError(f"Preset field '{where}.kind' is '{kind}': use one of {', '.join(ENDPOINT_KINDS)}.")
         deployment = str(item.get("deployment") or "").strip()
@@ -276,123 +338,9 @@ def _read_endpoints(raw: Any, default_target: str) -> list[Endpoint]:
                                 "give the Target URI of this endpoint or of the whole preset.")
         _check_target(f"{where}.target_uri" if item.get("target_uri") else "target_uri", target)
         base = f"{target}/openai/deployments/{deployment}" if kind == "azure_deployment" else f"{target}/v1"
-        key = item.get("api_key") or None
+        key = item.get("api_key")
+        if key is not None and not isinstance(key, str):
+            raise SettingsError(f"Preset field '{where}.api_key' must be text.")
+        key = clean_secret(key, f"{where}.api_key", in_header=in_header)
         endpoints.append(Endpoint(name=name, kind=kind, base=base, deployment=deployment, api_key=key))
     return endpoints
-
-
-class _Reader:
-    """Reads preset fields leniently (DSS hands INTs as floats, unset fields as None or '')."""
-
-    def __init__(self, preset: Mapping[str, Any]) -> None:
-        self.preset = preset
-
-    def _get(self, name: str) -> Any:
-        value = self.preset.get(name)
-        return None if value == "" else value
-
-    def text(self, name: str) -> str:
-        value = self._get(name)
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            raise SettingsError(f"Preset field '{name}' must be text, not {type(value).__name__}.")
-        return value.strip()
-
-    def choice(self, name: str, choices: tuple, default: str) -> str:
-        value = self._get(name)
-        if value is None:
-            return default
-        if value not in choices:
-            raise SettingsError(f"Preset field '{name}' is '{value}': use one of {', '.join(choices)}.")
-        return str(value)
-
-    def boolean(self, name: str, default: bool) -> bool:
-        value = self._get(name)
-        if value is None:
-            return default
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise SettingsError(f"Preset field '{name}' must be true or false, not {value!r}.")
-
-    def number(self, name: str, default: float, minimum: float = 0.0) -> float:
-        value = self._get(name)
-        if value is None:
-            return default
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise SettingsError(f"Preset field '{name}' must be a number, not {value!r}.") from None
-        if math.isnan(number) or number < minimum:
-            raise SettingsError(f"Preset field '{name}' must be at least {minimum}, not {value!r}.")
-        return number
-
-    def integer(self, name: str, default: int, minimum: int = 0, maximum: Optional[int] = None) -> int:
-        value = self._get(name)
-        if value is None:
-            return default
-        if isinstance(value, bool):
-            raise SettingsError(f"Preset field '{name}' must be a whole number, not {value!r}.")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise SettingsError(f"Preset field '{name}' must be a whole number, not {value!r}.") from None
-        if math.isnan(number) or number != int(number):
-            raise SettingsError(f"Preset field '{name}' must be a whole number, not {value!r}.")
-        if number < minimum or (maximum is not None and number > maximum):
-            bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-            raise SettingsError(f"Preset field '{name}' must be {bound}, not {int(number)}.")
-        return int(number)
-
-    def strings(self, name: str) -> list[str]:
-        value = self._get(name)
-        if value is None:
-            return []
-        if isinstance(value, str):
-            value = [v for v in value.replace(",", "\n").splitlines()]
-        if not isinstance(value, list):
-            raise SettingsError(f"Preset field '{name}' must be a list of texts.")
-        out: list[str] = []
-        for item in value:
-            text = str(item).strip() if item is not None else ""
-            if text and text not in out:
-                out.append(text)
-        return out
-
-    def key_values(self, name: str) -> tuple:
-        value = self._get(name)
-        if value is None:
-            return ()
-        if isinstance(value, Mapping):  # a MAP-style dict is accepted too
-            value = [{"from": k, "to": v} for k, v in value.items()]
-        if not isinstance(value, list):
-            raise SettingsError(f"Preset field '{name}' must be a key/value list.")
-        pairs = []
-        for index, item in enumerate(value, start=1):
-            if not isinstance(item, Mapping):
-                raise SettingsError(f"Preset field '{name}' entry {index} must have 'from' and 'to'.")
-            key = str(item.get("from") or "").strip()
-            if not key:
-                if item.get("to"):
-                    raise SettingsError(f"Preset field '{name}' entry {index} has a value but no name.")
-                continue
-            pairs.append((key, "" if item.get("to") is None else str(item.get("to"))))
-        return tuple(pairs)
-
-    def secret_key(self) -> Optional[str]:
-        if self.boolean("use_per_user_key", False):
-            value = self.preset.get("per_user_key")
-            if isinstance(value, Mapping):  # BASIC-style credential: take the password
-                value = value.get("password") or value.get("access_token")
-            if not value:
-                raise SettingsError(
-                    "This preset uses per-user keys ('use_per_user_key') but you have not entered yours: "
-                    "add it in Profile & Settings > Credentials, under this preset."
-                )
-            return str(value)
-        value = self.preset.get("api_key")
-        if value is not None and not isinstance(value, str):
-            raise SettingsError("Preset field 'api_key' must be text.")
-        return value or None

@@ -7,7 +7,7 @@ import threading
 class CallStats:
     """Counters shared by every thread using one client."""
 
-    FIELDS = ("http_calls", "retries", "rate_limited", "prompt_tokens", "completion_tokens")
+    FIELDS = ("http_calls", "retries", "rate_limited", "prompt_tokens", "completion_tokens", "reasoning_tokens")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

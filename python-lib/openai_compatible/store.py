@@ -1,7 +1,10 @@
 """A durable store of answers, keyed by a hash of the request: de-duplication within a run, and resume
 after a crash (answers are committed before their rows are written, so a rerun never pays twice).
 
-SQLite in WAL mode; only the engine's coordinating thread touches it.
+SQLite in WAL mode; only the engine's coordinating thread touches it. Two processes may open the
+same file at once (two jobs over one folder): SQLite's busy timeout covers reads and writes, but
+switching a new file to WAL mode fails at once with "database is locked" while the other process
+holds it, so opening retries for a bounded time.
 """
 from __future__ import annotations
 
@@ -12,12 +15,13 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from .errors import SettingsError
 
 SCHEMA_VERSION = 1
 """The layout of the store's tables; a store written with another layout is refused, not misread."""
+OPEN_ATTEMPTS = 40  # with the backoff below: about 30 s of waiting for another process's lock
 
 
 def request_key(*parts: Any) -> str:
@@ -30,10 +34,12 @@ class AnswerStore:
     """Answers by request key. ``path=None`` makes a temporary store removed on :meth:`close`.
 
     ``label`` names the store in errors (default: its path). Raises :class:`SettingsError` for a file
-    that is not an answer store, or one written with another :data:`SCHEMA_VERSION`.
+    that is not an answer store, or one written with another :data:`SCHEMA_VERSION`. Opening waits up to
+    ``busy_timeout_s`` for another process that holds the file (two partitions creating one cache at once).
     """
 
-    def __init__(self, path: Optional[str] = None, label: Optional[str] = None) -> None:
+    def __init__(self, path: Optional[str] = None, label: Optional[str] = None, busy_timeout_s: float = 30.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.run_id = uuid.uuid4().hex[:12]  # answers written by this run are told apart from older ones
         self._temporary = path is None
         if path is None:
@@ -41,9 +47,12 @@ class AnswerStore:
             os.close(handle)
         self.path = path
         self.label = label or f"'{path}'"
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_s)
         try:
-            self._open()
+            self._open(sleep)
+        except sqlite3.OperationalError:  # still locked by another process after the waits: say so as it is
+            self._db.close()
+            raise
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise SettingsError(f"The answer cache {self.label} is not a cache this plugin can read ({exc}). "
@@ -52,7 +61,16 @@ class AnswerStore:
             self._db.close()
             raise
 
-    def _open(self) -> None:
+    def _open(self, sleep: Callable[[float], None]) -> None:
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                return self._setup()
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == OPEN_ATTEMPTS - 1:
+                    raise
+                sleep(min(0.05 * 2 ** attempt, 1.0))
+
+    def _setup(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, answer TEXT NOT NULL, "
@@ -92,6 +110,24 @@ class AnswerStore:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)", rows)
             self._db.execute("COMMIT")
+
+    def merge_from(self, other_path: str) -> int:
+        """Adds the answers of another store file that this one lacks; returns how many."""
+        before = len(self)
+        self._db.execute("ATTACH DATABASE ? AS other", (other_path,))
+        try:
+            self._db.execute("INSERT OR IGNORE INTO answers SELECT key, answer, run, saved FROM other.answers")
+        finally:
+            self._db.execute("DETACH DATABASE other")
+        return len(self) - before
+
+    def snapshot(self, target_path: str) -> None:
+        """A consistent copy of the store in ``target_path`` (SQLite's online backup)."""
+        copy = sqlite3.connect(target_path)
+        try:
+            self._db.backup(copy)
+        finally:
+            copy.close()
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])

@@ -57,12 +57,21 @@ class Template:
                     raise SettingsError(f"Parameter '{self.field}' has no {{{{column}}}} placeholder, so every row "
                                         f"would get the same prompt; '{{{match.group(1)}}}' names an input column: "
                                         f"write {{{{{match.group(1)}}}}}, with two braces on each side.")
-        for name in self.columns:
-            if name not in available:
-                close = difflib.get_close_matches(name, available, n=1)
-                hint = f" Did you mean '{close[0]}'?" if close else ""
-                raise SettingsError(f"Parameter '{self.field}': the placeholder {{{{{name}}}}} names no input column."
-                                    f"{hint} Input columns: {', '.join(available[:30])}.")
+        unknown = [name for name in dict.fromkeys(self.columns) if name not in available]
+        if not unknown:
+            return
+        columns = f"Input columns: {', '.join(available[:30])}."
+        if len(unknown) == 1:
+            close = difflib.get_close_matches(unknown[0], available, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise SettingsError(f"Parameter '{self.field}': the placeholder {{{{{unknown[0]}}}}} names no input "
+                                f"column.{hint} {columns}")
+        described = []
+        for name in unknown:  # every one at once, so that one fix is enough
+            close = difflib.get_close_matches(name, available, n=1)
+            described.append(f"{{{{{name}}}}}" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        raise SettingsError(f"Parameter '{self.field}': {len(unknown)} placeholders name no input column: "
+                            f"{', '.join(described)}. {columns}")
 
     def render(self, row: Mapping[str, Any]) -> str:
         """The prompt for ``row``; :class:`EmptyValueError` when a placeholder's cell is null or empty."""

@@ -1,5 +1,9 @@
-"""LLM Mesh chat model backed by an OpenAI-compatible connection (DSS 14.1 and later)."""
-from dataiku.llm.python import BaseLLM
+"""LLM Mesh chat model backed by an OpenAI-compatible connection (DSS 14.1.1 and later)."""
+try:
+    from dataiku.llm.python import BaseLLM
+except ImportError:
+    raise ImportError("The OpenAI-compatible chat model needs DSS 14.1.1 or later (Python LLM plugins arrived in "
+                      "14.1.0; their use in the LLM recipes was fixed in 14.1.1).") from None
 from openai_compatible.dss import client_for
 from openai_compatible.mesh import MeshChatModel
 
@@ -8,7 +12,8 @@ class OpenAICompatibleChat(BaseLLM):
     """Forwards Mesh completion queries to the connection's model."""
 
     def set_config(self, config, plugin_config):
-        self.model = MeshChatModel(client_for(config), config.get("model"))
+        self.model = MeshChatModel(client_for(config), config.get("model"),
+                                   reasoning_effort=config.get("reasoning_effort"))
 
     def process(self, query, settings, trace):
         return self.model.process(query, settings, trace)

@@ -1,5 +1,6 @@
 """Macro: test a connection preset and report, in HTML, what the service supports and what to change."""
 from dataiku.runnables import Runnable
+from openai_compatible.check import CHECK_STEPS
 from openai_compatible.dss import connection_test_report
 
 
@@ -11,7 +12,7 @@ class TestConnection(Runnable):
         self.config = config
 
     def get_progress_target(self):
-        return None
+        return (CHECK_STEPS, "NONE")
 
     def run(self, progress_callback):
-        return connection_test_report(self.config)
+        return connection_test_report(self.config, progress_callback)

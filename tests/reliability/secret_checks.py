@@ -106,6 +106,8 @@ def run_scenario(scenario: Scenario, work: Path) -> dict:
     return {"scenario": scenario.name, "mode": scenario.mode, "returncode": result.returncode,
             "requests": len(server.requests), "requests_carrying_key": used_key,
             "error_rows": sum(1 for r in output if r.get("llm_error_type")), "job_error": result.error[:200],
+            "rows_in": len(rows), "rows_out": len(output),
+            "plain_answered": any(r.get("text") == "plain answer" and not r.get("llm_error_type") for r in output),
             "debug_lines": result.log.count(" DEBUG "), **audit.as_dict()}
 
 
@@ -119,6 +121,12 @@ def problems(result: dict, scenario: Optional[Scenario] = None) -> list[str]:
         out.append("no request carried the key: the scenario proves nothing")
     if scenario is not None and scenario.on_error == "fail" and result["returncode"] != 1:
         out.append("fail mode should fail the job (the exception path)")
+    if scenario is not None and scenario.on_error != "fail":
+        # a run the provider refused (401 on every request) sends the key too, yet proves nothing about answers
+        if result.get("rows_out") != result.get("rows_in"):
+            out.append(f"{result.get('rows_out')} output rows for {result.get('rows_in')} input rows")
+        if not result.get("plain_answered"):
+            out.append("the plain row was not answered: the run was refused, so it proves nothing")
     if scenario is not None and scenario.debug and not result["debug_lines"]:
         out.append("no DEBUG line was logged")
     return out

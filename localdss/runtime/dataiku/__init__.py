@@ -20,6 +20,8 @@ from dataiku.core.platform import (
 )
 
 LOCALDSS = True
+# DSS partitions/variables.rst: "all variables are available in a dictionary called dku_flow_variables".
+dku_flow_variables = get_flow_variables()
 
 __all__ = [
     "LOCALDSS", "Dataset", "DatasetWriter", "Folder", "NotAvailableInLocalDSSError", "api_client",

@@ -1,4 +1,12 @@
-"""Dynamic choices of the components' forms: the models of the chosen connection preset."""
+"""Dynamic choices for a component's ``model`` parameter (``paramsPythonSetup``): answered within a
+few seconds even when the service is down.
+
+DSS runs ``do()`` while the user edits the form, so the preset's retry policy and two-minute read
+timeout do not apply: one attempt, short timeouts. When the list cannot be read, the form shows one
+choice saying what is wrong (as Dataiku's own plugins do, e.g. the Office 365 plugin's "text
+message" choices) instead of an empty list. The dataset form may hand ``do()`` its config wrapped
+in ``config["config"]`` (Dataiku's osisoft plugin unwraps it in each of its dataset choice scripts).
+"""
 from __future__ import annotations
 
 import logging
@@ -9,23 +17,46 @@ from ..errors import SettingsError
 from .config import preset_from_config
 
 log = logging.getLogger("openai_compatible")
+CONNECT_TIMEOUT_S = 3.0
+READ_TIMEOUT_S = 5.0
 
 
-def model_choices(config: Mapping[str, Any]) -> dict:
-    """Choices for a component's ``model`` parameter: the chosen preset's models (plus the discovered
-    ones when the preset allows it) or endpoints, as ``{"choices": [{"value", "label"}]}``.
+def _notice(text: str) -> dict:
+    return {"choices": [{"value": "", "label": f"⚠ {text}"[:300]}]}
 
-    Never raises: the form must render even without a preset or when the provider is down (then the
-    preset's own list, or one choice saying what to fix).
-    """
+
+def form_config(config: Any) -> Mapping[str, Any]:
+    """The component's params, unwrapped when DSS nests them under ``config``."""
+    if isinstance(config, Mapping) and "connection" not in config and isinstance(config.get("config"), Mapping):
+        return config["config"]
+    return config if isinstance(config, Mapping) else {}
+
+
+def model_choices(config: Any) -> dict:
+    """Choices for a component's ``model`` parameter, as ``{"choices": [{"value", "label"}]}``: the preset's
+    listed models, plus discovered ones when the preset allows discovery, or endpoints.
+
+    Never raises: the form must render without a preset or when the provider is down (then the preset's own
+    list, or a single readable notice saying what to fix)."""
     try:
-        client = Client.from_preset(preset_from_config(config))
+        client = Client.from_preset(preset_from_config(form_config(config)))
     except SettingsError as exc:
-        return {"choices": [{"value": "", "label": f"Choose or fix the connection first: {exc}"}]}
-    with client:
+        return _notice(f"Choose or fix the connection first: {exc}")
+    fast = client.settings.with_overrides(max_retries=0, connect_timeout_s=min(client.settings.connect_timeout_s,
+                                                                             CONNECT_TIMEOUT_S),
+                                          read_timeout_s=min(client.settings.read_timeout_s, READ_TIMEOUT_S))
+    client.close()
+    with Client(fast) as quick:
+        listed = quick.settings.listed_models()
         try:
-            models = client.models()
-        except Exception as exc:
-            models = client.settings.listed_models()
+            models = quick.models()
+        except Exception as exc:  # the form must render even when the provider is down
             log.warning("Listing models failed: %s", exc)
+            if listed:
+                return {"choices": [{"value": m, "label": m} for m in listed]}
+            return _notice(f"Could not list the models ({exc}). Check the service, or list the model IDs in "
+                           "the preset.")
+    if not models:
+        return _notice("The connection offers no model: list model IDs in the preset (or endpoints, Azure "
+                       "style).")
     return {"choices": [{"value": m, "label": m} for m in models]}

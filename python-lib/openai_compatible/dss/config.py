@@ -56,8 +56,10 @@ def client_for(config: Mapping[str, Any], name: str = "connection") -> Client:
                                 "Give a path that exists there (in a container image for containerized execution).")
     overrides: dict[str, int] = {}
     concurrency = optional_int(config, "max_concurrency", 1)
-    if concurrency and concurrency < s.max_concurrency:
-        overrides["max_concurrency"] = concurrency
+    # the recipe may only lower the preset's limit: the fixed one, or the automatic one's upper bound
+    field = "max_concurrency" if s.max_concurrency else "concurrency_upper_bound"
+    if concurrency and concurrency < getattr(s, field):
+        overrides[field] = concurrency
     rpm = optional_int(config, "requests_per_minute", 1)
     if rpm and (not s.requests_per_minute or rpm < s.requests_per_minute):
         overrides["requests_per_minute"] = rpm

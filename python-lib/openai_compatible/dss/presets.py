@@ -10,6 +10,7 @@ import os
 from typing import Any, Callable, Mapping, Optional
 
 from ..errors import SettingsError
+from ..preset_fields import OAUTH2_SCHEMES
 
 log = logging.getLogger("openai_compatible")
 
@@ -123,7 +124,7 @@ def notebook_preset(name: str, project_key: Optional[str] = None, api_client: An
         except Exception as exc:  # secrets need a personal key (not a global API key)
             log.info("Could not read your user secrets (%s).", _api_error_text(exc))
             secret = None
-    if _truthy(config.get("use_per_user_key")) and config.get("auth_scheme") != "none":
+    if _truthy(config.get("use_per_user_key")) and config.get("auth_scheme") not in ("none", *OAUTH2_SCHEMES):
         if not secret:
             raise SettingsError(
                 f"The preset '{name}' ({where}) uses per-user keys. DSS hands your per-user credential only to the "

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from ..client import Client
 from ..columns import ColumnLayout, typed_column
 from ..engine import RowEngine
 from ..tasks.base import Task
 from .config import client_for, optional_int
+from .datasets import input_frames, write_output_schema
 from .folder import FolderStore
 from .logs import setup_logging
 
@@ -39,15 +40,18 @@ def run_row_recipe(build_task: TaskBuilder, *, input_role: str = "input", output
     task.check(client)
     layout = ColumnLayout(config.get("output_prefix") or "llm", input_columns, task.output_columns())
     rows_limit = optional_int(config, "rows_limit", 1)
+    # read so that typed columns with nulls pass and 'NA' stays text; a read DSS would fail fails here, before
+    # any request, not midway through a paid job
+    chunk_size = max(chunk_rows, 4 * (client.settings.max_concurrency or 16))
+    input_chunks = input_frames(input_dataset, input_schema, chunk_size, rows_limit)
     cache_names = get_output_names_for_role(cache_role) if cache_role else []
-    folder_store = FolderStore(dataiku.Folder(cache_names[0])) if cache_names else None
-    engine = RowEngine(task, client, concurrency=client.settings.max_concurrency,
-                       on_error=config.get("on_error") or "record", total_rows=rows_limit,
+    folder_store = FolderStore(dataiku.Folder(cache_names[0]), output_dataset) if cache_names else None
+    engine = RowEngine(task, client, on_error=config.get("on_error") or "record", total_rows=rows_limit,
                        store=folder_store.store if folder_store else None)
     _log_start(input_dataset.full_name, client, folder_store is not None)
-    output_dataset.write_schema(list(input_schema) + layout.schema())
+    write_output_schema(output_dataset, list(input_schema) + layout.schema())
     try:
-        _write_output(engine, input_dataset, output_dataset, layout, rows_limit, chunk_rows)
+        _write_output(engine, input_chunks, output_dataset, layout)
     finally:
         client.close()
         if folder_store:
@@ -61,21 +65,20 @@ def run_row_recipe(build_task: TaskBuilder, *, input_role: str = "input", output
 
 def _log_start(dataset_name: str, client: Client, cached: bool) -> None:
     s = client.settings
-    log.info("Running on %s with %s, concurrency %d%s%s.", dataset_name, client, s.max_concurrency,
+    log.info("Running on %s with %s, concurrency %s%s%s.", dataset_name, client, client.concurrency.describe(),
              f", {s.requests_per_minute} requests/min" if s.requests_per_minute else "",
              ", with the answer cache" if cached else "")
 
 
-def _write_output(engine: RowEngine, input_dataset: Any, output_dataset: Any, layout: ColumnLayout,
-                  rows_limit: Optional[int], chunk_rows: int) -> None:
+def _write_output(engine: RowEngine, input_chunks: Iterator[Any], output_dataset: Any,
+                  layout: ColumnLayout) -> None:
     """Streams the input's chunks through ``engine`` and writes each one, with its added columns."""
     import pandas as pd
 
     frames: deque = deque()
 
     def row_chunks() -> Iterator[list]:
-        for frame in input_dataset.iter_dataframes(chunksize=max(chunk_rows, 4 * engine.concurrency),
-                                                   infer_with_pandas=False, limit=rows_limit):
+        for frame in input_chunks:
             frame = frame.reset_index(drop=True)
             frames.append(frame)
             yield frame.to_dict("records")

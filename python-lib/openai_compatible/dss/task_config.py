@@ -35,6 +35,8 @@ def prompt_task_from_config(config: Mapping[str, Any], input_columns: Sequence[s
         output_format=config.get("output_format") or "text",
         json_schema=config.get("json_schema"),
         raw_response=bool(config.get("raw_response")),
+        reasoning_effort=config.get("reasoning_effort") or None,
+        reasoning_column=bool(config.get("reasoning_column")),
     )
     return PromptTask(spec, input_columns)
 
@@ -56,6 +58,7 @@ def classify_task_from_config(config: Mapping[str, Any], input_columns: Sequence
         explanation=bool(config.get("explanation")),
         examples=examples,
         max_output_tokens=optional_int(config, "max_output_tokens", 1),
+        reasoning_effort=config.get("reasoning_effort") or None,
     )
     return ClassifyTask(spec, input_columns)
 

@@ -8,13 +8,15 @@ from typing import Optional
 from ..content import content_text
 from ..errors import ContentFilterError, InvalidResponseError
 from ..finish import finish_error, normalise
+from ..reasoning import checked_budget, split_message
 from ..results import ChatResult, Usage
 
 
 def parse_chat(data: dict, where: str) -> ChatResult:
-    """The :class:`ChatResult` of a chat completion body (its first choice); text parts are joined.
-    Raises :class:`InvalidResponseError` without a choice or message, and the error of a refusal or of a
-    finish reason that is not an answer (see :mod:`openai_compatible.finish`)."""
+    """The :class:`ChatResult` of a chat completion body (its first choice); text parts are joined, reasoning
+    is split from the answer. Raises :class:`InvalidResponseError` without a choice or message,
+    :class:`~openai_compatible.reasoning.ReasoningBudgetError` when reasoning used the whole output limit, and
+    the error of a refusal or of a finish reason that is not an answer (see :mod:`openai_compatible.finish`)."""
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise InvalidResponseError(f"{where}: the answer has no 'choices'.")
@@ -28,15 +30,17 @@ def parse_chat(data: dict, where: str) -> ChatResult:
     error = finish_error(reason, where)
     if error is not None:
         raise error
-    return ChatResult(
-        text=content_text(message.get("content")),
+    text, reasoning = split_message(message, content_text(message.get("content")))
+    return checked_budget(ChatResult(
+        text=text,
         finish_reason=reason,
         usage=Usage.from_dict(data.get("usage")),
         model=data.get("model"),
         raw=data,
         tool_calls=tool_calls,
         logprobs=choice.get("logprobs"),
-    )
+        reasoning=reasoning,
+    ), where)
 
 
 def refused(refusal: object, where: str) -> None:

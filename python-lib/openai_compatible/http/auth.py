@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ..oauth2 import TokenProvider, shared_provider
 from ..settings import ConnectionSettings, Endpoint
+from .transport import transport_options
 
 SCHEMES = ("bearer", "api_key_header", "custom_header", "query_param", "none")
 
@@ -39,13 +41,18 @@ def credentials(settings: ConnectionSettings, endpoint: Endpoint) -> tuple[dict[
                               header_name=settings.auth_header_name, query_param=settings.auth_query_param)
 
 
-def request_headers(settings: ConnectionSettings, endpoint: Endpoint, accept: str = "application/json") -> dict:
-    """Every header of a request to ``endpoint``: Accept, organisation, the preset's extra headers, the key."""
+def request_headers(settings: ConnectionSettings, endpoint: Endpoint, accept: str = "application/json", *,
+                    token: Optional[str] = None) -> dict:
+    """Every header of a request to ``endpoint``: Accept, organisation, the preset's extra headers, then the key
+    where its scheme puts it, or, for the OAuth2 schemes, ``token`` as a bearer token."""
     headers = {"Accept": accept}
     if settings.organization:
         headers["OpenAI-Organization"] = settings.organization
     headers.update(dict(settings.extra_headers))
-    headers.update(credentials(settings, endpoint)[0])
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    else:
+        headers.update(credentials(settings, endpoint)[0])
     return headers
 
 
@@ -56,3 +63,14 @@ def request_query(settings: ConnectionSettings, endpoint: Endpoint) -> dict[str,
         params["api-version"] = settings.api_version
     params.update(credentials(settings, endpoint)[1])
     return params
+
+
+def token_provider(settings: ConnectionSettings) -> Optional[TokenProvider]:
+    """For the OAuth2 schemes, the process-wide token provider of these credentials, reaching the token endpoint
+    with the connection's TLS and proxy rules (:func:`~openai_compatible.http.transport.transport_options`);
+    None for the other schemes."""
+    if settings.oauth2 is None:
+        return None
+    options = transport_options(settings)
+    return shared_provider(settings.oauth2, verify=options.verify, cert=options.cert, proxy=options.proxy or "",
+                           timeout=(settings.connect_timeout_s, min(settings.read_timeout_s, 60.0)))

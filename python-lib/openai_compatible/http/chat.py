@@ -8,6 +8,7 @@ import requests
 
 from ..compat import Compatibility
 from ..ratelimit import estimate_tokens
+from ..reasoning import checked_budget
 from ..results import ChatResult
 from ..settings import Endpoint
 from .answers import parse_chat
@@ -105,11 +106,15 @@ class ChatCompletions:
             if opened.first is not None:
                 yield opened.first
                 yield from opened.pieces
+            tail = accumulator.flush()
+            if tail:
+                yield tail
         finally:
             opened.response.close()
         result = accumulator.finish()
         self.loop.settle(call, result.usage)
         _whole_call(result, call)
+        checked_budget(result, where)
 
     def _stream_body(self, request: ChatRequest) -> dict:
         if not self.compat.streaming:

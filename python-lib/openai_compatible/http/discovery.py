@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 from ..errors import InvalidResponseError, OpenAICompatibleError, SettingsError
 from ..settings import ConnectionSettings, Endpoint
@@ -69,7 +69,7 @@ class ModelDiscovery:
                 log.warning("Model discovery failed; using the preset's list only.", exc_info=False)
                 return listed
             raise
-        return listed + [m for m in found if m not in listed]
+        return offered_models(listed, found)
 
     def endpoint_for(self, model: str) -> Endpoint:
         """Where ``model`` is served; raises :class:`UnknownModelError` for a model the preset doesn't offer."""
@@ -82,3 +82,9 @@ class ModelDiscovery:
                                     f"{exc}") from None
             return s.endpoint_for(model, found)
         return s.endpoint_for(model)
+
+
+def offered_models(listed: Iterable[str], discovered: Iterable[str]) -> list[str]:
+    """The models a connection offers: the preset's ``listed`` ones first, in their order, then the
+    ``discovered`` ones (``GET /models``) the preset does not list, in the provider's order; each once."""
+    return list(dict.fromkeys([*listed, *discovered]))

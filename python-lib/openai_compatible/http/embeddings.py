@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from ..compat import Compatibility
-from ..errors import SettingsError
+from ..errors import InvalidArgumentError
 from ..ratelimit import estimate_tokens
 from ..results import EmbeddingResult, Usage
 from ..settings import Endpoint
@@ -15,13 +15,14 @@ from .send import Sender
 
 
 def checked_texts(texts: Sequence[str]) -> list[str]:
-    """``texts`` as a list; raises :class:`SettingsError` for a single string or an item that is not text."""
+    """``texts`` as a list; raises :class:`InvalidArgumentError` (a ``TypeError``) for a single string or an item
+    that is not text."""
     if isinstance(texts, str):
-        raise SettingsError("embed() takes a list of texts; wrap a single text in a list.")
+        raise InvalidArgumentError("embed() takes a list of texts; wrap a single text in a list.")
     texts = list(texts)
     for index, text in enumerate(texts):
         if not isinstance(text, str):
-            raise SettingsError(f"embed(): input {index} is {type(text).__name__}, not text.")
+            raise InvalidArgumentError(f"embed(): input {index} is {type(text).__name__}, not text.")
     return texts
 
 

@@ -32,3 +32,21 @@ def is_timeout(exc: BaseException) -> bool:
         return True
     cause = exc.args[0] if exc.args else None
     return isinstance(cause, (urllib3.exceptions.TimeoutError, socket.timeout))
+
+
+def never_connected(exc: BaseException) -> bool:
+    """True when the request never reached a server: the connection was refused, the host is unknown or has no
+    route (urllib3's ``NewConnectionError``, DNS failures included), as opposed to a server that reset or cut
+    an answer it had started (a restart, a proxy's idle timeout)."""
+    seen = set()
+    current: object = exc
+    while isinstance(current, BaseException) and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, urllib3.exceptions.NewConnectionError):
+            return True
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            current = reason
+            continue
+        current = current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
+    return False

@@ -9,7 +9,8 @@ from ..errors import SettingsError
 from ..settings import Endpoint
 
 CHAT_OPTIONS = ("temperature", "top_p", "stop", "seed", "n", "presence_penalty", "frequency_penalty",
-                "logit_bias", "logprobs", "top_logprobs", "tools", "tool_choice", "parallel_tool_calls", "user")
+                "logit_bias", "logprobs", "top_logprobs", "tools", "tool_choice", "parallel_tool_calls", "user",
+                "reasoning_effort")
 
 
 def chat_body(compat: Compatibility, endpoint: Endpoint, messages: Sequence[Mapping[str, Any]],

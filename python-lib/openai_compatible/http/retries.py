@@ -9,10 +9,18 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import Callable, Optional, TypeVar
 
 from ..compat import Compatibility
-from ..errors import BadRequestError, ContentFilterError, ContextLengthError, OpenAICompatibleError, RateLimitError
+from ..concurrency import ConcurrencyLimiter
+from ..errors import (
+    APIConnectionError,
+    BadRequestError,
+    ContentFilterError,
+    ContextLengthError,
+    OpenAICompatibleError,
+    RateLimitError,
+)
 from ..ratelimit import RateLimiter
 from ..results import Usage
 from ..retry import RetryPolicy
@@ -22,6 +30,11 @@ log = logging.getLogger("openai_compatible")
 T = TypeVar("T")
 
 MAX_ADAPTATIONS = 6
+# Until the provider has answered once, a refused or unreachable connection is retried this many times at most:
+# a service that is down (or a wrong host or port) must stop a job in seconds, not after every row's backoff.
+# Once it has answered, a refusal is a restart or a blip, and gets the policy's full retries.
+RETRIES_BEFORE_FIRST_ANSWER = 1
+LOGGED_MESSAGE_CHARS = 300
 
 
 @dataclass
@@ -45,24 +58,36 @@ class Call:
 class RetryLoop:
     """Sends with retries through a connection's rate limiter, policy and counters."""
 
-    def __init__(self, policy: RetryPolicy, limiter: RateLimiter, stats: CallStats) -> None:
+    def __init__(self, policy: RetryPolicy, limiter: RateLimiter, stats: CallStats,
+                 concurrency: Optional[ConcurrencyLimiter] = None) -> None:
         self.policy = policy
         self.limiter = limiter
         self.stats = stats
+        self.concurrency = concurrency or ConcurrencyLimiter(0)
+        self.provider_answered = False  # set at the first HTTP answer of any status: the service is up
 
     def run(self, send: Callable[[], T], call: Call) -> T:
         """Returns ``send()``'s value, retrying transient errors; raises the last error otherwise."""
         attempt = 0
         while True:
-            self.limiter.acquire(call.tokens)
-            self.stats.add(http_calls=1)
-            call.attempts += 1
             try:
-                return send()
+                # one concurrency slot per HTTP attempt, taken before the rate limiter's turn: only the requests
+                # the limit allows book a turn, so a lower rate after a 429 applies at once
+                with self.concurrency.attempt() as sending:
+                    self.limiter.acquire(call.tokens)
+                    sending()
+                    self.stats.add(http_calls=1)
+                    call.attempts += 1
+                    result = send()
             except OpenAICompatibleError as exc:
+                if not isinstance(exc, APIConnectionError):
+                    self.provider_answered = True
                 if not self._wait_before_retry(exc, attempt, call):
                     raise
                 attempt += 1
+            else:
+                self.provider_answered = True
+                return result
 
     def _wait_before_retry(self, exc: OpenAICompatibleError, attempt: int, call: Call) -> bool:
         """Counts the failure; waits and returns True when it is worth another attempt."""
@@ -71,13 +96,22 @@ class RetryLoop:
             self.stats.add(rate_limited=1)
         if not self.policy.should_retry(exc, attempt):
             return False
+        unreached = getattr(exc, "unreachable", False) and not self.provider_answered
+        if unreached and attempt >= RETRIES_BEFORE_FIRST_ANSWER:
+            return False
         delay = self.policy.delay(attempt, exc.retry_after)
         self.stats.add(retries=1)
-        log.info("Retrying %s in %.2fs after %s (retry %d of %d).", call.where, delay, exc.kind, attempt + 1,
-                 self.policy.max_retries)
-        if limited:
-            self.limiter.cool_down(delay)  # every worker waits, not just this one
+        limit = min(self.policy.max_retries, RETRIES_BEFORE_FIRST_ANSWER) if unreached else self.policy.max_retries
+        log.info("Retrying %s in %.2fs after %s (retry %d of %d): %s", call.where, delay, exc.kind, attempt + 1,
+                 limit, _short(exc))
+        # after a 429 every worker waits, not just this one, and this process uses less of the preset's rate;
+        # automatic concurrency answers a 429 without a hint by lowering the limit: only this worker waits
+        shared = limited and (exc.retry_after is not None or not self.concurrency.automatic)
+        if shared:
+            self.limiter.on_rate_limited(delay)
         else:
+            if limited:
+                self.limiter.on_rate_limited(None)
             time.sleep(delay)
         return True
 
@@ -98,4 +132,12 @@ class RetryLoop:
         """Corrects the token budget with the usage the provider reported, and counts the tokens."""
         if usage.total_tokens is not None:
             self.limiter.adjust_tokens(call.tokens, usage.total_tokens)
-            self.stats.add(prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0)
+            self.stats.add(prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0,
+                           reasoning_tokens=usage.reasoning_tokens or 0)
+
+
+def _short(exc: OpenAICompatibleError) -> str:
+    """The provider's own words (or the transport failure) for a log line, on one line and cut to a sensible
+    length. Exception texts are built redacted; the log filter masks them again."""
+    text = " ".join(str(getattr(exc, "provider_message", None) or exc).split())
+    return text if len(text) <= LOGGED_MESSAGE_CHARS else text[:LOGGED_MESSAGE_CHARS - 3] + "..."

@@ -7,6 +7,7 @@ import ssl
 from typing import Any, Callable, Optional
 
 from ..errors import SettingsError
+from ..oauth2 import TokenProvider, httpx_auth
 from ..settings import ConnectionSettings, Endpoint
 from .auth import credentials
 from .transport import TransportOptions, transport_options
@@ -54,9 +55,12 @@ def ssl_context(options: TransportOptions) -> Any:
     return context
 
 
-def openai_client(settings: ConnectionSettings, endpoint: Endpoint, **kwargs: Any) -> Any:
+def openai_client(settings: ConnectionSettings, endpoint: Endpoint, tokens: Optional[TokenProvider] = None,
+                  **kwargs: Any) -> Any:
     """An ``openai.OpenAI`` client (``openai.AzureOpenAI`` for an Azure OpenAI deployment) for ``endpoint``;
-    ``kwargs`` go to the SDK client's constructor. Raises ImportError without the ``openai`` package."""
+    ``kwargs`` go to the SDK client's constructor. With an OAuth2 scheme (``tokens``), every request carries a
+    fresh token from the shared provider, renewed once on a 401. Raises ImportError without the ``openai``
+    package."""
     try:
         import httpx
         import openai
@@ -87,7 +91,8 @@ def openai_client(settings: ConnectionSettings, endpoint: Endpoint, **kwargs: An
     options = transport_options(s)
     http_client = httpx.Client(verify=ssl_context(options), proxy=options.proxy,
                                timeout=httpx.Timeout(s.read_timeout_s, connect=s.connect_timeout_s),
-                               event_hooks={"request": [drop_placeholder]})
+                               event_hooks={"request": [drop_placeholder]},
+                               auth=httpx_auth(tokens) if tokens is not None else None)
     sdk_options: dict[str, Any] = dict(default_headers=headers or None, default_query=query or None,
                                        http_client=http_client, max_retries=s.max_retries)
     sdk_options.update(kwargs)

@@ -12,14 +12,17 @@ from ..errors import (
     APITimeoutError,
     InvalidResponseError,
     OpenAICompatibleError,
+    SettingsError,
     error_from_response,
     plain_text,
     wrong_route_hint,
 )
+from ..oauth2 import TokenProvider
 from ..retry import retry_hint
 from ..settings import ConnectionSettings, Endpoint, safe_url
-from .auth import request_headers, request_query
-from .failures import is_timeout, transport_reason
+from ..stats import CallStats
+from .auth import endpoint_key, request_headers, request_query
+from .failures import is_timeout, never_connected, transport_reason
 from .transport import Transport
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # read at call time, so a test may lower it
@@ -28,23 +31,28 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # read at call time, so a test may lower 
 class Sender:
     """Sends requests to one connection's endpoints and maps every failure to an exception."""
 
-    def __init__(self, settings: ConnectionSettings, transport: Transport, redact: Callable[[object], str]) -> None:
+    def __init__(self, settings: ConnectionSettings, transport: Transport, redact: Callable[[object], str], *,
+                 tokens: Optional[TokenProvider] = None, stats: Optional[CallStats] = None) -> None:
         self.settings = settings
         self.transport = transport
         self.redact = redact
+        self.tokens = tokens  # OAuth2 schemes: the shared token provider
+        self.stats = stats
 
     def send(self, method: str, endpoint: Endpoint, path: str, body: Optional[dict], *, where: str,
-             stream: bool = False) -> requests.Response:
+             stream: bool = False, renewed: bool = False) -> requests.Response:
         """One HTTP exchange; returns a successful response (its body unread) or raises a normalised error.
 
         ``where`` starts every error message (``"chat with 'm'"``). Raises :class:`APITimeoutError`,
         :class:`APIConnectionError` (TLS included) or the exception of an HTTP error status, with the
-        provider's retry hint (``Retry-After``...) in ``retry_after``.
+        provider's retry hint (``Retry-After``...) in ``retry_after``. With an OAuth2 scheme, a 401 drops the
+        token that was sent and the request goes once more with a new one (``renewed``).
         """
         s = self.settings
         url = endpoint.base + path
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
-        headers = request_headers(s, endpoint, "text/event-stream" if stream else "application/json")
+        token = self.tokens.token() if self.tokens is not None else None
+        headers = request_headers(s, endpoint, "text/event-stream" if stream else "application/json", token=token)
         if data is not None:
             headers["Content-Type"] = "application/json"
         try:
@@ -61,13 +69,26 @@ class Sender:
             raise APITimeoutError(self.redact(
                 f"{where}: no answer from {safe_url(url)} within the {phase} timeout ({limit:g}s). Raise "
                 f"'{phase}_timeout_s' in the preset if the provider is slow.")) from None
+        except ValueError as exc:  # a header or URL value the HTTP library refuses; its text quotes the value
+            raise SettingsError(self.redact(
+                f"{where}: the request could not be sent ({exc}): a header or URL value holds a character HTTP "
+                "does not allow. Check the preset's api_key (or your per-user key), extra_headers and "
+                "extra_query.")) from None
         except requests.exceptions.RequestException as exc:
-            raise APIConnectionError(self.redact(
-                f"{where}: cannot reach {safe_url(url)} ({transport_reason(exc)}).")) from None
+            error = APIConnectionError(self.redact(
+                f"{where}: cannot reach {safe_url(url)} ({transport_reason(exc)})."))
+            error.unreachable = never_connected(exc)
+            raise error from None
+        if response.status_code == 401 and token is not None and not renewed:
+            response.close()
+            self.tokens.invalidate(token)
+            if self.stats is not None:
+                self.stats.add(http_calls=1)
+            return self.send(method, endpoint, path, body, where=where, stream=stream, renewed=True)
         if response.status_code >= 400:
             text = self.read_text(response, where, limit=1024 * 1024)
             error = error_from_response(response.status_code, text, response.headers, redact=self.redact,
-                                        where=where)
+                                        where=where, auth=s.auth_description(bool(endpoint_key(s, endpoint))))
             hint = retry_hint(response.headers)
             if hint is not None:  # the headers' hint first, else one from the body (Google's RetryInfo)
                 error.retry_after = hint

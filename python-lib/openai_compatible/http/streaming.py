@@ -10,6 +10,7 @@ import requests
 from ..content import content_text
 from ..errors import APIConnectionError, APITimeoutError, InvalidResponseError
 from ..finish import finish_error, normalise
+from ..reasoning import ReasoningSplitter
 from ..results import ChatResult, Usage
 from ..sse import iter_sse_data
 from .answers import refused
@@ -34,6 +35,7 @@ class StreamAccumulator:
         self.model: Optional[str] = None
         self.done = False
         self.result: Optional[ChatResult] = None
+        self.reasoning = ReasoningSplitter()
 
     @property
     def text(self) -> str:
@@ -50,7 +52,8 @@ class StreamAccumulator:
             if not isinstance(choice, dict):
                 continue
             delta = choice.get("delta") or {}
-            content = content_text(delta.get("content"))  # a string, null or a list of parts alike
+            # a string, null or a list of parts alike
+            content = self.reasoning.take(delta, content_text(delta.get("content")))
             if content:
                 self.pieces.append(content)
                 piece = content
@@ -75,8 +78,16 @@ class StreamAccumulator:
             call["index"] = position  # calls told apart by id may share the provider's index
         self.finish_reason = normalise(self.finish_reason, bool(self.tool_calls))
         self.result = ChatResult(text=self.text, finish_reason=self.finish_reason, usage=self.usage,
-                                 model=self.model, raw=None, tool_calls=self.tool_calls or None)
+                                 model=self.model, raw=None, tool_calls=self.tool_calls or None,
+                                 reasoning=self.reasoning.text)
         return self.result
+
+    def flush(self) -> Optional[str]:
+        """The answer text still held back when the stream ends (a start that only looked like reasoning)."""
+        tail = self.reasoning.flush()
+        if tail:
+            self.pieces.append(tail)
+        return tail or None
 
     def whole(self, result: ChatResult) -> ChatResult:
         """Takes an answer that came in one piece (the provider could not stream, or ignored ``stream``)."""

@@ -17,8 +17,9 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ..settings import ConnectionSettings
+from ..version import __version__
 
-USER_AGENT = "dss-plugin-openai-compatible/0.1.0"
+USER_AGENT = f"dss-plugin-openai-compatible/{__version__}"
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ class Transport:
     def __init__(self, settings: ConnectionSettings) -> None:
         self.options = transport_options(settings)
         session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, settings.max_concurrency * 2), max_retries=0)
+        in_flight = settings.max_concurrency or settings.concurrency_upper_bound  # 0: automatic, up to the bound
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, in_flight * 2), max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.trust_env = False

@@ -6,6 +6,8 @@ from typing import Any, Mapping, Optional, Sequence, Union
 from ..client import Client
 from ..columns import OutputColumn
 from ..errors import OpenAICompatibleError
+from ..reasoning import ReasoningBudgetError
+from ..redact import redact_everywhere
 from ..results import ChatResult
 
 ERROR_COLUMNS = [
@@ -19,6 +21,8 @@ USAGE_COLUMNS = [
                                             "content_filter, ..."),
     OutputColumn("prompt_tokens", "bigint", "Input tokens, as reported by the provider"),
     OutputColumn("completion_tokens", "bigint", "Output tokens, as reported by the provider"),
+    OutputColumn("reasoning_tokens", "bigint", "Output tokens a reasoning model spent thinking (part of "
+                                               "completion_tokens; empty when the provider doesn't report them)"),
     OutputColumn("model", "string", "Model that answered, as reported by the provider"),
     OutputColumn("latency_ms", "double", "Time to get the answer, retries included, in milliseconds "
                                          "(0 when the answer came from the cache or a duplicate row)"),
@@ -38,6 +42,15 @@ def cut_off_advice(cap: Optional[int]) -> str:
     """What to change when an answer was cut at the output token limit: the parameter's name, as the recipes,
     the generate connector and the notebook's ``apply()`` all call it."""
     return f"raise 'max_output_tokens' (now {cap})" if cap else "set 'max_output_tokens' higher"
+
+
+def ask(client: Client, messages: Any, model: str, options: Mapping[str, Any]) -> ChatResult:
+    """``client.chat`` for a task: an answer whose whole output limit went to reasoning becomes an error that
+    names the task's ``max_output_tokens`` and its current value (from ``options["max_tokens"]``)."""
+    try:
+        return client.chat(messages, model=model, **options)
+    except ReasoningBudgetError as exc:
+        raise exc.advised(cut_off_advice(options.get("max_tokens"))) from None
 
 
 class RowInputError(Exception):
@@ -91,6 +104,8 @@ def chat_answer(result: ChatResult) -> dict:
         "finish_reason": result.finish_reason,
         "prompt_tokens": result.usage.prompt_tokens,
         "completion_tokens": result.usage.completion_tokens,
+        "reasoning_tokens": result.usage.reasoning_tokens,
+        "reasoning": result.reasoning,
         "model": result.model,
         "latency_ms": round(result.latency_ms, 1),
     }
@@ -104,4 +119,6 @@ def usage_values(answer: dict) -> dict:
 def error_values(error: BaseException) -> dict:
     """The error columns for a failed row."""
     kind = getattr(error, "kind", None) or type(error).__name__
-    return {"error_message": str(error) or kind, "error_type": kind}
+    # masked again here: an exception that is not the client's (a library's ValueError quoting a header) may
+    # carry a key the client never saw in that form
+    return {"error_message": redact_everywhere(error) or kind, "error_type": kind}

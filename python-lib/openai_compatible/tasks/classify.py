@@ -24,6 +24,7 @@ from ..columns import OutputColumn
 from ..errors import OpenAICompatibleError, OutputValidationError, SettingsError
 from ..finish import finish_error, is_truncated
 from ..jsonout import strip_code_fence
+from ..reasoning import answer_text, checked_effort
 from ..store import request_key
 from ..template import EmptyValueError, Template, format_value
 from .base import (
@@ -31,6 +32,7 @@ from .base import (
     USAGE_COLUMNS,
     RowInputError,
     Task,
+    ask,
     chat_answer,
     cut_off_advice,
     output_cap,
@@ -73,6 +75,7 @@ class ClassifySpec:
     temperature: Optional[float] = 0.0
     max_output_tokens: Optional[int] = None
     logprobs: bool = True
+    reasoning_effort: Optional[str] = None
 
 
 def normalize_classes(value: ClassesLike, field: str = "classes") -> list[tuple[str, str]]:
@@ -246,6 +249,9 @@ class ClassifyTask(Task):
         cap = self.output_cap
         if cap:
             options["max_tokens"] = cap
+        effort = checked_effort(spec.reasoning_effort)
+        if effort:
+            options["reasoning_effort"] = effort
         if spec.logprobs:
             # for the confidence column; a provider that refuses them gets requests without them
             options["logprobs"] = True
@@ -267,7 +273,7 @@ class ClassifyTask(Task):
         return request_key("classify", self.spec.model, messages, self._options), messages
 
     def call(self, client: Client, payload: Any) -> Any:
-        result = client.chat(payload, model=self.spec.model, **self._options)
+        result = ask(client, payload, self.spec.model, self._options)
         answer = chat_answer(result)
         answer["confidence"] = None
         try:
@@ -318,8 +324,10 @@ class ClassifyTask(Task):
 
         Accepts the JSON object asked for (also inside a code fence or surrounded by prose) and, from
         providers without JSON output, a bare class name. Raises :class:`OutputValidationError` when the
-        answer names anything but the classes.
+        answer names anything but the classes. A reasoning block left inline is skipped: the classes a model
+        weighs while thinking are not its answer.
         """
+        text = answer_text(text)
         obj = _json_object(text)
         if obj is None:
             written = [_strip_label(text)] if not self.spec.multi_label else [

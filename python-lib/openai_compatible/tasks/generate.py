@@ -32,7 +32,7 @@ from ..finish import finish_error
 from ..jsonout import column_value, load_schema, parse_json_text, schema_columns, strict_schema
 from ..numeric import whole_number
 from ..store import request_key
-from .base import Task, chat_answer, cut_off_advice, output_cap, usage_values
+from .base import Task, ask, chat_answer, cut_off_advice, output_cap, usage_values
 
 log = logging.getLogger("openai_compatible")
 
@@ -163,7 +163,8 @@ class GenerateTask:
         its own error (``on_error="raise"``).
         """
         target = self.rows_wanted if not limit or limit <= 0 else min(self.rows_wanted, int(limit))
-        workers = max(1, int(concurrency or client.settings.max_concurrency))
+        # calls per round: the client's limit (fixed, or automatic and changing) caps them in flight anyway
+        workers = max(1, int(concurrency or client.settings.max_concurrency or client.concurrency.limit))
         tally = _Tally(target)
         engine = RowEngine(_GenerationCalls(self), client, concurrency=workers, on_error="raise",
                            lookahead_chunks=0, progress_every_s=math.inf, stop_after_failed_requests=0)
@@ -252,7 +253,7 @@ class _GenerationCalls(Task):
 
     def call(self, client: Client, payload: Any) -> Any:
         messages, options = payload
-        return chat_answer(client.chat(messages, model=self.model, **options))
+        return chat_answer(ask(client, messages, self.model, options))
 
     def row_values(self, answer: Any) -> tuple[dict, Optional[OpenAICompatibleError]]:
         values: dict[str, Any] = dict(usage_values(answer), rows=[], invalid=0, problem="")

@@ -10,6 +10,7 @@ from ..columns import OutputColumn
 from ..errors import OpenAICompatibleError, OutputValidationError, SettingsError
 from ..finish import finish_error
 from ..jsonout import column_value, load_schema, read_json_answer, schema_columns, strict_schema
+from ..reasoning import checked_effort
 from ..store import request_key
 from ..template import EmptyValueError, Template
 from .base import (
@@ -17,6 +18,7 @@ from .base import (
     USAGE_COLUMNS,
     RowInputError,
     Task,
+    ask,
     chat_answer,
     cut_off_advice,
     output_cap,
@@ -27,6 +29,9 @@ OUTPUT_FORMATS = ("text", "json_object", "json_schema")
 # Sent when the recipe sets no cap: long enough for a page of text; 0 sends none.
 DEFAULT_MAX_OUTPUT_TOKENS = 1024
 
+APPLY_OPTIONS = ("system_prompt", "examples", "temperature", "max_output_tokens", "top_p", "stop", "seed",
+                 "output_format", "json_schema", "raw_response", "reasoning_effort", "reasoning_column")
+"""The prompt settings a DataFrame ``apply()`` (pandas or Spark) takes as keyword options."""
 
 
 @dataclass
@@ -46,6 +51,25 @@ class PromptSpec:
     json_schema: Any = None
     raw_response: bool = False
     options: dict = field(default_factory=dict)
+    reasoning_effort: Optional[str] = None
+    reasoning_column: bool = False
+
+    @classmethod
+    def from_options(cls, template: str, model: str, options: Mapping[str, Any], caller: str = "apply()") -> PromptSpec:
+        """The spec for ``template`` and ``model`` with ``options`` (names from :data:`APPLY_OPTIONS`).
+        Raises :class:`SettingsError` naming any unknown option."""
+        unknown = sorted(set(options) - set(APPLY_OPTIONS))
+        if unknown:
+            raise SettingsError(f"{caller}: unknown option(s) {', '.join(unknown)}. Known: {', '.join(APPLY_OPTIONS)}.")
+        stop = options.get("stop") or []
+        return cls(
+            model=model, prompt_template=template, system_prompt=options.get("system_prompt") or "",
+            examples=list(options.get("examples") or []), temperature=options.get("temperature"),
+            max_output_tokens=options.get("max_output_tokens"), top_p=options.get("top_p"),
+            stop=[stop] if isinstance(stop, str) else list(stop), seed=options.get("seed"),
+            output_format=options.get("output_format") or "text", json_schema=options.get("json_schema"),
+            raw_response=bool(options.get("raw_response")), reasoning_effort=options.get("reasoning_effort"),
+            reasoning_column=bool(options.get("reasoning_column")))
 
 
 class PromptTask(Task):
@@ -97,6 +121,9 @@ class PromptTask(Task):
             options["stop"] = list(stops)
         if spec.seed is not None:
             options["seed"] = int(spec.seed)
+        effort = checked_effort(spec.reasoning_effort)
+        if effort:
+            options["reasoning_effort"] = effort
         if self.schema is not None:
             options["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "row", "schema": strict_schema(self.schema), "strict": True}}
@@ -119,7 +146,7 @@ class PromptTask(Task):
     def call(self, client: Client, payload: Any) -> Any:
         # where the provider won't enforce the schema, the client puts it in the prompt (Compatibility.
         # json_instructions); where it does, the schema stays out of the prompt: small models answer worse with it
-        result = client.chat(payload, model=self.spec.model, **self._options)
+        result = ask(client, payload, self.spec.model, self._options)
         answer = chat_answer(result)
         if self.spec.raw_response:
             answer["raw"] = result.raw
@@ -129,6 +156,9 @@ class PromptTask(Task):
 
     def output_columns(self) -> list[OutputColumn]:
         columns = [OutputColumn("response", "string", "The model's answer (raw text, also when JSON parsing failed)")]
+        if self.spec.reasoning_column:
+            columns.append(OutputColumn("reasoning", "string", "What a reasoning model thought before answering "
+                                                               "(empty when the model or provider gives none)"))
         columns += ERROR_COLUMNS + USAGE_COLUMNS
         if self.spec.raw_response:
             columns.append(OutputColumn("raw_response", "string", "The provider's full JSON response"))
@@ -140,6 +170,8 @@ class PromptTask(Task):
 
     def row_values(self, answer: Any) -> tuple[dict, Optional[OpenAICompatibleError]]:
         values = dict(usage_values(answer), response=answer.get("text"))
+        if self.spec.reasoning_column:
+            values["reasoning"] = answer.get("reasoning")
         if self.spec.raw_response:
             values["raw_response"] = json.dumps(answer.get("raw"), ensure_ascii=False)
         if self.spec.output_format == "text":

@@ -57,6 +57,20 @@ CASES = [
         expect=Expect(error="ContentFilterError", calls=1),
     ),
     Case(
+        name="azure-reasoning-model-effort-and-tokens",
+        provider="Azure OpenAI",
+        # reasoning models take reasoning_effort as is; the reasoning stays hidden, only its tokens are counted
+        source="https://platform.openai.com/docs/api-reference/chat/create (reasoning_effort); "
+               "https://learn.microsoft.com/en-us/azure/ai-foundry/openai/how-to/reasoning",
+        call="chat",
+        preset=AZURE,
+        options={"reasoning_effort": "high"},
+        replies=(ok(completion("4", usage={"prompt_tokens": 9, "completion_tokens": 140, "total_tokens": 149,
+                                           "completion_tokens_details": {"reasoning_tokens": 128}})),),
+        expect=Expect(text="4", usage={"completion_tokens": 140, "reasoning_tokens": 128}, calls=1,
+                      sent={"reasoning_effort": "high"}),
+    ),
+    Case(
         name="azure-deployment-not-found",
         provider="Azure OpenAI",
         source="https://learn.microsoft.com/en-us/azure/ai-services/openai/how-to/create-resource "

@@ -48,7 +48,6 @@ CASES = [
         call="chat",
         replies=(ok(completion("The user greets me.\n</think>\n\nHello!", usage=usage(6, 12))),),
         expect=Expect(text="Hello!", reasoning="The user greets me."),
-        known_gap="reasoning",
     ),
     Case(
         name="cloudflare-chat-answer",

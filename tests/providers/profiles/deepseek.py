@@ -16,7 +16,6 @@ CASES = [
                                usage=usage(16, 60, completion_tokens_details={"reasoning_tokens": 52}))),),
         expect=Expect(text="9.8 is greater.", reasoning="9.80 against 9.11.",
                       usage={"completion_tokens": 60, "reasoning_tokens": 52}),
-        known_gap="reasoning",
     ),
     Case(
         name="deepseek-reasoner-stream",
@@ -30,7 +29,6 @@ CASES = [
                                      usage=usage(10, 20, completion_tokens_details={"reasoning_tokens": 17}))]),),
         expect=Expect(text="Three.", reasoning="Count the r's.", finish_reason="stop",
                       usage={"reasoning_tokens": 17}),
-        known_gap="reasoning",
     ),
     Case(
         name="deepseek-reasoning-used-whole-budget",
@@ -42,7 +40,19 @@ CASES = [
         replies=(ok(completion("", "length", message={"reasoning_content": "Let me think step by step about "},
                                usage=usage(12, 64, completion_tokens_details={"reasoning_tokens": 64}))),),
         expect=Expect(error="OpenAICompatibleError", mentions=("token",), calls=1),
-        known_gap="reasoning",
+    ),
+    Case(
+        name="deepseek-stream-reasoning-used-whole-budget",
+        provider="DeepSeek",
+        # streamed: reasoning_content deltas only, then finish_reason length: no answer was ever given
+        source=REASONER + " (streaming; max_tokens includes the chain of thought)",
+        call="stream",
+        options={"max_tokens": 32},
+        replies=(stream_reply([chunk({"role": "assistant", "content": None, "reasoning_content": "First, "}),
+                               chunk({"content": None, "reasoning_content": "consider"}),
+                               chunk({"content": ""}, "length",
+                                     usage=usage(9, 32, completion_tokens_details={"reasoning_tokens": 32}))]),),
+        expect=Expect(error="OpenAICompatibleError", mentions=("token", "reasoning"), calls=1),
     ),
     Case(
         name="deepseek-context-length",

@@ -23,7 +23,6 @@ CASES = [
         replies=(ok(completion("<think>\nThe user wants JSON.\n</think>\n\n{\"sentiment\": \"negative\"}",
                                usage=usage(30, 25))),),
         expect=Expect(text='{"sentiment": "negative"}', reasoning="The user wants JSON."),
-        known_gap="reasoning",
     ),
     Case(
         name="fireworks-model-not-found",

@@ -101,7 +101,6 @@ CASES = [
         call="chat",
         replies=(ok(completion("42", usage=usage(10, 120, completion_tokens_details={"reasoning_tokens": 118}))),),
         expect=Expect(text="42", usage={"completion_tokens": 120, "reasoning_tokens": 118}),
-        known_gap="reasoning",
     ),
     Case(
         name="gemini-503-overloaded",

@@ -45,6 +45,28 @@ CASES = [
                       sent={"response_format.type": "json_object", "messages": Contains("json")}),
     ),
     Case(
+        name="groq-reasoning-effort-not-supported",
+        provider="Groq",
+        # only some models (gpt-oss, qwen3) take reasoning_effort; the others refuse it by name in the message
+        source="brendanlong/lion-reader#1325; https://console.groq.com/docs/reasoning",
+        call="chat",
+        options={"reasoning_effort": "medium"},
+        replies=(err(400, openai_error("reasoning_effort is not supported with this model")),
+                 ok(completion("Paris."))),
+        expect=Expect(text="Paris.", calls=2, sent={"reasoning_effort": ABSENT}),
+    ),
+    Case(
+        name="groq-reasoning-effort-value-refused",
+        provider="Groq",
+        # a value the model does not take is the user's to change: the field is not dropped, nor retried
+        source="Kilo-Org/cloud#3807",
+        call="chat",
+        options={"reasoning_effort": "none"},
+        replies=(err(400, openai_error("Unsupported value: 'reasoning_effort' does not support 'none' with this "
+                                       "model. Supported values are: 'low', 'medium', and 'high'.")),),
+        expect=Expect(error="BadRequestError", mentions=("supported values",), calls=1),
+    ),
+    Case(
         name="groq-unsupported-property",
         provider="Groq",
         # a strict schema: unknown or unsupported fields are refused by name

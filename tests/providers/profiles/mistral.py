@@ -24,7 +24,6 @@ CASES = [
         replies=(ok(completion([{"type": "thinking", "thinking": [{"type": "text", "text": "Six times seven."}]},
                                 {"type": "text", "text": "42"}], usage=usage(15, 25))),),
         expect=Expect(text="42", reasoning="Six times seven."),
-        known_gap="reasoning",
     ),
     Case(
         name="mistral-stream-thinking-parts",
@@ -36,7 +35,6 @@ CASES = [
                                chunk({"content": [{"type": "text", "text": "Yes"}]}),
                                chunk({}, "stop")]),),
         expect=Expect(text="Yes", reasoning="Quick check.", finish_reason="stop"),
-        known_gap="content-parts",
     ),
     Case(
         name="mistral-422-message-object",

@@ -1,5 +1,6 @@
 """Ollama's OpenAI-compatible API (``http://host:11434/v1``)."""
 from tests.providers.case import (
+    ABSENT,
     WEATHER_TOOL,
     Case,
     Expect,
@@ -104,7 +105,18 @@ CASES = [
         replies=(ok(completion("5 + 5 = 10.", message={"reasoning": "Add five and five."},
                                usage=usage(12, 20))),),
         expect=Expect(text="5 + 5 = 10.", reasoning="Add five and five.", finish_reason="stop"),
-        known_gap="reasoning",
+    ),
+    Case(
+        name="ollama-reasoning-effort-model-does-not-think",
+        provider="Ollama",
+        # reasoning_effort maps to Ollama's think option; a model without thinking refuses it with a 400 that
+        # names no param: the field is dropped for the connection and the row re-sent once
+        source="Gitlawb/openclaude#1371; ollama/ollama#12561",
+        call="chat",
+        options={"reasoning_effort": "low"},
+        replies=(err(400, openai_error('"llama3.1:8b" does not support thinking')),
+                 ok(completion("Hello!", usage=usage(5, 2)))),
+        expect=Expect(text="Hello!", calls=2, sent={"reasoning_effort": ABSENT}),
     ),
     Case(
         name="ollama-web-ui-login-page",

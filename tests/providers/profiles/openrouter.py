@@ -24,7 +24,6 @@ CASES = [
         replies=(stream_reply([chunk({"role": "assistant", "content": "", "reasoning": "Think about "}),
                                chunk({"reasoning": "it."}), chunk({"content": "Done."}), chunk({}, "stop")]),),
         expect=Expect(text="Done.", reasoning="Think about it.", finish_reason="stop"),
-        known_gap="reasoning",
     ),
     Case(
         name="openrouter-mid-stream-error",

@@ -47,6 +47,5 @@ CASES = [
                                usage=usage(10, 30, completion_tokens_details={"reasoning_tokens": 26}))),),
         expect=Expect(text="Yes.", reasoning="17 has no divisor but 1 and itself.",
                       usage={"reasoning_tokens": 26}),
-        known_gap="reasoning",
     ),
 ]

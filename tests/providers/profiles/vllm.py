@@ -44,7 +44,6 @@ CASES = [
                                                                                  "digit."}, usage=usage(20, 40))),),
         expect=Expect(text="9.11 is smaller.", reasoning="Compare 9.11 and 9.8 digit by digit.",
                       finish_reason="stop"),
-        known_gap="reasoning",
     ),
     Case(
         name="vllm-stream-reasoning-content-delta",
@@ -59,7 +58,6 @@ CASES = [
             chunk({}, "stop"),
         ]),),
         expect=Expect(text="4", reasoning="Two plus two.", finish_reason="stop"),
-        known_gap="reasoning",
     ),
     Case(
         name="vllm-stream-tool-arguments-split",

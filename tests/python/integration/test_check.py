@@ -287,3 +287,23 @@ def test_report_is_escaped(fault_server):
     page = render_html(run_checks(client), client.settings)
     assert "<script>" not in page
     assert "&lt;script&gt;" in page
+
+
+def test_a_reasoning_model_thinking_through_the_probes_tiny_limit_answers(fault_server):
+    """The probes ask for 1 to 3 tokens; a reasoning model (vLLM's reasoning parser, DeepSeek) spends them on
+    reasoning_content and sends no content with finish_reason length. For a probe that is an answer: the model
+    and streaming work; only a task's real answers make it an error (ReasoningBudgetError)."""
+    from tests.providers.case import chunk, completion, sse, usage
+
+    spent = usage(5, 3, completion_tokens_details={"reasoning_tokens": 3})
+    fault_server.add_rule(Fault.error(200, "".join(sse([
+        chunk({"role": "assistant", "content": None, "reasoning_content": "Okay, "}),
+        chunk({"reasoning_content": "the user"}), chunk({"content": ""}, "length", usage=spent)])),
+        content_type="text/event-stream", label="reasoning stream"), lambda req: bool(req.json.get("stream")))
+    fault_server.add_rule(Fault.error(200, completion(None, "length", message={"reasoning_content": "Okay"},
+                                                      usage=spent), label="reasoning answer"),
+                          lambda req: req.path.endswith("/chat/completions"))
+    results = by_name(run_checks(Client.from_preset(preset(fault_server.url))))
+    assert results["chat:fault-chat"].status == "ok", results["chat:fault-chat"]
+    assert results["streaming"].status == "ok", results["streaming"]
+    assert [r for r in results.values() if r.status == "fail"] == []

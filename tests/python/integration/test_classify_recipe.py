@@ -180,3 +180,19 @@ def test_a_model_answering_beside_the_point_gets_row_errors(tmp_path, litellm_pr
     row = read_rows(out)[0]
     assert row["llm_error_type"] == "invalid_output" and row["llm_label"] == ""
     assert "Hello from the LiteLLM mock." in row["llm_error_message"]
+
+
+def test_the_label_is_read_after_the_reasoning(tmp_path, fault_server):
+    """A reasoning model weighs the classes while thinking: the label is the one after its <think> block
+    (or beside its reasoning_content), and the recipe's reasoning_effort is sent."""
+    fault_server.add_rule(chat_answer('<think>\n{"label": "positive"}? No: it broke.\n</think>\n\n'
+                                      '{"label": "negative"}'), when_text("broke"))
+    fault_server.add_rule(chat_answer("<think>\nThe writer is happy: positive, not negative.\n</think>\n\npositive"),
+                          when_text("love"))
+    rows = [{"text": "It broke after one day."}, {"text": "I love it."}]
+    done, out = run_recipe(tmp_path, RECIPE, config(reasoning_effort="medium"), fault_preset(fault_server), rows)
+    assert done.returncode == 0, done.stderr
+    result = read_rows(out)
+    assert [r["llm_label"] for r in result] == ["negative", "positive"]
+    assert [r["llm_error_type"] for r in result] == ["", ""]
+    assert {r.json["reasoning_effort"] for r in fault_server.requests} == {"medium"}

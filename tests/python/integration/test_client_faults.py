@@ -110,13 +110,14 @@ def test_429_hint_is_shared_by_every_worker(fault_server):
     fault_server.script(Fault.rate_limit(1))
     client = client_for(fault_server)
     cooled = threading.Event()
-    cool_down = client.limiter.cool_down
+    on_rate_limited = client.limiter.on_rate_limited
 
     def cool_down_and_tell(seconds):  # a spy on the real limiter: the test waits for the event, not for time
-        cool_down(seconds)
+        held = on_rate_limited(seconds)
         cooled.set()
+        return held
 
-    client.limiter.cool_down = cool_down_and_tell
+    client.limiter.on_rate_limited = cool_down_and_tell
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         first = pool.submit(client.chat, HI, model="fault-chat")
         assert cooled.wait(60), "the first worker's 429 never reached the shared limiter"

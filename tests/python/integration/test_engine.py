@@ -232,3 +232,47 @@ def test_a_changed_request_misses_the_cache(fault_server, tmp_path, change):
         finally:
             store.close()
         assert fault_server.calls == expected_calls, (spec, fault_server.calls)
+
+
+def test_a_service_that_is_down_stops_the_job_after_few_connection_attempts():
+    """No server on the port: each request is tried twice at most, and the job stops after its first 10 requests
+    (plus those already in flight), instead of every row paying the full backoff."""
+    from openai_compatible.engine import ProviderUnavailableError
+
+    from tools.servers import free_port
+
+    client = Client.from_preset({"base_url": f"http://127.0.0.1:{free_port()}/v1", "models": ["m"],
+                                 "max_retries": 5, "connect_timeout_s": 2})
+    task = PromptTask(PromptSpec(model="m", prompt_template="{{text}}"), ["text"])
+    engine = RowEngine(task, client, concurrency=4)
+    with pytest.raises(ProviderUnavailableError, match="connection refused"):
+        run_all(engine, [{"text": f"row {i}"} for i in range(200)], size=20)
+    assert client.stats.snapshot()["http_calls"] <= 2 * (10 + 4 - 1)
+
+
+def test_the_summary_counts_the_tokens_the_provider_reported(fault_server):
+    """Tokens of answers that became row errors are paid too; answers shared by duplicates are not paid twice."""
+    client = Client.from_preset({"base_url": fault_server.url, "models": ["m"]})
+    task = PromptTask(PromptSpec(model="m", prompt_template="{{text}}", output_format="json_object"), ["text"])
+    fault_server.add_rule(Fault.error(200, {"id": "x", "object": "chat.completion", "model": "m", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "not json"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}}, label="bad"), when_text("bad"))
+    engine = RowEngine(task, client, concurrency=1)
+    out, _ = run_all(engine, [{"text": "bad"}, {"text": "ok"}, {"text": "ok"}])
+    assert [o.get("error_type") for o in out] == ["invalid_output", None, None]
+    good = [r.json for r in fault_server.requests if "ok" in r.json["messages"][-1]["content"]]
+    assert len(good) == 1  # the duplicate shared the answer
+    assert engine.summary.prompt_tokens == 7 + out[1]["prompt_tokens"] > 7
+    assert engine.summary.completion_tokens == 3 + out[1]["completion_tokens"]
+
+
+def test_an_embed_run_counts_the_batches_tokens(fault_server):
+    from openai_compatible.tasks.embed import EmbedSpec, EmbedTask
+
+    client = Client.from_preset({"base_url": fault_server.url, "models": ["e"]})
+    engine = RowEngine(EmbedTask(EmbedSpec(model="e", text_column="text", batch_size=4), ["text"]), client)
+    out, _ = run_all(engine, [{"text": f"text number {i}"} for i in range(10)])
+    assert len(out) == 10 and all(o.get("error_type") is None for o in out)
+    assert fault_server.calls == 3  # batches of 4, 4 and 2
+    # the fault server reports one token per word of each input: 3 words x 10 texts
+    assert (engine.summary.prompt_tokens, engine.summary.completion_tokens) == (30, 0), engine.summary.describe()

@@ -194,3 +194,64 @@ def test_embedding_component_on_fault_server(tmp_path, fault_server):
     image = {"queries": [{"inlineImage": "QUJD"}]}
     run, _ = run_llm(tmp_path, EMBEDDING, fault_preset(fault_server), "fault-embed", image)
     assert run.returncode == 1 and "embeds text only" in run.stderr
+
+
+def test_embedding_component_answers_per_item_and_honours_text_overflow_mode(tmp_path, fault_server):
+    def too_long(req) -> bool:
+        return req.route == "embeddings" and any(len(t) > 50 for t in req.json.get("input", []))
+
+    fault_server.add_rule(Fault.context_length(64), too_long)
+    query = {"queries": [{"text": "short"}, {"text": "long " * 40}, {"inlineImage": "QUJD"}, {"text": "also short"}]}
+    run, lines = run_llm(tmp_path, EMBEDDING, fault_preset(fault_server), "fault-embed", query,
+                         settings={"textOverflowMode": "FAIL"})
+    assert run.returncode == 0, run.stderr
+    responses = lines[-1]["responses"]
+    assert "embedding" in responses[0] and "embedding" in responses[3]
+    assert responses[1]["errorType"] == "context_length" and "embedding" not in responses[1]
+    assert "embeds text only" in responses[2]["errorMessage"]
+    run, lines = run_llm(tmp_path, EMBEDDING, fault_preset(fault_server), "fault-embed", query,
+                         settings={"textOverflowMode": "TRUNCATE"})
+    assert run.returncode == 0, run.stderr
+    responses = lines[-1]["responses"]
+    assert all("embedding" in responses[i] for i in (0, 1, 3)) and "errorMessage" in responses[2]
+    assert "TRUNCATED: a text of 200 characters" in run.stderr
+
+
+def test_reasoning_goes_to_the_trace_not_the_answer(tmp_path, fault_server):
+    """A reasoning model's thinking (DeepSeek-R1 on vLLM: message.reasoning_content) stays out of the Mesh answer
+    and lands in the trace span's outputs; its tokens are the footer key dataikuapi sums (reasoningTokens); the
+    component's reasoning_effort setting is sent."""
+    import localdss
+
+    answer = {"id": "x", "object": "chat.completion", "model": "fault-chat", "choices": [{
+        "index": 0, "finish_reason": "stop",
+        "message": {"role": "assistant", "content": "9.11 is smaller.", "reasoning_content": "Compare digits."}}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 30, "total_tokens": 35,
+                  "completion_tokens_details": {"reasoning_tokens": 24}}}
+    fault_server.always(Fault.error(200, answer))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, "python-lib"), REPO]))
+    for stream in (False, True):
+        trace_file = tmp_path / f"trace-{stream}.json"
+        run = localdss.run_llm(CHAT, config={"model": "fault-chat", "reasoning_effort": "high"},
+                               presets={"connection": fault_preset(fault_server)}, query=ask("9.11 or 9.8?"),
+                               stream=stream, trace_file=trace_file, timeout=600, env=env)
+        assert run.returncode == 0, run.stderr
+        lines = localdss.parse_json_lines(run.stdout)
+        text = lines[-1]["text"] if not stream else "".join(line["chunk"]["text"] for line in lines if "chunk" in line)
+        final = lines[-1] if not stream else lines[-1]["footer"]
+        assert text == "9.11 is smaller."
+        assert final["reasoningTokens"] == 24 and final["completionTokens"] == 30
+        trace = json.loads(trace_file.read_text())
+        assert trace["outputs"]["reasoning"] == "Compare digits."
+        assert trace["attributes"]["reasoningTokens"] == 24
+        assert fault_server.requests[-1].json["reasoning_effort"] == "high"
+
+
+def test_mesh_reasoning_effort_is_checked_at_set_up(tmp_path, fault_server):
+    import localdss
+
+    run = localdss.run_llm(CHAT, config={"model": "fault-chat", "reasoning_effort": "extreme"},
+                           presets={"connection": fault_preset(fault_server)}, query=ask("hi"), timeout=600)
+    assert run.returncode != 0
+    assert "reasoning_effort" in run.stderr and "extreme" in run.stderr
+    assert fault_server.requests == []

@@ -60,6 +60,9 @@ def test_macro_on_a_provider_with_broken_capabilities(tmp_path, fault_server):
     assert found["authentication"]["status"] == "ok"
     assert "Some checks failed" in page
     assert SECRET not in page + run.stdout + run.stderr
+    # DSS's progress bar: one step after each check, out of get_progress_target()
+    steps = [line for line in run.stderr.splitlines() if line.startswith("[localdss] progress:")]
+    assert steps == [f"[localdss] progress: {i} / 11 NONE" for i in range(1, 12)]
 
 
 def test_macro_on_llama_server(tmp_path, llama_server):

@@ -215,3 +215,27 @@ def test_apply_gives_every_json_type_its_typed_column(fault_server):
         assert isinstance(row["llm_o"], str) and json.loads(row["llm_o"]) == {"k": [1, 2], "v": None}
         assert pd.isna(row["llm_z"])
     assert str(out["llm_i"].dtype) == "Int64" and str(out["llm_b"].dtype) == "boolean"
+
+
+def test_reasoning_from_a_notebook(fault_server):
+    """chat(), stream() and apply() take reasoning_effort; the thinking is kept apart from the answer."""
+    from tests.servers.fault_server import Fault
+
+    answer = {"id": "c", "object": "chat.completion", "created": 1, "model": "fault-chat", "choices": [{
+        "index": 0, "finish_reason": "stop",
+        "message": {"role": "assistant", "content": "<think>\nTwo and two.\n</think>\n\n4"}}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 8, "total_tokens": 11,
+                  "completion_tokens_details": {"reasoning_tokens": 6}}}
+    fault_server.always(Fault.error(200, answer, label="answer"))
+    client = oc.connect({"base_url": fault_server.url, "models": ["fault-chat"], "auth_scheme": "none"})
+    result = client.chat([{"role": "user", "content": "2+2?"}], "fault-chat", reasoning_effort="low")
+    assert (result.text, result.reasoning, result.usage.reasoning_tokens) == ("4", "Two and two.", 6)
+    stream = client.stream([{"role": "user", "content": "2+2?"}], "fault-chat", reasoning_effort="low")
+    assert stream.text() == "4" and stream.result.reasoning == "Two and two."
+    out = client.apply(pd.DataFrame({"q": ["2+2?"]}), template="{{q}}", model="fault-chat",
+                       reasoning_effort="high", reasoning_column=True)
+    assert out.loc[0, "llm_response"] == "4" and out.loc[0, "llm_reasoning"] == "Two and two."
+    assert out.loc[0, "llm_reasoning_tokens"] == 6
+    assert [r.json["reasoning_effort"] for r in fault_server.requests] == ["low", "low", "high"]
+    plain = client.apply(pd.DataFrame({"q": ["2+2?"]}), template="{{q}}", model="fault-chat")
+    assert "llm_reasoning" not in plain.columns and plain.loc[0, "llm_response"] == "4"

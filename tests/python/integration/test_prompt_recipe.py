@@ -259,3 +259,67 @@ def test_every_json_type_reaches_its_typed_column(tmp_path, fault_server):
         assert row["llm_b"].lower() == "false"
         assert json.loads(row["llm_a"]) == [1, "two", None] and json.loads(row["llm_o"]) == {"k": [1, 2], "v": None}
         assert row["llm_z"] == ""
+
+
+# --- reasoning models (issue 10 §2.7 and §3) ----------------------------------------------------------------
+
+def recorded(body: dict) -> Fault:
+    """A provider's 200 answer replayed as recorded (built with the provider corpus's builders)."""
+    return Fault.error(200, body, label="recorded answer")
+
+
+THINK_THEN_JSON = '<think>\nThe user wants JSON.\n</think>\n\n{"sentiment": "negative"}'
+
+
+@pytest.mark.parametrize("output_format, column, expected", [
+    ("json_object", "llm_json", '{"sentiment": "negative"}'),
+    ("json_schema", "llm_sentiment", "negative"),
+])
+def test_json_is_read_after_an_inline_think_block(tmp_path, fault_server, output_format, column, expected):
+    """§2.7: a <think> block before the JSON answer (Fireworks, llama.cpp --reasoning-format none) is skipped,
+    kept in the reasoning column, and the JSON after it gives the typed column."""
+    from tests.providers.case import completion, usage
+
+    fault_server.add_rule(recorded(completion(THINK_THEN_JSON, usage=usage(30, 25, completion_tokens_details={
+        "reasoning_tokens": 9}))), when_text("awful"))
+    config = {"prompt_template": "Sentiment of: {{text}}", "output_format": output_format,
+              "json_schema": json.dumps({"type": "object", "properties": {"sentiment": {"type": "string"}}}),
+              "reasoning_column": True, "reasoning_effort": "low"}
+    done, out = run(tmp_path, preset_for(fault_server, json_mode="json_object"), config,
+                    [{"text": "The service was awful."}])
+    assert done.returncode == 0, done.stderr
+    [row] = read_rows(out)
+    assert row["llm_error_message"] == ""
+    assert row[column] == expected
+    assert row["llm_response"] == '{"sentiment": "negative"}'
+    assert row["llm_reasoning"] == "The user wants JSON."
+    assert row["llm_reasoning_tokens"] == "9"
+    [request] = fault_server.requests
+    assert request.json["reasoning_effort"] == "low"
+    assert request.json["response_format"] == {"type": "json_object"}
+    assert "9 of them reasoning" in done.stderr  # the run summary counts reasoning tokens
+
+
+def test_reasoning_that_used_the_whole_limit_is_a_row_error(tmp_path, fault_server):
+    """§3: content empty, finish_reason length, the reasoning took every token: an error naming the recipe's
+    max_output_tokens, never an empty answer; the other rows are answered, the reasoning column stays optional."""
+    from tests.providers.case import completion, usage
+
+    fault_server.add_rule(recorded(completion("<think>\nA haiku needs five syllables first, then", "length",
+                                              usage=usage(20, 16))), when_text("haiku"))
+    fault_server.add_rule(recorded(completion(None, "length", message={"reasoning_content": "Let me count."},
+                                              usage=usage(20, 16, completion_tokens_details={
+                                                  "reasoning_tokens": 16}))), when_text("count"))
+    rows = [{"text": "write a haiku"}, {"text": "hello"}, {"text": "count to ten"}]
+    done, out = run(tmp_path, preset_for(fault_server), {"prompt_template": "{{text}}", "max_output_tokens": 16},
+                    rows)
+    assert done.returncode == 0, done.stderr
+    result = read_rows(out)
+    assert [r["llm_error_type"] for r in result] == ["reasoning_budget", "", "reasoning_budget"]
+    for row in (result[0], result[2]):
+        assert "raise 'max_output_tokens' (now 16)" in row["llm_error_message"]
+        assert row["llm_response"] == ""
+    assert "16 reasoning tokens" in result[2]["llm_error_message"]
+    assert result[1]["llm_response"] == "echo: hello"
+    assert "llm_reasoning" not in result[0]
+    assert fault_server.calls == 3  # not retried: the same limit would be spent the same way

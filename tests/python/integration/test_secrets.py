@@ -272,3 +272,105 @@ def test_settings_errors_with_keys_in_the_preset(witness):
     client = Client.from_preset({"base_url": "http://h/v1", "models": ["m"], "api_key": SECRET})
     witness.expect(lambda: client.chat(HI, model="other"))
     logging.getLogger("openai_compatible").debug("a debug line to prove capture works")
+
+
+# --- a key the HTTP library refuses (pasted with its line break) -------------------------------------------------
+
+# what changes form in a repr, a bytes literal, JSON or a URL: quotes, backslash, non-ASCII, +, /, =, %, line break
+PASTED = "sk-SECRET-pasted'\"\\é/+=%-5e2c9d71b0\n"
+
+
+def with_raw_key(client, key):
+    """A client whose settings bypass the reader's normalisation, as code building settings itself could."""
+    object.__setattr__(client.settings, "api_key", key)
+    client._redact.add(key)
+    return client
+
+
+@pytest.mark.parametrize("scheme", sorted(SCHEMES))
+def test_a_key_with_a_line_break_never_shows_in_errors_or_logs(fault_server, caplog, capsys, scheme):
+    caplog.set_level(logging.DEBUG)
+    fault_server.always("401")
+    client = with_raw_key(make_client(fault_server.url, scheme, max_retries=0), PASTED)
+    pieces = {PASTED.strip()[i:i + 8] for i in range(len(PASTED.strip()) - 7)}
+    texts = []
+    for call in (lambda: client.chat(HI, model="fault-chat"), lambda: list(client.stream(HI, model="fault-chat")),
+                 lambda: client.embed(["a"], model="fault-embed")):
+        with pytest.raises(OpenAICompatibleError) as info:
+            call()
+        exc = info.value
+        texts += [str(exc), repr(exc), "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))]
+        texts += [str(v) for v in vars(exc).values() if v is not None]
+        if scheme == "query_param":  # URL-encoded, the key is sent: the provider refuses it, naming the scheme
+            assert exc.kind == "authentication" and "the 'key' query parameter" in str(exc)
+        else:  # http.client refuses the header before sending: a settings error, masked
+            assert exc.kind == "settings" and "***" in str(exc) and "api_key" in str(exc)
+    out, err = capsys.readouterr()
+    texts += [out, err, caplog.text]
+    for text in texts:
+        assert not [p for p in pieces if p in text], text[:1000]
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "api_key_header", "custom_header"])
+def test_a_control_character_in_an_extra_header_value_never_shows(fault_server, scheme):
+    client = make_client(fault_server.url, scheme, max_retries=0)
+    bad = "gw-SECRET-line\nbreak-7d41"
+    object.__setattr__(client.settings, "extra_headers", (("X-Gateway-Token", bad),))
+    client._redact.add(bad)
+    with pytest.raises(OpenAICompatibleError) as info:
+        client.chat(HI, model="fault-chat")
+    assert info.value.kind == "settings"
+    assert "SECRET-line" not in str(info.value) and "break-7d41" not in str(info.value)
+    assert fault_server.calls == 0
+
+
+# --- the error of a refused key says how it was sent -----------------------------------------------------------------
+
+@pytest.mark.parametrize(("scheme", "sent_in"), [
+    ("bearer", "the 'Authorization: Bearer ...' header"), ("api_key_header", "the 'api-key' header"),
+    ("custom_header", "the 'Ocp-Apim-Subscription-Key' header"), ("query_param", "the 'key' query parameter")])
+def test_a_key_sent_under_the_wrong_scheme_is_named(fault_server, scheme, sent_in):
+    fault_server.require_auth(SECRET, scheme="x-api-key")  # the service wants X-API-Key, which no preset sent
+    client = make_client(fault_server.url, scheme, max_retries=0)
+    with pytest.raises(OpenAICompatibleError) as info:
+        client.chat(HI, model="fault-chat")
+    message = str(info.value)
+    assert info.value.kind == "authentication"
+    assert sent_in in message and f"auth_scheme '{scheme}'" in message
+    assert not leaks(message)
+
+
+# --- the preset's own header and parameter names are used, not the defaults ---------------------------------------
+
+def test_a_custom_header_name_is_the_one_sent(fault_server):
+    fault_server.require_auth(SECRET, scheme="header:X-Corp-Gateway-Key")
+    client = make_client(fault_server.url, "custom_header", auth_header_name="X-Corp-Gateway-Key")
+    assert client.chat(HI, model="fault-chat").text
+    assert "".join(client.stream(HI, model="fault-chat"))
+    assert client.embed(["a"], model="fault-embed")
+    assert len(fault_server.requests) == 3
+    for request in fault_server.requests:
+        assert request.header("X-Corp-Gateway-Key") == SECRET
+        assert request.header("Ocp-Apim-Subscription-Key") is None and request.header("Authorization") is None
+
+
+def test_a_query_parameter_name_is_the_one_sent(fault_server):
+    fault_server.require_auth(SECRET, scheme="query:subscription-code")
+    client = make_client(fault_server.url, "query_param", auth_query_param="subscription-code")
+    assert client.chat(HI, model="fault-chat").text
+    assert "".join(client.stream(HI, model="fault-chat"))
+    assert client.embed(["a"], model="fault-embed")
+    assert len(fault_server.requests) == 3
+    for request in fault_server.requests:
+        assert request.query.get("subscription-code") == SECRET
+        assert "key" not in request.query and request.header("Authorization") is None
+
+
+def test_a_dict_preset_without_names_uses_the_descriptor_defaults(fault_server):
+    fault_server.require_auth(SECRET, scheme="header:Ocp-Apim-Subscription-Key")
+    preset = {"base_url": fault_server.url, "models": ["fault-chat"], "api_key": SECRET, "auth_scheme": "custom_header"}
+    assert Client.from_preset(preset).chat(HI, model="fault-chat").text
+    fault_server.reset()
+    fault_server.require_auth(SECRET, scheme="query:key")
+    preset.update(auth_scheme="query_param")
+    assert Client.from_preset(preset).chat(HI, model="fault-chat").text

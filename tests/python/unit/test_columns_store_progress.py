@@ -124,3 +124,48 @@ def test_summary_describes_everything_a_user_asks_after_a_run():
                  "2 retries", "1 rate-limited", "30 in", "40 out"):
         assert part in text
     assert summary.as_dict()["failed"] == 2
+
+
+def test_progress_and_summary_show_the_concurrency_in_use():
+    now = [0.0]
+    lines = []
+    reporter = ProgressReporter(total=10, every_s=1, emit=lines.append, clock=lambda: now[0])
+    summary = RunSummary(rows=10, seconds=1.0, concurrency="automatic, 37 now (peak 52, bound 256)")
+    now[0] = 2.0
+    reporter.maybe_report(summary, 4)
+    assert lines[0].endswith(", concurrency automatic, 37 now (peak 52, bound 256)")
+    assert summary.describe().endswith("; concurrency automatic, 37 now (peak 52, bound 256)")
+    assert summary.as_dict()["concurrency"].startswith("automatic")
+
+
+def test_store_opening_waits_for_another_process_lock(tmp_path) -> None:
+    """Two activities creating the cache file at once: the second waits instead of failing."""
+    import sqlite3
+
+    path = str(tmp_path / "shared.sqlite")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # the other process is creating the file
+    waits: list[float] = []
+
+    def other_finishes(seconds: float) -> None:
+        waits.append(seconds)
+        other.execute("COMMIT")
+
+    store = AnswerStore(path, busy_timeout_s=0.01, sleep=other_finishes)
+    store.put_many([("k", {"text": "kept"})])
+    assert len(waits) == 1 and len(store) == 1
+    store.close()
+    other.close()
+
+
+def test_store_merge_and_snapshot(tmp_path) -> None:
+    first, second = AnswerStore(str(tmp_path / "a.sqlite")), AnswerStore(str(tmp_path / "b.sqlite"))
+    first.put_many([("a", 1), ("shared", "first")])
+    second.put_many([("b", 2), ("shared", "second")])
+    second.close()
+    assert first.merge_from(str(tmp_path / "b.sqlite")) == 1
+    first.snapshot(str(tmp_path / "copy.sqlite"))
+    copy = AnswerStore(str(tmp_path / "copy.sqlite"))
+    assert {k: v for k, (v, _) in copy.get_many(["a", "b", "shared"]).items()} == {"a": 1, "b": 2, "shared": "first"}
+    copy.close()
+    first.close()

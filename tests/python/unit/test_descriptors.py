@@ -40,6 +40,13 @@ def test_connection_preset_contract():
         "auth_scheme": "SELECT",
         "auth_header_name": "STRING",
         "auth_query_param": "STRING",
+        "entra_tenant_id": "STRING",
+        "oauth2_token_url": "STRING",
+        "oauth2_client_id": "STRING",
+        "oauth2_client_secret": "PASSWORD",
+        "oauth2_scope": "STRING",
+        "oauth2_audience": "STRING",
+        "oauth2_client_auth": "SELECT",
         "api_key": "PASSWORD",
         "use_per_user_key": "BOOLEAN",
         "per_user_key": "CREDENTIAL_REQUEST",
@@ -53,6 +60,7 @@ def test_connection_preset_contract():
         "client_key": "STRING",
         "proxy": "STRING",
         "max_concurrency": "INT",
+        "concurrency_upper_bound": "INT",
         "requests_per_minute": "INT",
         "tokens_per_minute": "INT",
         "max_retries": "INT",
@@ -74,7 +82,10 @@ def test_connection_preset_contract():
         "custom_header",
         "query_param",
         "none",
+        "oauth2_client_credentials",
+        "entra_id",
     ]
+    assert values(params["oauth2_client_auth"]) == ["basic", "body"]
     assert values(params["streaming"]) == ["auto", "yes", "no"]
     assert values(params["max_tokens_field"]) == ["auto", "max_tokens", "max_completion_tokens"]
     assert values(params["system_role"]) == ["system", "developer", "user"]
@@ -89,7 +100,8 @@ def test_connection_preset_contract():
     assert defaults["api_version"] == "2024-10-21"
     assert (defaults["connect_timeout_s"], defaults["read_timeout_s"]) == (10, 120)
     assert defaults["verify_tls"] is True and defaults["stream_usage"] is True
-    assert (defaults["max_concurrency"], defaults["max_retries"]) == (8, 5)
+    assert (defaults["max_concurrency"], defaults["max_retries"]) == (0, 5)  # 0: automatic
+    assert defaults["concurrency_upper_bound"] == 256
     assert (defaults["requests_per_minute"], defaults["tokens_per_minute"]) == (0, 0)
     assert data["defaultDefinableAtProjectLevel"] is True and data["defaultDefinableInline"] is False
 
@@ -323,3 +335,26 @@ def test_main_exit_codes(tmp_path, capsys):
     (tmp_path / "plugin.json").write_text('{"id": "demo", "version": "0.1.0", "meta": {}}')
     assert checker.main([str(tmp_path)]) == 1
     assert "plugin.json: missing meta.label" in capsys.readouterr().out
+
+
+# --- one parameter-type list for both checkers ------------------------------------------------------------------------
+
+def test_both_checkers_use_one_type_list():
+    from localdss import params as localdss_params
+
+    assert checker.KNOWN_PARAM_TYPES == localdss_params.KNOWN_TYPES
+    assert {"STRING", "PASSWORD", "LLM", "PRESET", "CREDENTIAL_REQUEST", "KNOWLEDGE_BANK"} <= checker.KNOWN_PARAM_TYPES
+
+
+@pytest.mark.parametrize("ptype", ["AGENT", "AGENT_TOOL", "MODEL_EVALUATION_STORE"])
+def test_a_type_outside_the_dss_reference_is_unknown_to_both(tmp_path, ptype):
+    from localdss import params as localdss_params
+
+    descriptors = copy.deepcopy(VALID)
+    _recipe(descriptors)["params"].append({"name": "picked", "type": ptype, "label": "Picked"})
+    _write_plugin(tmp_path, descriptors)
+    assert any(f"unknown parameter type '{ptype}'" in p for p in checker.check_all(tmp_path))
+    problems = []
+    localdss_params.check_descriptors([{"name": "picked", "type": ptype}], "recipe", in_parameter_set=False,
+                                      problems=problems)
+    assert any(f"unknown type '{ptype}'" in p for p in problems), problems

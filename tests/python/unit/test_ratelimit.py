@@ -1,6 +1,7 @@
 """The client-side rate limiter, driven by a fake clock: pacing is asserted on the fake clock, never on wall time."""
 
 import concurrent.futures
+import random
 import threading
 
 import pytest
@@ -188,3 +189,116 @@ def test_estimate_tokens():
     assert estimate_tokens(400) == 101
     assert estimate_tokens(400, 50) == 151
     assert estimate_tokens(400, -5) == 101
+
+
+class Provider:
+    """A provider allowing ``rpm`` requests per minute: a token bucket holding one second's worth (as Azure
+    OpenAI evaluates its quota over short windows); a refusal says how long until the next token."""
+
+    def __init__(self, rpm):
+        self.rate = rpm / 60.0
+        self.tokens = self.rate
+        self.stamp = 0.0
+
+    def take(self, now):
+        self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return None
+        return (1.0 - self.tokens) / self.rate
+
+
+def share_one_provider(processes, seconds, rpm=600):
+    """``processes`` senders, each with its own limiter whose preset says ``rpm`` (the provider's whole limit),
+    sending as fast as their limiter lets them. Returns (answered, refused) per second after the first 10 s."""
+    clock = FakeClock(start=0.0)
+    provider = Provider(rpm)
+    limiters = []
+    for index in range(processes):
+        waits = []
+        limiters.append((RateLimiter(rpm, clock=clock, sleep=waits.append, rng=random.Random(index)), waits))
+    events = [(0.0, index) for index in range(processes)]
+    answered = refused = 0
+    while events:
+        events.sort()
+        when, index = events.pop(0)
+        if when > seconds:
+            continue
+        limiter, waits = limiters[index]
+        clock.now = when
+        waits.clear()
+        limiter.acquire()
+        sent = when + sum(waits)
+        clock.now = sent
+        hint = provider.take(sent)
+        if hint is None:
+            answered += sent >= 10.0
+            events.append((sent + 0.001, index))
+        else:
+            refused += sent >= 10.0
+            hold = limiter.on_rate_limited(hint)
+            events.append((sent + max(hold, 0.001), index))
+    return answered / (seconds - 10.0), refused / (seconds - 10.0), [lim.share for lim, _ in limiters]
+
+
+def test_one_process_alone_uses_the_whole_rate_without_429s():
+    answered, refused, shares = share_one_provider(1, 60.0)
+    assert answered == pytest.approx(10.0, rel=0.02) and refused == 0 and shares == [1.0]
+
+
+def test_three_processes_on_one_provider_converge_to_its_limit_together():
+    answered, refused, shares = share_one_provider(3, 120.0)
+    assert answered >= 0.85 * 10.0  # the provider's 600 per minute
+    assert refused / (answered + refused) < 0.10
+    assert sum(shares) < 1.3 and min(shares) > 0.1  # each settled near a third, none starved
+
+
+def test_a_429_lowers_the_share_once_its_window_ends_and_it_grows_back_when_used():
+    clock = FakeClock(start=0.0)
+    rl = RateLimiter(600, clock=clock, sleep=clock.sleep, rng=random.Random(1))
+    for index in range(10):  # a window: 10 requests, 0.1 s apart
+        rl.acquire()
+        if index % 2:
+            rl.on_rate_limited(None)  # half of the window's requests refused
+    clock.advance(0.5)
+    rl.acquire()  # the window is over: the share follows what the provider let through
+    assert rl.share == pytest.approx(0.5)
+    before = rl.share
+    for _ in range(40):
+        rl.acquire()
+    assert rl.share > before
+
+
+def test_a_429_of_a_request_sent_in_an_older_window_does_not_count():
+    clock = FakeClock(start=0.0)
+    rl = RateLimiter(600, clock=clock, sleep=clock.sleep)
+    rl.acquire()
+    clock.advance(5.0)
+    seen = []
+
+    def other_thread():
+        rl.acquire()  # ends the window the first request was sent in
+        seen.append(rl.share)
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join()
+    rl.on_rate_limited(None)  # the answer to the first request, from the window before
+    for _ in range(30):
+        rl.acquire()
+    assert rl.share == 1.0
+
+
+def test_the_hold_after_a_429_honours_the_hint_with_a_random_extra():
+    holds = set()
+    for seed in range(5):
+        clock = FakeClock()
+        rl = RateLimiter(clock=clock, sleep=clock.sleep, rng=random.Random(seed))
+        hold = rl.on_rate_limited(2.0)
+        assert 2.0 <= hold <= 2.5
+        holds.add(round(hold, 6))
+        rl.acquire()
+        assert clock.now - 1000.0 == pytest.approx(hold)
+    assert len(holds) == 5  # processes told the same wait don't all come back at once
+    assert RateLimiter().on_rate_limited(None) == 0.0

@@ -105,3 +105,160 @@ def test_client_redacts_every_secret_of_its_preset():
                "proxy-password-0005"]
     out = client._redact(" ".join(secrets))
     assert out == " ".join([MASK] * len(secrets))
+
+
+# --- every form a secret takes inside another library's text ---------------------------------------------------------
+
+# secrets holding what changes form when quoted, escaped or encoded: both quotes, a backslash, non-ASCII (Latin-1, and
+# beyond: euro sign, an emoji outside the BMP), +, /, =, %, a space and the trailing line break of a paste
+TRICKY = [
+    "sk-tricky'\"\\é/+=%0a-0001\n",
+    "sk-quote'only/+=%-0002",
+    'sk-dquote"only\\-0003',
+    "k€y-😀-with space+0004",
+    "sk-\ttab\x7fdel-0005",
+]
+
+
+def forms(secret):
+    """The texts http.client, urllib3, requests, json and friends produce from a secret (whole or in a header)."""
+    import html
+    import json
+
+    out = {
+        "raw": secret,
+        "repr": repr(secret),
+        "ascii": ascii(secret),
+        "repr of repr": repr(repr(secret)),
+        "bytes utf-8": repr(secret.encode("utf-8")),
+        "header bytes": repr(("Bearer " + secret).encode("utf-8")),
+        "json": json.dumps(secret),
+        "json non-ascii": json.dumps(secret, ensure_ascii=False),
+        "json escaped slash": json.dumps(secret).replace("/", "\\/"),
+        "json in repr": repr(json.dumps({"key": secret})),
+        "quote": quote(secret, safe=""),
+        "quote keeps /": quote(secret),
+        "quote_plus": quote_plus(secret),
+        "urlencode": urlencode({"key": secret}),
+        "quoted twice": quote(quote(secret, safe=""), safe=""),
+        "lower-case percent": quote(secret, safe="").lower(),
+        "html": html.escape(secret),
+        "stripped": secret.strip(),
+    }
+    try:
+        out["bytes latin-1"] = repr(secret.encode("latin-1"))
+    except UnicodeEncodeError:
+        pass
+    return out
+
+
+def visible_pieces(secret, text, size=6):
+    """Fragments of the secret (its stripped form, plain) still readable in text."""
+    core = secret.strip()
+    return [core[i:i + size] for i in range(len(core) - size + 1) if core[i:i + size] in text]
+
+
+@pytest.mark.parametrize("secret", TRICKY)
+def test_every_form_of_a_tricky_secret_is_masked(secret):
+    redact = Redactor([secret])
+    for name, form in forms(secret).items():
+        out = redact(f"Invalid header value {form} (more text)")
+        assert MASK in out, (name, out)
+        assert not visible_pieces(secret, out), (name, out)
+        assert out.startswith("Invalid header value ") and out.endswith(" (more text)"), (name, out)
+
+
+@pytest.mark.parametrize("secret", TRICKY)
+def test_the_forms_really_differ(secret):
+    # the test above would prove little if the encoders left these secrets unchanged
+    assert len(set(forms(secret).values())) >= 8
+
+
+def test_ordinary_text_around_escapes_is_left_alone():
+    redact = Redactor(["sk-abc\n0001"])
+    text = "line one\\nline two %0A and sk-abc 0001 and sk-abc"
+    assert redact(text) == text
+
+
+def library_errors(secret):
+    """Exceptions real libraries raise with the secret inside (header value, URL), as they word them."""
+    import http.client
+
+    import requests
+    import urllib3
+
+    errors = []
+    conn = http.client.HTTPConnection("127.0.0.1", 9)
+    conn.putrequest("GET", "/")
+    try:
+        conn.putheader("Authorization", f"Bearer {secret}")
+    except ValueError as exc:
+        errors.append(exc)
+    try:
+        requests.Request("GET", "http://127.0.0.1:9/v1", headers={"X-Key": f" {secret}"}).prepare()
+    except ValueError as exc:  # requests.exceptions.InvalidHeader
+        errors.append(exc)
+    try:
+        urllib3.util.parse_url(f"http://127.0.0.1:9/v1?key={quote_plus(secret)}#{secret}\x00 bad port:x")
+    except Exception as exc:  # urllib3's LocationParseError
+        errors.append(exc)
+    return errors
+
+
+@pytest.mark.parametrize("secret", TRICKY)
+def test_exceptions_of_the_http_libraries_are_masked(secret):
+    redact = Redactor([secret])
+    errors = library_errors(secret)
+    assert errors, "no library refused the secret: the test would prove nothing"
+    for exc in errors:
+        assert visible_pieces(secret, str(exc) + repr(exc)), repr(exc)  # the library does quote it
+        for text in (str(exc), repr(exc)):
+            out = redact(text)
+            assert not visible_pieces(secret, out), (type(exc).__name__, out)
+
+
+def test_redact_everywhere_takes_any_object():
+    keep = Redactor(["sk-anything-0009"])
+    assert redact_everywhere(ValueError(b"sk-anything-0009")) == f"b'{MASK}'"
+    del keep
+
+
+# --- masking does not depend on the logger's name --------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["openai_compatible.tasks.embed", "openai_compatible.x.y", __name__,
+                                  "some_other_library", "urllib3.connectionpool.child"])
+def test_records_of_any_logger_are_masked(name, caplog):
+    secret = "sk-child-logger-secret\n"
+    redact = Redactor([secret])
+    caplog.set_level(logging.DEBUG)
+    install_log_filters()
+    logger = logging.getLogger(name)
+    logger.propagate = True
+    logger.warning("header %r refused", f"Bearer {secret}".encode())
+    try:
+        raise ValueError(f"Invalid header value {('Bearer ' + secret).encode()!r}")
+    except ValueError:
+        logger.exception("send failed")
+    assert len(caplog.records) == 2
+    assert "sk-child-logger-secret" not in caplog.text
+    assert caplog.text.count(MASK) >= 2  # the warning's message and the traceback's exception line
+    del redact
+
+
+def test_a_handler_added_later_is_covered_at_the_next_installation():
+    import io
+
+    secret = "sk-late-handler-secret-0010"
+    redact = Redactor([secret])
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("late.module")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        install_log_filters()
+        logger.error("key=%s", secret)
+    finally:
+        logger.removeHandler(handler)
+    assert stream.getvalue() == f"key={MASK}\n"
+    del redact

@@ -33,7 +33,7 @@ def failing(*errors, answer="ok"):
 
 
 def loop_with(clock, max_retries=3):
-    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, jitter=0.0)  # waits exactly as hinted
     return RetryLoop(RetryPolicy(max_retries=max_retries), limiter, CallStats()), limiter
 
 
@@ -70,3 +70,53 @@ def test_an_error_that_is_not_transient_is_raised_at_once():
     with pytest.raises(BadRequestError):
         loop.run(failing(BadRequestError("no")), call)
     assert call.attempts == 1 and loop.stats.snapshot()["retries"] == 0
+
+
+def refused():
+    from openai_compatible.errors import APIConnectionError
+    error = APIConnectionError("chat with 'm': cannot reach http://127.0.0.1:9/v1/chat/completions (connection "
+                               "refused).", retry_after=0)
+    error.unreachable = True  # as http/send.py marks a connection that never reached a server
+    return error
+
+
+def test_a_provider_never_reached_is_retried_once_then_given_up():
+    loop, _ = loop_with(Clock(), max_retries=5)
+    call = Call("chat")
+    from openai_compatible.errors import APIConnectionError
+    with pytest.raises(APIConnectionError) as info:
+        loop.run(failing(*[refused() for _ in range(10)]), call)
+    assert "connection refused" in str(info.value)
+    assert call.attempts == 2  # not 6: a service that is down stops the job in seconds
+
+
+def test_once_the_provider_answered_a_refused_connection_gets_every_retry():
+    from openai_compatible.errors import APITimeoutError
+    loop, _ = loop_with(Clock(), max_retries=5)
+    assert loop.run(failing(), Call("first")) == "ok"
+    call = Call("chat")
+    assert loop.run(failing(*[refused() for _ in range(5)]), call) == "ok"  # a restart mid-run
+    assert call.attempts == 6
+    unreached, _ = loop_with(Clock(), max_retries=5)
+    timeout = Call("chat")
+    assert unreached.run(failing(*[APITimeoutError("no answer", retry_after=0) for _ in range(5)]), timeout) == "ok"
+    assert timeout.attempts == 6  # a slow first answer (a model loading) is not a service that is down
+
+
+def test_an_error_status_means_the_provider_answered(caplog):
+    loop, _ = loop_with(Clock(), max_retries=5)
+    with caplog.at_level("INFO", logger="openai_compatible"):
+        loop.run(failing(ServerError("HTTP 500", provider_message="Context shift failed: slot 3 busy",
+                                     retry_after=0), refused(), refused(), refused()), Call("chat"))
+    assert loop.provider_answered
+    retry_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Retrying")]
+    assert len(retry_lines) == 4
+    assert retry_lines[0].endswith("(retry 1 of 5): Context shift failed: slot 3 busy")  # the provider's words
+
+
+def test_retry_log_lines_are_cut_to_a_readable_length(caplog):
+    loop, _ = loop_with(Clock(), max_retries=2)
+    with caplog.at_level("INFO", logger="openai_compatible"):
+        loop.run(failing(ServerError("x", provider_message="overloaded " * 200, retry_after=0)), Call("chat"))
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("Retrying"))
+    assert line.endswith("...") and len(line.split(": ", 1)[1]) <= 300

@@ -265,7 +265,8 @@ def test_unset_fields_take_defaults():
     ("max_retries", "many", "whole number"),
     ("max_retries", True, "whole number"),
     ("max_retries", -1, "between 0 and 50"),
-    ("max_concurrency", 0, "between 1 and 1024"),
+    ("max_concurrency", -1, "between 0 and 1024"),
+    ("concurrency_upper_bound", 0, "between 1 and 1024"),
     ("requests_per_minute", -5.0, "at least 0"),
     ("read_timeout_s", "slow", "number"),
     ("connect_timeout_s", 0, "at least 0.1"),
@@ -448,3 +449,131 @@ def test_azure_deployments_default_to_max_completion_tokens():
     assert Client.from_preset(openai_preset()).compat.token_field == "max_tokens"
     explicit = Client.from_preset(openai_preset(max_tokens_field="max_completion_tokens"))
     assert explicit.compat.token_field == "max_completion_tokens"
+
+
+# --- secrets as people paste them -----------------------------------------------------------------------------------
+
+def test_surrounding_whitespace_of_every_secret_is_removed():
+    settings = ConnectionSettings.from_preset(azure_preset(
+        api_key=f"  {KEY}\n",
+        endpoints=[{"name": "gpt", "api_key": "\tsk-endpoint-key-0003\r\n"}],
+        extra_headers=[{"from": "X-Gateway-Token", "to": " gw-token-0004\n"}],
+        extra_query=[{"from": "sig", "to": "sig-0005 \n"}]))
+    assert settings.api_key == KEY
+    assert settings.endpoints[0].api_key == "sk-endpoint-key-0003"
+    assert settings.extra_headers == (("X-Gateway-Token", "gw-token-0004"),)
+    assert settings.extra_query == (("sig", "sig-0005"),)
+    per_user = ConnectionSettings.from_preset(openai_preset(api_key="", use_per_user_key=True,
+                                                            per_user_key="sk-mine-0006\n"))
+    assert per_user.api_key == "sk-mine-0006"
+
+
+def test_a_key_of_whitespace_only_is_no_key():
+    assert ConnectionSettings.from_preset(openai_preset(api_key=" \n")).api_key is None
+    assert "'per_user_key'" in settings_error(openai_preset(use_per_user_key=True, per_user_key="\n"))
+
+
+SECRET_INSIDE = "sk-SECRET-inside-0007"
+
+
+@pytest.mark.parametrize(("preset", "field"), [
+    (openai_preset(api_key="sk-SECRET-\ninside-0007"), "'api_key'"),
+    (openai_preset(api_key="sk-SECRET-inside-0007\x00"), "'api_key'"),
+    (openai_preset(api_key="sk-SECRET-inside\u200b-0007"), "'api_key'"),  # a zero-width space from a web page
+    (openai_preset(use_per_user_key=True, per_user_key="sk-SECRET-\rinside-0007"), "'per_user_key'"),
+    (azure_preset(endpoints=[{"name": "gpt", "api_key": "sk-SECRET-\tinside-0007"}]), "'endpoints[1].api_key'"),
+    (openai_preset(extra_headers=[{"from": "X-Token", "to": "sk-SECRET-\ninside-0007"}]),
+     "'extra_headers' entry 'X-Token'"),
+    (openai_preset(extra_query=[{"from": "sig", "to": "sk-SECRET-\x1binside-0007"}]), "'extra_query' entry 'sig'"),
+    (openai_preset(organization="org-\nSECRET"), "'organization'"),
+])
+def test_a_secret_holding_a_control_character_is_refused_without_showing_it(preset, field):
+    message = settings_error(preset)
+    assert field in message and "control or invisible character" in message
+    for piece in ("sk-SECRET", "inside-0007", "org-"):
+        assert piece not in message
+
+
+def test_a_non_latin1_key_cannot_go_in_a_header_but_can_go_in_the_url():
+    key = "sk-k€y-0008"
+    for scheme in ("bearer", "api_key_header"):
+        message = settings_error(openai_preset(auth_scheme=scheme, api_key=key))
+        assert "'api_key'" in message and "Latin-1" in message and key not in message
+    assert ConnectionSettings.from_preset(openai_preset(auth_scheme="query_param", api_key=key)).api_key == key
+
+
+def test_settings_built_without_the_reader_are_normalised_too():
+    # overrides, a notebook's own ConnectionSettings(...), dataclasses.replace: all go through __post_init__
+    assert Client.from_preset(openai_preset(), api_key=f"{KEY}\n").settings.api_key == KEY
+    with pytest.raises(SettingsError, match="'api_key'") as info:
+        Client.from_preset(openai_preset(), api_key="sk-SECRET-\nzz-0010")
+    assert "SECRET" not in str(info.value) and "zz-0010" not in str(info.value)
+    with pytest.raises(SettingsError, match="'extra_headers' entry 'X-A'"):
+        ConnectionSettings(base_url="http://h/v1", models=("m",), extra_headers=(("X-A", "a\nb"),))
+    from openai_compatible.settings import Endpoint
+    assert Endpoint(name="e", kind="openai_v1", base="http://h/v1", api_key=" k-0009 ").api_key == "k-0009"
+
+
+@pytest.mark.parametrize(("preset", "field"), [
+    (openai_preset(auth_scheme="custom_header", auth_header_name="X API Key"), "'auth_header_name'"),
+    (openai_preset(auth_scheme="custom_header", auth_header_name="X-Key:"), "'auth_header_name'"),
+    (openai_preset(extra_headers=[{"from": "X Team", "to": "data"}]), "'extra_headers'"),
+])
+def test_header_names_must_be_http_tokens(preset, field):
+    message = settings_error(preset)
+    assert field in message and "header name" in message
+
+
+def test_a_header_name_of_an_unused_scheme_is_not_checked():
+    settings = ConnectionSettings.from_preset(openai_preset(auth_scheme="bearer", auth_header_name="not used"))
+    assert settings.auth_scheme == "bearer"
+
+
+# --- unknown fields and defaults of dict presets ----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("key", "close"), [("baseurl", "base_url"), ("api-key", "api_key"), ("BaseURL", "base_url"),
+                                            ("max_retry", "max_retries"), ("auth_header", "auth_header_name")])
+def test_an_unknown_field_is_named_with_the_closest_known_one(key, close):
+    preset = openai_preset()
+    preset[key] = preset.pop("base_url") if close == "base_url" else "x"
+    message = settings_error(preset)
+    assert f"'{key}'" in message and f"did you mean '{close}'?" in message
+
+
+def test_an_unknown_field_far_from_any_is_named_alone():
+    message = settings_error(openai_preset(zzqqxx=1))
+    assert "'zzqqxx'" in message and "did you mean" not in message
+
+
+def test_fields_dss_adds_itself_are_not_unknown():
+    settings = ConnectionSettings.from_preset(openai_preset(__credentials={"per_user_key": "x"}))
+    assert settings.base_url == "http://127.0.0.1:9/v1"
+
+
+def test_an_unknown_endpoint_field_is_named():
+    message = settings_error(azure_preset(endpoints=[{"name": "gpt", "deploymnet": "gpt-4o"}]))
+    assert "'endpoints[1]'" in message and "'deploymnet'" in message and "did you mean 'deployment'?" in message
+
+
+def test_dict_presets_get_the_descriptor_defaults_of_header_and_parameter_names():
+    header = Client.from_preset(openai_preset(auth_scheme="custom_header"))
+    assert request_headers(header.settings, header.endpoint_for("m1"))["Ocp-Apim-Subscription-Key"] == KEY
+    query = Client.from_preset(openai_preset(auth_scheme="query_param"))
+    assert request_query(query.settings, query.endpoint_for("m1"))["key"] == KEY
+
+
+# --- how a refused key was sent -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("changes", "expect"), [
+    ({"auth_scheme": "bearer"}, "the 'Authorization: Bearer ...' header (auth_scheme 'bearer')"),
+    ({"auth_scheme": "api_key_header"}, "the 'api-key' header (auth_scheme 'api_key_header')"),
+    ({"auth_scheme": "custom_header", "auth_header_name": "X-Corp-Key"}, "the 'X-Corp-Key' header"),
+    ({"auth_scheme": "query_param", "auth_query_param": "code"}, "the 'code' query parameter"),
+    ({"auth_scheme": "none"}, "No key was sent (auth_scheme 'none')"),
+    ({"api_key": ""}, "No key was sent: the preset's 'api_key' is empty"),
+    ({"api_key": "", "use_per_user_key": True, "per_user_key": KEY}, "The key (your per-user key) was sent in"),
+])
+def test_auth_description_names_the_scheme_never_the_key(changes, expect):
+    settings = ConnectionSettings.from_preset(openai_preset(**changes))
+    text = settings.auth_description(bool(settings.api_key))
+    assert expect in text and KEY not in text

@@ -40,3 +40,12 @@ def test_values_are_formatted_like_a_user_reads_them():
     assert format_value("None") == "None"
     assert format_value(True) == "True"
     assert format_value(math.inf) == "inf"
+
+
+def test_every_unknown_placeholder_is_reported_at_once():
+    with pytest.raises(SettingsError) as info:
+        Template("{{titel}} by {{autor}}: {{text}} ({{nope}}, {{titel}})").check_columns(["title", "author", "text"])
+    message = str(info.value)
+    assert "3 placeholders name no input column" in message
+    assert "{{titel}} (did you mean 'title'?)" in message and "{{autor}} (did you mean 'author'?)" in message
+    assert "{{nope}}" in message and message.count("{{titel}}") == 1

@@ -89,3 +89,22 @@ def test_without_the_ca_the_sdk_refuses_the_certificate(tls_server, monkeypatch)
     sdk = Client.from_preset(dict(BASE, base_url=url, max_retries=0)).openai(max_retries=0)
     with pytest.raises(openai.APIConnectionError):
         sdk.chat.completions.create(model="fault-chat", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_never_connected_tells_a_refused_connection_from_a_reset_one():
+    import socket
+
+    import requests
+    from openai_compatible.http.failures import never_connected
+
+    with socket.socket() as probe:  # a port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    try:
+        requests.get(f"http://127.0.0.1:{port}/v1/models", timeout=2)
+    except requests.exceptions.ConnectionError as exc:
+        assert never_connected(exc)
+    else:
+        raise AssertionError("a closed port answered")
+    reset = requests.exceptions.ConnectionError(ConnectionResetError(104, "Connection reset by peer"))
+    assert not never_connected(reset)

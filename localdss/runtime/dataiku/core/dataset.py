@@ -7,6 +7,7 @@ DataFrame is written by position, so its columns must match the schema.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -35,10 +36,18 @@ class Dataset:
         self.name, self.project_key, self.short_name = locations.full_name(name, project_key)
         self._location = locations.find("DATASET", name, project_key, ignore_flow)
         in_recipe = flow.get_flow() is not None and not ignore_flow
+        self._in_recipe = in_recipe
         self.readable = not in_recipe or self._location["io"] == "in"
         self.writable = not in_recipe or self._location["io"] == "out"
-        self.read_partitions = None
-        self.writePartition = None
+        self.partitioning = self._location.get("partitioning")
+        self.read_partitions: Optional[list[str]] = None
+        self.writePartition: Optional[str] = None
+        if in_recipe:
+            # As DSS's dataset module: read partitions from the flow's input entry, the write
+            # partition from its output entry (DOCS py/dataiku/core/dataset.py).
+            entry = flow.entry(self.name, self._location["io"]) or {}
+            self.read_partitions = entry.get("partitions")
+            self.writePartition = entry.get("partition")
 
     @property
     def full_name(self) -> str:
@@ -68,6 +77,9 @@ class Dataset:
 
     def _file_schema(self) -> Schema:
         path = Path(self._path)
+        if self.partitioning:
+            files = sorted(path.glob("*.csv")) if path.is_dir() else []
+            return [{"name": n, "type": "string"} for n in csv_header(str(files[0]))] if files else []
         if not path.is_file() or path.stat().st_size == 0:
             return []
         if self._location["format"] == "parquet":
@@ -115,14 +127,19 @@ class Dataset:
         int_as_float: bool = False,
         use_nullable_integers: bool = False,
         float_precision: Optional[str] = None,
+        na_values: Any = None,
+        keep_default_na: bool = True,
     ) -> Iterator[Any]:
-        """DataFrames of `chunksize` rows, streamed from the file (memory stays flat)."""
+        """DataFrames of `chunksize` rows, streamed from the file (memory stays flat).
+
+        `na_values` / `keep_default_na` go to pandas as in DSS (default: pandas' missing-value
+        strings such as `NA` or `null` are read as missing)."""
         self._check_readable()
         opts = self._options(sampling, ratio, infer_with_pandas=infer_with_pandas, parse_dates=parse_dates,
                              limit=limit, columns=columns, bool_as_str=bool_as_str, int_as_float=int_as_float,
-                             use_nullable_integers=use_nullable_integers)
-        return iter_frames(self._path, self._location["format"], self.read_schema(raise_if_empty=False),
-                           int(chunksize), opts)
+                             use_nullable_integers=use_nullable_integers, na_values=na_values,
+                             keep_default_na=keep_default_na)
+        return self._frames(int(chunksize), opts)
 
     def get_dataframe(
         self,
@@ -137,6 +154,8 @@ class Dataset:
         int_as_float: bool = False,
         use_nullable_integers: bool = False,
         float_precision: Optional[str] = None,
+        na_values: Any = None,
+        keep_default_na: bool = True,
         **kwargs: Any,
     ) -> Any:
         """The whole dataset (or its first `limit` rows) as one DataFrame."""
@@ -145,7 +164,7 @@ class Dataset:
         frames = list(self.iter_dataframes(
             chunksize=100000, infer_with_pandas=infer_with_pandas, sampling=sampling, parse_dates=parse_dates,
             limit=limit, ratio=ratio, columns=columns, bool_as_str=bool_as_str, int_as_float=int_as_float,
-            use_nullable_integers=use_nullable_integers,
+            use_nullable_integers=use_nullable_integers, na_values=na_values, keep_default_na=keep_default_na,
         ))
         if not frames:
             names = list(columns) if columns is not None else [c["name"] for c in self.read_schema(False)]
@@ -162,11 +181,18 @@ class Dataset:
         timeout: int = 30,
         columns: Optional[Sequence[str]] = None,
     ) -> Iterator[dict[str, Any]]:
-        """One dict per row, typed by the schema, null cells as None."""
-        for df in self.iter_dataframes(chunksize=10000, infer_with_pandas=False, sampling=sampling,
-                                       limit=limit, ratio=ratio, columns=columns):
+        """One dict per row, typed by the schema, empty cells as None.
+
+        DSS streams rows without pandas and casts each cell by its column type (int, float, bool
+        from "true", ISO dates), so texts such as `NA` stay text and a missing integer is None."""
+        self._check_readable()
+        opts = self._options(sampling, ratio, limit=limit, columns=columns, raw=True, keep_default_na=False,
+                             na_values=[""])
+        casters = {c["name"]: cast_cell(c["type"]) for c in self.read_schema(raise_if_empty=False)}
+        for df in self._frames(10000, opts):
             clean = df.astype(object).where(df.notna(), None)
-            yield from clean.to_dict("records")
+            for row in clean.to_dict("records"):
+                yield {name: casters.get(name, _same)(value) for name, value in row.items()}
 
     def iter_tuples(
         self,
@@ -181,6 +207,42 @@ class Dataset:
         """One tuple per row, in schema (or `columns`) order."""
         for row in self.iter_rows(sampling=sampling, limit=limit, ratio=ratio, columns=columns):
             yield tuple(row.values())
+
+    def _frames(self, chunksize: int, opts: ReadOptions) -> Iterator[Any]:
+        schema = self.read_schema(raise_if_empty=False)
+        remaining = None if opts.limit is None or opts.limit < 0 else opts.limit
+        for path in self._read_paths():
+            if remaining is not None and remaining <= 0:
+                return
+            for df in iter_frames(path, self._location["format"], schema, chunksize,
+                                  dataclasses.replace(opts, limit=remaining)):
+                if remaining is not None:
+                    remaining -= len(df)
+                yield df
+
+    # ------------------------------------------------------------ partitions
+
+    def list_partitions(self) -> list[str]:
+        """The partition ids that hold data ([] for a dataset that is not partitioned)."""
+        folder = Path(self._path)
+        if not self.partitioning or not folder.is_dir():
+            return []
+        return sorted(p.stem for p in folder.glob("*.csv"))
+
+    def _read_paths(self) -> list[str]:
+        if not self.partitioning:
+            return [self._path]
+        ids = self.read_partitions if self.read_partitions is not None else self.list_partitions()
+        return [str(Path(self._path) / f"{i}.csv") for i in ids]
+
+    def _write_path(self) -> str:
+        if not self.partitioning:
+            return self._path
+        if self.writePartition is None:
+            raise Exception(f"Dataset {self.name} is partitioned: writing needs a partition (the Flow sets it in a "
+                            "recipe; elsewhere call set_write_partition)")
+        Path(self._path).mkdir(parents=True, exist_ok=True)
+        return str(Path(self._path) / f"{self.writePartition}.csv")
 
     # ------------------------------------------------------------ writing
 
@@ -210,10 +272,50 @@ class Dataset:
         return {"locationInfoType": "FS", "info": {"path": self._path, "format": self._location["format"]}}
 
     def set_write_partition(self, spec: str) -> None:
-        raise NotImplementedError("localdss datasets are not partitioned")
+        """The partition written outside recipes (DSS: "not allowed in Python recipes, where write is
+        controlled by the Flow", doc.dataiku.com Datasets reference)."""
+        if self._in_recipe:
+            raise Exception("Setting the write partition is not allowed in Python recipes, where write is "
+                            "controlled by the Flow")
+        if not self.partitioning:
+            raise ValueError(f"Dataset {self.name} is not partitioned")
+        self.writePartition = str(spec)
 
     def add_read_partitions(self, spec: Any) -> None:
-        raise NotImplementedError("localdss datasets are not partitioned")
+        """Add partitions to read outside recipes (DSS: "You cannot manually set partitions when
+        running inside a Python recipe. They are automatically set using the dependencies.")."""
+        if self._in_recipe:
+            raise Exception("You cannot manually set partitions when running inside a Python recipe. They are "
+                            "automatically set using the dependencies.")
+        if not self.partitioning:
+            raise ValueError(f"Dataset {self.name} is not partitioned")
+        if self.read_partitions is None:
+            self.read_partitions = []
+        self.read_partitions.extend([spec] if isinstance(spec, str) else list(spec))
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def cast_cell(dss_type: str) -> Any:
+    """How iter_rows casts one text cell of a column (None stays None; invalid text raises)."""
+    import pandas as pd
+
+    from dataiku.core.schema import FLOAT_TYPES, INT_TYPES
+
+    if dss_type in INT_TYPES:
+        kind: Any = int
+    elif dss_type in FLOAT_TYPES:
+        kind = float
+    elif dss_type == "boolean":
+        def kind(text: Any) -> bool:
+            return str(text).lower() == "true"
+    elif dss_type == "date":
+        kind = pd.Timestamp
+    else:
+        return _same
+    return lambda value: None if value is None else (value if not isinstance(value, str) else kind(value))
 
 
 class DatasetWriter:
@@ -246,7 +348,7 @@ class DatasetWriter:
                     f"Cannot write to {self.dataset.name}: its schema is empty. Call write_schema or "
                     "write_schema_from_dataframe first (or use write_with_schema)"
                 )
-            self._file = TableFile(self.dataset._path, self.dataset._location["format"], schema)
+            self._file = TableFile(self.dataset._write_path(), self.dataset._location["format"], schema)
         return self._file
 
     def write_dataframe(self, df: Any) -> None:

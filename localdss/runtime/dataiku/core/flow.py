@@ -13,6 +13,19 @@ def get_flow() -> Optional[dict[str, Any]]:
     return json.loads(spec) if spec else None
 
 
+def entry(full_name: str, io: str) -> Optional[dict[str, Any]]:
+    """The flow spec entry of an input ("in") or output ("out") object, None when absent."""
+    spec = get_flow()
+    for item in (spec or {}).get(io, []):
+        if item.get("fullName") == full_name:
+            return item
+    return None
+
+
+def in_recipe() -> bool:
+    return get_flow() is not None
+
+
 def __getattr__(name: str) -> Any:
     if name == "FLOW":
         return get_flow()

@@ -1,4 +1,10 @@
-"""`dataiku.Folder` backed by a local directory. Paths are relative to the folder, `/`-separated."""
+"""`dataiku.Folder` backed by a local directory. Paths are relative to the folder, `/`-separated.
+
+Containerized execution (`LOCALDSS_CONTAINER`): DSS documents `get_path()` for folders "on the
+local filesystem, and you are not running in a container" (doc.dataiku.com, Managed folders). In
+"no-path" mode it raises; in "missing-path" mode it returns the host's path, which does not exist
+in the container. The streaming API (download/upload) works in both, as in DSS.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ class Folder:
         self._location = locations.find("MANAGED_FOLDER", lookup, project_key, ignore_flow)
         self._root = Path(self._location["path"])
         self._root.mkdir(parents=True, exist_ok=True)
+        self.partitioning = self._location.get("partitioning")
 
     @property
     def name(self) -> str:
@@ -42,23 +49,44 @@ class Folder:
         return target
 
     def get_path(self) -> str:
-        """The directory of the folder (local filesystem folders only, as in DSS)."""
+        """The directory of the folder (local filesystem folders only, outside containers, as in DSS)."""
+        mode = os.environ.get("LOCALDSS_CONTAINER")
+        if mode == "no-path":
+            raise Exception(f"Folder {self.full_name} is not on the local filesystem of this container: use "
+                            "get_download_stream / upload_stream instead of get_path")
+        if mode == "missing-path":
+            return "/localdss-host-only" + str(self._root)  # the host's path: absent in the container
         return str(self._root)
 
     def is_partitioning_directory_based(self) -> bool:
-        return False
+        return bool(self.partitioning)
+
+    def get_partition_folder(self, partition: str) -> str:
+        """The folder path of a partition: its dimension values joined by `/` (the default layout,
+        dkulib partitions_handling.complete_file_path_pattern without a file path pattern)."""
+        if not self.partitioning:
+            raise ValueError(f"Folder {self.full_name} is not partitioned")
+        names = [d["name"] for d in self.partitioning["dimensions"]]
+        values = str(partition).split("|")
+        if len(values) != len(names) or not all(values):
+            raise ValueError(f"Partition {partition!r} does not fit the dimensions {names} of {self.full_name}")
+        return "/" + "/".join(values)
 
     def get_info(self, sensitive_info: bool = False) -> dict[str, Any]:
+        path = self.get_path() if os.environ.get("LOCALDSS_CONTAINER") != "no-path" else None
         return {
             "id": self.name, "projectKey": self.project_key, "name": self.name, "type": "Filesystem",
-            "directoryBasedPartitioning": False, "path": str(self._root), "accessInfo": {"root": str(self._root)},
+            "directoryBasedPartitioning": bool(self.partitioning), "path": path, "accessInfo": {"root": path},
         }
 
     def get_partition_info(self, partition: str) -> dict[str, Any]:
         return {"partition": partition, "paths": self.list_paths_in_partition(partition)}
 
     def list_paths_in_partition(self, partition: str = "") -> list[str]:
-        """Every file, as `/relative/path`, sorted."""
+        """Every file (of the partition, for a partitioned folder), as `/relative/path`, sorted."""
+        if partition and self.partitioning:
+            prefix = self.get_partition_folder(partition) + "/"
+            return [p for p in self.list_paths_in_partition() if p.startswith(prefix)]
         paths = []
         for dirpath, _, filenames in os.walk(self._root):
             for filename in filenames:
@@ -67,7 +95,11 @@ class Folder:
         return sorted(paths)
 
     def list_partitions(self) -> list[str]:
-        return [""]
+        if not self.partitioning:
+            return [""]
+        depth = len(self.partitioning["dimensions"])
+        found = {"|".join(p.strip("/").split("/")[:depth]) for p in self.list_paths_in_partition()}
+        return sorted(p for p in found if p.count("|") == depth - 1)
 
     def get_path_details(self, path: str = "/") -> dict[str, Any]:
         target = self._local(path)
@@ -130,4 +162,7 @@ class Folder:
                 child.unlink()
 
     def clear_partition(self, partition: str) -> None:
-        self.clear()
+        if not self.partitioning:
+            self.clear()
+        else:
+            self.delete_path(self.get_partition_folder(partition))

@@ -23,8 +23,11 @@ def get_custom_variables(project_key: Any = None, typed: bool = False) -> dict[s
 
 
 def get_flow_variables() -> dict[str, Any]:
-    """Flow (partition) variables; localdss datasets are not partitioned."""
-    return {}
+    """The activity's flow variables (DKU_DST_<dimension>, DKU_SRC_...; DSS partitions/variables.rst),
+    from `DKUFLOW_VARIABLES` as Dataiku.jl reads them (src/flow.jl); {} outside partitioned flows."""
+    import json
+
+    return json.loads(os.environ.get("DKUFLOW_VARIABLES") or "{}")
 
 
 def set_remote_dss(url: str, api_key: str, no_check_certificate: bool = False) -> None:

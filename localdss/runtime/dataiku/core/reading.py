@@ -1,8 +1,21 @@
 """Stream a CSV or Parquet dataset as DataFrames, typed the way DSS types them.
 
-The DSS rule for text: an empty cell is null; any other text, including `None`, `NaN`, `N/A` or
-`null`, stays text. CSV files are read in chunks and Parquet files batch by batch, so memory stays
-flat on large files.
+DSS streams a dataset to Python as tab-separated text and reads it with pandas (a public copy of
+DSS's `dataiku` dataset module, code index id 9881491644: `iter_dataframes(..., na_values=None,
+keep_default_na=True)` hands both to `pandas.read_table`). So, by default, an empty cell **and**
+pandas' missing-value strings (`NA`, `N/A`, `None`, `null`, `nan`, `NaN`, ...) arrive as missing;
+`keep_default_na=False, na_values=[""]` keeps those texts and only empty cells are missing.
+
+With `infer_with_pandas=False` the schema's types are forced, and DSS is strict
+(developer.dataiku.com, "Datasets (reading and writing data)", verified on DSS 14.1.0):
+- "if a column contains a single missing value, reading will fail" for integer columns, unless
+  `use_nullable_integers=True` (or `int_as_float=True`);
+- "if your dataset contains invalid values, the whole get_dataframe call will fail".
+A boolean column is read as numpy `bool` (DSS's schema-to-pandas map), which has no missing value
+either: Dataiku's own dss-visual-edit plugin reads with `bool_as_str=True` "to deal with potentially
+missing boolean values" (public copy, code index id 42541595209). localdss fails in these cases
+with a `ValueError`, the error pandas raises inside DSS. CSV files are read in chunks and Parquet
+files batch by batch, so memory stays flat; a chunk fails when it is read, as in DSS.
 """
 
 from __future__ import annotations
@@ -27,6 +40,9 @@ class ReadOptions:
     use_nullable_integers: bool = False
     columns: Optional[Sequence[str]] = None
     limit: Optional[int] = None
+    na_values: Any = None
+    keep_default_na: bool = True
+    raw: bool = False  # every cell as text (iter_rows / iter_tuples cast it themselves)
 
 
 def csv_header(path: str) -> list[str]:
@@ -35,28 +51,55 @@ def csv_header(path: str) -> list[str]:
         return next(csv.reader(handle), [])
 
 
-def _coerce(df: Any, types: dict[str, str], opts: ReadOptions) -> Any:
-    """Type text columns by the schema (infer_with_pandas=False); invalid cells become null."""
+def _fail(kind: str, column: str, index: int, detail: str) -> ValueError:
+    return ValueError(f"{kind} in column {index} ('{column}') of the dataset: {detail}. DSS fails the whole "
+                      "read in this case (developer.dataiku.com, Datasets: reading and writing data)")
+
+
+def _numbers(series: Any, column: str, index: int) -> Any:
     import pandas as pd
 
-    for column in df.columns:
+    try:
+        return pd.to_numeric(series, errors="raise")
+    except (TypeError, ValueError) as exc:
+        raise _fail("Invalid number", column, index, str(exc)) from None
+
+
+def _coerce(df: Any, types: dict[str, str], opts: ReadOptions) -> Any:
+    """Force the schema's types (infer_with_pandas=False), failing where DSS fails."""
+    for index, column in enumerate(df.columns):
         dss_type = types.get(column, "string")
         series = df[column]
         if dss_type in INT_TYPES:
-            numbers = pd.to_numeric(series, errors="coerce")
+            numbers = _numbers(series, column, index)
+            whole = numbers.dropna()
+            if len(whole) and not (whole == whole.round()).all():
+                raise _fail("Non-integer value", column, index, f"the {dss_type} column holds decimals")
             if opts.int_as_float:
                 df[column] = numbers.astype("float64")
             elif opts.use_nullable_integers:
-                df[column] = numbers.round().astype("Int64")
+                df[column] = numbers.astype("Int64")
+            elif numbers.isna().any():
+                raise _fail("Integer column has NA values", column, index,
+                            "read with use_nullable_integers=True to get missing integers as <NA>")
             else:
-                df[column] = numbers.astype("float64") if numbers.isna().any() else numbers.astype("int64")
+                df[column] = numbers.astype("int64")
         elif dss_type in FLOAT_TYPES:
-            df[column] = pd.to_numeric(series, errors="coerce").astype("float32" if dss_type == "float" else "float64")
+            df[column] = _numbers(series, column, index).astype("float32" if dss_type == "float" else "float64")
         elif dss_type == "boolean" and not opts.bool_as_str:
             flags = series.map(_flag)
-            df[column] = flags.astype(bool) if flags.notna().all() else flags.astype(object)
+            bad = series.notna() & flags.isna()
+            if bad.any():
+                raise _fail("Invalid boolean", column, index, f"{series[bad].iloc[0]!r} is neither true nor false")
+            if flags.isna().any():
+                raise _fail("Bool column has NA values", column, index, "read with bool_as_str=True to keep them")
+            df[column] = flags.astype(bool)
         elif dss_type == "date" and opts.parse_dates:
-            df[column] = _dates(series)
+            parsed = _dates(series)
+            bad = series.notna() & parsed.isna()
+            if bad.any():
+                raise _fail("Invalid date", column, index, f"{series[bad].iloc[0]!r} is not a date")
+            df[column] = parsed
     return df
 
 
@@ -78,7 +121,9 @@ def _dates(series: Any) -> Any:
 
 
 def _finish(df: Any, types: dict[str, str], opts: ReadOptions) -> Any:
-    if opts.infer_with_pandas:
+    if opts.raw:
+        pass
+    elif opts.infer_with_pandas:
         if opts.parse_dates:
             for column in df.columns:
                 if types.get(column) == "date" and df[column].dtype.kind == "O":
@@ -100,11 +145,22 @@ def _csv_frames(path: str, schema: Schema, chunksize: int, opts: ReadOptions) ->
     if header != names:
         raise ValueError(f"the header of {path} {header} does not match the dataset schema {names}")
     with pd.read_csv(
-        path, dtype=None if opts.infer_with_pandas else str, keep_default_na=False, na_values=[""],
+        path, dtype=str if opts.raw or not opts.infer_with_pandas else None,
+        keep_default_na=opts.keep_default_na, na_values=opts.na_values,
         chunksize=chunksize, nrows=opts.limit, usecols=list(opts.columns) if opts.columns is not None else None,
         encoding="utf-8-sig",
     ) as reader:
         yield from reader
+
+
+def _missing_texts(opts: ReadOptions) -> set[str]:
+    """The texts pandas reads as missing with these options (empty text included by default)."""
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    texts = set(STR_NA_VALUES) if opts.keep_default_na else set()
+    if opts.na_values is not None:
+        texts |= {opts.na_values} if isinstance(opts.na_values, str) else {str(v) for v in opts.na_values}
+    return texts
 
 
 def _parquet_frames(path: str, chunksize: int, opts: ReadOptions) -> Iterator[Any]:
@@ -121,10 +177,14 @@ def _parquet_frames(path: str, chunksize: int, opts: ReadOptions) -> Iterator[An
                 batch = batch.slice(0, remaining)
                 remaining -= batch.num_rows
             df = batch.to_pandas()
+            missing = _missing_texts(opts)
             for column in df.columns:
                 if df[column].dtype.kind == "O":
-                    # Arrow gives None for a null string; DSS's readers give NaN.
-                    df[column] = df[column].where(df[column].notna(), np.nan)
+                    # Arrow gives None for a null string; DSS's readers give NaN. DSS streams a Parquet
+                    # dataset as text too, so the missing-value strings apply to it as well.
+                    series = df[column]
+                    is_text = series.map(lambda v: isinstance(v, str))
+                    df[column] = series.where(series.notna() & ~(is_text & series.isin(missing)), np.nan)
             yield df
 
 

@@ -19,12 +19,18 @@ def test_reading_types_and_null_rule(small_csv: Path) -> None:
 
         ds = dataiku.Dataset("in")
         assert ds.read_schema() == [{"name": "id", "type": "string"}, {"name": "text", "type": "string"}]
-        strings = ds.get_dataframe(infer_with_pandas=False)
-        assert strings["id"].tolist() == ["1", "2", "3", "4", "5", "6", "7"]
+        # DSS hands pandas its default missing-value strings: None, NaN, N/A, null read as missing ...
+        default = ds.get_dataframe(infer_with_pandas=False)
+        assert default["id"].tolist() == ["1", "2", "3", "4", "5", "6", "7"]
+        assert default["text"].isna().tolist() == [False] + [True] * 6
+        # ... unless the reader passes keep_default_na=False (only empty cells are missing)
+        strings = ds.get_dataframe(infer_with_pandas=False, keep_default_na=False, na_values=[""])
         assert strings["text"].tolist()[:5] == ["hello", "None", "NaN", "N/A", "null"]
         assert strings["text"].isna().tolist() == [False] * 5 + [True, True]
         inferred = ds.get_dataframe()
-        assert str(inferred["id"].dtype) == "int64" and inferred["text"].tolist()[1] == "None"
+        assert str(inferred["id"].dtype) == "int64" and pd.isna(inferred["text"][1])
+        kept = next(ds.iter_dataframes(chunksize=10, keep_default_na=False, na_values=[""]))
+        assert kept["text"].tolist()[1] == "None"
         assert ds.get_dataframe(columns=["text", "id"], limit=2).columns.tolist() == ["text", "id"]
         assert len(ds.get_dataframe(limit=2)) == 2
         rows = list(ds.iter_rows())
@@ -42,14 +48,58 @@ def test_schema_file_drives_types(tmp_path: Path) -> None:
 
         ds = dataiku.Dataset("typed")
         assert ds.read_schema()[4] == {"name": "tags", "type": "array", "comment": "JSON"}
-        df = ds.get_dataframe(infer_with_pandas=False)
-        assert str(df["n"].dtype) == "float64"  # an int column with a null comes as float, as in pandas
+        # DSS: "if a column contains a single missing value, reading will fail"
+        with pytest.raises(ValueError, match="Integer column has NA values in column 0 \\('n'\\)"):
+            ds.get_dataframe(infer_with_pandas=False)
+        df = ds.get_dataframe(infer_with_pandas=False, int_as_float=True)
+        assert str(df["n"].dtype) == "float64"
         assert df["flag"].tolist() == [True, False] and str(df["flag"].dtype) == "bool"
         assert df["when"][0] == pd.Timestamp("2024-01-02T03:04:05Z") and pd.isna(df["when"][1])
         assert df["tags"][0] == "[1]"
         nullable = ds.get_dataframe(infer_with_pandas=False, use_nullable_integers=True)
         assert str(nullable["n"].dtype) == "Int64"
-        assert ds.get_dataframe(infer_with_pandas=False, bool_as_str=True)["flag"].tolist() == ["true", "false"]
+        as_text = ds.get_dataframe(infer_with_pandas=False, bool_as_str=True, use_nullable_integers=True)
+        assert as_text["flag"].tolist() == ["true", "false"]
+
+
+@pytest.mark.parametrize(("cells", "kwargs", "error"), [
+    ("n\n1\nabc\n", {"use_nullable_integers": True}, "Invalid number in column 0 \\('n'\\)"),
+    ("n\n1\n2.5\n", {"use_nullable_integers": True}, "Non-integer value"),
+    ("x\n1.5\nlots\n", {}, "Invalid number in column 0 \\('x'\\)"),
+    ("flag\ntrue\n\"\"\n", {}, "Bool column has NA values"),
+    ("flag\ntrue\nyes\n", {}, "Invalid boolean"),
+    ("when\n2024-01-02T00:00:00.000Z\nsoon\n", {}, "Invalid date"),
+])
+def test_typed_columns_fail_the_read_as_in_dss(tmp_path: Path, cells: str, kwargs: dict, error: str) -> None:
+    """Invalid text in a typed column fails the whole read (DSS: "the whole get_dataframe call will fail")."""
+    column = cells.split("\n", 1)[0]
+    dss_type = {"n": "bigint", "x": "double", "flag": "boolean", "when": "date"}[column]
+    source = tmp_path / "bad.csv"
+    source.write_text(cells)
+    (tmp_path / "bad.schema.json").write_text(json.dumps([{"name": column, "type": dss_type}]))
+    with localdss.session(inputs={"input": source}):
+        import dataiku
+
+        ds = dataiku.Dataset("bad")
+        with pytest.raises(ValueError, match=error):
+            ds.get_dataframe(infer_with_pandas=False, **kwargs)
+        assert len(ds.get_dataframe()) == 2  # inferred by pandas: nothing is forced, nothing fails
+
+
+def test_nullable_integers_and_na_texts_pass(tmp_path: Path) -> None:
+    source = tmp_path / "ok.csv"
+    source.write_text("n,country,flag\n1,NA,true\n,FR,\n")
+    (tmp_path / "ok.schema.json").write_text(json.dumps([{"name": "n", "type": "int"},
+                                                         {"name": "country", "type": "string"},
+                                                         {"name": "flag", "type": "boolean"}]))
+    with localdss.session(inputs={"input": source}):
+        import dataiku
+
+        df = dataiku.Dataset("ok").get_dataframe(infer_with_pandas=False, use_nullable_integers=True,
+                                                 bool_as_str=True, keep_default_na=False, na_values=[""])
+        assert str(df["n"].dtype) == "Int64" and df["n"].isna().tolist() == [False, True]
+        assert df["country"].tolist() == ["NA", "FR"]
+        assert df["flag"][0] == "true" and pd.isna(df["flag"][1])
 
 
 def test_iter_dataframes_streams_with_flat_memory(tmp_path: Path) -> None:

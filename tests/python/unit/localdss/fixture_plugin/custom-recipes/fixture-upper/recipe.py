@@ -63,5 +63,7 @@ if stats:
         "input_full_name": source.full_name,
         "input_short_name": source.short_name,
         "variables": dataiku.get_custom_variables(),
+        "flow_variables": dataiku.get_flow_variables(),
+        "partitions": [source.read_partitions, target.writePartition],
     })
 print("recipe done")

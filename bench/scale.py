@@ -1,0 +1,263 @@
+"""``make bench`` (scale part): automatic concurrency against fixed settings, and several processes on one provider.
+
+1. A provider with a capacity the client is not told (``bench/capacity_server.py``: ``CAPACITY`` requests
+   at ``LATENCY_MS``), of both kinds: one that refuses beyond it (429), one that queues beyond it. For each,
+   the row engine runs with ``max_concurrency`` 0 (automatic) and fixed at 8, 32 and 64; the ideal is
+   capacity / latency rows per second. Figures: throughput / ideal, refusals % of HTTP calls (as the
+   server counted them), p50 latency, rows lost (rows without an answer).
+2. Three recipe processes at once against a provider limited to ``RPM`` requests per minute, each preset
+   saying ``RPM``: combined throughput / RPM, 429s % of calls, rows lost.
+
+Each run is a fresh client process (``bench/workloads.py``) against a fresh server process. Prints a table,
+writes ``bench/results/scale.json`` and ``bench/results/scale.png``. Runs take a few seconds each.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Optional
+
+from run import WORKLOADS, log, machine, run_child
+from servers import ROOT
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CAPACITY_SERVER = os.path.join(HERE, "capacity_server.py")
+CAPACITY = 48
+LATENCY_MS = 100.0
+SETTINGS = [0, 8, 32, 64]  # 0: automatic
+RPM = 6000
+PROCESSES = 3
+TARGETS = {"auto_throughput": 0.9, "auto_refusals_pct": 2.0, "shared_throughput": 0.85, "shared_429_pct": 10.0}
+_SUMMARY = re.compile(r"calls=(\d+) refused=(\d+) served=(\d+) peak_busy=(\d+)")
+
+
+class CapacityServer:
+    """``bench/capacity_server.py`` in a process of its own; ``stop()`` returns what it counted."""
+
+    def __init__(self, *args: str) -> None:
+        self.args = list(args)
+        self.url = ""
+        self._proc: Optional[subprocess.Popen] = None
+        self._stderr: Any = None
+
+    def __enter__(self) -> CapacityServer:
+        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self._proc = subprocess.Popen([sys.executable, CAPACITY_SERVER, *self.args], stdout=subprocess.PIPE,
+                                      stderr=self._stderr, text=True)
+        assert self._proc.stdout is not None
+        ready, _, _ = select.select([self._proc.stdout], [], [], 30)
+        line = self._proc.stdout.readline() if ready else ""
+        if not line.startswith("READY "):
+            self.stop()
+            raise RuntimeError(f"the capacity server did not start: {line!r}")
+        self.url = line.split()[1]
+        return self
+
+    def stop(self) -> dict[str, int]:
+        if self._proc is None:
+            return {}
+        self._proc.send_signal(signal.SIGTERM)
+        try:
+            self._proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._stderr.seek(0)
+        match = _SUMMARY.search(self._stderr.read())
+        self._stderr.close()
+        self._proc = None
+        if not match:
+            return {}
+        return dict(zip(("calls", "refused", "served", "peak_busy"), map(int, match.groups())))
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def env() -> dict[str, str]:
+    out = dict(os.environ)
+    out["PYTHONPATH"] = os.pathsep.join(p for p in (os.path.join(ROOT, "python-lib"), ROOT, out.get("PYTHONPATH", ""))
+                                        if p)
+    return out
+
+
+def capacity_run(mode: str, setting: int, rows: int, tmpdir: str) -> dict[str, Any]:
+    with CapacityServer("--mode", mode, "--capacity", str(CAPACITY), "--latency-ms", f"{LATENCY_MS:g}") as server:
+        result = run_child(dict(kind="engine", url=server.url, rows=rows, concurrency=setting, warmup=0,
+                                tmpdir=tmpdir, sample_every_s=3600), timeout_s=300)
+        seen = server.stop()
+    ideal = CAPACITY / (LATENCY_MS / 1000.0)
+    calls = max(seen.get("calls", 0), 1)
+    return {
+        "mode": mode, "setting": "auto" if setting == 0 else setting, "rows": result["rows"],
+        "seconds": result["seconds"], "rows_per_s": result["rows_per_s"],
+        "of_capacity": round(result["rows_per_s"] / ideal, 3),
+        "refusals_pct": round(100.0 * seen.get("refused", 0) / calls, 2),
+        "p50_ms": result.get("latency_p50_ms"), "rows_lost": result["rows"] - result["answered"],
+        "order_ok": result["order_ok"], "concurrency": result.get("concurrency"),
+        "concurrency_final": result.get("concurrency_final"), "concurrency_peak": result.get("concurrency_peak"),
+        "server": seen, "errors": result["errors"],
+    }
+
+
+def shared_run(rows_each: int, setting: int, tmpdir: str) -> dict[str, Any]:
+    """``PROCESSES`` engine processes started together, each with a preset saying ``RPM``."""
+    with CapacityServer("--rpm", f"{RPM:g}", "--latency-ms", f"{LATENCY_MS:g}") as server:
+        started = time.monotonic()
+        procs = [subprocess.Popen([sys.executable, WORKLOADS, json.dumps(dict(
+            kind="engine", url=server.url, rows=rows_each, concurrency=setting, rpm=RPM, warmup=0, tmpdir=tmpdir,
+            sample_every_s=3600))], stdout=subprocess.PIPE, text=True, env=env()) for _ in range(PROCESSES)]
+        results = []
+        for proc in procs:
+            out, _ = proc.communicate(timeout=600)
+            lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
+            if proc.returncode != 0 or not lines:
+                raise RuntimeError(f"a shared-provider process failed (exit {proc.returncode}): {out[-2000:]}")
+            results.append(json.loads(lines[-1][len("RESULT "):]))
+        wall = time.monotonic() - started
+        seen = server.stop()
+    rows = sum(r["rows"] for r in results)
+    # throughput over the span during which all the processes ran (the first to finish ends it would favour
+    # none; the sum of each process's rows over the longest run is what the provider served)
+    span = max(r["seconds"] for r in results)
+    calls = max(seen.get("calls", 0), 1)
+    return {
+        "processes": PROCESSES, "rpm": RPM, "setting": "auto" if setting == 0 else setting, "rows": rows,
+        "seconds": round(span, 2), "wall_with_startup_s": round(wall, 2),
+        "rows_per_s": round(rows / span, 2), "of_rpm": round(rows / span / (RPM / 60.0), 3),
+        "rate_limited_pct": round(100.0 * seen.get("refused", 0) / calls, 2),
+        "rows_lost": rows - sum(r["answered"] for r in results),
+        "order_ok": all(r["order_ok"] for r in results), "server": seen,
+        "per_process": [{k: r[k] for k in ("rows", "seconds", "rows_per_s", "rate_limited", "retries",
+                                           "concurrency", "trace")} for r in results],
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    ideal = CAPACITY / (LATENCY_MS / 1000.0)
+    lines = [f"1. capacity {CAPACITY} requests at {LATENCY_MS:g} ms, not told to the client: ideal {ideal:g} rows/s",
+             f"{'server':<8} {'concurrency':<12} {'rows/s':>8} {'/ideal':>7} {'refused':>8} {'p50 ms':>8} "
+             f"{'lost':>5}  limit at the end (peak)"]
+    for run in results["capacity"]:
+        limit = f"{run['concurrency_final']} ({run['concurrency_peak']})" if run["setting"] == "auto" else ""
+        lines.append(f"{run['mode']:<8} {str(run['setting']):<12} {run['rows_per_s']:>8.1f} "
+                     f"{run['of_capacity']:>7.2f} {run['refusals_pct']:>7.2f}% {run['p50_ms'] or 0:>8.1f} "
+                     f"{run['rows_lost']:>5}  {limit}")
+    lines.append(f"{'ideal':<8} {'-':<12} {ideal:>8.1f} {1.0:>7.2f} {0.0:>7.2f}% {LATENCY_MS:>8.1f} {0:>5}")
+    shared = results["shared"]
+    lines += ["", f"2. {shared['processes']} processes at once, provider limited to {shared['rpm']} requests/min, "
+                  f"each preset saying {shared['rpm']}, concurrency {shared['setting']}",
+              f"   combined {shared['rows_per_s']:.1f} rows/s = {shared['of_rpm']:.2f} of the limit, "
+              f"429s {shared['rate_limited_pct']:.2f}% of calls, rows lost {shared['rows_lost']}"]
+    lines += ["", "targets:"]
+    for name, target in results["targets"].items():
+        lines.append(f"  {name:<22} {target['target']:<10} measured {target['value']}  "
+                     f"{'met' if target['met'] else 'NOT met'}")
+    return "\n".join(lines)
+
+
+def plot(results: dict[str, Any], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, mode in zip(axes, ("refuse", "queue")):
+        runs = [r for r in results["capacity"] if r["mode"] == mode]
+        names = [str(r["setting"]) for r in runs] + ["ideal"]
+        values = [r["of_capacity"] for r in runs] + [1.0]
+        bars = ax.bar(names, values, color=["tab:green"] + ["tab:blue"] * (len(runs) - 1) + ["tab:gray"])
+        for bar, run in zip(bars, runs):
+            ax.annotate(f"{run['refusals_pct']:.1f}% 429\np50 {run['p50_ms'] or 0:.0f} ms",
+                        (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=7)
+        ax.set_ylim(0, 1.3)
+        ax.set_title(f"server that {'refuses' if mode == 'refuse' else 'queues'} beyond {CAPACITY}")
+        ax.set_xlabel("max_concurrency (auto = 0)")
+        ax.set_ylabel("throughput / capacity")
+    fig.suptitle(results["title"])
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    global LATENCY_MS
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=4.0, help="about how long each capacity run lasts at ideal")
+    parser.add_argument("--latency-ms", type=float, default=LATENCY_MS,
+                        help="the capacity server's latency: a longer one asks less client CPU of a busy machine")
+    parser.add_argument("--out", default=os.path.join(HERE, "results"))
+    args = parser.parse_args(argv)
+    LATENCY_MS = args.latency_ms
+    os.makedirs(args.out, exist_ok=True)
+    tmpdir = os.path.join(args.out, "tmp-scale")
+    started = time.monotonic()
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    ideal = CAPACITY / (LATENCY_MS / 1000.0)
+    capacity = []
+    for mode in ("refuse", "queue"):
+        for setting in SETTINGS:
+            # fixed 8 serves a sixth of the capacity: fewer rows keep that run as short as the others
+            rate = ideal if not setting else min(ideal, setting / (LATENCY_MS / 1000.0))
+            rows = max(200, int(rate * args.seconds))
+            log(f"scale 1: {mode} server, concurrency {setting or 'auto'}, {rows} rows")
+            run = capacity_run(mode, setting, rows, tmpdir)
+            log(f"   {run['rows_per_s']} rows/s ({run['of_capacity']:.2f} of capacity), {run['refusals_pct']}% "
+                f"refused, p50 {run['p50_ms']} ms, {run['rows_lost']} lost, concurrency {run['concurrency']}")
+            capacity.append(run)
+    rows_each = int(RPM / 60.0 * args.seconds * 4 / PROCESSES)  # longer: the first second of a run is the overload
+    log(f"scale 2: {PROCESSES} processes x {rows_each} rows, provider and presets at {RPM} requests/min")
+    shared = shared_run(rows_each, 0, tmpdir)
+    log(f"   {shared['of_rpm']:.2f} of the limit, {shared['rate_limited_pct']}% 429s, {shared['rows_lost']} lost")
+    auto = {r["mode"]: r for r in capacity if r["setting"] == "auto"}
+    targets = {
+        f"auto {mode} throughput": {"target": f">= {TARGETS['auto_throughput']:g}", "value": auto[mode]["of_capacity"],
+                                    "met": auto[mode]["of_capacity"] >= TARGETS["auto_throughput"]}
+        for mode in ("refuse", "queue")}
+    targets["auto refuse 429s %"] = {"target": f"< {TARGETS['auto_refusals_pct']:g}",
+                                     "value": auto["refuse"]["refusals_pct"],
+                                     "met": auto["refuse"]["refusals_pct"] < TARGETS["auto_refusals_pct"]}
+    targets["auto rows lost"] = {"target": "0", "value": sum(r["rows_lost"] for r in auto.values()),
+                                 "met": all(r["rows_lost"] == 0 for r in auto.values())}
+    targets["shared throughput"] = {"target": f">= {TARGETS['shared_throughput']:g}", "value": shared["of_rpm"],
+                                    "met": shared["of_rpm"] >= TARGETS["shared_throughput"]}
+    targets["shared 429s %"] = {"target": f"< {TARGETS['shared_429_pct']:g}", "value": shared["rate_limited_pct"],
+                                "met": shared["rate_limited_pct"] < TARGETS["shared_429_pct"]}
+    targets["shared rows lost"] = {"target": "0", "value": shared["rows_lost"], "met": shared["rows_lost"] == 0}
+    results = {
+        "title": f"openai-compatible scale bench, {datetime.date.today().isoformat()}",
+        "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(time.monotonic() - started, 1), "machine": machine(),
+        "load_average": {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]},
+        "capacity_server": {"capacity": CAPACITY, "latency_ms": LATENCY_MS},
+        "capacity": capacity, "shared": shared, "targets": targets,
+    }
+    with open(os.path.join(args.out, "scale.json"), "w", encoding="utf-8") as handle:
+        json.dump(results, handle, indent=1)
+        handle.write("\n")
+    plot(results, os.path.join(args.out, "scale.png"))
+    print()
+    print(results["title"])
+    print(f"load average {load_before[0]:g} before, {results['load_average']['after'][0]:g} after; "
+          f"{results['seconds'] / 60:.1f} min")
+    print()
+    print(table(results))
+    print(f"\nwrote {os.path.relpath(os.path.join(args.out, 'scale.json'))} and scale.png")
+    import shutil
+
+    shutil.rmtree(tmpdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

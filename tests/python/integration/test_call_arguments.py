@@ -1,0 +1,50 @@
+"""The notebook API's arguments: one name for the output cap, and a clear TypeError for the wrong shapes."""
+from __future__ import annotations
+
+import pytest
+from openai_compatible import Client, InvalidArgumentError, SettingsError
+
+
+@pytest.fixture
+def client(fault_server):
+    with Client.from_preset({"base_url": fault_server.url, "models": ["m"]}) as client:
+        yield client
+
+
+@pytest.mark.parametrize("call", ["chat", "stream"])
+def test_max_output_tokens_is_the_name_max_tokens_is_accepted(client, fault_server, call):
+    def run(**kw):
+        result = getattr(client, call)([{"role": "user", "content": "hi"}], model="m", **kw)
+        return result if call == "chat" else result.text()
+
+    run(max_output_tokens=12)
+    run(max_tokens=13)
+    sent = [r.json for r in fault_server.requests]
+    assert [body.get("max_tokens") for body in sent] == [12, 13]
+    with pytest.raises(InvalidArgumentError, match="not both"):
+        run(max_output_tokens=5, max_tokens=5)
+    with pytest.raises(InvalidArgumentError, match="at least 1"):
+        run(max_output_tokens="100")
+    assert fault_server.calls == 2  # the wrong calls sent nothing
+
+
+@pytest.mark.parametrize("messages, words", [
+    ("What is DSS?", "not a string"),
+    ({"role": "user", "content": "hi"}, "not dict"),
+    (["hi"], "message 0 must be a dict"),
+    ([{"content": "no role"}], "message 0 must be a dict with a 'role'"),
+    (None, "not NoneType"),
+])
+@pytest.mark.parametrize("call", ["chat", "stream"])
+def test_wrong_messages_are_a_type_error_before_any_request(client, fault_server, call, messages, words):
+    with pytest.raises(TypeError) as info:
+        getattr(client, call)(messages, model="m")
+    assert isinstance(info.value, SettingsError) and words in str(info.value)
+    assert "[{'role': 'user', 'content': 'Hello'}]" in str(info.value)
+    assert fault_server.calls == 0
+
+
+def test_embed_of_a_single_string_is_a_type_error(client, fault_server):
+    with pytest.raises(TypeError, match="wrap a single text in a list"):
+        client.embed("a text", model="m")
+    assert fault_server.calls == 0

@@ -1,0 +1,261 @@
+"""Automatic concurrency, driven by a fake clock against simulated servers: every figure is a count on the fake
+clock's timeline, never a wall-clock time."""
+
+import heapq
+import threading
+
+import pytest
+from openai_compatible.concurrency import HELD, OK, OTHER, REFUSED, AdaptiveLimit, ConcurrencyLimiter, outcome_of
+from openai_compatible.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    BadRequestError,
+    QuotaExceededError,
+    RateLimitError,
+    ServerError,
+)
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class Server:
+    """``capacity`` requests at once, each ``service_s`` long. ``refuse``: one more is refused at once (a gateway's
+    429); otherwise it waits in a queue (vLLM, llama.cpp) and its latency grows."""
+
+    def __init__(self, capacity, service_s=0.1, refuse=True, retry_after=None):
+        self.capacity, self.service_s, self.refuse, self.retry_after = capacity, service_s, refuse, retry_after
+        self.busy = []  # finish times of the requests being served (refusing) or of each slot (queueing)
+
+    def arrive(self, now):
+        """(finish time, refused) of a request arriving at ``now``."""
+        if self.refuse:
+            self.busy = [t for t in self.busy if t > now]
+            if len(self.busy) >= self.capacity:
+                return now + 0.002, True
+            self.busy.append(now + self.service_s)
+            return now + self.service_s, False
+        if len(self.busy) < self.capacity:
+            heapq.heappush(self.busy, now)
+        start = max(now, heapq.heappop(self.busy))
+        heapq.heappush(self.busy, start + self.service_s)
+        return start + self.service_s, False
+
+
+def run(limiter, clock, server, seconds, demand=None):
+    """Keeps the limiter full (or ``demand`` requests in flight at most) for ``seconds`` of fake time.
+    Returns per-request records (sent, done, refused) and the limits seen."""
+    events, records, limits, seq = [], [], [limiter.limit], 0
+    while clock.now < seconds:
+        while limiter.inflight < limiter.limit and (demand is None or limiter.inflight < demand):
+            started = limiter.acquire(timeout=0)
+            done, refused = server.arrive(clock.now)
+            heapq.heappush(events, (done, seq, started, refused))
+            seq += 1
+        done, _, started, refused = heapq.heappop(events)
+        clock.now = done
+        limiter.release(started, REFUSED if refused else OK, server.retry_after if refused else None)
+        records.append((started, done, refused))
+        limits.append(limiter.limit)
+    del limits[0]  # one limit per record, the one after it
+    return records, limits
+
+
+def summary(records, since):
+    late = [r for r in records if r[0] >= since]
+    answered = [r for r in late if not r[2]]
+    span = max(r[1] for r in late) - since
+    latencies = sorted(done - sent for sent, done, _ in answered)
+    return {"rate": len(answered) / span, "refused_share": sum(r[2] for r in late) / len(late),
+            "p50": latencies[len(latencies) // 2], "all_refused_share": sum(r[2] for r in records) / len(records)}
+
+
+def automatic(upper=256, clock=None):
+    clock = clock or FakeClock()
+    return ConcurrencyLimiter(0, upper, clock=clock), clock
+
+
+def test_refusing_server_converges_near_capacity_without_storms():
+    limiter, clock = automatic()
+    records, limits = run(limiter, clock, Server(48, refuse=True), seconds=30.0)
+    whole = summary(records, 0.0)
+    steady = summary(records, 5.0)
+    assert steady["rate"] >= 0.9 * 48 / 0.1
+    assert whole["all_refused_share"] < 0.02  # slow start included
+    assert 40 <= limiter.limit <= 52
+    assert max(limits[len(limits) // 2:]) <= 52  # no climb far beyond capacity once found
+
+
+def test_queueing_server_keeps_latency_near_the_unloaded_latency():
+    limiter, clock = automatic()
+    records, _ = run(limiter, clock, Server(48, refuse=False), seconds=30.0)
+    steady = summary(records, 5.0)
+    assert steady["refused_share"] == 0
+    assert steady["rate"] >= 0.9 * 48 / 0.1
+    assert steady["p50"] <= 0.1 * 1.25
+    # at least the capacity (or throughput is lost), and at most what the latency tolerance lets queue
+    assert 48 <= limiter.limit <= 48 * 1.25 * 1.4
+    # a low percentile of round means: the server's 100 ms, plus the little queue the tolerance allows
+    assert 0.1 <= limiter.controller.unloaded_latency <= 0.115
+
+
+def test_a_fixed_bound_of_8_against_the_same_queueing_server_wastes_capacity():
+    # the figure the automatic mode is for: 8 in flight serve 80 requests/s where the server could serve 480
+    limiter = ConcurrencyLimiter(8, clock=(clock := FakeClock()))
+    records, _ = run(limiter, clock, Server(48, refuse=False), seconds=5.0)
+    assert summary(records, 1.0)["rate"] == pytest.approx(80, rel=0.05)
+
+
+def test_the_upper_bound_is_never_exceeded():
+    limiter, clock = automatic(upper=16)
+    records, limits = run(limiter, clock, Server(48, refuse=True), seconds=10.0)
+    assert max(limits) == 16 and limiter.limit == 16
+    assert not any(refused for _, _, refused in records)
+
+
+def test_the_limit_never_falls_below_one():
+    limiter, clock = automatic()
+    _, limits = run(limiter, clock, Server(0, refuse=True), seconds=5.0)
+    assert min(limits) == 1 and limiter.limit == 1
+
+
+def test_slow_start_doubles_each_round_trip_then_stops_at_the_first_refusal():
+    limiter, clock = automatic()
+    assert limiter.limit == 16
+    _, limits = run(limiter, clock, Server(40, refuse=True), seconds=1.0)
+    assert limits.index(32) < limits.index(64)  # doubled twice, one round trip each
+    assert 64 not in limits[limits.index(64) + 200:] and limiter.limit < 64
+    assert not limiter.controller.slow_start
+    assert limiter.controller.refusals >= 1
+
+
+def test_refusals_in_one_round_trip_lower_the_limit_once():
+    clock = FakeClock()
+    control = AdaptiveLimit(256, initial=50, clock=clock)
+    control.on_success(0.1, 50)  # the first round: the round trip is now known
+    clock.now = 0.1
+    control.on_success(0.1, 50)
+    for _ in range(20):  # a burst of 429s from one overload
+        control.on_refusal(inflight=50)
+    assert control.limit == 45
+    clock.now += 0.2  # a round trip later, the overload goes on: a second decrease
+    control.on_refusal(inflight=45)
+    assert control.limit == 40
+
+
+def test_a_retry_after_hint_holds_growth_until_it_has_passed():
+    clock = FakeClock()
+    control = AdaptiveLimit(256, initial=10, clock=clock)
+    control.on_refusal(inflight=10, retry_after=5.0)
+    held = control.limit
+    for step in range(1, 40):  # answers keep coming during the hint: the limit doesn't move
+        clock.now = step * 0.1
+        control.on_success(0.1, held)
+    assert control.limit == held
+    for step in range(60, 80):  # after the hint, it grows again
+        clock.now = step * 0.1
+        control.on_success(0.1, held)
+    assert control.limit > held
+
+
+def test_a_limit_that_is_not_used_does_not_grow():
+    limiter, clock = automatic()
+    run(limiter, clock, Server(48, refuse=False), seconds=5.0, demand=3)
+    assert limiter.limit == 16  # three in flight prove nothing about 16, let alone 32
+
+
+def test_a_fixed_limiter_ignores_outcomes():
+    limiter = ConcurrencyLimiter(12)
+    assert not limiter.automatic and limiter.limit == limiter.upper == 12
+    for _ in range(5):
+        limiter.release(limiter.acquire(), REFUSED)
+    assert limiter.limit == 12 and limiter.describe() == "12"
+
+
+def test_outcomes_of_errors():
+    assert outcome_of(None) == OK
+    assert outcome_of(RateLimitError("slow down", status=429)) == REFUSED
+    assert outcome_of(RateLimitError("slow down", status=429, retry_after=0.5)) == HELD
+    assert outcome_of(APITimeoutError("read timeout")) == REFUSED
+    assert outcome_of(ServerError("overloaded", status=503)) == REFUSED
+    assert outcome_of(ServerError("bug", status=500)) == OTHER
+    assert outcome_of(QuotaExceededError("no credit", status=429)) == OTHER
+    assert outcome_of(BadRequestError("bad", status=400)) == OTHER
+    assert outcome_of(APIConnectionError("reset")) == OTHER
+
+
+def test_attempt_reports_the_error_and_frees_the_slot():
+    limiter, clock = automatic()
+    with pytest.raises(RateLimitError):
+        with limiter.attempt():
+            raise RateLimitError("slow down", status=429)
+    assert limiter.inflight == 0 and limiter.controller.refusals == 1
+    with pytest.raises(RateLimitError):
+        with limiter.attempt():  # a wait hint: a rate quota, which holds growth but is no concurrency refusal
+            raise RateLimitError("slow down", status=429, retry_after=2.0)
+    assert limiter.inflight == 0 and limiter.controller.refusals == 1
+    with pytest.raises(KeyError):
+        with limiter.attempt():
+            raise KeyError("a bug, not a provider's answer")
+    assert limiter.inflight == 0 and limiter.controller.refusals == 1
+
+
+def test_an_invalid_upper_bound_is_refused():
+    with pytest.raises(ValueError, match="at least 1"):
+        AdaptiveLimit(0)
+
+
+class SettableLimit:
+    """A controller whose limit the test sets, to check the semaphore alone."""
+
+    upper = 64
+
+    def __init__(self, limit):
+        self.limit = limit
+
+    def on_success(self, latency_s, inflight):
+        pass
+
+    def on_refusal(self, inflight, retry_after=None):
+        pass
+
+
+def test_many_threads_never_exceed_the_limit_and_a_raised_limit_lets_waiters_in():
+    control = SettableLimit(3)
+    limiter = ConcurrencyLimiter(0, controller=control)
+    lock = threading.Lock()
+    inside, most = 0, 0
+    gate = threading.Event()
+    entered = threading.Semaphore(0)
+
+    def worker():
+        nonlocal inside, most
+        with limiter.attempt():
+            with lock:
+                inside += 1
+                most = max(most, inside)
+            entered.release()
+            gate.wait()
+            with lock:
+                inside -= 1
+
+    threads = [threading.Thread(target=worker) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for _ in range(3):
+        assert entered.acquire(timeout=30)
+    assert not entered.acquire(timeout=0.2)  # the fourth waits: the limit is 3
+    assert limiter.inflight == 3
+    control.limit = 10
+    limiter.release(limiter.acquire(timeout=30), OK)  # any release wakes the waiters the new limit admits
+    for _ in range(7):
+        assert entered.acquire(timeout=30)
+    gate.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert most == 10 and limiter.inflight == 0
