@@ -5,7 +5,9 @@ provider's 400 names it; what it learns lasts for the client's lifetime and is l
 """
 from __future__ import annotations
 
+import json
 import logging
+import re
 import threading
 from typing import Any, Optional
 
@@ -40,7 +42,9 @@ class Compatibility:
         self.json_mode = settings.json_mode
         self.streaming = settings.streaming != "no"
         self.stream_usage = settings.stream_usage
+        self.json_word = False  # json_object needs the word "json" in the messages (Groq, OpenAI)
         self.dropped: set[str] = set()
+        self.max_items: dict[str, int] = {}  # list fields the provider caps at a length (stop: 4 on Azure)
         self.learnt: list[str] = []
 
     # --- shaping requests ---------------------------------------------------------------------------
@@ -75,10 +79,36 @@ class Compatibility:
             return {"type": "json_object"}
         return requested
 
+    def json_instructions(self, messages: list, requested: Optional[dict], sent: Optional[dict]) -> list:
+        """The messages with what the model must read when the provider does not enforce the caller's JSON
+        request: the schema itself when ``json_schema`` was asked but is not sent (issue 10 §2.8), and the word
+        "json" that ``json_object`` requires of the prompt once the provider said so."""
+        if not requested or requested.get("type") not in ("json_schema", "json_object"):
+            return messages
+        sent_type = (sent or {}).get("type")
+        hint = ""
+        if requested.get("type") == "json_schema" and sent_type != "json_schema":
+            schema = (requested.get("json_schema") or {}).get("schema")
+            if schema:
+                hint = ("Answer with a JSON object following this JSON schema: "
+                        + json.dumps(schema, ensure_ascii=False))
+        if not hint and sent_type == "json_object" and self.json_word:
+            if not any("json" in content_text(m.get("content")).lower() for m in messages):
+                hint = "Answer with a JSON object."
+        if not hint:
+            return messages
+        if messages and messages[0].get("role") in ("system", "developer") and isinstance(
+                messages[0].get("content"), str):
+            return [dict(messages[0], content=f"{messages[0]['content']}\n\n{hint}")] + messages[1:]
+        return self.map_messages([{"role": "system", "content": hint}] + messages)
+
     def apply(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Removes the fields this provider refuses."""
+        """Removes the fields this provider refuses, and shortens the lists it caps."""
         for name in self.dropped:
             payload.pop(name, None)
+        for name, limit in self.max_items.items():
+            if isinstance(payload.get(name), list) and len(payload[name]) > limit:
+                payload[name] = payload[name][:limit]
         return payload
 
     # --- learning from refusals ---------------------------------------------------------------------
@@ -110,8 +140,18 @@ class Compatibility:
                 self.dropped.add("stream_options")
                 return self._learn("the provider refuses 'stream_options': streams no longer ask for usage "
                                    "(turn 'stream_usage' off in the preset)")
+            if ("response_format" in payload and "json" in text and "messages" in text
+                    and payload["response_format"].get("type") == "json_object"):
+                # "'messages' must contain the word 'json'" (Groq, OpenAI): a precondition of json_object mode,
+                # met by saying it in the prompt; the mode stays (console.groq.com/docs/structured-outputs)
+                if self.json_word:
+                    return False
+                self.json_word = True
+                return self._learn("json_object mode needs the word 'json' in the prompt: the request now asks "
+                                   "for a JSON object in words too")
             if "response_format" in payload and (param == "response_format" or "response_format" in text
-                                                 or "json_schema" in text or "json_object" in text):
+                                                 or "response format" in text or "json_schema" in text
+                                                 or "json_object" in text):
                 if self.settings.json_mode != "auto":
                     return False
                 current = payload["response_format"].get("type", "json_schema")
@@ -123,13 +163,77 @@ class Compatibility:
                 self.dropped.add("reasoning_effort")
                 return self._learn("the provider or model refuses 'reasoning_effort': it is no longer sent on "
                                    "this connection (leave the option empty for this model)")
+            kind = refusal_kind(error)
+            if kind == "value" and param in payload:
+                return self._fix_value(error, param, payload, text)
+            if kind == "precondition":
+                return False  # the field is accepted; another field's value decides: nothing to learn
             if param and param in payload and param not in _NEVER_DROP and param not in self.dropped:
                 self.dropped.add(param)
                 return self._learn(f"the provider refuses the parameter '{param}': it is no longer sent "
                                    "on this connection")
         return False
 
+    def _fix_value(self, error: BadRequestError, param: str, payload: dict[str, Any], text: str) -> bool:
+        """Fixes a value the provider refused when its message says how (a list above a maximum length is
+        cut to that length, keeping the first items); False otherwise. The field itself is kept."""
+        value = payload.get(param)
+        limit = _max_length(f"{text} {_details_words(error.body)}".lower())
+        if isinstance(value, list) and limit is not None and 0 < limit < len(value) and param not in self.max_items:
+            self.max_items[param] = limit
+            return self._learn(f"the provider accepts at most {limit} items in '{param}': only the first {limit} "
+                               f"are sent (dropped: {json.dumps(value[limit:], ensure_ascii=False)})")
+        return False
+
     def _learn(self, what: str) -> bool:
         self.learnt.append(what)
         log.warning("Compatibility: %s.", what)
         return True
+
+
+# How a 400 tells what it refuses (issue 10 §2.9): the field itself (drop it), one value of it (fix the value,
+# keep the field), or a value that needs another field set (nothing to learn about the field). OpenAI's codes
+# (https://platform.openai.com/docs/guides/error-codes): unsupported_parameter / unknown_parameter versus
+# invalid_value, array_above_max_length, integer_above_max_value...; pydantic servers say extra_forbidden.
+_UNSUPPORTED = ("unsupported_parameter", "unknown_parameter", "unrecognized request argument", "extra_forbidden",
+                "extra inputs are not permitted", "unsupported parameter", "unknown field", "unknown name",
+                "is not supported", "not supported with this model", "does not support")
+_VALUE = ("invalid_value", "array_above_max_length", "array_below_min_length", "integer_above_max_value",
+          "integer_below_min_value", "decimal_above_max_value", "decimal_below_min_value",
+          "string_above_max_length", "array too long", "invalid value", "must be less than",
+          "must be greater than", "must be between", "out of range", "maximum length", "is not one of",
+          "too_long", "too_short", "less_than_equal", "greater_than_equal", "literal_error", "enum ",
+          "should have at most")
+_PRECONDITION = ("only allowed when", "only supported when", "requires", "must be set", "must be true when",
+                 "can only be", "when using", "is required when")
+
+
+def refusal_kind(error: BadRequestError) -> Optional[str]:
+    """``"unsupported"``, ``"value"`` or ``"precondition"`` for a 400 that blames a field, from its code, type
+    and words; None when it does not say."""
+    words = " ".join(str(v or "") for v in (error.code, error.error_type, error.provider_message,
+                                            _details_words(error.body))).lower()
+    for kind, markers in (("unsupported", _UNSUPPORTED), ("value", _VALUE), ("precondition", _PRECONDITION)):
+        if any(marker in words for marker in markers):
+            return kind
+    return None
+
+
+def _details_words(body: Optional[str]) -> str:
+    """The ``type`` and ``msg`` of a validation error's ``details`` (pydantic servers, Azure AI Foundry), where
+    the refusal is said when the message is generic ("invalid input error")."""
+    try:
+        data = json.loads(body or "")
+    except ValueError:
+        return ""
+    err = data.get("error", data) if isinstance(data, dict) else None
+    details = err.get("details", err.get("detail")) if isinstance(err, dict) else None
+    if not isinstance(details, list):
+        return ""
+    return " ".join(f"{d.get('type', '')} {d.get('msg', '')}" for d in details if isinstance(d, dict))
+
+
+def _max_length(text: str) -> Optional[int]:
+    """The maximum a refusal states ("maximum length 4", "at most 4", "up to 4")."""
+    match = re.search(r"(?:maximum length(?: of)?|at most|up to|max(?:imum)? of)\s+(\d+)", text)
+    return int(match.group(1)) if match else None

@@ -188,6 +188,13 @@ def parse_error_body(text: str) -> dict[str, Any]:
             out["message"] = err
             out["type"] = _as_text(data.get("error_type"))
             return out
+        while isinstance(err, dict) and "message" not in err and isinstance(err.get("error"), dict):
+            err = err["error"]  # an error nested in an error (gateways wrapping the upstream body)
+        if isinstance(err, dict) and "message" not in err and isinstance(err.get("error"), str):
+            err = err["error"]
+        if isinstance(err, str):
+            out["message"] = err
+            return out
         if not isinstance(err, dict):
             err = data
         if "message" not in err and "detail" in err:
@@ -207,6 +214,7 @@ def parse_error_body(text: str) -> dict[str, Any]:
         if isinstance(inner, dict) and inner.get("code") and not out["code"]:
             out["code"] = _as_text(inner.get("code"))
         out["retry_delay"] = _retry_delay(err.get("details"))
+        out["param"] = out["param"] or _detail_field(err.get("details"))
         return out
     if parsed:  # JSON, but no shape we know (a number, an empty list...)
         return out
@@ -230,6 +238,19 @@ def plain_text(text: str, limit: int = 240) -> Optional[str]:
     if len(text) > limit:
         text = text[: limit - 3].rstrip() + "..."
     return text or None
+
+
+def _detail_field(details: Any) -> Optional[str]:
+    """The request field a validation error's ``details`` name (``{"loc": ["body", "seed"]}``, as Azure AI
+    Foundry and FastAPI servers send: https://learn.microsoft.com/en-us/azure/ai-foundry/model-inference/
+    reference/reference-model-inference-api), when the message itself names none."""
+    if not isinstance(details, list):
+        return None
+    for item in details:
+        loc = item.get("loc") if isinstance(item, dict) else None
+        if isinstance(loc, list) and len(loc) >= 2 and loc[0] == "body" and isinstance(loc[1], str):
+            return loc[1]
+    return None
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
@@ -277,6 +298,9 @@ def blamed_parameter(info: Mapping[str, Any]) -> Optional[str]:
 
 _QUOTA_MARKERS = ("insufficient_quota", "exceeded your current quota", "quota exceeded", "billing",
                   "credit balance", "out of credits", "quota_exceeded")
+# a 429 that states a per-period rate is a rate limit even when it points at the billing page to raise it
+# (Together: togethercomputer/MoA#27); an account out of credit says so by code or with these words
+_RATE_MARKERS = ("per min", "per sec", "per hour", "requests per", "tokens per", "rate limit", "rate_limit")
 _MODEL_MARKERS = ("model_not_found", "deploymentnotfound", "does not exist", "unknown model",
                   "invalid model", "model not found", "no such model", "invalid model name", "unsupported model")
 
@@ -308,8 +332,11 @@ def error_from_response(
     elif status == 429:
         # a quota that says when to come back (Google's RetryInfo) is a per-minute limit, not an exhausted account
         exhausted = "insufficient_quota" in haystack or (
-            info["retry_delay"] is None and any(m in haystack for m in _QUOTA_MARKERS))
+            info["retry_delay"] is None and any(m in haystack for m in _QUOTA_MARKERS)
+            and not any(m in haystack for m in _RATE_MARKERS))
         cls = QuotaExceededError if exhausted else RateLimitError
+    elif status == 402:  # Payment Required: the account has no credit left (DeepSeek, OpenRouter error codes)
+        cls = QuotaExceededError
     elif status == 401:
         cls = AuthenticationError
     elif status == 403:
@@ -336,10 +363,13 @@ def error_from_response(
         # a 404 that names no model is most often a wrong URL (a base_url without /v1, a mistyped path)
         hint = (" The URL was not found: check the preset's base_url (it usually ends in /v1; in Azure style, the "
                 "target URI and the deployment name), then the model ID.")
+    route = wrong_route_hint(haystack)
+    if route:
+        hint = " " + route
     prefix = f"{where}: " if where else ""
     stop = "" if provider_message.rstrip().endswith((".", "!", "?")) else "."
     message = f"{prefix}HTTP {status} {cls.kind}: {provider_message.rstrip()}{stop}{hint}"
-    return cls(
+    error = cls(
         message,
         status=status,
         code=info.get("code"),
@@ -350,3 +380,29 @@ def error_from_response(
         retry_after=info["retry_delay"],
         body=body[:_BODY_KEEP],
     )
+    if route:
+        error.retryable = False  # the same URL gets the same answer
+    return error
+
+
+# how servers say that no API lives at the requested path: LM Studio answers 200 with "Unexpected endpoint or
+# method" (lmstudio-ai/lmstudio-bug-tracker#618), Cloudflare "Could not route to ..." (anomalyco/opencode#18552)
+_ROUTE_MARKERS = ("no such route", "unexpected endpoint", "could not route", "route not found", "unknown route",
+                  "no route matched", "cannot post /", "cannot get /", "404 page not found", "invalid url (",
+                  "method not allowed")
+
+
+def wrong_route_hint(text: str) -> str:
+    """The advice for an answer that says the requested path does not exist ("" when it says nothing of the
+    sort): which preset field to change, with the likely fix (a doubled or a missing ``/v1``)."""
+    low = text.lower()
+    if not any(marker in low for marker in _ROUTE_MARKERS):
+        return ""
+    if "/v1/v1" in low:
+        fix = "the base_url ends in /v1 and the path added another: remove one /v1 from 'base_url'"
+    elif re.search(r"(get|post) /(models|chat/completions|embeddings)\b", low):
+        fix = "the path lacks /v1: add /v1 at the end of 'base_url'"
+    else:
+        fix = ("check 'base_url' in the preset (it usually ends in /v1; for Cloudflare, the account id in the URL "
+               "must be yours)")
+    return f"The provider has no API at this URL: {fix}."

@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 from .columns import OutputColumn
 from .errors import OutputValidationError, SettingsError
+from .finish import is_truncated
 from .reasoning import answer_text
 
 _DSS_TYPES = {"string": "string", "integer": "bigint", "number": "double", "boolean": "boolean"}
@@ -112,7 +113,7 @@ def parse_json_text(text: str, finish_reason: Optional[str], when_cut: str) -> A
     try:
         return json.loads(strip_code_fence(answer_text(text)))
     except ValueError as exc:
-        if finish_reason == "length":
+        if is_truncated(finish_reason):
             raise OutputValidationError("The JSON answer was cut off at the output token limit "
                                         f"(finish_reason=length): {when_cut}.") from None
         raise OutputValidationError(f"The answer is not valid JSON ({exc.msg} at position {exc.pos}).") from None

@@ -5,15 +5,18 @@ import base64
 import struct
 from typing import Optional
 
-from ..errors import InvalidResponseError
+from ..content import content_text
+from ..errors import ContentFilterError, InvalidResponseError
+from ..finish import finish_error, normalise
 from ..reasoning import checked_budget, split_message
 from ..results import ChatResult, Usage
 
 
 def parse_chat(data: dict, where: str) -> ChatResult:
     """The :class:`ChatResult` of a chat completion body (its first choice); text parts are joined, reasoning
-    is split from the answer. Raises :class:`InvalidResponseError` without a choice or message, and
-    :class:`~openai_compatible.reasoning.ReasoningBudgetError` when reasoning used the whole output limit."""
+    is split from the answer. Raises :class:`InvalidResponseError` without a choice or message,
+    :class:`~openai_compatible.reasoning.ReasoningBudgetError` when reasoning used the whole output limit, and
+    the error of a refusal or of a finish reason that is not an answer (see :mod:`openai_compatible.finish`)."""
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise InvalidResponseError(f"{where}: the answer has no 'choices'.")
@@ -21,20 +24,31 @@ def parse_chat(data: dict, where: str) -> ChatResult:
     message = choice.get("message") or {}
     if not isinstance(message, dict):
         raise InvalidResponseError(f"{where}: the answer's message is not an object.")
-    content = message.get("content")
-    if isinstance(content, list):
-        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    text, reasoning = split_message(message, content if isinstance(content, str) else "")
+    refused(message.get("refusal"), where)
+    tool_calls = message.get("tool_calls") or None
+    reason = normalise(choice.get("finish_reason"), bool(tool_calls))
+    error = finish_error(reason, where)
+    if error is not None:
+        raise error
+    text, reasoning = split_message(message, content_text(message.get("content")))
     return checked_budget(ChatResult(
         text=text,
-        finish_reason=choice.get("finish_reason"),
+        finish_reason=reason,
         usage=Usage.from_dict(data.get("usage")),
         model=data.get("model"),
         raw=data,
-        tool_calls=message.get("tool_calls") or None,
+        tool_calls=tool_calls,
         logprobs=choice.get("logprobs"),
         reasoning=reasoning,
     ), where)
+
+
+def refused(refusal: object, where: str) -> None:
+    """Raises :class:`ContentFilterError` when the model declined (``refusal``, structured outputs:
+    https://platform.openai.com/docs/guides/structured-outputs); its words are the message."""
+    if isinstance(refusal, str) and refusal.strip():
+        raise ContentFilterError(f"{where}: the model refused to answer: {refusal.strip()}", code="refusal",
+                                 provider_message=refusal.strip())
 
 
 def parse_embeddings(data: dict, expected: int, where: str) -> list[list[float]]:

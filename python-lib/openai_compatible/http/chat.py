@@ -67,10 +67,11 @@ class ChatCompletions:
         """One chat completion; ``call`` (default: a new one) counts its requests and time."""
         where = f"chat with '{request.model}'"
         call = call or request.call(where)
-        data = self.loop.run_adapting(
+        # read inside the loop: an answer that ended with finish_reason "error" is retried like a failed call
+        result = self.loop.run_adapting(
             lambda: request.body(self.compat, stream=False),
-            lambda body: self.sender.post_json(request.endpoint, PATH, body, where=where), call, self.compat)
-        result = parse_chat(data, where)
+            lambda body: parse_chat(self.sender.post_json(request.endpoint, PATH, body, where=where), where),
+            call, self.compat)
         self.loop.settle(call, result.usage)
         result.latency_ms = call.elapsed_ms()
         result.attempts = call.attempts

@@ -15,10 +15,13 @@ log = logging.getLogger("openai_compatible")
 
 def model_entries(data: Any) -> list[dict]:
     """The models of a ``GET /models`` answer, each a dict with at least ``id`` (from ``id``, ``model`` or
-    ``name``); the list may be under ``data`` (OpenAI) or ``models`` (Ollama-style), or be bare strings."""
+    ``name``); the list may be under ``data`` (OpenAI), ``models`` (Ollama-style) or ``result`` (Cloudflare), or
+    be bare strings."""
     items = data.get("data") if isinstance(data, dict) else data
     if not isinstance(items, list):
         items = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(items, list) and isinstance(data, dict):
+        items = data.get("result")  # Cloudflare's account API envelope (Alishahryar1/free-claude-code#169)
     if not isinstance(items, list):
         raise InvalidResponseError("GET /models: the answer has no model list ('data').")
     models = []

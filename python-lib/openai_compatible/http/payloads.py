@@ -27,13 +27,14 @@ def chat_body(compat: Compatibility, endpoint: Endpoint, messages: Sequence[Mapp
     body: dict[str, Any] = {}
     if endpoint.model_in_body:
         body["model"] = endpoint.model_in_body
-    body["messages"] = compat.map_messages([dict(m) for m in messages])
+    fmt = compat.response_format(response_format)
+    body["messages"] = compat.json_instructions(compat.map_messages([dict(m) for m in messages]),
+                                                response_format, fmt)
     for key, value in options.items():
         if value is not None:
             body[key] = value
     if max_tokens is not None:
         body[compat.token_field] = int(max_tokens)
-    fmt = compat.response_format(response_format)
     if fmt:
         body["response_format"] = fmt
     if stream:

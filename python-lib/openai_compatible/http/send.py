@@ -15,6 +15,7 @@ from ..errors import (
     SettingsError,
     error_from_response,
     plain_text,
+    wrong_route_hint,
 )
 from ..oauth2 import TokenProvider
 from ..retry import retry_hint
@@ -138,18 +139,40 @@ class Sender:
             if "html" in response.headers.get("Content-Type", "").lower() or text.lstrip()[:15].lower().startswith(
                     ("<!doctype html", "<html")):
                 page = (plain_text(self.redact(text)) or "")[:200]  # mask, then cut
-                raise InvalidResponseError(f"{where}: HTTP {response.status_code} but the answer is an HTML page "
-                                           f"({page!r}), not the API's JSON: check that the preset's URL is the "
-                                           "API's (base_url usually ends in /v1), not a web UI or a login page."
-                                           ) from None
+                moved = ""
+                if response.history:  # an SSO proxy sends the API call to its sign-in page (etalab-ia/OpenGateLLM#844)
+                    moved = (f" after a redirect to {safe_url(response.url)} (a sign-in page or proxy stands in "
+                             "front of the API)")
+                error = InvalidResponseError(f"{where}: HTTP {response.status_code} but the answer is an HTML page"
+                                             f"{moved} ({page!r}), not the API's JSON: check that the preset's URL is "
+                                             "the API's (base_url usually ends in /v1), not a web UI or a login page.")
+                error.retryable = False  # the same URL brings the same page
+                raise error from None
             snippet = self.redact(text)[:200].strip() or "an empty body"  # mask, then cut
-            raise InvalidResponseError(f"{where}: HTTP {response.status_code} but the body is not JSON: "
-                                       f"{snippet!r}") from None
-        if isinstance(data, dict) and data.get("error") and not data.get("choices") and not data.get("data"):
+            route = wrong_route_hint(text)
+            error = InvalidResponseError(f"{where}: HTTP {response.status_code} but the body is not JSON: "
+                                         f"{snippet!r}" + (f". {route}" if route else ""))
+            if route:
+                error.retryable = False  # the same URL brings the same page
+            raise error from None
+        if isinstance(data, dict) and _looks_like_error(data):
             raise error_in_answer(data, text, response.headers, self.redact, where)
         if not isinstance(data, (dict, list)):
             raise InvalidResponseError(f"{where}: the answer is JSON but not an object.")
         return data if isinstance(data, dict) else {"data": data}
+
+
+_ANSWER_KEYS = ("choices", "data", "models", "result", "object")
+
+
+def _looks_like_error(data: dict) -> bool:
+    """Whether a success answer is an error body in any envelope: ``error`` (OpenAI, LM Studio), vLLM's
+    ``{"object": "error"}``, Cloudflare's ``{"success": false, "errors": [...]}``, FastAPI's ``detail``."""
+    if data.get("error"):
+        return not data.get("choices") and not data.get("data")
+    if data.get("object") == "error" or (data.get("success") is False and data.get("errors")):
+        return True
+    return bool(data.get("detail")) and not any(key in data for key in _ANSWER_KEYS)
 
 
 def error_in_answer(data: dict, text: str, headers: Mapping[str, str], redact: Callable[[object], str],
@@ -157,7 +180,7 @@ def error_in_answer(data: dict, text: str, headers: Mapping[str, str], redact: C
     """The exception for an error object inside a success answer or a stream event: its ``code`` is the
     status when it is an HTTP one; otherwise a stream's error is a server error (500), and a plain
     answer's an invalid response."""
-    err = data.get("error")
+    err = data.get("error") if "error" in data else data
     code = err.get("code") if isinstance(err, dict) else None
     try:
         status = int(code) if code is not None else 0
@@ -169,4 +192,10 @@ def error_in_answer(data: dict, text: str, headers: Mapping[str, str], redact: C
     if status == 200:
         error = InvalidResponseError(error.message.replace("HTTP 200 error", "an error object with HTTP 200"),
                                      provider_message=error.provider_message, body=error.body)
+        # a 200 that carries an error is no passing failure: most often the URL reaches a server that has no
+        # API there (lmstudio-ai/lmstudio-bug-tracker#618), and a retry gets the same answer
+        error.retryable = False
+        if "base_url" not in error.message:
+            error.message += (" A success status with an error body usually means the URL is not the API's: "
+                              "check 'base_url' in the preset.")
     return error

@@ -7,10 +7,13 @@ from typing import Any, Callable, Iterator, Optional
 
 import requests
 
+from ..content import content_text
 from ..errors import APIConnectionError, APITimeoutError, InvalidResponseError
+from ..finish import finish_error, normalise
 from ..reasoning import ReasoningSplitter
 from ..results import ChatResult, Usage
 from ..sse import iter_sse_data
+from .answers import refused
 from .failures import is_timeout, transport_reason
 from .send import error_in_answer
 
@@ -25,6 +28,7 @@ class StreamAccumulator:
     def reset(self) -> None:
         """Forgets everything (a new attempt starts from nothing)."""
         self.pieces: list[str] = []
+        self.refusal: list[str] = []
         self.tool_calls: list[dict] = []
         self.usage = Usage()
         self.finish_reason: Optional[str] = None
@@ -48,17 +52,31 @@ class StreamAccumulator:
             if not isinstance(choice, dict):
                 continue
             delta = choice.get("delta") or {}
-            content = self.reasoning.take(delta, delta.get("content") if isinstance(delta.get("content"), str) else "")
+            # a string, null or a list of parts alike
+            content = self.reasoning.take(delta, content_text(delta.get("content")))
             if content:
                 self.pieces.append(content)
                 piece = content
+            if isinstance(delta.get("refusal"), str):
+                self.refusal.append(delta["refusal"])
             if isinstance(delta.get("tool_calls"), list):
                 merge_tool_calls(self.tool_calls, delta["tool_calls"])
             self.finish_reason = choice.get("finish_reason") or self.finish_reason
         return piece
 
+    def check(self, where: str) -> None:
+        """Raises the error the ended stream is instead of an answer: a refusal, or a finish reason that is
+        not an answer (see :mod:`openai_compatible.finish`)."""
+        refused("".join(self.refusal), where)
+        error = finish_error(self.finish_reason, where)
+        if error is not None:
+            raise error
+
     def finish(self) -> ChatResult:
         """The whole answer, once the stream ended (``raw`` is None: a stream has no single body)."""
+        for position, call in enumerate(self.tool_calls):
+            call["index"] = position  # calls told apart by id may share the provider's index
+        self.finish_reason = normalise(self.finish_reason, bool(self.tool_calls))
         self.result = ChatResult(text=self.text, finish_reason=self.finish_reason, usage=self.usage,
                                  model=self.model, raw=None, tool_calls=self.tool_calls or None,
                                  reasoning=self.reasoning.text)
@@ -94,6 +112,7 @@ def read_stream(response: requests.Response, accumulator: StreamAccumulator, *, 
         for data in iter_sse_data(response.iter_content(chunk_size=None)):
             if data.strip() == "[DONE]":
                 accumulator.done = True
+                accumulator.check(where)
                 return
             try:
                 event = json.loads(data)
@@ -118,6 +137,12 @@ def read_stream(response: requests.Response, accumulator: StreamAccumulator, *, 
                 "answer may be incomplete.")) from None
         raise APIConnectionError(redact(f"{where}: the stream broke after {count} pieces "
                                         f"({transport_reason(exc)}).")) from None
+    if accumulator.finish_reason is not None:
+        # some servers close the stream after the finish chunk without [DONE] (ikawrakow/ik_llama.cpp#467,
+        # waybarrios/vllm-mlx#101): the answer is whole; only a stream cut before its finish reason is broken
+        accumulator.done = True
+        accumulator.check(where)
+        return
     raise InvalidResponseError(f"{where}: the stream ended without [DONE] after {len(accumulator.pieces)} pieces; "
                                "the answer may be incomplete.")
 
@@ -179,13 +204,18 @@ class ChatStream:
 
 
 def merge_tool_calls(calls: list, fragments: list) -> None:
-    """Assembles streamed tool calls: fragments with the same ``index`` extend one call (its arguments arrive
-    in pieces)."""
+    """Assembles streamed tool calls from their fragments, by one rule for every provider's shape.
+
+    A fragment with an ``id`` opens a new call unless a call with that id exists (then it extends it); a
+    fragment without ``id`` extends the last call with its ``index``, or the last call when it has no
+    ``index`` (SGLang and older Ollama builds send none: vercel/ai#5885, ollama/ollama#7881); an ``index``
+    reused by a new ``id`` is a new call (ollama/ollama#15457). Argument text is appended across any
+    number of fragments; other fields are set.
+    """
     for fragment in fragments:
         if not isinstance(fragment, dict):
             continue
-        index = fragment.get("index")
-        call = next((c for c in calls if index is not None and c.get("index") == index), None)
+        call = _target(calls, fragment)
         if call is None:
             calls.append(json.loads(json.dumps(fragment)))  # a copy, free of the event it came from
             continue
@@ -199,3 +229,13 @@ def merge_tool_calls(calls: list, fragments: list) -> None:
                         function[name] = part
             elif value is not None and key != "index":
                 call[key] = value
+
+
+def _target(calls: list, fragment: dict) -> Optional[dict]:
+    """The call a fragment extends, or None when it opens a new one (see :func:`merge_tool_calls`)."""
+    call_id, index = fragment.get("id"), fragment.get("index")
+    if call_id:
+        return next((c for c in calls if c.get("id") == call_id), None)
+    if index is not None:
+        return next((c for c in reversed(calls) if c.get("index") == index), None)
+    return calls[-1] if calls else None

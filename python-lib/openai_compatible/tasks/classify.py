@@ -22,6 +22,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 from ..client import Client
 from ..columns import OutputColumn
 from ..errors import OpenAICompatibleError, OutputValidationError, SettingsError
+from ..finish import finish_error, is_truncated
 from ..jsonout import strip_code_fence
 from ..reasoning import answer_text, checked_effort
 from ..store import request_key
@@ -301,8 +302,9 @@ class ClassifyTask(Task):
 
     def row_values(self, answer: Any) -> tuple[dict, Optional[OpenAICompatibleError]]:
         values: dict[str, Any] = usage_values(answer)
-        if answer.get("finish_reason") == "content_filter":
-            return values, OutputValidationError("The provider's content filter withheld the answer.")
+        error = finish_error(answer.get("finish_reason"), "")
+        if error is not None:  # an answer stored before the client raised for it
+            return values, error
         try:
             parsed, _ = self.parse(answer.get("text") or "", answer.get("finish_reason"))
         except OutputValidationError as exc:
@@ -332,7 +334,7 @@ class ClassifyTask(Task):
                 _strip_label(part) for part in text.split(",") if _strip_label(part)]
             if written and all(self._match(w) is not None for w in written):
                 return self._checked([self._match(w) for w in written], None, written)
-            if finish_reason == "length":
+            if is_truncated(finish_reason):
                 raise OutputValidationError("The answer was cut off at the output token limit (finish_reason="
                                             f"length) before it named a class: {cut_off_advice(self.output_cap)}.")
             raise OutputValidationError(f"The answer is not one of the classes: {_preview(text)}.")

@@ -2,8 +2,10 @@
 
 Texts go to ``POST /embeddings`` in batches of ``batch_size``. When the provider refuses a batch
 because of its content (a 400, a text too long), the batch is split in halves, again and again, so
-that only the offending texts get an error and all the others their vectors. A text longer than the
-model accepts is a row error (``too_long="error"``) or is cut, by characters, until the model
+that only the offending texts get an error and all the others their vectors. A refusal of a request
+field rather than of a text (a model that cannot change its output ``dimensions``) is never split: the
+batch fails with the provider's words and the parameter to change, and later batches fail without a call.
+A text longer than the model accepts is a row error (``too_long="error"``) or is cut, by characters, until the model
 accepts it (``too_long="truncate"``, logged). Empty texts are row errors and cost no request.
 
 From a notebook::
@@ -42,6 +44,9 @@ _LOGGED_TRUNCATIONS = 20
 # providers that say "too long" without the usual context-length wording (llama.cpp answers 500)
 _TOO_LONG_WORDS = re.compile(r"too (large|long)|exceeds? the (maximum|max|limit)|maximum (context|input|sequence)|"
                              r"must have less than \d+ tokens|input length", re.IGNORECASE)
+# a model that is not an embedder: llama.cpp started without --embeddings, an OpenAI chat model
+_NOT_AN_EMBEDDER = ("does not support embedding", "not an embedding model", "embeddings are not supported",
+                    "embedding is not supported", "--embedding", "not support the embeddings")
 _TOKEN_COUNTS = re.compile(r"\b(\d{2,9})\b")
 
 
@@ -82,6 +87,7 @@ class EmbedTask(Task):
         self._lock = threading.Lock()
         self.truncated = 0
         self._warned_dimensions = False
+        self._refused_field: Optional[OpenAICompatibleError] = None  # a request field the provider refuses
 
     # --- requests -----------------------------------------------------------------------------------
 
@@ -106,10 +112,16 @@ class EmbedTask(Task):
 
     def _embed(self, client: Client, indexes: list[int], texts: list[str], results: list) -> None:
         try:
+            if self._refused_field is not None:
+                raise self._refused_field  # the same request field would be refused again: no call
             result = client.embed_result([texts[i] for i in indexes], self.spec.model,
                                          dimensions=self.spec.dimensions)
         except OpenAICompatibleError as exc:
-            if len(indexes) == 1:
+            refused = self._field_refusal(exc)
+            if refused is not None:
+                for index in indexes:
+                    results[index] = refused
+            elif len(indexes) == 1:
                 results[indexes[0]] = self._single(client, texts[indexes[0]], exc)
             elif _blames_input(exc):
                 middle = len(indexes) // 2
@@ -123,6 +135,39 @@ class EmbedTask(Task):
             return
         for index, vector in zip(indexes, result.vectors):
             results[index] = self._answer(vector, result.model)
+
+    def _field_refusal(self, error: OpenAICompatibleError) -> Optional[OpenAICompatibleError]:
+        """The batch's error when the provider refused the request, not a text (issue 10 §2.10): a 400 that
+        blames ``dimensions`` or speaks of the output dimensions while they are sent (vLLM answers so for a
+        model without Matryoshka training: vllm-project/vllm#16331), that blames another request field, or
+        that says the model does not embed at all. Remembered for later batches, which then cost no call."""
+        if error is self._refused_field:
+            return error
+        if not isinstance(error, BadRequestError) or isinstance(error, ContextLengthError) or _too_long(error):
+            return None
+        words = f"{error.provider_message or ''} {error.message}".lower()
+        said = (error.provider_message or str(error)).rstrip(". ")
+        blamed = error.param
+        if error.param == "dimensions" or (self.spec.dimensions and "dimension" in words):
+            blamed = "dimensions"
+            advice = (f"The provider refuses the 'dimensions' parameter ({self.spec.dimensions}) for model "
+                      f"'{self.spec.model}': {said}. Clear 'dimensions' in the recipe to get the model's own "
+                      "vector size.")
+        elif error.param and error.param not in ("input", "prompt"):
+            advice = (f"The provider refuses the request's '{error.param}' field for model '{self.spec.model}', "
+                      f"whatever the texts: {said}.")
+        elif any(marker in words for marker in _NOT_AN_EMBEDDER):
+            advice = (f"Model '{self.spec.model}' does not make embeddings on this provider: {said}. Choose an "
+                      "embedding model in the recipe.")
+        else:
+            return None
+        refused = BadRequestError(advice, status=error.status, param=blamed,
+                                  provider_message=error.provider_message)
+        with self._lock:
+            if self._refused_field is None:
+                self._refused_field = refused
+                log.warning("%s Every batch fails until the parameter is changed.", refused)
+            return self._refused_field
 
     def _single(self, client: Client, text: str, error: OpenAICompatibleError) -> Any:
         """The answer for one text the provider refused: truncated and retried, or the row's error."""

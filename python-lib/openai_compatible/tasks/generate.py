@@ -28,6 +28,7 @@ from ..client import Client
 from ..columns import OutputColumn
 from ..engine import RowEngine
 from ..errors import OpenAICompatibleError, OutputValidationError, SettingsError
+from ..finish import finish_error
 from ..jsonout import column_value, load_schema, parse_json_text, schema_columns, strict_schema
 from ..numeric import whole_number
 from ..store import request_key
@@ -257,8 +258,9 @@ class _GenerationCalls(Task):
     def row_values(self, answer: Any) -> tuple[dict, Optional[OpenAICompatibleError]]:
         values: dict[str, Any] = dict(usage_values(answer), rows=[], invalid=0, problem="")
         try:
-            if answer.get("finish_reason") == "content_filter":
-                raise OutputValidationError("The provider's content filter withheld the answer.")
+            error = finish_error(answer.get("finish_reason"), "")
+            if error is not None:
+                raise OutputValidationError(str(error))
             values["rows"], values["invalid"] = self.generate.parse_rows(answer.get("text") or "",
                                                                          answer.get("finish_reason"))
         except OutputValidationError as exc:  # an unusable answer is a fruitless call, not a failure

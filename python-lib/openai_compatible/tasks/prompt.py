@@ -8,6 +8,7 @@ from typing import Any, Mapping, Optional, Sequence
 from ..client import Client
 from ..columns import OutputColumn
 from ..errors import OpenAICompatibleError, OutputValidationError, SettingsError
+from ..finish import finish_error
 from ..jsonout import column_value, load_schema, read_json_answer, schema_columns, strict_schema
 from ..reasoning import checked_effort
 from ..store import request_key
@@ -138,22 +139,13 @@ class PromptTask(Task):
             raise RowInputError(f"{exc}: nothing to send for this row") from None
         return self._fixed_messages + [{"role": "user", "content": prompt}]
 
-    def _with_schema_in_prompt(self, messages: list) -> list:
-        hint = ("Answer with a JSON object following this JSON schema: "
-                + json.dumps(self.schema, ensure_ascii=False))
-        if messages and messages[0]["role"] == "system":
-            return [dict(messages[0], content=f"{messages[0]['content']}\n\n{hint}")] + messages[1:]
-        return [{"role": "system", "content": hint}] + messages
-
     def request(self, row: Mapping[str, Any]) -> tuple[str, Any]:
         messages = self.messages_for(row)
         return request_key("chat", self.spec.model, messages, self._options), messages
 
     def call(self, client: Client, payload: Any) -> Any:
-        if self.schema is not None and client.compat.json_mode in ("json_object", "none"):
-            # the provider won't enforce the schema, so the model must read it; where the provider enforces
-            # it, the schema stays out of the prompt: small models answer worse with it there
-            payload = self._with_schema_in_prompt(payload)
+        # where the provider won't enforce the schema, the client puts it in the prompt (Compatibility.
+        # json_instructions); where it does, the schema stays out of the prompt: small models answer worse with it
         result = ask(client, payload, self.spec.model, self._options)
         answer = chat_answer(result)
         if self.spec.raw_response:
@@ -183,9 +175,10 @@ class PromptTask(Task):
         if self.spec.raw_response:
             values["raw_response"] = json.dumps(answer.get("raw"), ensure_ascii=False)
         if self.spec.output_format == "text":
-            if answer.get("finish_reason") == "content_filter":
-                return values, OutputValidationError("The provider's content filter withheld the answer.")
-            return values, None
+            return values, finish_error(answer.get("finish_reason"), "")
+        error = finish_error(answer.get("finish_reason"), "")
+        if error is not None:
+            return values, error
         try:
             parsed = read_json_answer(answer.get("text") or "", answer.get("finish_reason"), self.schema,
                                       when_cut=cut_off_advice(self._options.get("max_tokens")))

@@ -39,6 +39,5 @@ CASES = [
                                                   "type": "extra_forbidden"}]}}),
                  ok(completion("Ok."))),
         expect=Expect(text="Ok.", calls=2, sent={"seed": ABSENT}),
-        known_gap="unsupported-parameter",
     ),
 ]

@@ -19,7 +19,6 @@ CASES = [
         replies=(err(400, cf_error(7003, "Could not route to /client/v4/accounts/ACCOUNT_ID/ai/v1/chat/completions, "
                                          "perhaps your object identifier is invalid?")),),
         expect=Expect(error="OpenAICompatibleError", mentions=("base_url",), calls=1),
-        known_gap="wrong-url",
     ),
     Case(
         name="cloudflare-context-window",
@@ -68,6 +67,5 @@ CASES = [
                      "result": [{"name": "@cf/meta/llama-3.1-8b-instruct", "task": {"name": "Text Generation"}},
                                 {"name": "@cf/baai/bge-m3", "task": {"name": "Text Embeddings"}}]}),),
         expect=Expect(models=("@cf/meta/llama-3.1-8b-instruct", "@cf/baai/bge-m3")),
-        known_gap="models-shape",
     ),
 ]

@@ -72,7 +72,6 @@ CASES = [
         replies=(err(402, {"error": {"message": "Insufficient Balance", "type": "unknown_error", "param": None,
                                      "code": "invalid_request_error"}}),),
         expect=Expect(error="QuotaExceededError", calls=1),
-        known_gap="error-status",
     ),
     Case(
         name="deepseek-503-server-overloaded",

@@ -30,7 +30,6 @@ CASES = [
                  ok(completion('{"sentiment": "negative"}'))),
         expect=Expect(text='{"sentiment": "negative"}', calls=2,
                       sent={"response_format.type": "json_object", "messages": Contains("positive")}),
-        known_gap="json-schema-downgrade",
     ),
     Case(
         name="groq-json-object-needs-the-word-json",
@@ -44,7 +43,6 @@ CASES = [
                  ok(completion('{"sentiment": "negative"}'))),
         expect=Expect(text='{"sentiment": "negative"}', calls=2,
                       sent={"response_format.type": "json_object", "messages": Contains("json")}),
-        known_gap="json-schema-downgrade",
     ),
     Case(
         name="groq-reasoning-effort-not-supported",

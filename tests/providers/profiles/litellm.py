@@ -76,6 +76,5 @@ CASES = [
                  Reply(200, "<!DOCTYPE html><html><head><title>Sign In</title></head><body><form>"
                             "<button>Sign in with Microsoft</button></form></body></html>")),
         expect=Expect(error="OpenAICompatibleError", mentions=("base_url",), calls=2),
-        known_gap="error-in-200",
     ),
 ]

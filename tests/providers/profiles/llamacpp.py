@@ -104,6 +104,5 @@ CASES = [
         replies=(stream_reply([chunk({"role": "assistant", "content": "All"}), chunk({"content": " done."}),
                                chunk({}, "stop", usage=usage(5, 3))], done=False),),
         expect=Expect(text="All done.", finish_reason="stop", usage={"total_tokens": 8}),
-        known_gap="stream-without-done",
     ),
 ]

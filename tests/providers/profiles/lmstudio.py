@@ -11,7 +11,6 @@ CASES = [
         preset={"base_url_suffix": "/v1/v1"},
         replies=(ok({"error": "Unexpected endpoint or method. (POST /v1/v1/chat/completions)"}),),
         expect=Expect(error="OpenAICompatibleError", mentions=("base_url",), calls=1),
-        known_gap="error-in-200",
     ),
     Case(
         name="lmstudio-models-without-v1-answers-200",
@@ -21,7 +20,6 @@ CASES = [
         preset={"base_url_suffix": ""},
         replies=(ok({"error": "Unexpected endpoint or method. (GET /models)"}),),
         expect=Expect(error="OpenAICompatibleError", mentions=("base_url",), calls=1),
-        known_gap="error-in-200",
     ),
     Case(
         name="lmstudio-no-such-route-string-error",
@@ -32,7 +30,6 @@ CASES = [
         preset={"base_url_suffix": "/v1/v1"},
         replies=(ok({"error": "no such route: POST /v1/v1/chat/completions"}),),
         expect=Expect(error="OpenAICompatibleError", mentions=("base_url",), calls=1),
-        known_gap="error-in-200",
     ),
     Case(
         name="lmstudio-stream-without-usage",

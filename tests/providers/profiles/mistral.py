@@ -14,7 +14,6 @@ CASES = [
                                chunk({"content": [{"type": "text", "text": "2 + 2 = 4"}]}),
                                chunk({}, "stop", usage=usage(8, 6))]),),
         expect=Expect(text="2 + 2 = 4", finish_reason="stop"),
-        known_gap="content-parts",
     ),
     Case(
         name="mistral-message-thinking-parts",
@@ -36,7 +35,6 @@ CASES = [
                                chunk({"content": [{"type": "text", "text": "Yes"}]}),
                                chunk({}, "stop")]),),
         expect=Expect(text="Yes", reasoning="Quick check.", finish_reason="stop"),
-        known_gap="content-parts",
     ),
     Case(
         name="mistral-422-message-object",

@@ -54,7 +54,6 @@ CASES = [
         ]),),
         expect=Expect(text="", finish_reason="tool_calls",
                       tool_calls=(("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"}))),
-        known_gap="tool-call-fragments",
     ),
     Case(
         name="ollama-stream-tool-call-finish-stop",
@@ -68,7 +67,6 @@ CASES = [
             chunk({}, "stop"),
         ]),),
         expect=Expect(finish_reason="tool_calls", tool_calls=(("get_weather", {"city": "Oslo"}),)),
-        known_gap="tool-call-fragments",
     ),
     Case(
         name="ollama-model-not-pulled",
@@ -129,7 +127,6 @@ CASES = [
         replies=(Reply(200, "<!doctype html><html><head><title>Open WebUI</title></head>"
                             "<body><div id='app'>Sign in</div></body></html>"),),
         expect=Expect(error="OpenAICompatibleError", mentions=("base_url",), calls=1),
-        known_gap="error-in-200",
     ),
     Case(
         name="ollama-old-build-parallel-tools-without-index",
@@ -148,6 +145,5 @@ CASES = [
         ]),),
         expect=Expect(finish_reason="tool_calls",
                       tool_calls=(("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"}))),
-        known_gap="tool-call-fragments",
     ),
 ]

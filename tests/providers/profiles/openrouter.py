@@ -46,7 +46,6 @@ CASES = [
         call="chat",
         replies=(ok(completion("The answer is", "error", choice={"native_finish_reason": "error"})),),
         expect=Expect(error="OpenAICompatibleError", calls=RETRIED),
-        known_gap="finish-reason",
     ),
     Case(
         name="openrouter-402-insufficient-credits",
@@ -56,7 +55,6 @@ CASES = [
         replies=(err(402, {"error": {"code": 402, "message": "Insufficient credits. Add more using "
                                      "https://openrouter.ai/settings/credits"}}),),
         expect=Expect(error="QuotaExceededError", calls=1),
-        known_gap="error-status",
     ),
     Case(
         name="openrouter-upstream-error-in-200",

@@ -37,7 +37,6 @@ CASES = [
             chunk({}, "stop"),
         ]),),
         expect=Expect(finish_reason="tool_calls", tool_calls=(("get_weather", {"city": "Paris"}),)),
-        known_gap="tool-call-fragments",
     ),
     Case(
         name="sglang-reasoning-content",

@@ -13,7 +13,6 @@ CASES = [
         replies=(ok(completion("Deep learning is a subset of machine learning.", "eos_token", model="tgi",
                                top={"system_fingerprint": "2.0.4-sha"})),),
         expect=Expect(text="Deep learning is a subset of machine learning.", finish_reason="stop"),
-        known_gap="finish-reason",
     ),
     Case(
         name="tgi-422-inputs-plus-new-tokens",

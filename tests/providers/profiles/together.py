@@ -15,7 +15,6 @@ CASES = [
                                      "your plan.", "type": "credit_limit", "param": None, "code": None}}),
                  ok(completion("Done."))),
         expect=Expect(text="Done.", calls=2),
-        known_gap="error-status",
     ),
     Case(
         name="together-finish-reason-eos",
@@ -25,7 +24,6 @@ CASES = [
         call="chat",
         replies=(ok(completion("Paris is the capital of France.", "eos", usage=usage(12, 8))),),
         expect=Expect(text="Paris is the capital of France.", finish_reason="stop"),
-        known_gap="finish-reason",
     ),
     Case(
         name="together-stream-usage-on-finish-chunk",

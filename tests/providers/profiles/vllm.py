@@ -128,7 +128,6 @@ CASES = [
         call="stream",
         replies=(stream_reply(text_chunks("The scene ", "shows a harbour."), done=False),),
         expect=Expect(text="The scene shows a harbour.", finish_reason="stop"),
-        known_gap="stream-without-done",
     ),
     Case(
         name="vllm-stream-cut-before-finish",

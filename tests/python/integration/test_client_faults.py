@@ -290,11 +290,13 @@ def test_content_filter_error(fault_server):
     assert_calls(fault_server, client, 1)
 
 
-def test_filtered_output_is_a_result(fault_server):
+def test_filtered_output_is_a_content_filter_error(fault_server):
+    # issue 10 §2.4: an answer the filter withheld (finish_reason content_filter) is an error, not an empty answer
     fault_server.always(Fault.filtered())
-    result = client_for(fault_server).chat(HI, model="fault-chat")
-    assert result.finish_reason == "content_filter"
-    assert result.text == ""
+    client = client_for(fault_server)
+    with pytest.raises(ContentFilterError, match="content filter"):
+        client.chat(HI, model="fault-chat")
+    assert_calls(fault_server, client, 1)
 
 
 # --- streaming ------------------------------------------------------------------------------------------------------

@@ -131,3 +131,26 @@ def test_azure_style_through_litellm(tmp_path, litellm_proxy):
     assert [r["llm_error_type"] for r in result] == ["", "", "input", ""]
     assert len({r["llm_dimensions"] for r in result if r["llm_embedding"]}) == 1
     assert litellm_proxy.master_key not in done.stderr
+
+
+def test_a_refused_dimensions_fails_the_batches_without_splitting_them(tmp_path, fault_server):
+    # issue 10 §2.10: a 400 about a request field (vLLM refuses 'dimensions' for a model without Matryoshka
+    # training: vllm-project/vllm#16331) is not about a text: no halving down to single texts
+    refusal = {"object": "error", "type": "BadRequestError", "code": 400, "param": None,
+               "message": "Model \"bge-m3\" does not support matryoshka representation, changing output dimensions "
+                          "will lead to poor results."}
+    fault_server.add_rule(Fault.error(400, refusal), lambda req: req.route == "embeddings" and "dimensions" in req.json)
+    rows = [{"text": f"text {i}"} for i in range(8)]
+    done, out = run_recipe(tmp_path, RECIPE, config(batch_size=4, dimensions=512), fault_preset(fault_server), rows)
+    assert done.returncode == 0, done.stderr
+    result = read_rows(out)
+    assert len(result) == len(rows)
+    assert {r["llm_error_type"] for r in result} == {"bad_request"}
+    assert all("dimensions" in r["llm_error_message"] and "matryoshka" in r["llm_error_message"] for r in result)
+    assert fault_server.calls <= 2  # one call at most per batch, never a split; later batches may fail unsent
+    assert all(len(req.json["input"]) == 4 for req in fault_server.requests)
+    # without 'dimensions' the same texts get their vectors
+    fault_server.reset()
+    done, out = run_recipe(tmp_path, RECIPE, config(batch_size=4), fault_preset(fault_server), rows)
+    assert done.returncode == 0, done.stderr
+    assert [r["llm_error_type"] for r in read_rows(out)] == [""] * 8
