@@ -1,23 +1,16 @@
-"""The LLM Mesh side of the plugin: a connection preset as a chat or embedding model of the Mesh.
-
-DSS (14.1 and later) hands a ``python-llms`` component an LLM Mesh query and settings (the dicts that
-``dataikuapi`` sends to ``/llms/completions``); this module turns them into OpenAI chat requests and
-turns the answers back into what the Mesh expects. The components' ``llm.py`` files only forward to
-:class:`MeshChatModel` and :class:`MeshEmbeddingModel`; nothing here imports ``dataiku``.
-"""
+"""LLM Mesh queries and settings to OpenAI chat requests, and OpenAI answers back to what the Mesh reads
+(messages, options, tool calls, log-probabilities, usage, cost)."""
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Iterator, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
-from .client import Client
-from .content import content_text
-from .errors import BadRequestError, OpenAICompatibleError, SettingsError
-from .pricing import estimated_cost
-from .ratelimit import estimate_tokens
-from .reasoning import checked_effort
-from .results import ChatResult, Usage
+from ..content import content_text
+from ..errors import SettingsError
+from ..pricing import estimated_cost
+from ..ratelimit import estimate_tokens
+from ..results import ChatResult, Usage
 
 log = logging.getLogger("openai_compatible")
 
@@ -294,210 +287,8 @@ def mesh_cost(prices: tuple, model: str, usage: Mapping[str, Any]) -> dict:
     return {} if cost is None else {"estimatedCost": cost}
 
 
-def _annotate(trace: Any, **attributes: Any) -> None:
+def annotate_trace(trace: Any, **attributes: Any) -> None:
     """Adds attributes to the Mesh's trace span when there is one (never fails the call)."""
     target = getattr(trace, "attributes", None)
     if isinstance(target, dict):
         target.update({k: v for k, v in attributes.items() if v is not None})
-
-
-def _trace_reasoning(trace: Any, result: ChatResult) -> None:
-    """Puts a reasoning model's thinking in the trace span's ``outputs`` (``reasoning``) and its token count in
-    the attributes: the span is dataikuapi's ``SpanBuilder`` (``dss/llm_tracing/__init__.py``: ``inputs``,
-    ``outputs`` and ``attributes`` dicts), which DSS shows in the trace explorer. The answer stays free of it."""
-    outputs = getattr(trace, "outputs", None)
-    if result.reasoning and isinstance(outputs, dict):
-        outputs["reasoning"] = result.reasoning
-    _annotate(trace, reasoningTokens=result.usage.reasoning_tokens)
-
-
-# --- the models -----------------------------------------------------------------------------------
-
-class MeshChatModel:
-    """A chat model of the LLM Mesh backed by one model of a connection.
-
-    ``process`` answers ``{"text", "finishReason", "promptTokens", "completionTokens", "totalTokens"}``
-    (plus ``toolCalls`` and ``logProbs`` when there are, and ``estimatedCost`` when the preset prices the
-    model); ``process_stream`` yields text chunks, then a tool-call chunk if any, then a footer with usage,
-    cost and finish reason. Errors are the library's
-    exceptions, whose message carries the provider's own words and whose ``kind`` says what failed.
-    """
-
-    def __init__(self, client: Client, model: str, reasoning_effort: Optional[str] = None) -> None:
-        if not model or not str(model).strip():
-            raise SettingsError("Parameter 'model' is empty: give the model ID (as the provider names it) this "
-                                "LLM Mesh model should call.")
-        self.client = client
-        self.model = str(model).strip()
-        self.reasoning_effort = checked_effort(reasoning_effort)
-        self.client.endpoint_for(self.model)  # an unknown model fails at set-up, not on the first query
-
-    def _request(self, query: Mapping[str, Any], settings: Optional[Mapping[str, Any]]) -> tuple[list, dict]:
-        messages = mesh_messages(query)
-        options, skipped = mesh_options(settings, messages)
-        if self.reasoning_effort:
-            options["reasoning_effort"] = self.reasoning_effort
-        if skipped:
-            log.info("LLM Mesh settings not sent to the provider: %s",
-                     ", ".join(f"{k} ({v})" for k, v in sorted(skipped.items())))
-        return messages, options
-
-    def process(self, query: Mapping[str, Any], settings: Optional[Mapping[str, Any]] = None,
-                trace: Any = None) -> dict:
-        """One completion, as the Mesh's ``BaseLLM.process`` returns it."""
-        messages, options = self._request(query, settings)
-        result = self._chat(messages, options, settings)
-        response: dict[str, Any] = {"text": result.text or "", "finishReason": result.finish_reason}
-        response.update(mesh_usage(result, messages))
-        response.update(mesh_cost(self.client.settings.prices, self.model, response))
-        calls = mesh_tool_calls(result.tool_calls)
-        if calls:
-            response["toolCalls"] = calls
-        if options.get("logprobs"):
-            probs = mesh_log_probs(result.logprobs)
-            if probs is not None:
-                response["logProbs"] = probs
-        _annotate(trace, model=self.model, providerModel=result.model, latencyMs=round(result.latency_ms, 1),
-                  finishReason=result.finish_reason)
-        _trace_reasoning(trace, result)
-        return response
-
-    def _chat(self, messages: list, options: dict, settings: Optional[Mapping[str, Any]]) -> ChatResult:
-        try:
-            return self.client.chat(messages, model=self.model, **options)
-        except BadRequestError as exc:
-            if not (_json_if_supported(settings) and "response_format" in options):
-                raise
-            log.info("The provider refused JSON output (%s); answering without it (responseFormat.ifSupported).",
-                     exc.kind)
-            options = {k: v for k, v in options.items() if k != "response_format"}
-            return self.client.chat(messages, model=self.model, **options)
-
-    def process_stream(self, query: Mapping[str, Any], settings: Optional[Mapping[str, Any]] = None,
-                       trace: Any = None) -> Iterator[dict]:
-        """Text chunks, then a footer: the Mesh's ``BaseLLM.process_stream``. When the provider can't
-        stream (preset 'streaming' = no, or it refuses), the whole answer comes as one chunk."""
-        messages, options = self._request(query, settings)
-        options.pop("logprobs", None)
-        options.pop("top_logprobs", None)  # streams carry no log probs here
-        stream = self.client.stream(messages, model=self.model, **options)
-        for piece in stream:
-            if piece:
-                yield {"chunk": {"text": piece}}
-        result = stream.result or ChatResult(text="")
-        calls = mesh_tool_calls(result.tool_calls)
-        if calls:
-            yield {"chunk": {"toolCalls": calls}}
-        footer: dict[str, Any] = {"finishReason": result.finish_reason}
-        footer.update(mesh_usage(result, messages))
-        footer.update(mesh_cost(self.client.settings.prices, self.model, footer))
-        _annotate(trace, model=self.model, providerModel=result.model, finishReason=result.finish_reason)
-        _trace_reasoning(trace, result)
-        yield {"footer": footer}
-
-
-def _json_if_supported(settings: Optional[Mapping[str, Any]]) -> bool:
-    fmt = (settings or {}).get("responseFormat")
-    return isinstance(fmt, Mapping) and bool(fmt.get("ifSupported"))
-
-
-OVERFLOW_MODES = {"FAIL": "error", "TRUNCATE": "truncate"}
-
-
-class MeshEmbeddingModel:
-    """A text embedding model of the LLM Mesh: ``{"queries": [{"text"}]}`` ->
-    ``{"responses": [{"embedding"} | {"errorMessage", ...}]}`` (a single ``{"text"}`` gives
-    ``{"embedding"}``).
-
-    Answers per item, as DSS's embedding response does (dataikuapi ``get_embeddings()`` reads
-    ``embedding`` or ``errorMessage`` from each response): one text the model refuses, or one image,
-    gets its own error and the others their vectors; only a query where every item failed raises.
-    ``settings["textOverflowMode"]`` (``FAIL``, the default, or ``TRUNCATE``; dataikuapi
-    ``new_embeddings(text_overflow_mode=...)`` sends it with every query) decides what a text too long
-    for the model becomes: an error, or the vector of its longest accepted beginning."""
-
-    def __init__(self, client: Client, model: str, batch_size: int = EMBEDDING_BATCH) -> None:
-        if not model or not str(model).strip():
-            raise SettingsError("Parameter 'model' is empty: give the embedding model ID (as the provider names it).")
-        self.client = client
-        self.model = str(model).strip()
-        self.batch_size = max(1, int(batch_size))
-        self.client.endpoint_for(self.model)
-        self._tasks: dict[str, Any] = {}
-
-    def _task(self, settings: Optional[Mapping[str, Any]]) -> Any:
-        from .tasks.embed import EmbedSpec, EmbedTask
-
-        mode = str((settings or {}).get("textOverflowMode") or "FAIL").upper()
-        if mode not in OVERFLOW_MODES:
-            raise SettingsError(f"Setting 'textOverflowMode' is '{mode}': use FAIL or TRUNCATE.")
-        if mode not in self._tasks:
-            spec = EmbedSpec(model=self.model, text_column="text", batch_size=self.batch_size,
-                             too_long=OVERFLOW_MODES[mode])
-            self._tasks[mode] = EmbedTask(spec, ["text"])
-        return self._tasks[mode]
-
-    def process(self, query: Mapping[str, Any], settings: Optional[Mapping[str, Any]] = None,
-                trace: Any = None) -> dict:
-        """Embeddings (or per-item errors) for every item of the query, in order."""
-        if not isinstance(query, Mapping):
-            raise SettingsError("The embedding query must be an object with 'queries' (or 'text').")
-        task = self._task(settings)
-        if "queries" not in query and "text" in query:
-            answer = self._embed(task, [self._text(query, 0)])[0]
-            if isinstance(answer, Exception):
-                raise answer
-            return {"embedding": answer["embedding"]}
-        queries = query.get("queries")
-        if not isinstance(queries, list):
-            raise SettingsError("The embedding query has no 'queries' list.")
-        answers: list[Any] = [None] * len(queries)
-        texts: dict[int, str] = {}
-        for index, item in enumerate(queries):
-            try:
-                texts[index] = self._text(item, index)
-            except SettingsError as exc:
-                answers[index] = exc
-        indexes = list(texts)
-        for start in range(0, len(indexes), self.batch_size):
-            batch = indexes[start:start + self.batch_size]
-            for index, answer in zip(batch, self._embed(task, [texts[i] for i in batch])):
-                answers[index] = answer
-        failed = [a for a in answers if isinstance(a, Exception)]
-        if answers and len(failed) == len(answers):
-            raise failed[0]
-        _annotate(trace, model=self.model, texts=len(queries), failed=len(failed))
-        return {"responses": [error_summary(a) if isinstance(a, Exception) else {"embedding": a["embedding"]}
-                              for a in answers]}
-
-    def _text(self, item: Any, index: int) -> str:
-        if not isinstance(item, Mapping):
-            raise SettingsError(f"Embedding query {index} is not an object.")
-        if item.get("inlineImage") is not None:
-            raise SettingsError(f"Embedding query {index} holds an image: this connection embeds text only.")
-        text = item.get("text")
-        if not isinstance(text, str):
-            raise SettingsError(f"Embedding query {index} has no 'text'.")
-        return text
-
-    def _embed(self, task: Any, texts: list[str]) -> list:
-        """An answer dict or an exception per text; empty texts fail without a request."""
-        answers: list[Any] = [None] * len(texts)
-        sent = [i for i, t in enumerate(texts) if t.strip()]
-        for i in range(len(texts)):
-            if i not in sent:
-                answers[i] = SettingsError(f"Embedding text {i} is empty: nothing to embed.")
-        if sent:
-            for i, answer in zip(sent, task.call_batch(self.client, [texts[i] for i in sent])):
-                answers[i] = answer
-        return answers
-
-
-
-def error_summary(error: BaseException) -> dict:
-    """What the Mesh shows for one failed item of a query: message (the provider's words), kind and HTTP status."""
-    if isinstance(error, OpenAICompatibleError):
-        return {"errorMessage": error.message, "errorType": error.kind,
-                "errorCode": str(error.status) if error.status else error.kind}
-    return {"errorMessage": f"{type(error).__name__}: {error}", "errorType": type(error).__name__,
-            "errorCode": type(error).__name__}
