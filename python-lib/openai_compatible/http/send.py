@@ -20,6 +20,7 @@ from ..retry import retry_hint
 from ..settings import ConnectionSettings, Endpoint, safe_url
 from .auth import endpoint_key, request_headers, request_query
 from .failures import is_timeout, transport_reason
+from .prefix import PrefixHint
 from .transport import Transport
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # read at call time, so a test may lower it
@@ -32,6 +33,7 @@ class Sender:
         self.settings = settings
         self.transport = transport
         self.redact = redact
+        self.prefix = PrefixHint(settings, transport)  # a 404 or a web page may mean base_url lacks /v1
 
     def send(self, method: str, endpoint: Endpoint, path: str, body: Optional[dict], *, where: str,
              stream: bool = False) -> requests.Response:
@@ -76,7 +78,7 @@ class Sender:
             hint = retry_hint(response.headers)
             if hint is not None:  # the headers' hint first, else one from the body (Google's RetryInfo)
                 error.retry_after = hint
-            raise error
+            raise self.prefix.amend(error) if response.status_code == 404 else error
         return response
 
     def read_text(self, response: requests.Response, where: str, limit: Optional[int] = None) -> str:
@@ -123,10 +125,10 @@ class Sender:
             if "html" in response.headers.get("Content-Type", "").lower() or text.lstrip()[:15].lower().startswith(
                     ("<!doctype html", "<html")):
                 page = (plain_text(self.redact(text)) or "")[:200]  # mask, then cut
-                raise InvalidResponseError(f"{where}: HTTP {response.status_code} but the answer is an HTML page "
-                                           f"({page!r}), not the API's JSON: check that the preset's URL is the "
-                                           "API's (base_url usually ends in /v1), not a web UI or a login page."
-                                           ) from None
+                raise self.prefix.amend(InvalidResponseError(
+                    f"{where}: HTTP {response.status_code} but the answer is an HTML page ({page!r}), not the API's "
+                    "JSON: check that the preset's URL is the API's (base_url usually ends in /v1), not a web UI "
+                    "or a login page.")) from None
             snippet = self.redact(text)[:200].strip() or "an empty body"  # mask, then cut
             raise InvalidResponseError(f"{where}: HTTP {response.status_code} but the body is not JSON: "
                                        f"{snippet!r}") from None
