@@ -6,7 +6,7 @@
 
 In a notebook, ``openai_compatible.connect("my-preset")`` looks a preset up through DSS.
 """
-from .check import CheckResult, run_checks
+from .checks import CheckResult, run_checks
 from .client import Client
 from .errors import (
     APIConnectionError,

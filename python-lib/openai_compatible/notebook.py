@@ -109,7 +109,7 @@ class NotebookClient:
     def check(self, models: Optional[Sequence[str]] = None) -> list:
         """What the provider supports and which preset setting to change: a list of ``CheckResult``
         (see :func:`openai_compatible.run_checks`)."""
-        from .check import run_checks
+        from .checks import run_checks
 
         return run_checks(self.client, models)
 

@@ -12,7 +12,7 @@ from .logs import setup_logging
 def connection_test_report(config: Mapping[str, Any]) -> str:
     """Runs the checks on the config's preset (and optional ``model``) and returns the HTML report.
     A preset that doesn't validate gives a one-row report saying why."""
-    from ..check import CheckResult, render_html, run_checks
+    from ..checks import CheckResult, render_html, run_checks
 
     setup_logging()
     try:

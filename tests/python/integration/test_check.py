@@ -1,6 +1,7 @@
 """Connection checks (run_checks) against real servers and providers that refuse things."""
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import socket
 import ssl
@@ -8,7 +9,8 @@ import subprocess
 
 import pytest
 from openai_compatible import Client
-from openai_compatible.check import _Checker, render_html, run_checks
+from openai_compatible.check import render_html, run_checks
+from openai_compatible.checks import registry
 
 from tests.servers.fault_server import Fault, FaultServer, oai_error
 
@@ -239,10 +241,11 @@ def test_unreachable_service_fails_cleanly():
 
 
 def test_a_crashing_check_does_not_stop_the_others(fault_server, monkeypatch):
-    def boom(self):
+    def boom(ctx):
         raise RuntimeError("bug in a check")
 
-    monkeypatch.setattr(_Checker, "check_streaming", boom)
+    steps = [dataclasses.replace(s, run=boom) if s.names == ("streaming",) else s for s in registry.CHECKS]
+    monkeypatch.setattr(registry, "CHECKS", steps)
     results = by_name(run_checks(Client.from_preset(preset(fault_server.url))))
     assert results["streaming"].status == "fail"
     assert "failed unexpectedly" in results["streaming"].meaning
