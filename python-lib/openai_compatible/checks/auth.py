@@ -12,7 +12,7 @@ from .explain import auth_setting, provider_words, scheme_setting, scheme_words
 NAME, LABEL = "authentication", "Authentication"
 # a header many gateways use besides the preset's own custom header name (Anthropic-style and Kong-style
 # gateways: https://docs.anthropic.com/en/api/overview, https://docs.konghq.com/hub/kong-inc/key-auth/)
-_COMMON_HEADER = "x-api-key"
+COMMON_HEADER = "x-api-key"
 
 
 def check_authentication(ctx: CheckContext) -> None:
@@ -43,13 +43,13 @@ def check_authentication(ctx: CheckContext) -> None:
         ctx.add(NAME, LABEL, "skipped", "No call got far enough to tell whether the key is accepted.")
 
 
-def _candidates(ctx: CheckContext) -> list[tuple[str, str, str]]:
+def candidate_schemes(ctx: CheckContext) -> list[tuple[str, str, str]]:
     """(scheme, header name, query parameter) to try: every scheme but the preset's; the custom header
     under the preset's name and under x-api-key."""
     s = ctx.settings
     out = []
     for scheme in SCHEMES:
-        names = [s.auth_header_name, _COMMON_HEADER] if scheme == "custom_header" else [s.auth_header_name]
+        names = [s.auth_header_name, COMMON_HEADER] if scheme == "custom_header" else [s.auth_header_name]
         for header in dict.fromkeys(names):
             same = scheme == s.auth_scheme and (scheme != "custom_header" or header == s.auth_header_name)
             if scheme != "none" and not same:
@@ -65,7 +65,7 @@ def accepted_scheme(ctx: CheckContext) -> Optional[tuple[str, str, str]]:
     if not s.api_key and not any(e.api_key for e in s.endpoints):
         return None
     models = ctx.chat_models()
-    for scheme, header, param in _candidates(ctx):
+    for scheme, header, param in candidate_schemes(ctx):
         overrides = {"auth_scheme": scheme, "auth_header_name": header, "auth_query_param": param}
         with ctx.probe(**overrides) as client:
             if _answers(client, models[0] if models else None):
