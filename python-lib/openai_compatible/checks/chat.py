@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ..compat import default_token_field
 from ..errors import BadRequestError
 from ..models import looks_like_embedding_model
 from .context import MAX_MODELS, PING, CheckContext, Outcome
@@ -62,7 +63,7 @@ def check_token_field(ctx: CheckContext) -> None:
     errors = {field: outcome.error for field, outcome in outcomes.items()}
     latency = sum(outcome.latency_ms for outcome in outcomes.values())
     configured = ctx.settings.max_tokens_field
-    used = configured if configured != "auto" else ctx.client.compat.token_field
+    used = configured if configured != "auto" else default_token_field(ctx.settings)
     accepted = [f for f, e in errors.items() if e is None]
     if accepted:
         ctx.good_token_field = used if used in accepted else accepted[0]
