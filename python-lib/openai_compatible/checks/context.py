@@ -7,7 +7,7 @@ A check is a function ``check(ctx: CheckContext) -> None`` that sends a few smal
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional, Sequence
 
 from ..client import Client
 from ..compat import Compatibility, default_token_field
@@ -18,6 +18,9 @@ from ..retry import RetryPolicy
 from ..settings import ConnectionSettings
 from .explain import explain_error
 from .result import CheckResult
+
+if TYPE_CHECKING:  # the embeddings check uses this context; this module only holds its record
+    from .embeddings import EmbedProbe
 
 MAX_MODELS = 20
 PING = [{"role": "user", "content": "Reply with the single word: OK"}]
@@ -62,7 +65,7 @@ class CheckContext:
         self.chat_ok: set[str] = set()
         self.good_token_field: Optional[str] = None
         self.streaming_refused = False
-        self.embedded: dict[str, Any] = {}  # model -> embeddings.EmbedProbe
+        self.embedded: dict[str, EmbedProbe] = {}  # the embeddings calls made, by model
         self.skip_reason = NO_MODEL_ANSWERED
 
     # --- probe clients ------------------------------------------------------------------------------
