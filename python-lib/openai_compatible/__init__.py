@@ -7,7 +7,7 @@
 In a notebook, ``openai_compatible.connect("my-preset")`` looks a preset up through DSS, or goes through
 the LLM Mesh when the user may not read presets.
 """
-from .check import CheckResult, run_checks
+from .checks import CheckResult, run_checks
 from .client import Client
 from .errors import (
     APIConnectionError,

@@ -127,7 +127,7 @@ class NotebookClient:
         (see :func:`openai_compatible.run_checks`)."""
         if isinstance(self.client, MeshClient):
             return self.client.check(models)  # explains why not, and who can
-        from .check import run_checks
+        from .checks import run_checks
 
         return run_checks(self.client, models)
 

@@ -12,8 +12,8 @@ from .logs import setup_logging
 def connection_test_report(config: Mapping[str, Any], progress: Optional[Callable[[int], None]] = None) -> str:
     """Runs the checks on the config's preset (and optional ``model``) and returns the HTML report.
     A preset that doesn't validate gives a one-row report saying why. ``progress(done)`` is the macro's
-    progress callback (out of ``check.CHECK_STEPS``)."""
-    from ..check import CheckResult, render_html, run_checks
+    progress callback (out of ``checks.CHECK_STEPS``)."""
+    from ..checks import CheckResult, render_html, run_checks
 
     setup_logging()
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from ..compat import Compatibility
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, InvalidResponseError
 from ..pricing import estimated_cost
 from ..ratelimit import estimate_tokens
 from ..results import EmbeddingResult, Usage
@@ -42,7 +42,10 @@ class Embeddings:
         data = self.loop.run_adapting(lambda: embeddings_body(self.compat, endpoint, texts, dimensions),
                                       lambda body: self.sender.post_json(endpoint, "/embeddings", body, where=where),
                                       call, self.compat)
-        vectors = parse_embeddings(data, len(texts), where=where)
+        try:
+            vectors = parse_embeddings(data, len(texts), where=where)
+        except InvalidResponseError as exc:  # llama.cpp answers its own format at /embeddings, without /v1
+            raise self.sender.prefix.amend(exc) from None
         usage = Usage.from_dict(data.get("usage"))
         self.loop.settle(call, usage)
         return EmbeddingResult(vectors=vectors, usage=usage, model=data.get("model"), latency_ms=call.elapsed_ms(),

@@ -23,6 +23,7 @@ from ..settings import ConnectionSettings, Endpoint, safe_url
 from ..stats import CallStats
 from .auth import endpoint_key, request_headers, request_query
 from .failures import is_timeout, never_connected, transport_reason
+from .prefix import PrefixHint
 from .transport import Transport
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # read at call time, so a test may lower it
@@ -38,6 +39,7 @@ class Sender:
         self.redact = redact
         self.tokens = tokens  # OAuth2 schemes: the shared token provider
         self.stats = stats
+        self.prefix = PrefixHint(settings, transport)  # a 404 or a web page may mean base_url lacks /v1
 
     def send(self, method: str, endpoint: Endpoint, path: str, body: Optional[dict], *, where: str,
              stream: bool = False, renewed: bool = False) -> requests.Response:
@@ -92,7 +94,7 @@ class Sender:
             hint = retry_hint(response.headers)
             if hint is not None:  # the headers' hint first, else one from the body (Google's RetryInfo)
                 error.retry_after = hint
-            raise error
+            raise self.prefix.amend(error) if response.status_code == 404 else error
         return response
 
     def read_text(self, response: requests.Response, where: str, limit: Optional[int] = None) -> str:
@@ -143,9 +145,10 @@ class Sender:
                 if response.history:  # an SSO proxy sends the API call to its sign-in page (etalab-ia/OpenGateLLM#844)
                     moved = (f" after a redirect to {safe_url(response.url)} (a sign-in page or proxy stands in "
                              "front of the API)")
-                error = InvalidResponseError(f"{where}: HTTP {response.status_code} but the answer is an HTML page"
-                                             f"{moved} ({page!r}), not the API's JSON: check that the preset's URL is "
-                                             "the API's (base_url usually ends in /v1), not a web UI or a login page.")
+                error = self.prefix.amend(InvalidResponseError(
+                    f"{where}: HTTP {response.status_code} but the answer is an HTML page{moved} ({page!r}), not the "
+                    "API's JSON: check that the preset's URL is the API's (base_url usually ends in /v1), not a web "
+                    "UI or a login page."))
                 error.retryable = False  # the same URL brings the same page
                 raise error from None
             snippet = self.redact(text)[:200].strip() or "an empty body"  # mask, then cut

@@ -158,6 +158,7 @@ CASES = [
         call="chat",
         preset={"base_url_suffix": ""},
         replies=(err(404, {"detail": "Not Found"}),),
-        expect=Expect(error="OpenAICompatibleError", mentions=("base_url",), calls=1),
+        # the chat is not retried; the second request is the diagnosis's one GET {base}/v1/models
+        expect=Expect(error="OpenAICompatibleError", mentions=("base_url",), calls=2),
     ),
 ]

@@ -1,6 +1,7 @@
 """Connection checks (run_checks) against real servers and providers that refuse things."""
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import socket
 import ssl
@@ -8,7 +9,8 @@ import subprocess
 
 import pytest
 from openai_compatible import Client
-from openai_compatible.check import _Checker, render_html, run_checks
+from openai_compatible.check import render_html, run_checks
+from openai_compatible.checks import registry
 
 from tests.servers.fault_server import Fault, FaultServer, oai_error
 
@@ -239,10 +241,11 @@ def test_unreachable_service_fails_cleanly():
 
 
 def test_a_crashing_check_does_not_stop_the_others(fault_server, monkeypatch):
-    def boom(self):
+    def boom(ctx):
         raise RuntimeError("bug in a check")
 
-    monkeypatch.setattr(_Checker, "check_streaming", boom)
+    steps = [dataclasses.replace(s, run=boom) if s.names == ("streaming",) else s for s in registry.CHECKS]
+    monkeypatch.setattr(registry, "CHECKS", steps)
     results = by_name(run_checks(Client.from_preset(preset(fault_server.url))))
     assert results["streaming"].status == "fail"
     assert "failed unexpectedly" in results["streaming"].meaning
@@ -307,3 +310,119 @@ def test_a_reasoning_model_thinking_through_the_probes_tiny_limit_answers(fault_
     assert results["chat:fault-chat"].status == "ok", results["chat:fault-chat"]
     assert results["streaming"].status == "ok", results["streaming"]
     assert [r for r in results.values() if r.status == "fail"] == []
+
+
+# --- say what to set: the URL, the scheme, the models (issue 14, part 4) ---------------------------
+
+def test_base_url_without_v1_is_named(fault_server):
+    results = by_name(run_checks(Client.from_preset(preset(fault_server.target_uri))))
+    fix = f"set 'base_url' to '{fault_server.url}'"
+    assert results["api_path"].status == "fail"
+    assert results["api_path"].setting == fix
+    assert results["chat:fault-chat"].status == "fail"
+    assert results["chat:fault-chat"].setting == fix  # not "fix the ID in 'models'"
+    assert results["models_endpoint"].setting == fix
+
+
+def test_base_url_with_v1_passes_the_path_check(fault_server):
+    results = by_name(run_checks(Client.from_preset(preset(fault_server.url))))
+    assert results["api_path"].status == "ok"
+    assert results["api_path"].setting == ""
+
+
+def test_llama_server_without_v1_is_not_everything_works(llama_server):
+    client = Client.from_preset({"base_url": llama_server.target_uri, "models": [llama_server.model],
+                                 "auth_scheme": "none"})
+    results = run_checks(client)
+    found = by_name(results)
+    assert found[f"chat:{llama_server.model}"].status == "ok"  # chat works without /v1 on llama.cpp...
+    embed = found[f"embeddings:{llama_server.model}"]
+    assert embed.status == "fail"  # ...embeddings answer llama.cpp's own format there
+    assert "not an embedding model" not in embed.meaning
+    assert embed.setting == f"set 'base_url' to '{llama_server.base_url}'"
+    assert found["api_path"].setting == f"set 'base_url' to '{llama_server.base_url}'"
+    assert found["api_path"].status in ("warn", "fail")
+    assert "Everything this preset needs works" not in render_html(results, client.settings)
+
+
+def test_embeddings_verdict_says_what_was_observed(fault_server):
+    fault_server.add_rule(Fault.error(400, oai_error("This model does not support embeddings", param="model")),
+                          lambda req: req.route == "embeddings")
+    results = by_name(run_checks(Client.from_preset(preset(fault_server.url))))
+    embed = results["embeddings:fault-chat"]
+    assert embed.status == "skipped"
+    assert "This model does not support embeddings" in embed.meaning
+    assert "answers chat" in embed.meaning
+
+
+def test_malformed_embeddings_are_a_failure_not_a_chat_model(fault_server):
+    # llama.cpp's native /embeddings shape: a bare list, one nested list of vectors per input
+    # (https://github.com/ggml-org/llama.cpp/tree/master/tools/server, "POST /embeddings")
+    fault_server.add_rule(Fault.error(200, [{"index": 0, "embedding": [[0.1, 0.2], [0.3, 0.4]]}]),
+                          lambda req: req.route == "embeddings")
+    results = by_name(run_checks(Client.from_preset(preset(fault_server.url))))
+    embed = results["embeddings:fault-chat"]
+    assert embed.status == "fail"
+    assert "not an embedding model" not in embed.meaning
+    assert "not with embeddings in the OpenAI format" in embed.meaning
+
+
+def test_an_embedding_model_is_confirmed_by_a_call_not_by_its_name(fault_server):
+    # 'fault-embed' looks like an embedding model, but this service refuses embeddings: chat is tested
+    fault_server.add_rule(Fault.error(400, oai_error("embeddings are not served here")),
+                          lambda req: req.route == "embeddings")
+    results = by_name(run_checks(Client.from_preset(preset(fault_server.url, models=["fault-embed"]))))
+    assert results["chat:fault-embed"].status == "ok"
+    assert "embeddings are not served here" in results["embeddings:fault-embed"].meaning
+
+
+@pytest.mark.parametrize("server_scheme, setting", [
+    ("api-key", "set 'auth_scheme' to 'api_key_header'"),
+    ("header:x-api-key", "set 'auth_scheme' to 'custom_header' and 'auth_header_name' to 'x-api-key'"),
+    ("header:Ocp-Apim-Subscription-Key",
+     "set 'auth_scheme' to 'custom_header' and 'auth_header_name' to 'Ocp-Apim-Subscription-Key'"),
+    ("query:key", "set 'auth_scheme' to 'query_param' and 'auth_query_param' to 'key'"),
+])
+def test_the_scheme_the_service_accepts_is_named(fault_server, server_scheme, setting):
+    fault_server.require_auth(SECRET, scheme=server_scheme)
+    results = by_name(run_checks(Client.from_preset(preset(fault_server.url))))
+    auth = results["authentication"]
+    assert auth.status == "fail"
+    assert auth.setting == setting
+    assert "Bearer token" in auth.meaning  # what was sent, never the key
+    assert_no_secret(results.values(), SECRET)
+
+
+def test_bearer_is_found_when_the_preset_sends_api_key(fault_server):
+    fault_server.require_auth(SECRET)
+    results = by_name(run_checks(Client.from_preset(preset(fault_server.url, auth_scheme="api_key_header"))))
+    assert results["authentication"].setting == "set 'auth_scheme' to 'bearer'"
+    assert_no_secret(results.values(), SECRET)
+
+
+def test_a_wrong_key_under_every_scheme_names_the_key(fault_server):
+    fault_server.require_auth("sk-the-right-one", scheme="any")
+    results = by_name(run_checks(Client.from_preset(preset(fault_server.url))))
+    assert results["authentication"].status == "fail"
+    assert "'api_key'" in results["authentication"].setting
+
+
+def test_a_tested_model_the_preset_does_not_offer_is_a_warning(fault_server):
+    client = Client.from_preset(preset(fault_server.url, models=["fault-chat"]))
+    results = by_name(run_checks(client, models=["fault-embed"]))
+    found = results["in_preset:fault-embed"]
+    assert found.status == "warn"
+    assert "'fault-embed'" in found.meaning and "'models'" in found.meaning
+    assert found.setting.startswith("add 'fault-embed' to 'models'")
+    assert "discover_models" in found.setting  # the service lists it
+    offered = by_name(run_checks(client, models=["fault-chat"]))
+    assert not [name for name in offered if name.startswith("in_preset")]
+
+
+def test_a_tested_model_that_is_no_endpoint_names_endpoints(fault_server):
+    client = Client.from_preset({"style": "azure", "target_uri": fault_server.target_uri, "auth_scheme": "none",
+                                 "endpoints": [{"name": "fault-chat", "kind": "azure_deployment"}]})
+    found = by_name(run_checks(client, models=["gpt-other"]))["in_preset:gpt-other"]
+    assert found.status == "warn"
+    assert "'endpoints'" in found.meaning
+    assert found.setting == "add an endpoint named 'gpt-other' to 'endpoints'"

@@ -62,7 +62,9 @@ def test_macro_on_a_provider_with_broken_capabilities(tmp_path, fault_server):
     assert SECRET not in page + run.stdout + run.stderr
     # DSS's progress bar: one step after each check, out of get_progress_target()
     steps = [line for line in run.stderr.splitlines() if line.startswith("[localdss] progress:")]
-    assert steps == [f"[localdss] progress: {i} / 11 NONE" for i in range(1, 12)]
+    from openai_compatible.checks import CHECK_STEPS
+
+    assert steps == [f"[localdss] progress: {i} / {CHECK_STEPS} NONE" for i in range(1, CHECK_STEPS + 1)]
 
 
 def test_macro_on_llama_server(tmp_path, llama_server):
@@ -99,3 +101,32 @@ def test_macro_on_an_invalid_preset(tmp_path):
     assert found["preset"]["status"] == "fail"
     assert "base_url" in found["preset"]["meaning"]
     assert SECRET not in page
+
+
+def test_macro_on_llama_server_without_v1(tmp_path, llama_server):
+    page, _ = run_macro(tmp_path, {"base_url": llama_server.target_uri, "models": [llama_server.model],
+                                   "auth_scheme": "none"})
+    found = rows(page)
+    assert found[f"chat:{llama_server.model}"]["status"] == "ok"
+    assert found["api_path"]["setting"] == f"set 'base_url' to '{llama_server.base_url}'"
+    assert found[f"embeddings:{llama_server.model}"]["status"] == "fail"
+    assert "Everything this preset needs works" not in page
+
+
+def test_macro_names_the_scheme_the_service_accepts(tmp_path, fault_server):
+    fault_server.require_auth(SECRET, scheme="api-key")
+    page, run = run_macro(tmp_path, {"base_url": fault_server.url, "models": ["fault-chat"], "api_key": SECRET,
+                                     "max_retries": 0})
+    found = rows(page)
+    assert found["authentication"]["status"] == "fail"
+    assert found["authentication"]["setting"] == "set 'auth_scheme' to 'api_key_header'"
+    assert SECRET not in page + run.stdout + run.stderr
+
+
+def test_macro_warns_about_a_model_the_preset_does_not_offer(tmp_path, fault_server):
+    page, _ = run_macro(tmp_path, {"base_url": fault_server.url, "models": ["fault-chat"], "auth_scheme": "none"},
+                        {"model": "fault-embed"})
+    found = rows(page)
+    assert found["in_preset:fault-embed"]["status"] == "warn"
+    assert "'models'" in found["in_preset:fault-embed"]["meaning"]
+    assert found["in_preset:fault-embed"]["setting"].startswith("add 'fault-embed' to 'models'")
