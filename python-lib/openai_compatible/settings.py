@@ -163,52 +163,8 @@ class ConnectionSettings:
             oauth2=oauth2,
             prices=read_prices(preset.get("prices")),
         )
-        if auth_scheme == "custom_header" and not values["auth_header_name"]:
-            raise SettingsError("Preset field 'auth_header_name' is empty: with the 'custom_header' "
-                                "authentication scheme, give the header's name (e.g. Ocp-Apim-Subscription-Key).")
-        if auth_scheme == "custom_header" and not HEADER_NAME.match(values["auth_header_name"]):
-            raise SettingsError(f"Preset field 'auth_header_name' is '{values['auth_header_name']}', which is not a "
-                                "valid HTTP header name: use letters, digits and - only (e.g. X-API-Key).")
-        if auth_scheme == "query_param" and not values["auth_query_param"]:
-            raise SettingsError("Preset field 'auth_query_param' is empty: with the 'query_param' "
-                                "authentication scheme, give the query parameter's name (e.g. key).")
-        if values["proxy"]:
-            _check_url("proxy", values["proxy"], "the proxy URL, e.g. http://proxy.corp:3128")
-        if bool(values["client_cert"]) != bool(values["client_key"]) and values["client_key"]:
-            raise SettingsError("Preset field 'client_key' is set without 'client_cert': give the client "
-                                "certificate path too (or put certificate and key in one PEM in 'client_cert').")
-        if values["style"] == "openai":
-            base_url = p.text("base_url").rstrip("/")
-            if not base_url and (preset.get("target_uri") or preset.get("endpoints")):
-                raise SettingsError("Preset field 'base_url' is empty, but the Azure-style fields 'target_uri' and "
-                                    "'endpoints' are filled in: set 'style' to azure (one endpoint per model), or "
-                                    "give the Custom URL that exposes the API.")
-            if not base_url:
-                raise SettingsError("Preset field 'base_url' is empty: give the Custom URL that exposes the API, "
-                                    "typically ending in /v1 (e.g. http://ollama.corp:11434/v1).")
-            _check_url("base_url", base_url, "the URL that exposes the API, typically ending in /v1")
-            for suffix in ("/chat/completions", "/completions", "/embeddings"):
-                if base_url.endswith(suffix):
-                    raise SettingsError(
-                        f"Preset field 'base_url' ends in '{suffix}': give the URL the API paths are appended "
-                        f"to, i.e. '{base_url[: -len(suffix)]}'."
-                    )
-            models = p.strings("models")
-            discover = p.boolean("discover_models")
-            if not models and not discover:
-                raise SettingsError("Preset field 'models' is empty: list the model IDs as the provider names "
-                                    "them, or turn on 'discover_models' to read them from GET /models.")
-            values.update(base_url=base_url, models=tuple(models), discover_models=discover)
-        else:
-            target = p.text("target_uri").rstrip("/")
-            if not preset.get("endpoints") and preset.get("base_url"):
-                raise SettingsError("Preset field 'endpoints' is empty, but the OpenAI-style field 'base_url' is "
-                                    "filled in: set 'style' to openai (one URL serving many models), or add one "
-                                    "endpoint per model.")
-            if target:
-                _check_target("target_uri", target)
-            endpoints = _read_endpoints(preset.get("endpoints"), target, in_header=auth_scheme != "query_param")
-            values.update(target_uri=target, endpoints=tuple(endpoints))
+        _check_auth_and_network(values)
+        values.update(_style_fields(p, preset, values["style"], auth_scheme))
         return cls(**values)
 
     # --- derived -----------------------------------------------------------------------------------
@@ -347,3 +303,58 @@ def _read_endpoints(raw: Any, default_target: str, in_header: bool = True) -> li
         key = clean_secret(key, f"{where}.api_key", in_header=in_header)
         endpoints.append(Endpoint(name=name, kind=kind, base=base, deployment=deployment, api_key=key))
     return endpoints
+
+
+def _check_auth_and_network(values: Mapping[str, Any]) -> None:
+    """The authentication and network fields that only make sense together; raises :class:`SettingsError`."""
+    auth_scheme = values["auth_scheme"]
+    if auth_scheme == "custom_header" and not values["auth_header_name"]:
+        raise SettingsError("Preset field 'auth_header_name' is empty: with the 'custom_header' "
+                            "authentication scheme, give the header's name (e.g. Ocp-Apim-Subscription-Key).")
+    if auth_scheme == "custom_header" and not HEADER_NAME.match(values["auth_header_name"]):
+        raise SettingsError(f"Preset field 'auth_header_name' is '{values['auth_header_name']}', which is not a "
+                            "valid HTTP header name: use letters, digits and - only (e.g. X-API-Key).")
+    if auth_scheme == "query_param" and not values["auth_query_param"]:
+        raise SettingsError("Preset field 'auth_query_param' is empty: with the 'query_param' "
+                            "authentication scheme, give the query parameter's name (e.g. key).")
+    if values["proxy"]:
+        _check_url("proxy", values["proxy"], "the proxy URL, e.g. http://proxy.corp:3128")
+    if bool(values["client_cert"]) != bool(values["client_key"]) and values["client_key"]:
+        raise SettingsError("Preset field 'client_key' is set without 'client_cert': give the client "
+                            "certificate path too (or put certificate and key in one PEM in 'client_cert').")
+
+
+def _style_fields(p: PresetReader, preset: Mapping[str, Any], style: str, auth_scheme: str) -> dict[str, Any]:
+    """The fields of the preset's style: the URL and models (OpenAI style) or the target URI and endpoints
+    (Azure style); raises :class:`SettingsError` naming the field."""
+    if style == "openai":
+        base_url = p.text("base_url").rstrip("/")
+        if not base_url and (preset.get("target_uri") or preset.get("endpoints")):
+            raise SettingsError("Preset field 'base_url' is empty, but the Azure-style fields 'target_uri' and "
+                                "'endpoints' are filled in: set 'style' to azure (one endpoint per model), or "
+                                "give the Custom URL that exposes the API.")
+        if not base_url:
+            raise SettingsError("Preset field 'base_url' is empty: give the Custom URL that exposes the API, "
+                                "typically ending in /v1 (e.g. http://ollama.corp:11434/v1).")
+        _check_url("base_url", base_url, "the URL that exposes the API, typically ending in /v1")
+        for suffix in ("/chat/completions", "/completions", "/embeddings"):
+            if base_url.endswith(suffix):
+                raise SettingsError(
+                    f"Preset field 'base_url' ends in '{suffix}': give the URL the API paths are appended "
+                    f"to, i.e. '{base_url[: -len(suffix)]}'."
+                )
+        models = p.strings("models")
+        discover = p.boolean("discover_models")
+        if not models and not discover:
+            raise SettingsError("Preset field 'models' is empty: list the model IDs as the provider names "
+                                "them, or turn on 'discover_models' to read them from GET /models.")
+        return dict(base_url=base_url, models=tuple(models), discover_models=discover)
+    target = p.text("target_uri").rstrip("/")
+    if not preset.get("endpoints") and preset.get("base_url"):
+        raise SettingsError("Preset field 'endpoints' is empty, but the OpenAI-style field 'base_url' is "
+                            "filled in: set 'style' to openai (one URL serving many models), or add one "
+                            "endpoint per model.")
+    if target:
+        _check_target("target_uri", target)
+    endpoints = _read_endpoints(preset.get("endpoints"), target, in_header=auth_scheme != "query_param")
+    return dict(target_uri=target, endpoints=tuple(endpoints))
