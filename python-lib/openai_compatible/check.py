@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .check_replicas import check_replicas
 from .client import Client
 from .compat import Compatibility, default_token_field
 from .errors import (
@@ -162,6 +163,8 @@ class _Checker:
 
     def run(self) -> list[CheckResult]:
         self.guarded("reachable", "Service reachable", self.check_reachable)
+        if self.settings.replica_roots():  # each replica on its own: which one is down (check_replicas.py)
+            self.guarded("replicas", "Replicas", lambda: check_replicas(self))
         if self.settings.oauth2 is not None:
             self.guarded("token_endpoint", "Token endpoint (OAuth2)", self.check_token_endpoint)
         self.guarded("models_endpoint", "Model list (GET /models)", self.check_models_endpoint)
@@ -723,8 +726,8 @@ class _Checker:
 
 
 _ORDER = {name: index for index, name in enumerate((
-    "reachable", "tls", "token_endpoint", "authentication", "models_endpoint", "chat", "token_field", "system_role",
-    "developer_role", "streaming", "stream_usage", "json_object", "json_schema", "embeddings"))}
+    "reachable", "tls", "replicas", "token_endpoint", "authentication", "models_endpoint", "chat", "token_field",
+    "system_role", "developer_role", "streaming", "stream_usage", "json_object", "json_schema", "embeddings"))}
 
 
 def run_checks(client: Client, models: Optional[Sequence[str]] = None) -> list[CheckResult]:

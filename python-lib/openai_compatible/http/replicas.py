@@ -27,6 +27,7 @@ that request building stays unaware of replicas. Time comes from an injected clo
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import math
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
 from ..concurrency import ConcurrencyLimiter
-from ..errors import APIConnectionError, OpenAICompatibleError, ServerError
+from ..errors import APIConnectionError, APITimeoutError, OpenAICompatibleError, ServerError
 from ..settings import ConnectionSettings, safe_url
 
 log = logging.getLogger("openai_compatible")
@@ -67,6 +68,15 @@ def is_replica_failure(error: BaseException) -> bool:
     if isinstance(error, APIConnectionError):
         return True
     return isinstance(error, ServerError) and (error.status or 0) >= 500
+
+
+def _problem(error: BaseException) -> str:
+    """A few words for a replica's failure, for logs and the pool's status."""
+    if isinstance(error, APITimeoutError):
+        return "timeout"
+    if isinstance(error, APIConnectionError):
+        return "refused connection" if error.unreachable else "broken connection"
+    return f"HTTP {getattr(error, 'status', None) or 'error'}"
 
 
 @dataclass(eq=False)
@@ -115,7 +125,7 @@ class ReplicaPool:
         self.default_used = default_used
         self.cool_down_s = cool_down_s
         self.max_cool_down_s = max_cool_down_s
-        self._clock = clock
+        self.clock = clock  # seconds; cool-downs are read from it (a test may move it)
         self._lock = threading.Lock()
         self._order = itertools.count(1)
 
@@ -141,7 +151,7 @@ class ReplicaPool:
         """The replica for the next attempt, counted as outstanding on it; with the epoch it was chosen in and
         whether the attempt is its probe. Call :meth:`finish` with the attempt's outcome."""
         with self._lock:
-            now = self._clock()
+            now = self.clock()
             available = [r for r in self.replicas if r.available(now)]
             if available:
                 # a replica whose cool-down is over gets the next request as its probe: it is back the sooner
@@ -158,7 +168,7 @@ class ReplicaPool:
         """Records an attempt's outcome on its replica. Returns True when another replica is available now (the
         attempt's failure is then one replica's, and the retry may go elsewhere)."""
         with self._lock:
-            now = self._clock()
+            now = self.clock()
             replica.outstanding -= 1
             if probe:
                 replica.probing = False
@@ -173,9 +183,9 @@ class ReplicaPool:
                 replica.epoch += 1
                 pause = min(self.max_cool_down_s, self.cool_down_s * 2 ** (replica.failures - 1))
                 replica.down_until = now + pause
-                replica.last_problem = getattr(error, "kind", type(error).__name__)
+                replica.last_problem = _problem(error)
                 log.warning("Replica %s is left out for %gs after a %s; its requests go to the other replicas.",
-                            safe_url(replica.root), pause, replica.last_problem.replace("_", " "))
+                            safe_url(replica.root), pause, replica.last_problem)
             return any(r is not replica and r.available(now) for r in self.replicas)
 
     @contextmanager
@@ -224,7 +234,7 @@ class ReplicaPool:
     @property
     def limit(self) -> int:
         """Requests that may be in flight now, on the replicas that are not left out."""
-        now = self._clock()
+        now = self.clock()
         taken = sum(r.limiter.limit for r in self.replicas if r.available(now))
         return max(1, taken) + (self.default.limit if self.default_used else 0)
 
@@ -238,10 +248,10 @@ class ReplicaPool:
 
     def status(self) -> list[tuple[str, str]]:
         """Each replica's URL (without credentials or query) and state: ``up`` or ``left out (timeout)``."""
-        now = self._clock()
+        now = self.clock()
         out = []
         for r in self.replicas:
-            state = "up" if r.healthy else (f"left out ({r.last_problem.replace('_', ' ')})" if now < r.down_until
+            state = "up" if r.healthy else (f"left out ({r.last_problem})" if now < r.down_until
                                             else "being probed" if r.probing else "to be probed")
             out.append((safe_url(r.root), state))
         return out
@@ -255,3 +265,14 @@ class ReplicaPool:
             state = states[where]
             parts.append(f"{where} {r.limiter.describe()}" + ("" if state == "up" else f", {state}"))
         return f"{len(self.replicas)} replicas: " + "; ".join(parts)
+
+
+def pinned_overrides(settings: ConnectionSettings, root: str) -> dict:
+    """The setting changes that send every request of a connection to the one replica at ``root`` (for a check
+    that must reach each replica, not the pool's choice): for :meth:`ConnectionSettings.with_overrides`."""
+    if settings.style == "openai":
+        return {"base_url": root, "replica_urls": ()}
+    first = settings.target_uri
+    endpoints = tuple(dataclasses.replace(e, base=root + e.base[len(first):]) if _under(e.base, first) else e
+                      for e in settings.endpoints)
+    return {"target_uri": root, "replica_target_uris": (), "endpoints": endpoints}
