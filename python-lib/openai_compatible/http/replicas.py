@@ -7,9 +7,10 @@ A preset may name more servers serving the same models (``replica_urls`` beside 
   finished, relative to its concurrency limit (ties: the one chosen least recently). Unlike round robin, a
   slow or busy replica gets fewer requests, and a held request keeps counting against its replica;
 - **passive health checks**: a replica whose attempt is refused, breaks, times out or answers 5xx is left out
-  for a cool-down (5 s, doubling at each failed probe up to 60 s, as nginx's ``max_fails=1`` /
-  ``fail_timeout`` and Envoy's outlier ejection do). Once the cool-down is over, one real request probes it
-  (half-open, as a circuit breaker): an answer brings it back, a failure leaves it out for longer;
+  for a cool-down of 5 s (nginx's upstream module likewise takes a server out after one failure,
+  ``max_fails=1``, for ``fail_timeout``). Once the cool-down is over, the next request is its probe, and the
+  only one it gets until answered (half-open, as a circuit breaker): an answer brings it back, a failure
+  doubles the cool-down, up to 60 s (Envoy's outlier detection likewise lengthens each ejection);
 - **failover**: the failed attempt is retried by the retry loop, and since its replica is now left out the
   retry goes to another one, at once (the error is marked ``failover``). An attempt that failed got no
   answer, so nothing is paid twice; an answered row is never sent again. While another replica is available,

@@ -1,5 +1,8 @@
 """Several replicas behind one preset: the choice of a replica, the cool-down and probe of a failed one, the failover
 of the retry loop, and the preset fields. Time comes from a clock the tests move by hand."""
+import json
+from pathlib import Path
+
 import pytest
 from openai_compatible import ConnectionSettings, SettingsError
 from openai_compatible.concurrency import ConcurrencyLimiter
@@ -11,7 +14,13 @@ from openai_compatible.errors import (
     RateLimitError,
     ServerError,
 )
-from openai_compatible.http.replicas import COOL_DOWN_S, ReplicaPool, is_replica_failure, replica_url
+from openai_compatible.http.replicas import (
+    COOL_DOWN_S,
+    ReplicaPool,
+    is_replica_failure,
+    pinned_overrides,
+    replica_url,
+)
 from openai_compatible.http.retries import RETRIES_BEFORE_FIRST_ANSWER, Call, RetryLoop
 from openai_compatible.ratelimit import RateLimiter
 from openai_compatible.retry import RetryPolicy
@@ -308,3 +317,21 @@ def test_replica_fields_of_the_other_style_are_ignored_as_dss_keeps_hidden_value
                                                "replica_target_uris": ["https://west.example.com"]})
     assert settings.replica_roots() == ()
     assert azure(replica_urls=[B], replica_target_uris=[]).replica_roots() == ()
+
+
+def test_a_check_pinned_to_one_replica_sends_everything_there():
+    settings = azure()
+    pinned = settings.with_overrides(**pinned_overrides(settings, "https://west.example.com"))
+    assert pinned.replica_roots() == ()
+    assert [e.base for e in pinned.endpoints] == ["https://west.example.com/openai/deployments/gpt",
+                                                  "https://solo.example.com/openai/deployments/own"]
+    openai = ConnectionSettings.from_preset({"base_url": A, "models": ["m"], "replica_urls": [B]})
+    assert openai.with_overrides(**pinned_overrides(openai, B)).endpoint_for("m").base == B
+
+
+def test_the_readme_example_of_three_vllm_replicas_is_a_valid_preset():
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme.split("**Example: three vLLM replicas.**", 1)[1]
+    preset = json.loads(section.split("```json", 1)[1].split("```", 1)[0])
+    settings = ConnectionSettings.from_preset(preset)
+    assert len(settings.replica_roots()) == 3 and ReplicaPool.for_settings(settings).automatic
