@@ -5,7 +5,7 @@ discovers models; this module only puts those parts together for one connection.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from .compat import Compatibility, default_token_field
 from .concurrency import ConcurrencyLimiter
@@ -14,6 +14,7 @@ from .http.auth import token_provider
 from .http.chat import ChatCompletions, ChatRequest
 from .http.discovery import ModelDiscovery
 from .http.embeddings import Embeddings, checked_texts
+from .http.replicas import ReplicaPool
 from .http.retries import RetryLoop
 from .http.sdk import openai_client, sdk_endpoint
 from .http.send import Sender
@@ -50,8 +51,11 @@ class Client:
         install_log_filters()
         self.retry = retry or RetryPolicy(max_retries=settings.max_retries)
         self.limiter = limiter or RateLimiter(settings.requests_per_minute, settings.tokens_per_minute)
-        # requests in flight: fixed, or automatic (0) when each attempt's outcome steers the limit
-        self.concurrency = ConcurrencyLimiter(settings.max_concurrency, settings.concurrency_upper_bound)
+        # requests in flight: fixed, or automatic (0) when each attempt's outcome steers the limit; with replicas,
+        # the pool that spreads attempts over them, one limiter each
+        self.replicas = ReplicaPool.for_settings(settings)
+        self.concurrency: Union[ConcurrencyLimiter, ReplicaPool] = self.replicas or ConcurrencyLimiter(
+            settings.max_concurrency, settings.concurrency_upper_bound)
         self.compat = compat or Compatibility(settings, default_token_field=default_token_field(settings))
         self.stats = CallStats()
         self.transport = Transport(settings)
@@ -86,6 +90,8 @@ class Client:
     def __repr__(self) -> str:
         s = self.settings
         where = safe_url(s.base_url) if s.style == "openai" else f"{len(s.endpoints)} endpoints"
+        if self.replicas is not None:
+            where += f" ({len(self.replicas.replicas)} replicas)"
         return f"<openai_compatible.Client style={s.style} {where}>"
 
     # --- models -------------------------------------------------------------------------------------

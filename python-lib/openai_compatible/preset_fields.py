@@ -36,10 +36,12 @@ class PresetField:
 FIELDS: dict[str, PresetField] = {
     "style": PresetField("openai", choices=STYLES),
     "base_url": PresetField(),
+    "replica_urls": PresetField([]),  # more base URLs serving the same models (http/replicas.py)
     "models": PresetField([]),
     "discover_models": PresetField(False),
     "organization": PresetField(""),
     "target_uri": PresetField(),
+    "replica_target_uris": PresetField([]),  # more Target URIs serving the same endpoints (http/replicas.py)
     "api_version": PresetField("2024-10-21"),
     "endpoints": PresetField([]),
     "auth_scheme": PresetField("bearer", choices=AUTH_SCHEMES),

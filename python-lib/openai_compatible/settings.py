@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 from urllib.parse import urlsplit
 
 from .errors import SettingsError
@@ -62,10 +62,12 @@ class ConnectionSettings:
 
     style: str = default("style")
     base_url: str = ""
+    replica_urls: tuple = ()  # OpenAI style: more base URLs serving the same models
     models: tuple = ()
     discover_models: bool = default("discover_models")
     organization: str = default("organization")
     target_uri: str = ""
+    replica_target_uris: tuple = ()  # Azure style: more Target URIs serving the endpoints that use target_uri
     api_version: str = default("api_version")
     endpoints: tuple = ()
     auth_scheme: str = default("auth_scheme")
@@ -218,6 +220,13 @@ class ConnectionSettings:
             + ("" if self.discover_models else " or turn on 'discover_models'") + "."
         )
 
+    def replica_roots(self) -> tuple:
+        """The URLs of the replicas serving the same models, the preset's own first: ``(base_url, *replica_urls)``
+        in OpenAI style, ``(target_uri, *replica_target_uris)`` in Azure style; ``()`` without replicas."""
+        if self.style == "openai":
+            return (self.base_url, *self.replica_urls) if self.replica_urls else ()
+        return (self.target_uri, *self.replica_target_uris) if self.replica_target_uris else ()
+
     def listed_models(self) -> list[str]:
         """Model names declared in the preset (not discovered)."""
         if self.style == "azure":
@@ -242,6 +251,29 @@ def _check_url(name: str, url: str, what: str) -> None:
     if not parts.hostname or any(c.isspace() for c in url) or not port_ok:
         raise SettingsError(f"Preset field '{name}' is not a valid URL: '{safe_url(url)}' (check the host name and "
                             f"port, and remove any spaces). Give {what}.")
+
+
+def _check_base_url(name: str, url: str) -> None:
+    _check_url(name, url, "the URL that exposes the API, typically ending in /v1")
+    for suffix in ("/chat/completions", "/completions", "/embeddings"):
+        if url.endswith(suffix):
+            raise SettingsError(f"Preset field '{name}' ends in '{suffix}': give the URL the API paths are appended "
+                                f"to, i.e. '{safe_url(url[: -len(suffix)])}'.")
+
+
+def _read_replicas(p: PresetReader, name: str, first: str, check: Callable[[str, str], None]) -> tuple:
+    """The other replicas' URLs of preset field ``name`` (each checked like the first one, ``first``), without a
+    trailing slash; a URL given twice, or equal to the first one, is an error (it would get twice the load)."""
+    replicas: list[str] = []
+    for index, url in enumerate(p.strings(name), start=1):
+        url = url.rstrip("/")
+        check(f"{name}[{index}]", url)
+        if url == first or url in replicas:
+            raise SettingsError(f"Preset field '{name}[{index}]' repeats '{safe_url(url)}'"
+                                + (" (the first replica's URL)" if url == first else "")
+                                + ": list each replica once.")
+        replicas.append(url)
+    return tuple(replicas)
 
 
 def _check_target(name: str, url: str) -> None:
@@ -336,19 +368,14 @@ def _style_fields(p: PresetReader, preset: Mapping[str, Any], style: str, auth_s
         if not base_url:
             raise SettingsError("Preset field 'base_url' is empty: give the Custom URL that exposes the API, "
                                 "typically ending in /v1 (e.g. http://ollama.corp:11434/v1).")
-        _check_url("base_url", base_url, "the URL that exposes the API, typically ending in /v1")
-        for suffix in ("/chat/completions", "/completions", "/embeddings"):
-            if base_url.endswith(suffix):
-                raise SettingsError(
-                    f"Preset field 'base_url' ends in '{suffix}': give the URL the API paths are appended "
-                    f"to, i.e. '{base_url[: -len(suffix)]}'."
-                )
+        _check_base_url("base_url", base_url)
         models = p.strings("models")
         discover = p.boolean("discover_models")
         if not models and not discover:
             raise SettingsError("Preset field 'models' is empty: list the model IDs as the provider names "
                                 "them, or turn on 'discover_models' to read them from GET /models.")
-        return dict(base_url=base_url, models=tuple(models), discover_models=discover)
+        replicas = _read_replicas(p, "replica_urls", base_url, _check_base_url)
+        return dict(base_url=base_url, replica_urls=replicas, models=tuple(models), discover_models=discover)
     target = p.text("target_uri").rstrip("/")
     if not preset.get("endpoints") and preset.get("base_url"):
         raise SettingsError("Preset field 'endpoints' is empty, but the OpenAI-style field 'base_url' is "
@@ -357,4 +384,12 @@ def _style_fields(p: PresetReader, preset: Mapping[str, Any], style: str, auth_s
     if target:
         _check_target("target_uri", target)
     endpoints = _read_endpoints(preset.get("endpoints"), target, in_header=auth_scheme != "query_param")
-    return dict(target_uri=target, endpoints=tuple(endpoints))
+    replicas = _read_replicas(p, "replica_target_uris", target, _check_target)
+    if replicas and not target:
+        raise SettingsError("Preset field 'replica_target_uris' is set but 'target_uri' is empty: give the first "
+                            "replica's Target URI in 'target_uri', and the others in 'replica_target_uris'.")
+    if replicas and not any(e.base.startswith(target + "/") for e in endpoints):
+        raise SettingsError("Preset field 'replica_target_uris' is set but every endpoint has its own 'target_uri': "
+                            "replicas serve the endpoints that use the preset's 'target_uri'. Clear the endpoints' own "
+                            "Target URI, or empty 'replica_target_uris'.")
+    return dict(target_uri=target, endpoints=tuple(endpoints), replica_target_uris=replicas)

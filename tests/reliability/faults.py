@@ -41,6 +41,9 @@ SCHEMES = list(h.AUTH_SCHEMES)
 # attempt lands in the outage still gets its answer on the last one
 RESTART_REQUESTS = 5
 RESTART_LABEL = f"provider restarts mid-run ({RESTART_REQUESTS} requests dropped)"
+# two replicas behind one preset; from a third of the run on, the first one drops every request it gets, as a dead
+# server behind a load balancer's port does: the job must finish on the other replica
+REPLICA_LABEL = "one of two replicas dies mid-run"
 MATRIX_TIMEOUT = 600
 
 
@@ -52,7 +55,7 @@ class Cell:
     rate: float
     rows: int
     transient: bool = True
-    kind: str = "rate"  # rate | refused | restart
+    kind: str = "rate"  # rate | refused | restart | replica
     results: dict = field(default_factory=dict)
 
     @property
@@ -62,7 +65,7 @@ class Cell:
 
     @property
     def must_answer_all(self) -> bool:
-        return self.kind == "restart" or (self.kind == "rate" and self.transient and self.rate <= 0.05)
+        return self.kind in ("restart", "replica") or (self.kind == "rate" and self.transient and self.rate <= 0.05)
 
 
 def cells(quick: bool = False, recipes: tuple = ("prompt", "embed")) -> list[Cell]:
@@ -85,6 +88,7 @@ def cells(quick: bool = False, recipes: tuple = ("prompt", "embed")) -> list[Cel
         out.append(Cell(recipe, "refused: closed loopback port", [], 1.0, 40 if recipe == "prompt" else 160,
                         kind="refused"))
         out.append(Cell(recipe, RESTART_LABEL, [], 0.0, rows, kind="restart"))
+        out.append(Cell(recipe, REPLICA_LABEL, [], 0.0, rows, kind="replica"))
     return out
 
 
@@ -98,6 +102,7 @@ def run_cell(cell: Cell, work: Path, index: int = 0) -> dict:
     server = FaultServer(record=False).start()
     server.require_auth(h.CANARY, h.AUTH_SCHEMES[scheme][1])
     preset = h.preset_for(server, scheme, require=False, read_timeout_s=1, max_concurrency=8)
+    other = None
     try:
         if cell.kind == "rate":
             server.set_fault_rate(cell.rate, cell.modes, seed=index + 1)
@@ -108,11 +113,19 @@ def run_cell(cell: Cell, work: Path, index: int = 0) -> dict:
             batch = 1 if cell.recipe == "prompt" else int(config["batch_size"])
             server.down(first=max(1, cell.rows // batch // 3), count=RESTART_REQUESTS)
             preset = dict(preset, max_retries=RESTART_REQUESTS)
+        if cell.kind == "replica":
+            other = FaultServer(record=False).start()
+            other.require_auth(h.CANARY, h.AUTH_SCHEMES[scheme][1])
+            preset = dict(preset, replica_urls=[other.url])
+            server.down(first=max(1, cell.rows // (1 if cell.recipe == "prompt" else int(config["batch_size"])) // 6),
+                        count=10 ** 9)  # about a third of the run's requests: half of them go to this replica
         result = h.run_recipe(cell.recipe, work, config, preset, source, timeout=MATRIX_TIMEOUT)
     finally:
         server.stop()
+        if other is not None:
+            other.stop()
     output = h.read_csv(result.output)
-    calls = server.calls
+    calls = server.calls + (other.calls if other is not None else 0)
     injected = {label: count for label, count in server.injected.items() if label != "auth"}
     figures = h.outcome(cell.recipe, rows, output).as_dict()
     job_failed = result.returncode != 0
@@ -147,6 +160,8 @@ def _problems(cell: Cell, f: dict) -> list[str]:
         problems.append(f"{f['rows_in'] - f['answered']} rows not answered ({f['errors_by_type']})")
     if cell.kind == "restart" and not f["restarted"]:
         problems.append(f"the provider did not drop {RESTART_REQUESTS} requests during the run")
+    if cell.kind == "replica" and not f["injected_by_mode"].get("down"):
+        problems.append("the replica did not die during the run")
     return problems
 
 

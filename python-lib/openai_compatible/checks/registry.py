@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 from ..client import Client
-from . import apipath, auth, chat, embeddings, jsonmode, models, network, streaming, token
+from . import apipath, auth, chat, embeddings, jsonmode, models, network, replicas, streaming, token
 from .context import CheckContext
 from .result import CheckResult
 
@@ -33,6 +33,7 @@ class Step:
 CHECKS: list[Step] = [
     Step(("reachable", "tls"), ("Service reachable", "TLS"), network.check_reachable, NETWORK),
     Step(("token_endpoint",), ("Token endpoint (OAuth2)",), token.check_token_endpoint, NETWORK),
+    Step(("replicas",), ("Replicas",), replicas.check_replicas, NETWORK),
     Step(("api_path",), ("API path (/v1)",), apipath.check_api_path, NETWORK),
     Step(("authentication",), ("Authentication",), auth.check_authentication, VERDICTS),
     Step(("models_endpoint",), ("Model list (GET /models)",), models.check_models_endpoint, CALLS),

@@ -39,7 +39,8 @@ class ChatRequest:
 
     def call(self, where: str) -> Call:
         """A fresh record for one call of this request."""
-        return Call(where=where, tokens=estimate_tokens(message_chars(self.messages), self.max_tokens or 0))
+        return Call(where=where, tokens=estimate_tokens(message_chars(self.messages), self.max_tokens or 0),
+                    base=self.endpoint.base)
 
 
 @dataclass

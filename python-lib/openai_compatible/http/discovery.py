@@ -52,7 +52,8 @@ class ModelDiscovery:
             if self._found is None or refresh:
                 endpoint = Endpoint(name="", kind="openai", base=self.settings.base_url)
                 where = "GET /models"
-                data = self.loop.run(lambda: self.sender.get_json(endpoint, "/models", where=where), Call(where))
+                data = self.loop.run(lambda: self.sender.get_json(endpoint, "/models", where=where),
+                                     Call(where, base=endpoint.base))
                 self._found = model_entries(data)
             return list(self._found)
 

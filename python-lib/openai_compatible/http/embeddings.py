@@ -38,7 +38,7 @@ class Embeddings:
     def create(self, endpoint: Endpoint, model: str, texts: list[str], dimensions: Optional[int]) -> EmbeddingResult:
         """One vector per text, in input order, with usage, model and latency."""
         where = f"embeddings with '{model}'"
-        call = Call(where=where, tokens=estimate_tokens(sum(len(t) for t in texts)))
+        call = Call(where=where, tokens=estimate_tokens(sum(len(t) for t in texts)), base=endpoint.base)
         data = self.loop.run_adapting(lambda: embeddings_body(self.compat, endpoint, texts, dimensions),
                                       lambda body: self.sender.post_json(endpoint, "/embeddings", body, where=where),
                                       call, self.compat)

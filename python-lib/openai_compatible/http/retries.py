@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional, TypeVar
+from typing import Callable, ContextManager, TypeVar, Union
 
 from ..compat import Compatibility
 from ..concurrency import ConcurrencyLimiter
@@ -25,6 +25,7 @@ from ..ratelimit import RateLimiter
 from ..results import Usage
 from ..retry import RetryPolicy
 from ..stats import CallStats
+from .replicas import ReplicaPool
 
 log = logging.getLogger("openai_compatible")
 T = TypeVar("T")
@@ -49,6 +50,7 @@ class Call:
     tokens: int = 0
     attempts: int = 0
     started: float = field(default_factory=time.perf_counter)
+    base: str = ""  # the endpoint's base URL: with replicas, which servers may serve the call
 
     def elapsed_ms(self) -> float:
         """Milliseconds since the call started."""
@@ -59,7 +61,7 @@ class RetryLoop:
     """Sends with retries through a connection's rate limiter, policy and counters."""
 
     def __init__(self, policy: RetryPolicy, limiter: RateLimiter, stats: CallStats,
-                 concurrency: Optional[ConcurrencyLimiter] = None) -> None:
+                 concurrency: Union[ConcurrencyLimiter, ReplicaPool, None] = None) -> None:
         self.policy = policy
         self.limiter = limiter
         self.stats = stats
@@ -73,7 +75,7 @@ class RetryLoop:
             try:
                 # one concurrency slot per HTTP attempt, taken before the rate limiter's turn: only the requests
                 # the limit allows book a turn, so a lower rate after a 429 applies at once
-                with self.concurrency.attempt() as sending:
+                with self._slot(call) as sending:
                     self.limiter.acquire(call.tokens)
                     sending()
                     self.stats.add(http_calls=1)
@@ -89,6 +91,13 @@ class RetryLoop:
                 self.provider_answered = True
                 return result
 
+    def _slot(self, call: Call) -> ContextManager[Callable[[], None]]:
+        """A concurrency slot for one attempt; with replicas, on the replica chosen for it, which also gets the
+        request (http/replicas.py): a retry after a replica's failure goes to another one."""
+        if isinstance(self.concurrency, ReplicaPool):
+            return self.concurrency.attempt(call.base)
+        return self.concurrency.attempt()
+
     def _wait_before_retry(self, exc: OpenAICompatibleError, attempt: int, call: Call) -> bool:
         """Counts the failure; waits and returns True when it is worth another attempt."""
         limited = isinstance(exc, RateLimitError)
@@ -99,7 +108,8 @@ class RetryLoop:
         unreached = getattr(exc, "unreachable", False) and not self.provider_answered
         if unreached and attempt >= RETRIES_BEFORE_FIRST_ANSWER:
             return False
-        delay = self.policy.delay(attempt, exc.retry_after)
+        # another replica takes the retry at once: the failed one is left out, the others are not overloaded
+        delay = 0.0 if getattr(exc, "failover", False) else self.policy.delay(attempt, exc.retry_after)
         self.stats.add(retries=1)
         limit = min(self.policy.max_retries, RETRIES_BEFORE_FIRST_ANSWER) if unreached else self.policy.max_retries
         log.info("Retrying %s in %.2fs after %s (retry %d of %d): %s", call.where, delay, exc.kind, attempt + 1,

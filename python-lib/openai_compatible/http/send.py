@@ -24,6 +24,7 @@ from ..stats import CallStats
 from .auth import endpoint_key, request_headers, request_query
 from .failures import is_timeout, never_connected, transport_reason
 from .prefix import PrefixHint
+from .replicas import replica_url
 from .transport import Transport
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # read at call time, so a test may lower it
@@ -51,7 +52,7 @@ class Sender:
         token that was sent and the request goes once more with a new one (``renewed``).
         """
         s = self.settings
-        url = endpoint.base + path
+        url = replica_url(endpoint.base) + path  # with replicas, the one chosen for this attempt
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         token = self.tokens.token() if self.tokens is not None else None
         headers = request_headers(s, endpoint, "text/event-stream" if stream else "application/json", token=token)

@@ -62,7 +62,8 @@ class Transport:
         self.options = transport_options(settings)
         session = requests.Session()
         in_flight = settings.max_concurrency or settings.concurrency_upper_bound  # 0: automatic, up to the bound
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, in_flight * 2), max_retries=0)
+        hosts = 4 + len(settings.replica_roots())  # a pool per replica, so that none evicts another's connections
+        adapter = HTTPAdapter(pool_connections=hosts, pool_maxsize=max(10, in_flight * 2), max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.trust_env = False

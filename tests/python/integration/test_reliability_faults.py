@@ -18,6 +18,7 @@ CELLS = [
     faults.Cell("embed", "all transient, mixed", faults.MIXED, 0.30, 240),
     faults.Cell("prompt", "refused: closed loopback port", [], 1.0, 40, kind="refused"),
     faults.Cell("embed", faults.RESTART_LABEL, [], 0.0, 240, kind="restart"),
+    faults.Cell("prompt", faults.REPLICA_LABEL, [], 0.0, 150, kind="replica"),
 ]
 
 

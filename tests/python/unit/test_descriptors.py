@@ -31,10 +31,12 @@ def test_connection_preset_contract():
     expected_types = {
         "style": "SELECT",
         "base_url": "STRING",
+        "replica_urls": "STRINGS",
         "models": "STRINGS",
         "discover_models": "BOOLEAN",
         "organization": "STRING",
         "target_uri": "STRING",
+        "replica_target_uris": "STRINGS",
         "api_version": "STRING",
         "endpoints": "OBJECT_LIST",
         "auth_scheme": "SELECT",

@@ -46,6 +46,7 @@ class FaultServer:
         self._lock = threading.Lock()
         self._connections: set = set()
         self._stopping = False
+        self._killed = False
         self._thread: Optional[threading.Thread] = None
         self._httpd = HTTPServer((host, port), Handler, bind_and_activate=True)
         self._httpd.owner = self
@@ -109,6 +110,12 @@ class FaultServer:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    def kill(self) -> None:
+        """Stop as a killed process does: the requests it holds (``hold``) never get an answer (their connections
+        are reset), and new connections are refused. ``injected["killed"]`` counts the requests it dropped."""
+        self._killed = True  # before stop() releases the held requests, so that none of them is answered
+        self.stop()
 
     def __enter__(self) -> FaultServer:
         return self.start()
@@ -375,6 +382,12 @@ class FaultServer:
             gates = [gate for gate in self._gates if gate.holds(req)]
         for gate in gates:
             gate.hold()
+        if self._killed:  # the server died while it held this request: the client sees its connection reset
+            with self._lock:
+                req.fault = "killed"
+                self.injected["killed"] += 1
+            h.reset()
+            return
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000.0)
         request_id = ("x-request-id", f"req-fault-{number}")
