@@ -21,6 +21,7 @@ from openai_compatible.errors import (
     blamed_parameter,
     error_from_response,
     parse_error_body,
+    plain_text,
 )
 
 
@@ -227,6 +228,33 @@ def test_html_error_page_becomes_short_text(page):
         assert "{" not in text  # no CSS or script
         assert len(text) <= 400
     assert "Bad" in error.provider_message and "502" in str(error)
+
+
+def test_an_html_page_whose_body_does_not_repeat_its_title_keeps_the_title_first():
+    page = ("<HTML><HEAD><TITLE>503 Service\n  Unavailable</TITLE></HEAD>"
+            "<BODY><P>The upstream did not answer &amp; will retry</P></BODY></HTML>")
+    assert plain_text(page) == "503 Service Unavailable: The upstream did not answer & will retry"
+    assert plain_text("<html><head><title>Maintenance &amp; upgrade</title></head><body></body></html>") == (
+        "Maintenance & upgrade")
+
+
+def test_an_html_page_is_not_prefixed_with_a_title_it_already_starts_with_or_lacks():
+    page = "<html><head><title>\n  502   Bad\n Gateway\n</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+    assert plain_text(page) == "502 Bad Gateway"
+    assert plain_text("<div><p>Upstream timed out</p></div>") == "Upstream timed out"
+
+
+def test_plain_text_with_a_comparison_sign_is_not_taken_for_html():
+    assert plain_text("n must be > 0") == "n must be > 0"
+    assert plain_text("max_tokens must be <= 4096") == "max_tokens must be <= 4096"
+
+
+def test_plain_text_is_cut_to_the_limit_with_an_ellipsis():
+    assert plain_text("x" * 240) == "x" * 240
+    cut = plain_text("y" * 241)
+    assert cut == "y" * 237 + "..." and len(cut) == 240
+    assert plain_text("a  b\n\tc" + " z" * 10, limit=12) == "a b c z z..."
+    assert plain_text("   ") is None
 
 
 # --- statuses -------------------------------------------------------------------------------------------------

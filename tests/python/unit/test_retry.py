@@ -84,7 +84,12 @@ def test_go_durations(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "abc", "5 minutes", "1d", "s", "1s2", "-1s"])
+def test_go_durations_may_have_spaces_between_parts():
+    assert parse_duration("1m 30s") == 90.0
+    assert parse_duration(" 2h 0m ") == 7200.0
+
+
+@pytest.mark.parametrize("text", ["", "abc", "5 minutes", "1d", "s", "1s2", "-1s", "nan", "NaN"])
 def test_not_durations(text):
     assert parse_duration(text) is None
 
