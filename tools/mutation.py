@@ -40,7 +40,7 @@ _STATUS_BY_EXIT_CODE = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 
                         -24: "timeout", 152: "timeout", 255: "timeout", -11: "segfault", -9: "segfault",
                         2: "interrupted"}
 
-_EQUIVALENT_LINE = re.compile(r"^\s*[-*]\s*`(openai_compatible\.[^`]+__mutmut_\d+)`")
+_MUTANT_NAME = re.compile(r"`(openai_compatible\.[^`]+__mutmut_\d+)`")
 
 
 def _link(target: str, link: str) -> None:
@@ -95,11 +95,15 @@ def read_results() -> Dict[str, str]:
 
 
 def read_equivalents(path: str = EQUIVALENT_LIST) -> Set[str]:
-    """Names of the mutants reviewed as equivalent (lines ``- `openai_compatible.x.x_f__mutmut_3`: why``)."""
+    """Names of the mutants reviewed as equivalent: ``- `openai_compatible.x.x_f__mutmut_3`, `...`: why``."""
     if not os.path.exists(path):
         return set()
+    names: Set[str] = set()
     with open(path, encoding="utf-8") as handle:
-        return {m.group(1) for m in map(_EQUIVALENT_LINE.match, handle) if m}
+        for line in handle:
+            if line.lstrip().startswith("- "):
+                names.update(_MUTANT_NAME.findall(line.split("`:", 1)[0] + "`"))
+    return names
 
 
 def report(modules: List[str]) -> int:

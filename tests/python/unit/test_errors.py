@@ -242,6 +242,14 @@ def test_an_html_page_is_not_prefixed_with_a_title_it_already_starts_with_or_lac
     page = "<html><head><title>\n  502   Bad\n Gateway\n</title></head><body><h1>502 Bad Gateway</h1></body></html>"
     assert plain_text(page) == "502 Bad Gateway"
     assert plain_text("<div><p>Upstream timed out</p></div>") == "Upstream timed out"
+    page = "<html><head><title>502 Bad Gateway</title></head><body><h1>502\n   Bad  Gateway</h1></body></html>"
+    assert plain_text(page) == "502 Bad Gateway"
+
+
+def test_html_comments_and_escaped_angle_brackets_leave_no_trace():
+    page = "<html><body><p>Busy</p><!-- node 7: queue > 90%\n retry later --><p>try again</p></body></html>"
+    assert plain_text(page) == "Busy try again"
+    assert plain_text("<p>the &lt;think&gt; tag is not allowed</p>") == "the think tag is not allowed"
 
 
 def test_plain_text_with_a_comparison_sign_is_not_taken_for_html():
@@ -254,6 +262,7 @@ def test_plain_text_is_cut_to_the_limit_with_an_ellipsis():
     cut = plain_text("y" * 241)
     assert cut == "y" * 237 + "..." and len(cut) == 240
     assert plain_text("a  b\n\tc" + " z" * 10, limit=12) == "a b c z z..."
+    assert plain_text("x" * 236 + " and more words") == "x" * 236 + "..."  # no space before the ellipsis
     assert plain_text("   ") is None
 
 
@@ -353,7 +362,9 @@ def test_where_prefix():
 @pytest.mark.parametrize(("info", "param"), [
     ({"param": "max_tokens", "message": ""}, "max_tokens"),
     ({"param": "tools[0].function", "message": ""}, "tools"),
+    ({"param": "response_format.json_schema.strict", "message": ""}, "response_format"),
     ({"param": "messages", "message": "too long"}, None),
+    ({"param": "prompt", "message": "too long"}, None),
     ({"param": None, "message": "Unrecognized request argument supplied: seed"}, "seed"),
     ({"param": None, "message": "property 'store' is unsupported"}, "store"),
     ({"param": None, "message": "unknown field `logprobs`, expected one of"}, "logprobs"),
