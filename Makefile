@@ -88,7 +88,7 @@ reliability: setup
 	PYTHONPATH=python-lib:. $(PY) tests/reliability/run.py
 
 # mutmut on the core modules ([tool.mutmut] in pyproject.toml); resumes where a previous run stopped.
-# MODULES=sse,retry,http limits it to some modules; MUTATION_JOBS mutants are tested at once.
+# MODULES=sse,retry,http reruns those modules only (all their mutants); MUTATION_JOBS mutants are tested at once.
 MODULES ?=
 MUTATION_JOBS ?= 2
 mutation: venv

@@ -5,7 +5,7 @@ from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
 from openai_compatible import Client
-from openai_compatible.redact import MASK, Redactor, install_log_filters, redact_everywhere
+from openai_compatible.redact import MASK, RedactingFilter, Redactor, install_log_filters, redact_everywhere
 
 SECRET = "sk-SECRET-unit-redact/+= &?#%0001"
 
@@ -262,3 +262,10 @@ def test_a_handler_added_later_is_covered_at_the_next_installation():
         logger.removeHandler(handler)
     assert stream.getvalue() == f"key={MASK}\n"
     del redact
+
+
+def test_a_record_whose_message_cannot_be_rendered_is_kept_for_logging_to_report():
+    """A wrong format string is the caller's bug: the filter must not drop the record and hide it."""
+    broken = logging.LogRecord("openai_compatible", logging.WARNING, __file__, 1, "%d rows", ("many",), None)
+    assert RedactingFilter().filter(broken) is True
+    assert broken.msg == "%d rows" and broken.args == ("many",)

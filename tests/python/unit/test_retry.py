@@ -157,3 +157,4 @@ def test_backoff_without_hint_grows_with_jitter_and_a_cap():
         delays = [policy.delay(attempt) for _ in range(200)]
         assert all(base / 2 <= d <= base for d in delays), (attempt, min(delays), max(delays))
         assert len(set(delays)) > 1  # jitter: parallel workers don't retry in lockstep
+        assert min(delays) < 0.6 * base and max(delays) > 0.9 * base  # the jitter spans the whole range
