@@ -94,8 +94,9 @@ def read_results() -> Dict[str, str]:
     return statuses
 
 
-def read_equivalents(path: str = EQUIVALENT_LIST) -> Set[str]:
+def read_equivalents(path: Optional[str] = None) -> Set[str]:
     """Names of the mutants reviewed as equivalent: ``- `openai_compatible.x.x_f__mutmut_3`, `...`: why``."""
+    path = path or EQUIVALENT_LIST
     if not os.path.exists(path):
         return set()
     names: Set[str] = set()
@@ -115,7 +116,11 @@ def report(modules: List[str]) -> int:
     counted = {k: v for k, v in checked.items() if k not in equivalents}
     killed = sorted(k for k, v in counted.items() if v in _KILLED)
     alive = sorted(k for k, v in counted.items() if v not in _KILLED)
-    print(f"modules measured: {', '.join(m.removeprefix('openai_compatible.') for m in measured) or 'none'}")
+    print("modules measured (mutants run of all):")
+    for module in measured:
+        run_here = sum(1 for k in checked if _module_of(k) == module)
+        total = sum(1 for k in statuses if _module_of(k) == module)
+        print(f"    {module.removeprefix('openai_compatible.')}: {run_here} of {total}")
     not_checked = len(statuses) - len(checked)
     if not_checked:
         print(f"{not_checked} mutants not run yet (left out of the score)")
