@@ -82,6 +82,17 @@ def test_gemini_429_with_retry_info():
     assert error.retry_after == 26.0
 
 
+def test_gemini_retry_info_is_found_among_other_details():
+    body = {"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).",
+                      "status": "RESOURCE_EXHAUSTED",
+                      "details": ["free text",
+                                  {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "retryDelay": "5s"},
+                                  {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "26s"}]}}
+    error = build(429, body)
+    assert type(error) is RateLimitError
+    assert error.retry_after == 26.0
+
+
 def test_gemini_429_daily_quota_without_retry_info():
     body = {"error": {"code": 429, "message": "You exceeded your current quota, please check your plan and billing "
                                               "details.", "status": "RESOURCE_EXHAUSTED"}}
@@ -355,6 +366,7 @@ def test_body_is_kept_truncated_and_redacted():
 def test_where_prefix():
     error = build(400, {"error": {"message": "bad"}}, where="chat with 'm'")
     assert str(error).startswith("chat with 'm': HTTP 400")
+    assert str(build(400, {"error": {"message": "bad"}})).startswith("HTTP 400")  # no prefix by default
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
@@ -404,3 +416,13 @@ def test_a_timeout_is_a_connection_error_with_its_own_kind():
     assert issubclass(APITimeoutError, APIConnectionError)
     error = APITimeoutError("no answer within the read timeout")
     assert isinstance(error, APIConnectionError) and error.kind == "timeout" and error.retryable
+
+
+def test_a_structured_message_keeps_its_non_ascii_text():
+    body = json.dumps({"error": {"message": {"détail": "modèle « x » inconnu"}}}, ensure_ascii=False)
+    assert "modèle « x » inconnu" in parse_error_body(body)["message"]
+
+
+def test_repr_names_the_error_class():
+    error = build(429, {"error": {"message": "slow down"}})
+    assert repr(error).startswith("RateLimitError(") and repr(error).endswith(", status=429)")
