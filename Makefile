@@ -12,7 +12,7 @@ plugin_id := $(shell $(PYTHON_BOOTSTRAP) -c "import json;print(json.load(open('p
 plugin_version := $(shell $(PYTHON_BOOTSTRAP) -c "import json;print(json.load(open('plugin.json'))['version'])" 2>/dev/null)
 archive := dist/dss-plugin-$(plugin_id)-$(plugin_version).zip
 
-.PHONY: help setup venv litellm model oidc java serve test unit providers integration lint plugin demo bench reliability install clean dist-clean
+.PHONY: help setup venv litellm model oidc java serve test unit providers integration lint plugin demo bench reliability mutation install clean dist-clean
 
 help:
 	@echo "make demo         run the prompt recipe on the embedded local model (sets everything up)"
@@ -23,6 +23,7 @@ help:
 	@echo "make plugin       build $(archive)"
 	@echo "make bench        benchmarks (bench/results)"
 	@echo "make reliability  fault, crash, bad-input, secret and load report"
+	@echo "make mutation     mutation score of the core modules (slow; MODULES=sse,retry for some only)"
 	@echo "make install DSS_URL=... DSS_API_KEY=...  install or update the plugin in a DSS instance"
 
 setup: venv litellm model oidc java
@@ -98,6 +99,13 @@ bench: setup
 reliability: setup
 	PYTHONPATH=python-lib:. $(PY) tests/reliability/run.py
 
+# mutmut on the core modules ([tool.mutmut] in pyproject.toml); resumes where a previous run stopped.
+# MODULES=sse,retry,http reruns those modules only (all their mutants); MUTATION_JOBS mutants are tested at once.
+MODULES ?=
+MUTATION_JOBS ?= 2
+mutation: venv
+	$(PY) tools/mutation.py run --jobs $(MUTATION_JOBS) $(if $(MODULES),--modules $(MODULES))
+
 install: venv
 	@test -n "$(DSS_URL)" || (echo "DSS_URL is required: make install DSS_URL=https://dss.example.com:11200 DSS_API_KEY=..." && exit 2)
 	@test -n "$(DSS_API_KEY)" || (echo "DSS_API_KEY is required (a personal or global API key with admin rights)" && exit 2)
@@ -105,7 +113,7 @@ install: venv
 	PYTHONPATH=python-lib:. $(PY) tools/install_plugin.py --url "$(DSS_URL)" --archive $(archive)
 
 clean:
-	rm -rf dist .pytest_cache
+	rm -rf dist .pytest_cache .mutation mutants
 
 dist-clean: clean
 	rm -rf $(VENV) .llm

@@ -56,5 +56,7 @@ def test_other_errors_with_numbers_are_not_context_errors(status, text, cls):
 def test_the_token_count_rule_needs_the_count_above_the_maximum():
     assert states_tokens_above_a_maximum("the prompt has 210000 tokens, above the 200000 limit")
     assert not states_tokens_above_a_maximum("the prompt has 1000 tokens, above the 200000 limit")  # nonsense
+    assert not states_tokens_above_a_maximum("the prompt has 4096 tokens, above the 4096 limit")  # not above
     assert states_tokens_above_a_maximum("maximum is 4096 but the request has 5000 tokens")
+    assert not states_tokens_above_a_maximum("maximum is 4096 and the request has 4096 tokens")  # not above
     assert not is_context_length_message("5 requests per minute above the 3 per minute limit of 100 tokens")

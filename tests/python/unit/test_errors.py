@@ -21,6 +21,7 @@ from openai_compatible.errors import (
     blamed_parameter,
     error_from_response,
     parse_error_body,
+    plain_text,
 )
 
 
@@ -78,6 +79,17 @@ def test_gemini_429_with_retry_info():
     # a per-minute limit that says when to come back: rate limited, retried after the body's hint
     assert type(error) is RateLimitError
     assert error.retryable
+    assert error.retry_after == 26.0
+
+
+def test_gemini_retry_info_is_found_among_other_details():
+    body = {"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).",
+                      "status": "RESOURCE_EXHAUSTED",
+                      "details": ["free text",
+                                  {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "retryDelay": "5s"},
+                                  {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "26s"}]}}
+    error = build(429, body)
+    assert type(error) is RateLimitError
     assert error.retry_after == 26.0
 
 
@@ -229,6 +241,42 @@ def test_html_error_page_becomes_short_text(page):
     assert "Bad" in error.provider_message and "502" in str(error)
 
 
+def test_an_html_page_whose_body_does_not_repeat_its_title_keeps_the_title_first():
+    page = ("<HTML><HEAD><TITLE>503 Service\n  Unavailable</TITLE></HEAD>"
+            "<BODY><P>The upstream did not answer &amp; will retry</P></BODY></HTML>")
+    assert plain_text(page) == "503 Service Unavailable: The upstream did not answer & will retry"
+    assert plain_text("<html><head><title>Maintenance &amp; upgrade</title></head><body></body></html>") == (
+        "Maintenance & upgrade")
+
+
+def test_an_html_page_is_not_prefixed_with_a_title_it_already_starts_with_or_lacks():
+    page = "<html><head><title>\n  502   Bad\n Gateway\n</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+    assert plain_text(page) == "502 Bad Gateway"
+    assert plain_text("<div><p>Upstream timed out</p></div>") == "Upstream timed out"
+    page = "<html><head><title>502 Bad Gateway</title></head><body><h1>502\n   Bad  Gateway</h1></body></html>"
+    assert plain_text(page) == "502 Bad Gateway"
+
+
+def test_html_comments_and_escaped_angle_brackets_leave_no_trace():
+    page = "<html><body><p>Busy</p><!-- node 7: queue > 90%\n retry later --><p>try again</p></body></html>"
+    assert plain_text(page) == "Busy try again"
+    assert plain_text("<p>the &lt;think&gt; tag is not allowed</p>") == "the think tag is not allowed"
+
+
+def test_plain_text_with_a_comparison_sign_is_not_taken_for_html():
+    assert plain_text("n must be > 0") == "n must be > 0"
+    assert plain_text("max_tokens must be <= 4096") == "max_tokens must be <= 4096"
+
+
+def test_plain_text_is_cut_to_the_limit_with_an_ellipsis():
+    assert plain_text("x" * 240) == "x" * 240
+    cut = plain_text("y" * 241)
+    assert cut == "y" * 237 + "..." and len(cut) == 240
+    assert plain_text("a  b\n\tc" + " z" * 10, limit=12) == "a b c z z..."
+    assert plain_text("x" * 236 + " and more words") == "x" * 236 + "..."  # no space before the ellipsis
+    assert plain_text("   ") is None
+
+
 # --- statuses -------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("status", "cls", "retryable"), [
@@ -318,6 +366,7 @@ def test_body_is_kept_truncated_and_redacted():
 def test_where_prefix():
     error = build(400, {"error": {"message": "bad"}}, where="chat with 'm'")
     assert str(error).startswith("chat with 'm': HTTP 400")
+    assert str(build(400, {"error": {"message": "bad"}})).startswith("HTTP 400")  # no prefix by default
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
@@ -325,7 +374,9 @@ def test_where_prefix():
 @pytest.mark.parametrize(("info", "param"), [
     ({"param": "max_tokens", "message": ""}, "max_tokens"),
     ({"param": "tools[0].function", "message": ""}, "tools"),
+    ({"param": "response_format.json_schema.strict", "message": ""}, "response_format"),
     ({"param": "messages", "message": "too long"}, None),
+    ({"param": "prompt", "message": "too long"}, None),
     ({"param": None, "message": "Unrecognized request argument supplied: seed"}, "seed"),
     ({"param": None, "message": "property 'store' is unsupported"}, "store"),
     ({"param": None, "message": "unknown field `logprobs`, expected one of"}, "logprobs"),
@@ -365,3 +416,13 @@ def test_a_timeout_is_a_connection_error_with_its_own_kind():
     assert issubclass(APITimeoutError, APIConnectionError)
     error = APITimeoutError("no answer within the read timeout")
     assert isinstance(error, APIConnectionError) and error.kind == "timeout" and error.retryable
+
+
+def test_a_structured_message_keeps_its_non_ascii_text():
+    body = json.dumps({"error": {"message": {"détail": "modèle « x » inconnu"}}}, ensure_ascii=False)
+    assert "modèle « x » inconnu" in parse_error_body(body)["message"]
+
+
+def test_repr_names_the_error_class():
+    error = build(429, {"error": {"message": "slow down"}})
+    assert repr(error).startswith("RateLimitError(") and repr(error).endswith(", status=429)")

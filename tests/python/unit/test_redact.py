@@ -5,7 +5,7 @@ from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
 from openai_compatible import Client
-from openai_compatible.redact import MASK, Redactor, install_log_filters, redact_everywhere
+from openai_compatible.redact import MASK, RedactingFilter, Redactor, install_log_filters, redact_everywhere
 
 SECRET = "sk-SECRET-unit-redact/+= &?#%0001"
 
@@ -261,4 +261,57 @@ def test_a_handler_added_later_is_covered_at_the_next_installation():
     finally:
         logger.removeHandler(handler)
     assert stream.getvalue() == f"key={MASK}\n"
+    del redact
+
+
+def test_a_record_whose_message_cannot_be_rendered_is_kept_for_logging_to_report():
+    """A wrong format string is the caller's bug: the filter must not drop the record and hide it."""
+    broken = logging.LogRecord("openai_compatible", logging.WARNING, __file__, 1, "%d rows", ("many",), None)
+    assert RedactingFilter().filter(broken) is True
+    assert broken.msg == "%d rows" and broken.args == ("many",)
+
+
+def test_a_traceback_is_masked_when_the_only_handler_formats_it():
+    import io
+
+    secret = "sk-traceback-secret-0011"
+    redact = Redactor([secret])
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("traceback.only.handler")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        install_log_filters()
+        try:
+            raise ValueError(f"Invalid header value {('Bearer ' + secret).encode()!r}")
+        except ValueError:
+            logger.exception("send failed")
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert text.startswith("send failed\nTraceback (most recent call last):")
+    assert f"ValueError: Invalid header value b'Bearer {MASK}'" in text
+    assert secret not in text
+    del redact
+
+
+def test_a_stack_trace_is_kept_and_masked():
+    import io
+
+    redact = Redactor(["sk-stack-secret-0012"])
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("stack.info.handler")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        install_log_filters()
+        logger.error("slow call", stack_info=True, extra={"key": "sk-stack-secret-0012"})  # the source line is shown
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert text.startswith("slow call\nStack (most recent call last):")
+    assert "test_a_stack_trace_is_kept_and_masked" in text
+    assert f'extra={{"key": "{MASK}"}}' in text and "sk-stack-secret-0012" not in text
     del redact

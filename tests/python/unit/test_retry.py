@@ -84,7 +84,12 @@ def test_go_durations(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "abc", "5 minutes", "1d", "s", "1s2", "-1s"])
+def test_go_durations_may_have_spaces_between_parts():
+    assert parse_duration("1m 30s") == 90.0
+    assert parse_duration(" 2h 0m ") == 7200.0
+
+
+@pytest.mark.parametrize("text", ["", "abc", "5 minutes", "1d", "s", "1s2", "-1s", "nan", "NaN"])
 def test_not_durations(text):
     assert parse_duration(text) is None
 
@@ -152,3 +157,4 @@ def test_backoff_without_hint_grows_with_jitter_and_a_cap():
         delays = [policy.delay(attempt) for _ in range(200)]
         assert all(base / 2 <= d <= base for d in delays), (attempt, min(delays), max(delays))
         assert len(set(delays)) > 1  # jitter: parallel workers don't retry in lockstep
+        assert min(delays) < 0.6 * base and max(delays) > 0.9 * base  # the jitter spans the whole range

@@ -153,3 +153,47 @@ def test_only_the_first_byte_order_mark_is_skipped():
 def test_a_body_of_just_a_byte_order_mark_has_no_event():
     assert events(b"\xef\xbb") == []
     assert events(b"\xef\xbb\xbf") == []
+
+
+def test_a_byte_order_mark_opening_a_later_chunk_is_data():
+    lines = list(iter_sse_lines(iter([b"\xef\xbb\xbfdata: one\n", b"\xef\xbb\xbfx\n", b"\xef\xbb", b"\xbfy\n"])))
+    assert lines == ["data: one", "\ufeffx", "\ufeffy"]
+
+
+def test_a_stream_opening_with_a_line_end_keeps_the_empty_line():
+    for opening in (b"\n", b"\r\n", b"\r"):
+        assert list(iter_sse_lines(iter([opening + b"data: x\n"]))) == ["", "data: x"], opening
+
+
+def test_an_event_left_open_at_the_end_keeps_all_its_data_lines():
+    assert events(b"data: first\ndata: second") == ["first\nsecond"]
+
+
+def test_each_line_is_yielded_as_soon_as_its_chunk_arrives():
+    """A streamed answer is shown while it arrives: a line never waits for the next chunk."""
+    received = []
+
+    def network(chunks):
+        for piece in chunks:
+            received.append(piece)
+            yield piece
+
+    for first in (b"a\n", b"ab\n", b"data: x\n"):
+        lines = iter_sse_lines(network([first, b"later\n"]))
+        assert next(lines) == first.decode().rstrip("\n")
+        assert received == [first], first
+        received.clear()
+
+
+def test_a_stream_ending_on_a_line_end_has_no_extra_empty_line():
+    for payload in (b"a\n", b"a\r\n", b"data: x\n\n"):
+        for chunks in split_everywhere(payload):
+            assert list(iter_sse_lines(iter(chunks))) == payload.decode().splitlines(), chunks
+
+
+def test_an_unterminated_last_line_is_kept_even_if_it_looks_like_a_byte_order_mark():
+    assert list(iter_sse_lines(iter([b"data: x\n\xef\xbb"]))) == ["data: x", "\ufffd"]
+
+
+def test_invalid_utf8_in_an_unterminated_last_line_is_replaced():
+    assert list(iter_sse_lines(iter([b"data: ok\n", b"data: \xff"]))) == ["data: ok", "data: \ufffd"]

@@ -1,0 +1,164 @@
+"""Mutation testing of the core modules with mutmut (`make mutation`; slow, so not in CI nor `make test`).
+
+mutmut names a mutant after its file's path below the working directory, minus a leading ``src/``,
+and the tests import ``openai_compatible.*``; so mutmut runs in ``.mutation/``, where ``src`` links to
+``python-lib``. The configuration (modules, tests) is ``[tool.mutmut]`` in pyproject.toml.
+
+    python tools/mutation.py run [--modules sse,retry] [--jobs N]   mutate, test, then report
+    python tools/mutation.py report [--modules sse,retry]          report the last results again
+
+The report lists the surviving mutants (``.venv/bin/mutmut show NAME`` in ``.mutation/`` prints one's
+diff) and ends with ``mutation score: NN% (K of N non-equivalent mutants killed)``. Mutants reviewed as
+equivalent (no test can tell them from the original) are listed, each with why, in
+tests/mutation/equivalent.md, and are left out of N.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+from typing import Dict, List, Optional, Set
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STAGE = os.path.join(REPO_ROOT, ".mutation")
+MUTANTS = os.path.join(STAGE, "mutants")
+EQUIVALENT_LIST = os.path.join(REPO_ROOT, "tests", "mutation", "equivalent.md")
+
+# What the tests read besides the package: linked, not copied (mutmut mutates only the package).
+_LINKED_INTO_MUTANTS = ("tests", "tools", "localdss", "plugin.json", "parameter-sets", "custom-recipes",
+                        "python-connectors", "python-runnables", "python-llms", "resource", "code-env",
+                        "examples", "README.md", "CHANGELOG.md", "Makefile", "requirements-dev.txt")
+
+# mutmut's exit codes (mutmut/stats.py): a timeout or a crash of the mutated code is a kill.
+_KILLED = {"killed", "timeout", "caught by type check", "segfault"}
+_STATUS_BY_EXIT_CODE = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped",
+                        35: "suspicious", 36: "timeout", 37: "caught by type check", 24: "timeout",
+                        -24: "timeout", 152: "timeout", 255: "timeout", -11: "segfault", -9: "segfault",
+                        2: "interrupted"}
+
+_MUTANT_NAME = re.compile(r"`(openai_compatible\.[^`]+__mutmut_\d+)`")
+
+
+def _link(target: str, link: str) -> None:
+    if os.path.islink(link) and os.readlink(link) == target:
+        return
+    if os.path.lexists(link):
+        os.remove(link)
+    os.symlink(target, link)
+
+
+def prepare_stage() -> None:
+    """Lays out .mutation/: src -> python-lib and pyproject.toml for mutmut; in mutants/, the tests' files."""
+    os.makedirs(MUTANTS, exist_ok=True)
+    _link(os.path.join(REPO_ROOT, "python-lib"), os.path.join(STAGE, "src"))
+    _link(os.path.join(REPO_ROOT, "pyproject.toml"), os.path.join(STAGE, "pyproject.toml"))
+    for name in _LINKED_INTO_MUTANTS:
+        _link(os.path.join(REPO_ROOT, name), os.path.join(MUTANTS, name))
+    # the conftests, localdss and a few tests find the package at <root>/python-lib: the mutated copy
+    _link("src", os.path.join(MUTANTS, "python-lib"))
+
+
+def module_names(modules_arg: Optional[str]) -> List[str]:
+    """Dotted names of the modules asked for (``sse,http`` -> openai_compatible.sse, openai_compatible.http)."""
+    if not modules_arg:
+        return []
+    return ["openai_compatible." + m.strip().replace("/", ".").removesuffix(".py")
+            for m in modules_arg.split(",") if m.strip()]
+
+
+def _in_modules(mutant: str, modules: List[str]) -> bool:
+    return not modules or any(mutant == m or mutant.startswith(m + ".") for m in modules)
+
+
+def _module_of(mutant: str) -> str:
+    """``openai_compatible.http.send.xǁSenderǁsend__mutmut_1`` -> ``openai_compatible.http.send``."""
+    parts = mutant.split(".")
+    for i, part in enumerate(parts):
+        if part.startswith(("x_", "x\u01c1")):
+            return ".".join(parts[:i])
+    return mutant.rsplit(".", 1)[0]
+
+
+def read_results() -> Dict[str, str]:
+    """Mutant name -> status, from mutmut's .meta files (empty when nothing has run)."""
+    statuses: Dict[str, str] = {}
+    for meta_path in glob.glob(os.path.join(MUTANTS, "src", "**", "*.py.meta"), recursive=True):
+        with open(meta_path, encoding="utf-8") as handle:
+            meta = json.load(handle)
+        for name, code in meta.get("exit_code_by_key", {}).items():
+            statuses[name] = "not checked" if code is None else _STATUS_BY_EXIT_CODE.get(code, "suspicious")
+    return statuses
+
+
+def read_equivalents(path: Optional[str] = None) -> Set[str]:
+    """Names of the mutants reviewed as equivalent: ``- `openai_compatible.x.x_f__mutmut_3`, `...`: why``."""
+    path = path or EQUIVALENT_LIST
+    if not os.path.exists(path):
+        return set()
+    names: Set[str] = set()
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.lstrip().startswith("- "):
+                names.update(_MUTANT_NAME.findall(line.split("`:", 1)[0] + "`"))
+    return names
+
+
+def report(modules: List[str]) -> int:
+    """Prints the survivors and the score line; returns 1 when nothing was measured."""
+    statuses = {k: v for k, v in read_results().items() if _in_modules(k, modules)}
+    equivalents = read_equivalents()
+    checked = {k: v for k, v in statuses.items() if v != "not checked"}
+    measured = sorted({_module_of(k) for k in checked})
+    counted = {k: v for k, v in checked.items() if k not in equivalents}
+    killed = sorted(k for k, v in counted.items() if v in _KILLED)
+    alive = sorted(k for k, v in counted.items() if v not in _KILLED)
+    print("modules measured (mutants run of all):")
+    for module in measured:
+        run_here = sum(1 for k in checked if _module_of(k) == module)
+        total = sum(1 for k in statuses if _module_of(k) == module)
+        print(f"    {module.removeprefix('openai_compatible.')}: {run_here} of {total}")
+    not_checked = len(statuses) - len(checked)
+    if not_checked:
+        print(f"{not_checked} mutants not run yet (left out of the score)")
+    print(f"equivalent (tests/mutation/equivalent.md): {len(set(checked) & equivalents)}")
+    print(f"surviving mutants: {len(alive)}")
+    for name in alive:
+        print(f"    {name}: {counted[name]}")
+    if not counted:
+        print("mutation score: n/a (0 of 0 non-equivalent mutants killed)")
+        return 1
+    print(f"mutation score: {100 * len(killed) // len(counted)}% ({len(killed)} of {len(counted)} "
+          "non-equivalent mutants killed)")
+    return 0
+
+
+def run(modules: List[str], jobs: int) -> int:
+    """Runs mutmut on the modules (all core modules when none), then reports."""
+    prepare_stage()
+    mutmut = os.path.join(os.path.dirname(sys.executable), "mutmut")
+    names = [m + ".*" for m in modules]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the tests must import the mutated copy
+    code = subprocess.call([mutmut, "run", "--max-children", str(jobs), *names], cwd=STAGE, env=env)
+    if code != 0:
+        print(f"mutmut run exited with {code}", file=sys.stderr)
+    return report(modules) or code
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["run", "report"])
+    parser.add_argument("--modules", help="comma-separated modules below openai_compatible (default: all core)")
+    parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2)")
+    args = parser.parse_args(argv)
+    modules = module_names(args.modules)
+    if args.command == "run":
+        return run(modules, args.jobs)
+    return report(modules)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
