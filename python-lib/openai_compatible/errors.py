@@ -222,9 +222,12 @@ def parse_error_body(text: str) -> dict[str, Any]:
     return out
 
 
+_HTML_TAG = re.compile(r"<(?:!--|!doctype\b|/?[a-z][a-z0-9]*\b[^<>]*>)", re.IGNORECASE)
+
+
 def plain_text(text: str, limit: int = 240) -> Optional[str]:
     """A short message from a non-JSON body: plain text as is, an HTML error page as its title and text."""
-    if "<" in text and ">" in text:
+    if _HTML_TAG.search(text):  # a page, not a message that compares ("must be > 0 and <= 2")
         title_match = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
         title = re.sub(r"\s+", " ", title_match.group(1)).strip() if title_match else ""
         body = re.sub(r"<(head|script|style)\b[^>]*>.*?</\1\s*>", " ", text, flags=re.IGNORECASE | re.DOTALL)

@@ -44,8 +44,6 @@ def _char_pattern(char: str) -> str:
     escape = _BACKSLASHES
     if char in _NAMED_ESCAPES:
         forms.append(escape + re.escape(_NAMED_ESCAPES[char]))
-        if char in "'\"/":
-            forms.append(escape + re.escape(char))
     if code < 0x100:  # \xNN of str and latin-1 bytes reprs
         forms.append(escape + "x" + _hex(code, 2))
     if code < 0x10000:  # \uNNNN of str reprs and JSON

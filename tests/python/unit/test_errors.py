@@ -426,3 +426,13 @@ def test_a_structured_message_keeps_its_non_ascii_text():
 def test_repr_names_the_error_class():
     error = build(429, {"error": {"message": "slow down"}})
     assert repr(error).startswith("RateLimitError(") and repr(error).endswith(", status=429)")
+
+
+def test_a_plain_message_that_compares_keeps_its_signs():
+    """Only a body with HTML tags is read as a page: a provider's plain-text '> 0 and <= 2' stays as written."""
+    from openai_compatible.errors import plain_text
+
+    assert plain_text("temperature must be > 0 and <= 2") == "temperature must be > 0 and <= 2"
+    assert plain_text("<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>").startswith(
+        "502 Bad Gateway")
+    assert plain_text("<!-- cut --><p>Service <b>down</b></p>") == "Service down"
