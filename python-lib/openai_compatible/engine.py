@@ -153,13 +153,15 @@ class RowEngine:
             batch = to_send[start:start + size]
             keys = [key for key, _ in batch]
             payloads = [payload for _, payload in batch]
-            future = executor.submit(self._call, payloads)
+            future = executor.submit(self._call, payloads, keys)
             self._futures[future] = keys
             future.add_done_callback(self._completed.put)
             self.summary.requests_sent += len(keys)
         return chunk
 
-    def _call(self, payloads: list) -> list:
+    def _call(self, payloads: list, keys: list[str]) -> list:
+        """Sends one request (or batch) and commits its answers to the store before handing them over: a job
+        killed at any moment loses only the requests still in flight, not answers waiting to be collected."""
         stop = self._stop_error
         if stop is not None:  # queued behind the failure that stops the run: never sent
             return [stop] * len(payloads)
@@ -170,6 +172,8 @@ class RowEngine:
                 results = [exc]
         else:
             results = self.task.call_batch(self.client, payloads)
+        self.store.put_many([(key, result) for key, result in zip(keys, results)
+                             if not isinstance(result, BaseException)])
         self._watch_provider(results)
         return results
 
@@ -188,7 +192,6 @@ class RowEngine:
                 done.append(self._completed.get_nowait())
         except queue.Empty:
             pass
-        answers: list[tuple[str, Any]] = []
         outcomes: list[tuple[str, Any]] = []
         for future in done:
             keys = self._futures.pop(future)
@@ -197,11 +200,7 @@ class RowEngine:
             except Exception as exc:  # a bug in a task must cost its rows, not the job
                 log.exception("Unexpected failure while processing a request")
                 results = [exc] * len(keys)
-            for key, result in zip(keys, results):
-                outcomes.append((key, result))
-                if not isinstance(result, BaseException):
-                    answers.append((key, result))
-        self.store.put_many(answers)  # durable before any row using them is released
+            outcomes.extend(zip(keys, results))  # their answers are already durable (committed by the worker)
         if self._stop_error is not None:
             raise self._stop_error
         for key, result in outcomes:

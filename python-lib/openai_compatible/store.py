@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import tempfile
+import threading
 import time
 import uuid
 from typing import Any, Callable, Iterable, Optional
@@ -47,6 +48,8 @@ class AnswerStore:
             os.close(handle)
         self.path = path
         self.label = label or f"'{path}'"
+        self._lock = threading.RLock()  # the engine's workers commit their answers the moment they arrive
+        self._closed = False
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_s)
         try:
             self._open(sleep)
@@ -94,12 +97,13 @@ class AnswerStore:
         """``{key: (answer, saved_by_this_run)}`` for the keys that have an answer."""
         keys = list(dict.fromkeys(keys))
         found: dict[str, tuple[Any, bool]] = {}
-        for start in range(0, len(keys), 500):
-            batch = keys[start:start + 500]
-            marks = ",".join("?" * len(batch))
-            sql = f"SELECT key, answer, run FROM answers WHERE key IN ({marks})"  # noqa: S608 - placeholders only
-            for key, answer, run in self._db.execute(sql, batch):
-                found[key] = (json.loads(answer), run == self.run_id)
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                batch = keys[start:start + 500]
+                marks = ",".join("?" * len(batch))
+                sql = f"SELECT key, answer, run FROM answers WHERE key IN ({marks})"  # noqa: S608 - placeholders
+                for key, answer, run in self._db.execute(sql, batch):
+                    found[key] = (json.loads(answer), run == self.run_id)
         return found
 
     def put_many(self, items: Iterable[tuple[str, Any]]) -> None:
@@ -107,37 +111,48 @@ class AnswerStore:
         now = time.time()
         rows = [(key, json.dumps(answer, ensure_ascii=False), self.run_id, now) for key, answer in items]
         if rows:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)", rows)
-            self._db.execute("COMMIT")
+            with self._lock:
+                if self._closed:
+                    return
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
 
     def merge_from(self, other_path: str) -> int:
         """Adds the answers of another store file that this one lacks; returns how many."""
-        before = len(self)
-        self._db.execute("ATTACH DATABASE ? AS other", (other_path,))
-        try:
-            self._db.execute("INSERT OR IGNORE INTO answers SELECT key, answer, run, saved FROM other.answers")
-        finally:
-            self._db.execute("DETACH DATABASE other")
-        return len(self) - before
+        with self._lock:
+            before = len(self)
+            self._db.execute("ATTACH DATABASE ? AS other", (other_path,))
+            try:
+                self._db.execute("INSERT OR IGNORE INTO answers SELECT key, answer, run, saved FROM other.answers")
+            finally:
+                self._db.execute("DETACH DATABASE other")
+            return len(self) - before
 
     def snapshot(self, target_path: str) -> None:
         """A consistent copy of the store in ``target_path`` (SQLite's online backup)."""
         copy = sqlite3.connect(target_path)
         try:
-            self._db.backup(copy)
+            with self._lock:
+                self._db.backup(copy)
         finally:
             copy.close()
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
 
     def close(self) -> None:
-        """Checkpoints and closes the database (and removes a temporary store's files)."""
-        try:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            self._db.close()
+        """Checkpoints and closes the database (and removes a temporary store's files). A worker of a stopped
+        run that answers afterwards finds the store closed: its answer is not kept (it was never written out)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                self._db.close()
         if self._temporary:
             for suffix in ("", "-wal", "-shm"):
                 try:

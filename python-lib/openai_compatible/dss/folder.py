@@ -83,9 +83,10 @@ class _CheckpointedStore(AnswerStore):
 
     def put_many(self, items: Iterable[tuple[str, Any]]) -> None:
         items = list(items)
-        super().put_many(items)
-        if items:
-            self._on_saved(len(items))
+        with self._lock:  # the engine's workers save concurrently: one checkpoint at a time
+            super().put_many(items)
+            if items:
+                self._on_saved(len(items))
 
 
 class FolderStore:

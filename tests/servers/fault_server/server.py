@@ -44,6 +44,7 @@ class FaultServer:
         self.rpm_retry_after = rpm_retry_after
         self._defaults = (latency_ms, rpm_limit)
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when a connection closes
         self._connections: set = set()
         self._stopping = False
         self._killed = False
@@ -130,6 +131,15 @@ class FaultServer:
                 self._connections.add(conn)
             else:
                 self._connections.discard(conn)
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Waits until no connection is open (a killed client's connections are closed by its OS, and their
+        handlers have finished recording), at most ``timeout`` seconds; returns whether it got there. A test
+        that resets the server after killing a client calls it first, so no late request of the dead client
+        is recorded as the next run's."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._connections, timeout=timeout)
 
     # -- observing ------------------------------------------------------------------------------
     @property
