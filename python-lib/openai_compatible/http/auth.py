@@ -4,10 +4,12 @@ from __future__ import annotations
 from typing import Optional
 
 from ..oauth2 import TokenProvider, shared_provider
+from ..preset_fields import AUTH_SCHEMES, OAUTH2_SCHEMES
 from ..settings import ConnectionSettings, Endpoint
 from .transport import transport_options
 
-SCHEMES = ("bearer", "api_key_header", "custom_header", "query_param", "none")
+# the schemes that carry the preset's key (the OAuth2 ones carry a token from the token endpoint instead)
+SCHEMES = tuple(scheme for scheme in AUTH_SCHEMES if scheme not in OAUTH2_SCHEMES)
 
 
 def scheme_credentials(scheme: str, key: Optional[str], *, header_name: str = "",
