@@ -14,6 +14,8 @@ from localdss.api import (
     run_partitions,
     run_recipe,
 )
+from localdss.config import Preset
+from localdss.credentials import CredentialRequest, profile_credentials
 from localdss.errors import EXIT_COMPONENT_FAILED, EXIT_CONFIG_ERROR, EXIT_OK, ConfigError
 from localdss.launcher import RUNTIME_DIR
 from localdss.masking import mask_values
@@ -21,6 +23,7 @@ from localdss.plugin import load_plugin
 from localdss.session import session
 
 __all__ = [
+    "CredentialRequest", "Preset", "profile_credentials",
     "EXIT_COMPONENT_FAILED", "EXIT_CONFIG_ERROR", "EXIT_OK", "RUNTIME_DIR", "ConfigError", "list_components",
     "load_plugin", "mask_values", "parse_json_lines", "run_connector", "run_llm", "run_macro", "run_partitions",
     "run_recipe",

@@ -13,11 +13,12 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 from localdss.columns import check_column_params
-from localdss.config import resolve_config, resolve_plugin_config
+from localdss.config import Preset, resolve_config, resolve_plugin_config
 from localdss.errors import EXIT_CONFIG_ERROR, ConfigError
 from localdss.jsonc import load_json_object, load_jsonc
 from localdss.launcher import Job, launch
@@ -38,6 +39,13 @@ def _object(value: ObjectArg, what: str) -> dict[str, Any]:
     return load_json_object(Path(value), what)
 
 
+def _preset(value: Union[ObjectArg, Preset], name: str) -> Preset:
+    """A :class:`Preset` with its values read (a bare dict or path is an instance-level preset)."""
+    if isinstance(value, Preset):
+        return replace(value, values=_object(value.values, f"preset file for '{name}'"))
+    return Preset(_object(value, f"preset file for '{name}'"))
+
+
 def _json_value(value: Any, what: str) -> Any:
     """A JSON value given directly, or read from a file when given as a pathlib.Path."""
     return load_jsonc(value, what) if isinstance(value, Path) else value
@@ -47,7 +55,7 @@ def _prepare(
     kind: str,
     component_id: str,
     config: ObjectArg,
-    presets: Optional[Mapping[str, ObjectArg]],
+    presets: Optional[Mapping[str, Union[ObjectArg, Preset]]],
     plugin_root: Optional[PathLike],
     plugin_config: ObjectArg,
 ) -> Job:
@@ -55,7 +63,7 @@ def _prepare(
     plugin = load_plugin(plugin_root)
     component = plugin.component(kind, component_id)
     warnings: list[str] = []
-    preset_values = {name: _object(value, f"preset file for '{name}'") for name, value in (presets or {}).items()}
+    preset_values = {name: _preset(value, name) for name, value in (presets or {}).items()}
     resolved = resolve_config(plugin, component, _object(config, "config file"), preset_values, warnings)
     plugin_values = resolve_plugin_config(plugin, _object(plugin_config, "plugin config file"), warnings)
     job = Job(plugin, component, resolved, plugin_values)
@@ -83,7 +91,7 @@ def _run(prepare: Callable[[], Job], capture: bool, timeout: Optional[float],
 def run_recipe(
     recipe_id: str,
     config: ObjectArg = None,
-    presets: Optional[Mapping[str, ObjectArg]] = None,
+    presets: Optional[Mapping[str, Union[ObjectArg, Preset]]] = None,
     inputs: Optional[RoleMap] = None,
     outputs: Optional[RoleMap] = None,
     folders: Optional[RoleMap] = None,
@@ -151,7 +159,7 @@ def run_partitions(recipe_id: str, partitions: Sequence[str], **kwargs: Any) -> 
 def run_connector(
     connector_id: str,
     config: ObjectArg = None,
-    presets: Optional[Mapping[str, ObjectArg]] = None,
+    presets: Optional[Mapping[str, Union[ObjectArg, Preset]]] = None,
     output: PathLike = "",
     limit: Optional[int] = None,
     *,
@@ -179,7 +187,7 @@ def run_connector(
 def run_macro(
     runnable_id: str,
     config: ObjectArg = None,
-    presets: Optional[Mapping[str, ObjectArg]] = None,
+    presets: Optional[Mapping[str, Union[ObjectArg, Preset]]] = None,
     output: Optional[PathLike] = None,
     *,
     plugin_root: Optional[PathLike] = None,
@@ -207,7 +215,7 @@ def run_macro(
 def run_llm(
     llm_id: str,
     config: ObjectArg = None,
-    presets: Optional[Mapping[str, ObjectArg]] = None,
+    presets: Optional[Mapping[str, Union[ObjectArg, Preset]]] = None,
     query: Any = None,
     settings: Any = None,
     stream: bool = False,

@@ -67,13 +67,17 @@ def _check_type_keys(desc: dict, at: str, in_parameter_set: bool, problems: list
     elif ptype in ("PRESET", "PRESETS") and not isinstance(desc.get("parameterSetId"), str):
         problems.append(f"{at}: {ptype} needs a 'parameterSetId'")
     elif ptype == "CREDENTIAL_REQUEST":
+        # DSS docs plugins/reference/params.rst, "Credential requests": a credential request is a param of a
+        # parameter set's presets (what users fill in Profile & Settings > Credentials); Dataiku's api-connect
+        # plugin declares its credential requests in parameter-sets/*/parameter-set.json "params" only
         if not in_parameter_set:
-            problems.append(f"{at}: CREDENTIAL_REQUEST is only allowed in parameter sets")
+            problems.append(f"{at}: CREDENTIAL_REQUEST is only allowed in parameter sets, directly in their "
+                            "'params' (not in a component, pluginParams or subParams)")
         kind = (desc.get("credentialRequestSettings") or {}).get("type")
         if kind not in CREDENTIAL_KINDS:
             problems.append(f"{at}: credentialRequestSettings.type must be one of {sorted(CREDENTIAL_KINDS)}")
-    elif ptype == "OBJECT_LIST":
-        check_descriptors(desc.get("subParams", []), at, in_parameter_set=in_parameter_set, problems=problems)
+    elif ptype == "OBJECT_LIST":  # a credential is per preset and param, never per list item
+        check_descriptors(desc.get("subParams", []), at, in_parameter_set=False, problems=problems)
     if "defaultValue" in desc and ptype not in ("SEPARATOR", "PRESET", "PRESETS", "OBJECT_LIST"):
         try:
             convert(desc, desc["defaultValue"])

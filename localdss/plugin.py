@@ -63,6 +63,25 @@ class ParameterSet:
     def params(self) -> list[dict[str, Any]]:
         return list(self.descriptor.get("params", [])) + list(self.descriptor.get("pluginParams", []))
 
+    @property
+    def credential_requests(self) -> list[dict[str, Any]]:
+        """The set's CREDENTIAL_REQUEST params: each user is asked for each of them, for each preset."""
+        return [p for p in self.descriptor.get("params", []) if p.get("type") == "CREDENTIAL_REQUEST"]
+
+    @property
+    def definable_inline(self) -> bool:
+        """Whether a component may hold this set's values inline instead of choosing a preset. DSS reads
+        ``defaultDefinableInline`` (docs: plugins/reference/params.rst, "Preset parameters"; the developer guide's
+        parameter-set template); some of Dataiku's older plugins spell it ``definableInline``. Unset counts as
+        allowed here, so only a set that says no is held to it."""
+        return bool(self.descriptor.get("defaultDefinableInline", self.descriptor.get("definableInline", True)))
+
+    @property
+    def definable_at_project_level(self) -> bool:
+        """Whether project admins may define presets of this set (``defaultDefinableAtProjectLevel``, same
+        sources); unset counts as allowed."""
+        return bool(self.descriptor.get("defaultDefinableAtProjectLevel", True))
+
 
 @dataclass
 class Plugin:
@@ -131,8 +150,9 @@ class Plugin:
         descriptor = load_json_object(path, "parameter set")
         problems: list[str] = []
         where = f"parameter-sets/{set_id}/parameter-set.json"
-        for key in ("params", "pluginParams"):
-            check_descriptors(descriptor.get(key, []), f"{where} {key}", in_parameter_set=True, problems=problems)
+        for key in ("params", "pluginParams"):  # pluginParams are admin settings: no per-user credential there
+            check_descriptors(descriptor.get(key, []), f"{where} {key}", in_parameter_set=key == "params",
+                              problems=problems)
         if problems:
             raise ConfigError(f"invalid parameter set {path}", problems)
         return ParameterSet(set_id, path, descriptor)

@@ -1,8 +1,11 @@
-"""The connection preset's fields, declared once: each field's default, bounds and choices.
+"""The connection preset's fields, declared once: each field's default, bounds and choices, and which
+parameter set holds which of them.
 
 The reader (:mod:`openai_compatible.settings`) takes its defaults and limits from here, and a unit test
-holds ``parameter-sets/connection/parameter-set.json`` (what DSS shows and fills in) against this table,
-so a default changed in one place and not the other fails the tests instead of drifting.
+holds both parameter sets (what DSS shows and fills in) against this table, so a default changed in one
+place and not the other fails the tests instead of drifting. ``parameter-sets/connection`` is written by
+hand; ``parameter-sets/connection-per-user`` is generated from it by ``tools/parameter_sets.py`` using
+:data:`PARAMETER_SETS` (and a test fails when the committed file is not what the tool writes).
 """
 from __future__ import annotations
 
@@ -77,6 +80,51 @@ FIELDS: dict[str, PresetField] = {
     "max_tokens_field": PresetField("auto", choices=MAX_TOKENS_FIELDS),
     "system_role": PresetField("system", choices=SYSTEM_ROLES),
     "json_mode": PresetField("auto", choices=JSON_MODES),
+}
+
+# The two parameter sets. DSS asks every user for a CREDENTIAL_REQUEST's value "once a preset of the parameter
+# set is instantiated" (DSS docs, plugins/reference/params.rst, "Credential requests"), whatever the form shows,
+# so the per-user key lives in a set of its own and a shared-key preset asks nobody for anything.
+SHARED_KEY_SET = "connection"
+PER_USER_KEY_SET = "connection-per-user"
+# The PRESET parameter of each set in every component, and the SELECT that chooses between them (the pattern
+# of Dataiku's api-connect plugin: one PRESET param per parameter set, shown by the value of a SELECT).
+PRESET_PARAMS = {SHARED_KEY_SET: "connection", PER_USER_KEY_SET: "connection_per_user"}
+KEY_CHOICE_PARAM = "connection_keys"
+KEY_CHOICES = ("shared", "per_user")
+# a per-user key is sent where the scheme puts a key: never with 'none' or an OAuth2 token
+PER_USER_AUTH_SCHEMES = tuple(s for s in AUTH_SCHEMES if s != "none" and s not in OAUTH2_SCHEMES)
+
+
+@dataclass(frozen=True)
+class ParameterSetFields:
+    """Which of :data:`FIELDS` a parameter set holds: all but ``leaves_out``, with the auth schemes it offers."""
+
+    set_id: str
+    leaves_out: tuple = ()
+    auth_schemes: tuple = AUTH_SCHEMES
+    endpoint_leaves_out: tuple = ()
+
+    def fields(self) -> dict[str, PresetField]:
+        """The set's fields, in declaration order (``auth_scheme`` restricted to :attr:`auth_schemes`)."""
+        out = {name: spec for name, spec in FIELDS.items() if name not in self.leaves_out}
+        out["auth_scheme"] = PresetField(FIELDS["auth_scheme"].default, choices=self.auth_schemes)
+        return out
+
+    def endpoint_fields(self) -> dict[str, PresetField]:
+        """The subParams of the set's ``endpoints`` entries."""
+        return {name: spec for name, spec in ENDPOINT_FIELDS.items() if name not in self.endpoint_leaves_out}
+
+
+OAUTH2_FIELDS = ("entra_tenant_id", "oauth2_token_url", "oauth2_client_id", "oauth2_client_secret", "oauth2_scope",
+                 "oauth2_audience", "oauth2_client_auth")
+PARAMETER_SETS: dict[str, ParameterSetFields] = {
+    # use_per_user_key stays, shown only while on, so that a preset saved before the split keeps saying so and
+    # fails with the way out instead of silently sending the shared key (dss/config.py)
+    SHARED_KEY_SET: ParameterSetFields(SHARED_KEY_SET, leaves_out=("per_user_key",)),
+    # every key is the user's own: no shared key, no OAuth2 client secret, no per-endpoint key
+    PER_USER_KEY_SET: ParameterSetFields(PER_USER_KEY_SET, leaves_out=("api_key", "use_per_user_key") + OAUTH2_FIELDS,
+                                         auth_schemes=PER_USER_AUTH_SCHEMES, endpoint_leaves_out=("api_key",)),
 }
 
 ENDPOINT_FIELDS: dict[str, PresetField] = {

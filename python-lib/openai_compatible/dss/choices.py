@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from ..client import Client
 from ..errors import SettingsError
+from ..preset_fields import KEY_CHOICE_PARAM, PRESET_PARAMS
 from .config import preset_from_config
 
 log = logging.getLogger("openai_compatible")
@@ -27,7 +28,8 @@ def _notice(text: str) -> dict:
 
 def form_config(config: Any) -> Mapping[str, Any]:
     """The component's params, unwrapped when DSS nests them under ``config``."""
-    if isinstance(config, Mapping) and "connection" not in config and isinstance(config.get("config"), Mapping):
+    own = (KEY_CHOICE_PARAM, *PRESET_PARAMS.values())
+    if isinstance(config, Mapping) and not any(k in config for k in own) and isinstance(config.get("config"), Mapping):
         return config["config"]
     return config if isinstance(config, Mapping) else {}
 

@@ -1,4 +1,4 @@
-"""A component's config: its connection preset, its number parameters, and a client with the
+"""A component's config: its connection preset (of either parameter set), its number parameters, and a client with the
 component's own lower limits."""
 from __future__ import annotations
 
@@ -8,18 +8,27 @@ from typing import Any, Mapping, Optional
 from ..client import Client
 from ..errors import SettingsError
 from ..numeric import bounded_number, whole_number
+from ..preset_fields import SHARED_KEY_SET
+from .preset_sets import SET_LABELS, chosen_set, settings_dict
 
 
-def preset_from_config(config: Mapping[str, Any], name: str = "connection") -> dict:
-    """The resolved preset of the ``name`` PRESET parameter, or a clear error when none is chosen."""
+def preset_from_config(config: Mapping[str, Any]) -> dict:
+    """The resolved preset the component's config chooses (the ``connection`` PRESET parameter, or
+    ``connection_per_user`` when ``connection_keys`` is ``per_user``), as the dict python-lib reads.
+
+    Raises :class:`SettingsError` when no preset is chosen, or for a shared-key preset that still asks for
+    per-user keys (see :func:`.preset_sets.settings_dict`)."""
+    name, set_id = chosen_set(config)
     preset = config.get(name)
     if not preset:
-        raise SettingsError(f"Parameter '{name}' is empty: choose an 'OpenAI-compatible connection' preset "
-                            "(an admin defines presets in the plugin's settings, or a project admin in the "
-                            "project's plugin presets).")
+        raise SettingsError(f"Parameter '{name}' is empty: choose an '{SET_LABELS[set_id]}' preset "
+                            + ("(an admin defines presets in the plugin's settings, or a project admin in the "
+                               "project's plugin presets)." if set_id == SHARED_KEY_SET else
+                               "(an admin defines them in the plugin's settings; each user then enters their key "
+                               "in Profile & Settings > Credentials)."))
     if not isinstance(preset, Mapping):
         raise SettingsError(f"Parameter '{name}' must be a preset, not {type(preset).__name__}.")
-    return dict(preset)
+    return settings_dict(preset, set_id, where=f"chosen in parameter '{name}'")
 
 
 def optional_int(config: Mapping[str, Any], name: str, minimum: int = 0) -> Optional[int]:
@@ -39,14 +48,14 @@ def optional_float(config: Mapping[str, Any], name: str, low: float, high: float
     return bounded_number(value, f"Parameter '{name}'", low, high)
 
 
-def client_for(config: Mapping[str, Any], name: str = "connection") -> Client:
+def client_for(config: Mapping[str, Any]) -> Client:
     """A client for the component's preset, with the component's lower limits applied
     (``max_concurrency`` and ``requests_per_minute`` only ever lower the preset's).
 
     Raises :class:`SettingsError` for a missing preset, or a CA bundle or client certificate file
     that does not exist on this machine (else every row would fail on it, one request at a time).
     """
-    client = Client.from_preset(preset_from_config(config, name))
+    client = Client.from_preset(preset_from_config(config))
     s = client.settings
     for field, path in (("ca_bundle", s.ca_bundle if s.verify_tls else ""), ("client_cert", s.client_cert),
                         ("client_key", s.client_key)):

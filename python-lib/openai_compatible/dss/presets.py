@@ -10,12 +10,13 @@ import os
 from typing import Any, Callable, Mapping, Optional
 
 from ..errors import SettingsError
-from ..preset_fields import OAUTH2_SCHEMES
+from ..preset_fields import OAUTH2_SCHEMES, PER_USER_KEY_SET, SHARED_KEY_SET
+from .preset_sets import settings_dict
 
 log = logging.getLogger("openai_compatible")
 
 PLUGIN_ID = "openai-compatible"
-PARAMETER_SET_ID = "connection"
+PARAMETER_SET_ID = SHARED_KEY_SET  # the per-user-key set is preset_fields.PER_USER_KEY_SET
 
 
 class PresetAccessError(SettingsError):
@@ -64,31 +65,37 @@ def current_project_key(project_key: Optional[str] = None) -> Optional[str]:
 
 def find_connection_preset(api_client: Any, name: str, project_key: Optional[str] = None,
                            plugin_id: str = PLUGIN_ID) -> tuple[dict, str]:
-    """The raw config of the connection preset ``name`` and where it was found ("project KEY" or
-    "instance"). Project-level presets come first. Raises :class:`SettingsError` listing the presets
-    that exist, or saying which lookup was refused."""
+    """The config of the connection preset ``name``, as python-lib reads it, and where it was found ("project KEY"
+    or "instance", plus ", per-user keys" for the per-user-key set). Looked up in the project's shared-key
+    presets, then the instance's, then the instance's per-user-key presets (that set is not definable at project
+    level). Raises :class:`SettingsError` listing the presets that exist, or saying which lookup was refused, or
+    for a shared-key preset that still asks for per-user keys (:func:`.preset_sets.settings_dict`)."""
     plugin = api_client.get_plugin(plugin_id)
     problems: list[str] = []
     available: list[str] = []
-    places: list[tuple[str, Callable[[], Any]]] = []
+    places: list[tuple[str, str, Callable[[], Any]]] = []
     if project_key:
-        places.append((f"project {project_key}", lambda: plugin.get_project_settings(project_key)))
-    places.append(("instance", plugin.get_settings))
-    for where, read in places:
+        places.append((f"project {project_key}", SHARED_KEY_SET, lambda: plugin.get_project_settings(project_key)))
+    places.append(("instance", SHARED_KEY_SET, plugin.get_settings))
+    places.append(("instance, per-user keys", PER_USER_KEY_SET, plugin.get_settings))
+    for where, set_id, read in places:
         try:
-            parameter_set = read().get_parameter_set(PARAMETER_SET_ID)
+            parameter_set = read().get_parameter_set(set_id)
         except Exception as exc:  # dataikuapi raises DataikuException (no status) for refusals
             problems.append(f"reading the {where} presets failed ({api_error_text(exc)})")
             continue
         if parameter_set is None:
-            problems.append(f"the plugin '{plugin_id}' has no '{PARAMETER_SET_ID}' parameter set at {where} level")
+            if set_id == PER_USER_KEY_SET:  # a plugin version from before the per-user-key set
+                continue
+            problems.append(f"the plugin '{plugin_id}' has no '{set_id}' parameter set at {where.split(',')[0]} "
+                            "level")
             continue
         preset = parameter_set.get_preset(name)
         if preset is not None:
             raw = preset.get_raw() if hasattr(preset, "get_raw") else dict(preset)
             config = dict(raw.get("pluginConfig") or {})
             config.update(raw.get("config") or {})
-            return config, where
+            return settings_dict(config, set_id, name=name, where=where), where
         available += [f"{n} ({where})" for n in parameter_set.list_preset_names()]
     message = f"No OpenAI-compatible connection preset named '{name}'"
     message += f" in project {project_key} or at instance level." if project_key else " at instance level."

@@ -25,9 +25,13 @@ def test_repository_descriptors_are_clean():
 
 
 def test_connection_preset_contract():
-    """The preset's parameter names and choice values are a public contract."""
+    """The preset's parameter names and choice values are a public contract (the per-user key lives in the
+    per-user-key set, every other field in the shared-key set)."""
     data = json.loads((REPO / "parameter-sets" / "connection" / "parameter-set.json").read_text())
+    per_user = json.loads((REPO / "parameter-sets" / "connection-per-user" / "parameter-set.json").read_text())
     params = {p["name"]: p for p in data["params"] if p["type"] != "SEPARATOR"}
+    assert "per_user_key" not in params  # a CREDENTIAL_REQUEST makes DSS ask every user, for every preset
+    params["per_user_key"] = next(p for p in per_user["params"] if p.get("name") == "per_user_key")
     expected_types = {
         "style": "SELECT",
         "base_url": "STRING",
@@ -107,6 +111,30 @@ def test_connection_preset_contract():
     assert defaults["concurrency_upper_bound"] == 256
     assert (defaults["requests_per_minute"], defaults["tokens_per_minute"]) == (0, 0)
     assert data["defaultDefinableAtProjectLevel"] is True and data["defaultDefinableInline"] is False
+    assert per_user["defaultDefinableAtProjectLevel"] is False and per_user["defaultDefinableInline"] is False
+
+
+def test_every_component_offers_both_connection_sets_the_same_way():
+    """One SELECT chooses which PRESET param is shown, one PRESET param per parameter set (the pattern of
+    Dataiku's api-connect plugin); the dss layer reads the same names (preset_fields.PRESET_PARAMS)."""
+    from openai_compatible.preset_fields import KEY_CHOICE_PARAM, KEY_CHOICES, PRESET_PARAMS
+
+    paths = [p for pattern in ("custom-recipes/*/recipe.json", "python-connectors/*/connector.json",
+                               "python-runnables/*/runnable.json", "python-llms/*/llm.json")
+             for p in sorted(REPO.glob(pattern))]
+    assert len(paths) == 8
+    for path in paths:
+        params = {p.get("name"): p for p in json.loads(path.read_text())["params"]}
+        choice = params[KEY_CHOICE_PARAM]
+        assert [c["value"] for c in choice["selectChoices"]] == list(KEY_CHOICES), path
+        assert choice["defaultValue"] == "shared", path  # configs saved before the choice keep their preset
+        presets = {name: p for name, p in params.items() if p["type"] == "PRESET"}
+        assert {p["parameterSetId"]: name for name, p in presets.items()} == PRESET_PARAMS, path
+        assert presets["connection"]["visibilityCondition"] == "model.connection_keys != 'per_user'", path
+        assert presets["connection_per_user"]["visibilityCondition"] == "model.connection_keys == 'per_user'", path
+        for param in params.values():
+            if param.get("getChoicesFromPython"):
+                assert set(param["triggerParameters"]) >= {KEY_CHOICE_PARAM, *PRESET_PARAMS.values()}, path
 
 
 # A small, valid plugin; each case below breaks one thing in a copy of it.
