@@ -79,6 +79,7 @@ lint: venv
 
 plugin: venv
 	$(PY) tools/check_descriptors.py
+	PYTHONPATH=python-lib $(PY) tools/parameter_sets.py --check
 	@rm -rf dist && mkdir -p dist
 	git archive -9 --format zip -o $(archive) HEAD
 	@zip -q -d $(archive) "tests/*" "localdss/*" "bench/*" "examples/*" "tools/*" ".ci/*" "requirements-dev.txt" ".gitignore" "Makefile" "pyproject.toml" >/dev/null || true

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 from localdss import api
+from localdss.config import Preset
 from localdss.errors import EXIT_CONFIG_ERROR, ConfigError
 
 PRESET_HELP = (
@@ -38,6 +39,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("component_id", help="the component's folder name")
     parser.add_argument("--config", type=Path, help="JSON object of the component's param values (default {})")
     parser.add_argument("--preset", action="append", metavar="NAME=FILE", help=PRESET_HELP)
+    parser.add_argument("--preset-level", action="append", metavar="NAME=LEVEL",
+                        help="where the preset of PRESET param NAME is defined: instance (default) or project")
     parser.add_argument("--plugin-root", type=Path, help="plugin directory (default: the repo root)")
     parser.add_argument("--plugin-config", type=Path, help="JSON object of plugin.json's admin-level params")
     parser.add_argument("--timeout", type=float, help="kill the component after this many seconds")
@@ -88,7 +91,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             for kind, ids in api.list_components(args.plugin_root).items():
                 print(f"{kind}: {', '.join(ids) or '-'}")
             return 0
-        presets = _single(_pairs(args.preset, "--preset"), "--preset")
+        files = _single(_pairs(args.preset, "--preset"), "--preset")
+        levels = _single(_pairs(args.preset_level, "--preset-level"), "--preset-level")
+        if set(levels) - set(files):
+            raise ConfigError(f"--preset-level {sorted(set(levels) - set(files))[0]}=... has no --preset")
+        presets = {name: Preset(path, level=levels.get(name, "instance")) for name, path in files.items()}
         common = {"config": args.config, "presets": presets, "plugin_root": args.plugin_root,
                   "plugin_config": args.plugin_config, "capture": False, "timeout": args.timeout}
         if args.command == "recipe":

@@ -70,6 +70,7 @@ class User:
     admin: bool = False
     groups: List[str] = dataclasses.field(default_factory=list)
     project_admin: List[str] = dataclasses.field(default_factory=list)
+    plugin_admin: List[str] = dataclasses.field(default_factory=list)  # plugin ids this user administers
     secrets: List[Dict[str, str]] = dataclasses.field(default_factory=list)
     credentials: Dict[str, Dict[str, Any]] = dataclasses.field(default_factory=dict)
 
@@ -367,7 +368,8 @@ class DSSAPIServer:
             presets = self.project_presets.get((plugin_id, project_key), [])
             return {"projectKey": project_key, "presets": json.loads(json.dumps(presets)),
                     "accessibleParameterSetDescs": descs}
-        self._require_admin(user, "read plugin settings")
+        if plugin_id not in user.plugin_admin:  # DSS: admins, plugin developers, admins of the plugin
+            self._require_admin(user, "read plugin settings")
         return json.loads(json.dumps(plugin["settings"]))
 
     def _save_settings(self, user: User, plugin_id: str, project_key: Optional[str], data: Dict[str, Any]) -> None:
@@ -375,7 +377,15 @@ class DSSAPIServer:
         if project_key:
             if not (user.admin or project_key in user.project_admin):
                 raise _forbidden(f"Action forbidden: you need admin rights on project {project_key}")
-            self.project_presets[(plugin_id, project_key)] = list(data.get("presets") or [])
+            presets = list(data.get("presets") or [])
+            for preset in presets:
+                # a set's presets exist at project level only where it allows it (defaultDefinableAtProjectLevel;
+                # DSS docs plugins/reference/params.rst, "Preset parameters")
+                set_id = next((k for k in plugin["parameter_sets"]
+                               if self._set_type(plugin_id, k) == preset.get("type")), None)
+                if set_id and not plugin["parameter_sets"][set_id].get("defaultDefinableAtProjectLevel"):
+                    raise APIError(400, f"Presets of parameter set {set_id} cannot be defined at project level")
+            self.project_presets[(plugin_id, project_key)] = presets
             return
         self._require_admin(user, "change plugin settings")
         settings = plugin["settings"]
@@ -453,6 +463,8 @@ class DSSAPIServer:
             if param.get("type") != "PRESET":
                 continue
             chosen = plain.pop(param["name"], None)
+            if chosen is None:  # the other PRESET param of a component that offers two (only one is shown)
+                continue
             name = chosen.get("name") if isinstance(chosen, dict) else chosen
             set_id = param["parameterSetId"]
             found = next((p for p in plugin["settings"]["presets"]

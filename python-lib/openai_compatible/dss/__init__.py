@@ -4,6 +4,7 @@ notebooks outside DSS only need ``dataikuapi``).
 Components call one function here and stay a few lines long:
 
 - :mod:`.config`: a component's config to a preset, numbers and a client (``client_for``);
+- :mod:`.preset_sets`: the two connection parameter sets (shared key, per-user keys) and which one is chosen;
 - :mod:`.logs`: job-log friendly logging;
 - :mod:`.recipe`: runs a row task over an input dataset in chunks (``run_row_recipe``);
 - :mod:`.folder`: the answer cache kept in a managed folder;

@@ -51,9 +51,9 @@ def settings_dict(preset: Mapping[str, Any], set_id: str, name: Optional[str] = 
 def retired_per_user_message(config: Mapping[str, Any], name: Optional[str], where: str) -> str:
     """The error for a shared-key preset that still asks for per-user keys."""
     url = config.get("base_url") if config.get("style") != "azure" else config.get("target_uri")
-    which = f"The preset '{name}'" if name else "The preset"
-    which += f" ({where})" if where else ""
-    which += f" (service {_plain_url(url)})" if isinstance(url, str) and url.strip() else ""
+    details = [where] if where else []
+    details += [f"service {_plain_url(url)}"] if isinstance(url, str) and url.strip() else []
+    which = (f"The preset '{name}'" if name else "The preset") + (f" ({'; '.join(details)})" if details else "")
     return (f"{which} is an '{SET_LABELS[SHARED_KEY_SET]}' preset with 'Per-user keys (retired)' "
             "(use_per_user_key) ticked. That set no longer takes per-user keys, because DSS asked every user for "
             "a key on each of its presets, shared-key ones included; nothing was sent. An admin recreates the "

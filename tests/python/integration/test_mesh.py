@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import dataikuapi
 import pytest
@@ -12,6 +13,7 @@ from tests.servers.dss_api import DSSAPIServer
 
 ADMIN_KEY, ALICE_KEY, BOB_KEY = "admin-api-key-1", "alice-api-key-2", "bob-api-key-3"
 PLUGIN = "openai-compatible"
+REPO = Path(__file__).resolve().parents[3]
 
 
 def make_dss(preset_config: dict, per_user: bool = False) -> DSSAPIServer:
@@ -22,15 +24,18 @@ def make_dss(preset_config: dict, per_user: bool = False) -> DSSAPIServer:
     dss.install_plugin_dir()
     # the admin defines the preset through the API, as in the plugin's Settings tab
     admin = dataikuapi.DSSClient(dss.url, ADMIN_KEY)
-    parameter_set = admin.get_plugin(PLUGIN).get_settings().get_parameter_set("connection")
+    set_id = "connection-per-user" if per_user else "connection"
+    parameter_set = admin.get_plugin(PLUGIN).get_settings().get_parameter_set(set_id)
     preset = parameter_set.create_preset("llm-gateway", with_defaults=True)
     preset.config.update(preset_config)
     parameter_set.save()
+    chosen = ({"connection_keys": "per_user", "connection_per_user": "llm-gateway"} if per_user
+              else {"connection": "llm-gateway"})
     dss.add_llm_connection("gateway", [
         {"id": "chat", "type": "openai-compatible-chat", "capability": "Chat completion",
-         "config": {"connection": "llm-gateway", "model": "fault-chat"}},
+         "config": dict(chosen, model="fault-chat")},
         {"id": "embed", "type": "openai-compatible-embedding", "capability": "Text embedding",
-         "config": {"connection": "llm-gateway", "model": "fault-embed"}},
+         "config": dict(chosen, model="fault-embed")},
     ])
     return dss
 
@@ -131,11 +136,12 @@ def test_provider_errors_reach_the_caller(mesh):
 
 
 def test_per_user_keys(fault_server):
-    dss = make_dss({"base_url": fault_server.url, "models": ["fault-chat", "fault-embed"], "use_per_user_key": True,
-                    "max_retries": 0})
+    dss = make_dss({"base_url": fault_server.url, "models": ["fault-chat", "fault-embed"], "max_retries": 0},
+                   per_user=True)
     try:
         fault_server.require_auth("sk-alice-own")
-        dss.set_user_credential(ALICE_KEY, PLUGIN, "connection", "llm-gateway", "per_user_key", "sk-alice-own")
+        dss.set_user_credential(ALICE_KEY, PLUGIN, "connection-per-user", "llm-gateway", "per_user_key",
+                                "sk-alice-own")
         alice = dataikuapi.DSSClient(dss.url, ALICE_KEY).get_project("PROJ").get_llm("custom:gateway:chat")
         assert alice.new_completion().with_message("hi").execute().text == "echo: hi"
         assert fault_server.requests[-1].header("authorization") == "Bearer sk-alice-own"
@@ -143,6 +149,23 @@ def test_per_user_keys(fault_server):
         response = bob.new_completion().with_message("hi").execute()
         assert not response.success
         assert "Profile & Settings > Credentials" in response.get_raw()["errorMessage"]
+    finally:
+        dss.stop()
+
+
+def test_each_user_calls_with_their_own_key_and_shared_presets_ask_nobody(fault_server):
+    dss = make_dss({"base_url": fault_server.url, "models": ["fault-chat", "fault-embed"], "max_retries": 0},
+                   per_user=True)
+    try:
+        for api_key, own in ((ALICE_KEY, "sk-alice-own"), (BOB_KEY, "sk-bob-own")):
+            dss.set_user_credential(api_key, PLUGIN, "connection-per-user", "llm-gateway", "per_user_key", own)
+        for api_key, own in ((ALICE_KEY, "sk-alice-own"), (BOB_KEY, "sk-bob-own"), (ALICE_KEY, "sk-alice-own")):
+            llm = dataikuapi.DSSClient(dss.url, api_key).get_project("PROJ").get_llm("custom:gateway:chat")
+            assert llm.new_completion().with_message("hi").execute().text == "echo: hi"
+            assert fault_server.requests[-1].header("authorization") == f"Bearer {own}"
+        # the shared-key set has no credential request: DSS asks nobody for anything on its presets
+        shared = json.loads((REPO / "parameter-sets" / "connection" / "parameter-set.json").read_text())
+        assert [p for p in shared["params"] + shared["pluginParams"] if p["type"] == "CREDENTIAL_REQUEST"] == []
     finally:
         dss.stop()
 

@@ -20,7 +20,7 @@ from openai_compatible.tasks.prompt import PromptSpec, PromptTask  # noqa: E402
 
 from tests.servers.dss_api import DSSAPIServer  # noqa: E402
 
-ADMIN_KEY, ALICE_KEY, BOB_KEY = "admin-api-key-1", "alice-api-key-2", "bob-api-key-3"
+ADMIN_KEY, ALICE_KEY, BOB_KEY, CAROL_KEY = "admin-api-key-1", "alice-api-key-2", "bob-api-key-3", "carol-api-key-4"
 PLUGIN = "openai-compatible"
 SHARED_KEY, ALICE_SECRET = "sk-shared-123", "sk-alice-456"
 
@@ -29,19 +29,21 @@ SHARED_KEY, ALICE_SECRET = "sk-shared-123", "sk-alice-456"
 def dss(fault_server, monkeypatch):
     server = DSSAPIServer().start()
     server.add_user(ADMIN_KEY, "admin", admin=True)
-    server.add_user(ALICE_KEY, "alice", project_admin=["PROJ"],
+    # alice and bob administer the plugin (they may read its instance presets); carol only her project
+    server.add_user(ALICE_KEY, "alice", project_admin=["PROJ"], plugin_admin=[PLUGIN],
                     secrets=[{"key": "openai-compatible:personal", "value": ALICE_SECRET}])
-    server.add_user(BOB_KEY, "bob", project_admin=["PROJ"])
+    server.add_user(BOB_KEY, "bob", project_admin=["PROJ"], plugin_admin=[PLUGIN])
+    server.add_user(CAROL_KEY, "carol", project_admin=["PROJ"])
     server.install_plugin_dir()
     base = {"base_url": fault_server.url, "models": ["fault-chat", "fault-embed"], "max_retries": 0}
     server.add_preset(PLUGIN, "connection", "shared", dict(base, api_key=SHARED_KEY))
+    # a per-user-key preset: only at instance level (its set is not definable at project level)
+    server.add_preset(PLUGIN, "connection-per-user", "personal", base)
     # a project admin defines project-level presets through the API, as in Settings > Plugin presets
     project_set = (dataikuapi.DSSClient(server.url, ALICE_KEY).get_plugin(PLUGIN).get_project_settings("PROJ")
                    .get_parameter_set("connection"))
     team = project_set.create_preset("shared", with_defaults=True)  # same name: the project's wins
     team.config.update(dict(base, api_key="sk-team-789"))
-    personal = project_set.create_preset("personal", with_defaults=True)
-    personal.config.update(dict(base, use_per_user_key=True))
     project_set.save()
     monkeypatch.setenv("DKU_DSS_URL", server.url)
     monkeypatch.setenv("DKU_API_KEY", ADMIN_KEY)
@@ -88,6 +90,18 @@ def test_per_user_key_missing_says_where_to_put_it(dss, monkeypatch):
     assert "Other credentials" in str(caught.value)
 
 
+def test_a_preset_saved_with_the_retired_per_user_switch_names_itself(dss, fault_server, monkeypatch):
+    dss.add_preset(PLUGIN, "connection", "old-personal", {"base_url": fault_server.url, "models": ["fault-chat"],
+                                                          "use_per_user_key": True})
+    monkeypatch.setenv("DKU_API_KEY", ALICE_KEY)
+    with pytest.raises(SettingsError) as caught:
+        oc.connect("old-personal", api_key="sk-mine")
+    message = str(caught.value)
+    assert message.startswith("The preset 'old-personal' (instance; service http://127.0.0.1:")
+    assert "'OpenAI-compatible connection, per-user keys'" in message and "sk-mine" not in message
+    assert fault_server.calls == 0
+
+
 def test_explicit_api_client_and_key(dss, fault_server):
     fault_server.require_auth("sk-explicit")
     client = oc.connect("personal", project_key="PROJ", api_client=dataikuapi.DSSClient(dss.url, BOB_KEY),
@@ -99,11 +113,12 @@ def test_unknown_preset_lists_the_available_ones(dss):
     with pytest.raises(SettingsError) as caught:
         oc.connect("nope", project_key="PROJ")
     message = str(caught.value)
-    assert "'nope'" in message and "shared (instance)" in message and "personal (project PROJ)" in message
+    assert "'nope'" in message and "shared (instance)" in message and "shared (project PROJ)" in message
+    assert "personal (instance, per-user keys)" in message
 
 
 def test_reading_instance_presets_needs_rights(dss, monkeypatch):
-    monkeypatch.setenv("DKU_API_KEY", BOB_KEY)
+    monkeypatch.setenv("DKU_API_KEY", CAROL_KEY)
     with pytest.raises(SettingsError) as caught:
         oc.connect("shared")
     assert "admin rights" in str(caught.value)
