@@ -50,6 +50,17 @@ PER_USER_KEY_PARAM = {
 }
 
 
+# where the shared set's auth_scheme description starts on the schemes that send no key of the user's
+NO_KEY_SCHEMES_TEXT = " None:"
+
+
+def _up_to(text: str, marker: str) -> str:
+    """``text`` cut before ``marker``; a ValueError when the marker is gone, so a reworded source is noticed."""
+    if marker not in text:
+        raise ValueError(f"the shared set's text no longer contains {marker!r}: update tools/parameter_sets.py")
+    return text.split(marker, 1)[0]
+
+
 def per_user_descriptor(shared: dict[str, Any]) -> dict[str, Any]:
     """The per-user-key set's descriptor, built from the shared-key set's descriptor ``shared``."""
     spec = PARAMETER_SETS[PER_USER_KEY_SET]
@@ -63,6 +74,7 @@ def per_user_descriptor(shared: dict[str, Any]) -> dict[str, Any]:
         param = copy.deepcopy(param)
         if name == "auth_scheme":
             param["selectChoices"] = [c for c in param["selectChoices"] if c["value"] in spec.auth_schemes]
+            param["description"] = _up_to(param["description"], NO_KEY_SCHEMES_TEXT)
         if name == "endpoints":
             param["subParams"] = [p for p in param["subParams"] if p.get("name") not in spec.endpoint_leaves_out]
         params.append(param)
