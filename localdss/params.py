@@ -1,7 +1,7 @@
 """Check param descriptors and resolve a config against them the way DSS hands it to plugin code.
 
 What DSS does and localdss reproduces: defaults fill missing params; a mandatory param must have a
-value unless its form hides it; values keep their JSON types except numbers of INT/DOUBLE params,
+value (even when its form hides it); values keep their JSON types except numbers of INT/DOUBLE params,
 which reach the code as Python floats (DSS round-trips them through Java doubles); unknown keys are
 passed through (a stale config keeps them) with a warning.
 """
@@ -13,7 +13,6 @@ import math
 from collections.abc import Mapping
 from typing import Any, Callable
 
-from localdss.visibility import is_visible
 from tools.dss_param_types import KNOWN_TYPES, STRING_LIST_TYPES, STRING_TYPES
 
 CREDENTIAL_KINDS = frozenset({"SINGLE_FIELD", "BASIC", "OAUTH2"})
@@ -234,7 +233,10 @@ def resolve_values(
     for name, desc in known.items():
         value = resolved.get(name)
         if _is_empty(value):
-            if desc.get("mandatory") and is_visible(desc.get("visibilityCondition"), resolved):
+            # DSS docs (plugins/reference/params.rst): a mandatory parameter "must be supplied to use the
+            # component". Whether DSS skips one its form hides is not documented, so localdss takes the stricter
+            # reading and asks for it even when hidden: a component must not hide a mandatory parameter.
+            if desc.get("mandatory"):
                 hint = f": give --preset {name}=PRESET.json" if desc["type"] == "PRESET" else ""
                 problems.append(f"{where}: parameter {describe(desc)} is mandatory but has no value{hint}")
             if value is None:

@@ -144,7 +144,7 @@ def test_failure_exits_1_with_the_error(tmp_path: Path, small_csv: Path, preset_
     ({"column": "text", "chunk_size": 0}, None, None, "parameter 'chunk_size' must be >= 1"),
     ({"column": "text", "mode": "title"}, None, None, "parameter 'mode' value 'title' is not one of the choices"),
     ({"column": "text"}, {"base_url": "http://x", "colour": "red"}, None, "unknown parameter 'colour'"),
-    ({"column": "text"}, {"style": "azure"}, None, "parameter 'target_uri' (Target URI) is mandatory"),
+    ({"column": "text"}, {"base_url": "http://x", "style": ""}, None, "parameter 'style' is mandatory"),
     ({"column": "text"}, {"base_url": "http://x", "max_concurrency": 100}, None, "'max_concurrency' must be <= 64"),
     ({"column": "text"}, {"base_url": "http://x", "style": "gcp"}, None, "value 'gcp' is not one of the choices"),
     ({"column": "text"}, None, ["--input", "extra=IN"], "unknown input role 'extra'"),
