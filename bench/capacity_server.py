@@ -13,7 +13,9 @@ Answers OpenAI chat completions (``"echo: " + <last user message>``, as the faul
   and read in that order by the official openai-python client).
 
 One asyncio loop, HTTP/1.1 keep-alive. Prints ``READY <url>`` when listening; on SIGTERM prints
-``calls=N refused=M served=K`` to stderr and exits.
+``calls=N refused=M served=K peak_busy=B p50_ms=L bins=a,b,...`` to stderr and exits: ``p50_ms`` is the
+median time a served request spent in the server (its wait in the queue included), ``bins`` the requests
+served in each 100 ms from the first request's arrival (the bench reads the ramp-up and steady rate there).
 """
 from __future__ import annotations
 
@@ -34,6 +36,9 @@ class Limits:
         self.slots = asyncio.Semaphore(capacity) if capacity else None
         self.calls = self.refused = self.served = 0
         self.peak_busy = 0
+        self.first: Optional[float] = None  # when the first request arrived
+        self.finished: list[float] = []  # when each served request was answered, from the first arrival
+        self.in_server: list[float] = []  # how long each served request spent in the server, queue included
         self._tokens = max(1.0, rpm / 60.0)
         self._stamp = time.monotonic()
 
@@ -93,6 +98,9 @@ async def serve(limits: Limits, head: bytes, body: bytes) -> bytes:
     if b"/chat/completions" not in head.split(b"\r\n", 1)[0]:
         return response(404, b'{"error": {"message": "only /chat/completions here"}}', {})
     limits.calls += 1
+    arrived = time.monotonic()
+    if limits.first is None:
+        limits.first = arrived
     if limits.rpm:
         wait = limits.take_token()
         if wait is not None:
@@ -104,11 +112,11 @@ async def serve(limits: Limits, head: bytes, body: bytes) -> bytes:
         return response(429, b'{"error": {"message": "Too many concurrent requests", "type": "concurrency"}}', {})
     if limits.slots is not None and limits.mode == "queue":
         async with limits.slots:  # the queue: FIFO, as asyncio wakes the waiters in order
-            return await work(limits, body)
-    return await work(limits, body)
+            return await work(limits, body, arrived)
+    return await work(limits, body, arrived)
 
 
-async def work(limits: Limits, body: bytes) -> bytes:
+async def work(limits: Limits, body: bytes, arrived: float) -> bytes:
     limits.busy += 1
     limits.peak_busy = max(limits.peak_busy, limits.busy)
     try:
@@ -116,6 +124,9 @@ async def work(limits: Limits, body: bytes) -> bytes:
     finally:
         limits.busy -= 1
     limits.served += 1
+    now = time.monotonic()
+    limits.finished.append(now - (limits.first or now))
+    limits.in_server.append(now - arrived)
     return response(200, answer(body), {})
 
 
@@ -139,8 +150,13 @@ async def main(argv: Optional[list[str]] = None) -> int:
     loop.add_signal_handler(signal.SIGINT, stop.set)
     await stop.wait()
     server.close()
-    print(f"calls={limits.calls} refused={limits.refused} served={limits.served} peak_busy={limits.peak_busy}",
-          file=sys.stderr, flush=True)
+    in_server = sorted(limits.in_server)
+    p50 = 1000.0 * in_server[len(in_server) // 2] if in_server else 0.0
+    bins = [0] * (int(max(limits.finished, default=0.0) / 0.1) + 1)
+    for finished in limits.finished:
+        bins[int(finished / 0.1)] += 1
+    print(f"calls={limits.calls} refused={limits.refused} served={limits.served} peak_busy={limits.peak_busy} "
+          f"p50_ms={p50:.1f} bins={','.join(map(str, bins))}", file=sys.stderr, flush=True)
     return 0
 
 

@@ -3,8 +3,12 @@
 1. A provider with a capacity the client is not told (``bench/capacity_server.py``: ``CAPACITY`` requests
    at ``LATENCY_MS``), of both kinds: one that refuses beyond it (429), one that queues beyond it. For each,
    the row engine runs with ``max_concurrency`` 0 (automatic) and fixed at 8, 32 and 64; the ideal is
-   capacity / latency rows per second. Figures: throughput / ideal, refusals % of HTTP calls (as the
-   server counted them), p50 latency, rows lost (rows without an answer).
+   capacity / latency rows per second. Figures: throughput / ideal over the whole run and in its steady
+   state (from 1 s after the first request until 95% of the rows are served), the ramp-up cost (seconds of
+   steady throughput the first second lacked), refusals % of HTTP calls (as the server counted them), the
+   p50 time a request spent in the server (its queue included: what a queueing server's latency target is
+   about) and the p50 row latency (the client's: waiting for a concurrency slot and retries included), rows
+   lost (rows without an answer).
 2. Three recipe processes at once against a provider limited to ``RPM`` requests per minute, each preset
    saying ``RPM``: combined throughput / RPM, 429s % of calls, rows lost.
 
@@ -36,8 +40,12 @@ LATENCY_MS = 100.0
 SETTINGS = [0, 8, 32, 64]  # 0: automatic
 RPM = 6000
 PROCESSES = 3
-TARGETS = {"auto_throughput": 0.9, "auto_refusals_pct": 2.0, "shared_throughput": 0.85, "shared_429_pct": 10.0}
-_SUMMARY = re.compile(r"calls=(\d+) refused=(\d+) served=(\d+) peak_busy=(\d+)")
+# auto_queue_latency: the p50 time in a queueing server, as a multiple of its unloaded latency (the controller's
+# tolerance, README "Automatic concurrency")
+TARGETS = {"auto_throughput": 0.9, "auto_refusals_pct": 2.0, "auto_queue_latency": 1.25, "shared_throughput": 0.85,
+           "shared_429_pct": 10.0}
+_SUMMARY = re.compile(r"calls=(\d+) refused=(\d+) served=(\d+) peak_busy=(\d+)(?: p50_ms=([\d.]+) bins=([\d,]*))?")
+BIN_S = 0.1  # the capacity server counts served requests per 100 ms
 
 
 class CapacityServer:
@@ -62,7 +70,7 @@ class CapacityServer:
         self.url = line.split()[1]
         return self
 
-    def stop(self) -> dict[str, int]:
+    def stop(self) -> dict[str, Any]:
         if self._proc is None:
             return {}
         self._proc.send_signal(signal.SIGTERM)
@@ -77,7 +85,11 @@ class CapacityServer:
         self._proc = None
         if not match:
             return {}
-        return dict(zip(("calls", "refused", "served", "peak_busy"), map(int, match.groups())))
+        seen: dict[str, Any] = dict(zip(("calls", "refused", "served", "peak_busy"), map(int, match.groups()[:4])))
+        if match.group(5) is not None:
+            seen["p50_ms"] = float(match.group(5))
+            seen["bins"] = [int(n) for n in match.group(6).split(",") if n]
+        return seen
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -90,6 +102,22 @@ def env() -> dict[str, str]:
     return out
 
 
+def steady_state(bins: list[int], rows: int) -> tuple[Optional[float], Optional[float]]:
+    """(rows/s from 1 s after the first request until 95% of the rows were served, seconds the first second
+    lacked at that rate), from the server's per-100 ms counts; (None, None) for a run too short to tell."""
+    skip = int(round(1.0 / BIN_S))
+    total, end = 0, None
+    for index, count in enumerate(bins):
+        total += count
+        if total >= 0.95 * rows:
+            end = index
+            break
+    if end is None or end - skip < 5:
+        return None, None
+    rate = sum(bins[skip:end]) / ((end - skip) * BIN_S)
+    return round(rate, 1), round(1.0 - sum(bins[:skip]) / rate, 2)
+
+
 def capacity_run(mode: str, setting: int, rows: int, tmpdir: str) -> dict[str, Any]:
     with CapacityServer("--mode", mode, "--capacity", str(CAPACITY), "--latency-ms", f"{LATENCY_MS:g}") as server:
         result = run_child(dict(kind="engine", url=server.url, rows=rows, concurrency=setting, warmup=0,
@@ -97,11 +125,15 @@ def capacity_run(mode: str, setting: int, rows: int, tmpdir: str) -> dict[str, A
         seen = server.stop()
     ideal = CAPACITY / (LATENCY_MS / 1000.0)
     calls = max(seen.get("calls", 0), 1)
+    steady, ramp_up = steady_state(seen.pop("bins", []), result["rows"])
     return {
         "mode": mode, "setting": "auto" if setting == 0 else setting, "rows": result["rows"],
         "seconds": result["seconds"], "rows_per_s": result["rows_per_s"],
         "of_capacity": round(result["rows_per_s"] / ideal, 3),
+        "steady_rows_per_s": steady, "steady_of_capacity": round(steady / ideal, 3) if steady else None,
+        "ramp_up_s_lost": ramp_up,
         "refusals_pct": round(100.0 * seen.get("refused", 0) / calls, 2),
+        "server_p50_ms": seen.get("p50_ms"),
         "p50_ms": result.get("latency_p50_ms"), "rows_lost": result["rows"] - result["answered"],
         "order_ok": result["order_ok"], "concurrency": result.get("concurrency"),
         "concurrency_final": result.get("concurrency_final"), "concurrency_peak": result.get("concurrency_peak"),
@@ -142,22 +174,45 @@ def shared_run(rows_each: int, setting: int, tmpdir: str) -> dict[str, Any]:
     }
 
 
+def shared_targets(shared: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "shared throughput": {"target": f">= {TARGETS['shared_throughput']:g}", "value": shared["of_rpm"],
+                              "met": shared["of_rpm"] >= TARGETS["shared_throughput"]},
+        "shared 429s %": {"target": f"< {TARGETS['shared_429_pct']:g}", "value": shared["rate_limited_pct"],
+                          "met": shared["rate_limited_pct"] < TARGETS["shared_429_pct"]},
+        "shared rows lost": {"target": "0", "value": shared["rows_lost"], "met": shared["rows_lost"] == 0},
+    }
+
+
 def table(results: dict[str, Any]) -> str:
     ideal = CAPACITY / (LATENCY_MS / 1000.0)
-    lines = [f"1. capacity {CAPACITY} requests at {LATENCY_MS:g} ms, not told to the client: ideal {ideal:g} rows/s",
-             f"{'server':<8} {'concurrency':<12} {'rows/s':>8} {'/ideal':>7} {'refused':>8} {'p50 ms':>8} "
-             f"{'lost':>5}  limit at the end (peak)"]
+
+    def number(value: Optional[float], form: str) -> str:
+        return "-" if value is None else format(value, form)
+
+    lines = [f"1. capacity {CAPACITY} requests at {LATENCY_MS:g} ms, not told to the client: ideal {ideal:g} rows/s; "
+             f"runs of about {results.get('run_seconds', 4.0):g} s at ideal",
+             "   steady: from 1 s after the first request to 95% of the rows; ramp: seconds of steady throughput the "
+             "first second lacked;",
+             "   srv p50: time in the server, its queue included; row p50: the client's, slot wait and retries "
+             "included",
+             f"{'server':<7} {'conc.':<6} {'rows/s':>7} {'/ideal':>7} {'steady':>7} {'ramp s':>7} {'refused':>8} "
+             f"{'srv p50':>8} {'row p50':>8} {'lost':>5}  limit at the end (peak)"]
     for run in results["capacity"]:
         limit = f"{run['concurrency_final']} ({run['concurrency_peak']})" if run["setting"] == "auto" else ""
-        lines.append(f"{run['mode']:<8} {str(run['setting']):<12} {run['rows_per_s']:>8.1f} "
-                     f"{run['of_capacity']:>7.2f} {run['refusals_pct']:>7.2f}% {run['p50_ms'] or 0:>8.1f} "
+        lines.append(f"{run['mode']:<7} {str(run['setting']):<6} {run['rows_per_s']:>7.1f} "
+                     f"{run['of_capacity']:>7.2f} {number(run.get('steady_of_capacity'), '.2f'):>7} "
+                     f"{number(run.get('ramp_up_s_lost'), '.2f'):>7} {run['refusals_pct']:>7.2f}% "
+                     f"{number(run.get('server_p50_ms'), '.1f'):>8} {run['p50_ms'] or 0:>8.1f} "
                      f"{run['rows_lost']:>5}  {limit}")
-    lines.append(f"{'ideal':<8} {'-':<12} {ideal:>8.1f} {1.0:>7.2f} {0.0:>7.2f}% {LATENCY_MS:>8.1f} {0:>5}")
-    shared = results["shared"]
-    lines += ["", f"2. {shared['processes']} processes at once, provider limited to {shared['rpm']} requests/min, "
-                  f"each preset saying {shared['rpm']}, concurrency {shared['setting']}",
-              f"   combined {shared['rows_per_s']:.1f} rows/s = {shared['of_rpm']:.2f} of the limit, "
-              f"429s {shared['rate_limited_pct']:.2f}% of calls, rows lost {shared['rows_lost']}"]
+    lines.append(f"{'ideal':<7} {'-':<6} {ideal:>7.1f} {1.0:>7.2f} {1.0:>7.2f} {0.0:>7.2f} {0.0:>7.2f}% "
+                 f"{LATENCY_MS:>8.1f} {LATENCY_MS:>8.1f} {0:>5}")
+    shared = results.get("shared")
+    if shared:
+        lines += ["", f"2. {shared['processes']} processes at once, provider limited to {shared['rpm']} requests/min, "
+                      f"each preset saying {shared['rpm']}, concurrency {shared['setting']}",
+                  f"   combined {shared['rows_per_s']:.1f} rows/s = {shared['of_rpm']:.2f} of the limit, "
+                  f"429s {shared['rate_limited_pct']:.2f}% of calls, rows lost {shared['rows_lost']}"]
     lines += ["", "targets:"]
     for name, target in results["targets"].items():
         lines.append(f"  {name:<22} {target['target']:<10} measured {target['value']}  "
@@ -178,7 +233,7 @@ def plot(results: dict[str, Any], path: str) -> None:
         values = [r["of_capacity"] for r in runs] + [1.0]
         bars = ax.bar(names, values, color=["tab:green"] + ["tab:blue"] * (len(runs) - 1) + ["tab:gray"])
         for bar, run in zip(bars, runs):
-            ax.annotate(f"{run['refusals_pct']:.1f}% 429\np50 {run['p50_ms'] or 0:.0f} ms",
+            ax.annotate(f"{run['refusals_pct']:.1f}% 429\nsrv p50 {run.get('server_p50_ms') or 0:.0f} ms",
                         (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=7)
         ax.set_ylim(0, 1.3)
         ax.set_title(f"server that {'refuses' if mode == 'refuse' else 'queues'} beyond {CAPACITY}")
@@ -196,8 +251,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="about how long each capacity run lasts at ideal")
     parser.add_argument("--latency-ms", type=float, default=LATENCY_MS,
                         help="the capacity server's latency: a longer one asks less client CPU of a busy machine")
+    parser.add_argument("--settings", default=",".join(map(str, SETTINGS)),
+                        help="the max_concurrency values to run, comma-separated (0: automatic, which is required)")
+    parser.add_argument("--no-shared", action="store_true", help="skip part 2 (several processes on one provider)")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     args = parser.parse_args(argv)
+    settings = [int(x) for x in args.settings.split(",")]
+    if 0 not in settings:
+        parser.error("--settings must include 0 (automatic): the other settings are its reference")
     LATENCY_MS = args.latency_ms
     os.makedirs(args.out, exist_ok=True)
     tmpdir = os.path.join(args.out, "tmp-scale")
@@ -206,7 +267,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ideal = CAPACITY / (LATENCY_MS / 1000.0)
     capacity = []
     for mode in ("refuse", "queue"):
-        for setting in SETTINGS:
+        for setting in settings:
             # fixed 8 serves a sixth of the capacity: fewer rows keep that run as short as the others
             rate = ideal if not setting else min(ideal, setting / (LATENCY_MS / 1000.0))
             rows = max(200, int(rate * args.seconds))
@@ -215,10 +276,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             log(f"   {run['rows_per_s']} rows/s ({run['of_capacity']:.2f} of capacity), {run['refusals_pct']}% "
                 f"refused, p50 {run['p50_ms']} ms, {run['rows_lost']} lost, concurrency {run['concurrency']}")
             capacity.append(run)
-    rows_each = int(RPM / 60.0 * args.seconds * 4 / PROCESSES)  # longer: the first second of a run is the overload
-    log(f"scale 2: {PROCESSES} processes x {rows_each} rows, provider and presets at {RPM} requests/min")
-    shared = shared_run(rows_each, 0, tmpdir)
-    log(f"   {shared['of_rpm']:.2f} of the limit, {shared['rate_limited_pct']}% 429s, {shared['rows_lost']} lost")
+    shared: Optional[dict[str, Any]] = None
+    if not args.no_shared:
+        rows_each = int(RPM / 60.0 * args.seconds * 4 / PROCESSES)  # longer: the first second is the overload
+        log(f"scale 2: {PROCESSES} processes x {rows_each} rows, provider and presets at {RPM} requests/min")
+        shared = shared_run(rows_each, 0, tmpdir)
+        log(f"   {shared['of_rpm']:.2f} of the limit, {shared['rate_limited_pct']}% 429s, {shared['rows_lost']} lost")
     auto = {r["mode"]: r for r in capacity if r["setting"] == "auto"}
     targets = {
         f"auto {mode} throughput": {"target": f">= {TARGETS['auto_throughput']:g}", "value": auto[mode]["of_capacity"],
@@ -229,17 +292,19 @@ def main(argv: Optional[list[str]] = None) -> int:
                                      "met": auto["refuse"]["refusals_pct"] < TARGETS["auto_refusals_pct"]}
     targets["auto rows lost"] = {"target": "0", "value": sum(r["rows_lost"] for r in auto.values()),
                                  "met": all(r["rows_lost"] == 0 for r in auto.values())}
-    targets["shared throughput"] = {"target": f">= {TARGETS['shared_throughput']:g}", "value": shared["of_rpm"],
-                                    "met": shared["of_rpm"] >= TARGETS["shared_throughput"]}
-    targets["shared 429s %"] = {"target": f"< {TARGETS['shared_429_pct']:g}", "value": shared["rate_limited_pct"],
-                                "met": shared["rate_limited_pct"] < TARGETS["shared_429_pct"]}
-    targets["shared rows lost"] = {"target": "0", "value": shared["rows_lost"], "met": shared["rows_lost"] == 0}
+    queued = auto["queue"].get("server_p50_ms")
+    targets["auto queue srv p50 ms"] = {"target": f"<= {TARGETS['auto_queue_latency'] * LATENCY_MS:g}",
+                                        "value": queued,
+                                        "met": queued is not None
+                                        and queued <= TARGETS["auto_queue_latency"] * LATENCY_MS}
+    if shared:
+        targets.update(shared_targets(shared))
     results = {
         "title": f"openai-compatible scale bench, {datetime.date.today().isoformat()}",
         "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - started, 1), "machine": machine(),
         "load_average": {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]},
-        "capacity_server": {"capacity": CAPACITY, "latency_ms": LATENCY_MS},
+        "capacity_server": {"capacity": CAPACITY, "latency_ms": LATENCY_MS}, "run_seconds": args.seconds,
         "capacity": capacity, "shared": shared, "targets": targets,
     }
     with open(os.path.join(args.out, "scale.json"), "w", encoding="utf-8") as handle:

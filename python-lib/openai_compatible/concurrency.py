@@ -1,12 +1,16 @@
 """Automatic concurrency: how many requests a connection keeps in flight, learnt from what the provider does.
 
-The rule follows TCP congestion control and the gradient / Vegas limits of Netflix's concurrency-limits
+The rule follows TCP congestion control (Reno's multiplicative decrease, CUBIC's quick return to the last
+capacity and careful probing beyond it) and the gradient / Vegas limits of Netflix's concurrency-limits
 library, reading the two signals providers give:
 
 - servers that *refuse* beyond their capacity (gateways, clouds: 429 without a wait hint, 503, or
   timeouts; a 429 with a hint is a rate quota, which ratelimit.py answers, and only holds growth): the limit drops
   to just under what was in flight when the refusal came back, once per round trip, so the refusals of
-  one burst count as one signal (multiplicative decrease);
+  one burst count as one signal (multiplicative decrease). What was in flight is the capacity found: the
+  limit goes back to it in a few round trips (halving the gap each time), stays there a few round trips,
+  then probes one above it. A refused request that our own load caused is retried a round trip later
+  (the lowered limit has made room for it by then), ahead of the requests that never went;
 - servers that *queue* beyond it (vLLM, llama.cpp, Ollama: nothing is refused, latency grows): by
   Little's law, a round whose mean latency is above the unloaded latency had requests waiting in a queue;
   the limit becomes what the server actually served (in flight x unloaded latency / latency), the gradient
@@ -59,15 +63,16 @@ class AdaptiveLimit:
 
     ``upper`` is the admin's bound, ``initial`` the limit before anything is known. ``backoff`` multiplies
     the in-flight count at a refusal. ``tolerance`` is how far above the unloaded latency a round's mean may
-    go before it counts as queueing (1.5, as Netflix's Gradient2 limit: room for the latency a busy client
+    go before it counts as queueing (Netflix's Gradient2 limit allows 1.5: room for the latency a busy client
     machine adds by itself as it sends more). ``initial`` 16: most servers take that many at once, and
     slow start doubles it from there, so a run finds a capacity of 100 in three round trips.
-    ``baseline_rounds`` is how many recent rounds the unloaded latency is the minimum of, so it follows a
-    server whose answers really got longer. Latencies are in seconds.
+    ``probe_rounds`` is how many calm round trips the limit spends at the capacity found by a refusal
+    before it probes one above. ``baseline_rounds`` is how many recent rounds the unloaded latency is taken
+    from, so it follows a server whose answers really got longer. Latencies are in seconds.
     """
 
     def __init__(self, upper: int = DEFAULT_UPPER_BOUND, *, initial: int = 16, lower: int = 1, backoff: float = 0.9,
-                 tolerance: float = 1.25, baseline_rounds: int = 200,
+                 tolerance: float = 1.25, probe_rounds: int = 4, baseline_rounds: int = 200,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if upper < 1:
             raise ValueError(f"the upper bound of the concurrency must be at least 1, not {upper}")
@@ -75,6 +80,7 @@ class AdaptiveLimit:
         self.lower = max(1, min(int(lower), self.upper))
         self.backoff = backoff
         self.tolerance = tolerance
+        self.probe_rounds = max(1, int(probe_rounds))
         self._clock = clock
         self._limit = float(min(self.upper, max(self.lower, initial)))
         self.slow_start = True
@@ -82,7 +88,9 @@ class AdaptiveLimit:
         self._baselines: deque[float] = deque(maxlen=baseline_rounds)
         self._decrease_until = -math.inf
         self._hold_until = -math.inf
-        self._ceiling = math.inf  # what was in flight at the last refusal
+        self._ceiling = math.inf  # the capacity the last refusal showed (what was in flight then)
+        self._calm = 0  # rounds spent at the ceiling since the limit last moved
+        self._probes = 0  # probes above the ceiling in a row that were not refused
         self._changed_at = -math.inf  # when the limit last moved: answers to older requests don't judge it
         self._new_round(clock())
         self.refusals = 0
@@ -92,6 +100,11 @@ class AdaptiveLimit:
     def limit(self) -> int:
         """Requests that may be in flight now."""
         return max(self.lower, min(self.upper, int(self._limit)))
+
+    @property
+    def round_trip(self) -> Optional[float]:
+        """The last round's mean latency in seconds (None before the first round ended)."""
+        return self._rtt
 
     @property
     def unloaded_latency(self) -> Optional[float]:
@@ -114,24 +127,28 @@ class AdaptiveLimit:
         """The provider asked to wait ``retry_after`` seconds: no growth before then."""
         self._hold_until = max(self._hold_until, self._clock() + max(0.0, retry_after))
 
-    def on_refusal(self, inflight: int, retry_after: Optional[float] = None) -> None:
-        """A request was refused (or timed out) while ``inflight`` other requests were in flight."""
+    def on_refusal(self, inflight: int, retry_after: Optional[float] = None) -> bool:
+        """A request was refused (or timed out) while ``inflight`` other requests were in flight. Returns True
+        when our own requests filled the limit then (the refusal is ours, and the limit now leaves room for
+        the refused request), False when it came from someone else's load or a passing fault."""
         now = self._clock()
         self.refusals += 1
         self.slow_start = False
         self._round_refused = True
+        self._calm = self._probes = 0
+        # what was in flight measures the capacity only if the limit was in use
+        used = inflight + 1 >= self._limit / 2
         if retry_after and retry_after > 0:
             self._hold_until = max(self._hold_until, now + retry_after)  # no growth before the provider's hint
         if now < self._decrease_until:
             # the same overload as the refusal that already lowered the limit: no second cut, but the refused
             # request's slot isn't handed to another request that the server would refuse just as fast
             self._limit = max(float(self.lower), min(self._limit, float(inflight)))
-            return
-        # what was in flight measures the capacity only if the limit was in use; otherwise the refusal came from
-        # someone else's load or a passing fault, and the limit just steps down
-        self._ceiling = min(self._limit, float(inflight)) if inflight + 1 >= self._limit / 2 else self._limit
+            return used
+        self._ceiling = min(self._limit, float(inflight)) if used else self._limit
         self._set(self._ceiling * self.backoff, now)
         self._decrease_until = now + (self._rtt or 0.0)
+        return used
 
     def on_success(self, latency_s: float, inflight: int) -> None:
         """A request was answered after ``latency_s`` with ``inflight`` requests in flight (itself included)."""
@@ -157,9 +174,6 @@ class AdaptiveLimit:
         base = self.unloaded_latency or mean
         if refused or now < self._hold_until:
             return
-        # far below the last refusal, grow by sqrt(limit)/2 per round trip, to get back quickly; close to it,
-        # by one (a probe), so that finding the capacity again costs a refusal or two, not a burst
-        allowance = 1.0 if self._limit >= self._ceiling * 0.85 else max(1.0, math.sqrt(self._limit) / 2)
         if mean > base * self.tolerance:
             # queueing: back to what the server serves without a queue, so the next round measures the
             # unloaded latency again (else the baseline would creep up with the queue it tolerates)
@@ -169,7 +183,23 @@ class AdaptiveLimit:
             return
         if inflight < self._limit / 2:
             return  # the limit wasn't used (too few rows in flight): it proved nothing, so it doesn't grow
-        self._set(self._limit * 2 if self.slow_start else self._limit + allowance, now)
+        if self.slow_start:
+            self._set(self._limit * 2, now)
+        elif self._ceiling == math.inf:
+            self._set(self._limit + max(1.0, math.sqrt(self._limit) / 2), now)  # no refusal yet: sqrt(limit)/2
+        elif self._limit < self._ceiling:
+            # below the capacity the last refusal showed: back to it in a few round trips, halving the gap
+            step = max(1.0, math.ceil((self._ceiling - self._limit) / 2))
+            self._set(min(self._ceiling, self._limit + step), now)
+        else:
+            # at it: stay a few calm round trips, then probe one above. Probes that keep getting through mean
+            # the capacity grew (the server was freed by others, or scaled up): growth is quick again
+            self._calm += 1
+            if self._calm >= self.probe_rounds:
+                self._calm = 0
+                self._probes += 1
+                self._ceiling = math.inf if self._probes > 3 else self._limit + 1
+                self._set(self._limit + 1, now)
 
     def _set(self, limit: float, now: float) -> None:
         limit = max(float(self.lower), min(float(self.upper), limit))
@@ -182,7 +212,10 @@ class AdaptiveLimit:
 class ConcurrencyLimiter:
     """A semaphore shared by every thread of a connection, whose size is fixed or follows :class:`AdaptiveLimit`.
 
-    ``fixed`` > 0 pins the limit; 0 makes it automatic, between 1 and ``upper``. Use::
+    ``fixed`` > 0 pins the limit; 0 makes it automatic, between 1 and ``upper``. A retry waiting for a slot
+    gets the next one free, before first attempts: its row is the oldest, and the output (in input order)
+    waits for it. First attempts take free slots as they come: handing each slot to a chosen waiting thread
+    would leave it idle until that thread runs, which on a busy machine costs more than the order gains. Use::
 
         with limiter.attempt():
             response = send()   # its latency, or its error, is reported to the controller
@@ -193,7 +226,10 @@ class ConcurrencyLimiter:
         self.fixed = max(0, int(fixed))
         self.controller = None if self.fixed else (controller or AdaptiveLimit(upper, clock=clock))
         self._clock = clock
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # first attempts waiting for a slot
+        self._retry_cond = threading.Condition(self._lock)  # retries waiting for a slot: served first
+        self._retries_waiting = 0
         self._inflight = 0  # slots held
         self._sending = 0  # slots whose request is on the wire (not waiting for the rate limiter)
         self.peak_limit = self.limit
@@ -215,27 +251,47 @@ class ConcurrencyLimiter:
     def inflight(self) -> int:
         return self._inflight
 
-    def acquire(self, timeout: Optional[float] = None, *, sending: bool = True) -> float:
+    def acquire(self, timeout: Optional[float] = None, *, sending: bool = True, retry: bool = False) -> float:
         """Blocks until a request may go; returns its start time (for :meth:`release`).
         ``sending=False``: the slot's request first waits for something else (the rate limiter); call
-        :meth:`begin` when it is sent. Raises TimeoutError when ``timeout`` seconds pass first."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._inflight < self.limit, timeout):
+        :meth:`begin` when it is sent. ``retry``: the request was sent before and failed; it goes ahead of
+        first attempts. Raises TimeoutError when ``timeout`` seconds pass first."""
+        with self._lock:
+            if retry:
+                self._retries_waiting += 1
+                try:
+                    free = self._retry_cond.wait_for(lambda: self._inflight < self.limit, timeout)
+                finally:
+                    self._retries_waiting -= 1
+            else:
+                free = self._cond.wait_for(lambda: self._inflight < self.limit and not self._retries_waiting, timeout)
+            if free:
+                self._inflight += 1
+                self._sending += sending
+            if retry or not free:
+                self._wake()  # the first attempts a retry held back, when slots are left
+            if not free:
                 raise TimeoutError("no concurrency slot became free in time")
-            self._inflight += 1
-            self._sending += sending
             return self._clock()
+
+    def _wake(self) -> None:
+        """Wakes as many waiters as there are free slots, retries first (the lock is held)."""
+        free = self.limit - self._inflight
+        if free > 0:
+            (self._retry_cond if self._retries_waiting else self._cond).notify(free)
 
     def begin(self) -> float:
         """The request of a slot taken with ``sending=False`` goes now; returns its start time."""
-        with self._cond:
+        with self._lock:
             self._sending += 1
             return self._clock()
 
-    def release(self, started: float, outcome: str = OK, retry_after: Optional[float] = None) -> None:
+    def release(self, started: float, outcome: str = OK, retry_after: Optional[float] = None) -> bool:
         """Frees the slot whose request was sent at ``started`` and reports the attempt's outcome (``ok``,
-        ``refused``, ``held``, ``other``)."""
-        with self._cond:
+        ``refused``, ``held``, ``other``). Returns True for a refusal our own load caused, whose request may
+        come back after a round trip (see :meth:`AdaptiveLimit.on_refusal`)."""
+        ours = False
+        with self._lock:
             inflight = self._sending  # requests on the wire, this one included: what the provider saw
             self._inflight -= 1
             self._sending -= 1
@@ -243,19 +299,20 @@ class ConcurrencyLimiter:
                 if outcome == OK:
                     self.controller.on_success(self._clock() - started, inflight)
                 elif outcome == REFUSED:
-                    self.controller.on_refusal(inflight - 1, retry_after)
+                    ours = self.controller.on_refusal(inflight - 1, retry_after)
                 elif outcome == HELD:
                     self.controller.on_hint(retry_after or 0.0)
                 self.peak_limit = max(self.peak_limit, self.controller.limit)
-            free = self.limit - self._inflight
-            if free > 0:
-                self._cond.notify(free)
+            self._wake()
+        return ours
 
     @contextmanager
-    def attempt(self) -> Iterator[Callable[[], None]]:
+    def attempt(self, *, retry: bool = False) -> Iterator[Callable[[], None]]:
         """Holds a slot around one HTTP attempt and reports how it went. Yields ``sending``: call it once the
-        request goes (after the rate limiter's wait), so that wait counts neither as latency nor as load."""
-        started = [self.acquire(sending=False)]
+        request goes (after the rate limiter's wait), so that wait counts neither as latency nor as load.
+        ``retry``: see :meth:`acquire`. A refusal our own load caused gets ``retry_soon_s``, the round trip
+        after which the lowered limit has made room for it (the retry loop waits that, not its backoff)."""
+        started = [self.acquire(sending=False, retry=retry)]
         sent = [False]
 
         def sending() -> None:
@@ -267,7 +324,8 @@ class ConcurrencyLimiter:
             yield sending
         except OpenAICompatibleError as exc:
             sending()
-            self.release(started[0], outcome_of(exc), exc.retry_after)
+            if self.release(started[0], outcome_of(exc), exc.retry_after) and self.controller is not None:
+                exc.retry_soon_s = self.controller.round_trip
             raise
         except BaseException:
             sending()

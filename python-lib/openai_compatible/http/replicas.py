@@ -190,14 +190,15 @@ class ReplicaPool:
             return any(r is not replica and r.available(now) for r in self.replicas)
 
     @contextmanager
-    def attempt(self, base: str = "") -> Iterator[Callable[[], None]]:
+    def attempt(self, base: str = "", *, retry: bool = False) -> Iterator[Callable[[], None]]:
         """Holds a concurrency slot on the replica chosen for one HTTP attempt to ``base``, and routes the
-        sender's URL there (:func:`replica_url`). Yields ``sending``, as :meth:`ConcurrencyLimiter.attempt`.
+        sender's URL there (:func:`replica_url`). Yields ``sending``, as :meth:`ConcurrencyLimiter.attempt`
+        (``retry`` too).
 
         A replica's failure is recorded; when another replica is available the error is marked ``failover``
         (retry at once, elsewhere) and loses ``unreachable`` (the service is not down)."""
         if not self.serves(base):
-            with self.default.attempt() as sending:
+            with self.default.attempt(retry=retry) as sending:
                 yield sending
             return
         replica, epoch, probe = self.choose()
@@ -205,7 +206,7 @@ class ReplicaPool:
         _local.route = (self.primary, replica.root)
         error: Optional[BaseException] = None
         try:
-            with replica.limiter.attempt() as sending:
+            with replica.limiter.attempt(retry=retry) as sending:
                 yield sending
         except BaseException as exc:
             error = exc

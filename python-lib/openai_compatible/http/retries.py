@@ -75,7 +75,7 @@ class RetryLoop:
             try:
                 # one concurrency slot per HTTP attempt, taken before the rate limiter's turn: only the requests
                 # the limit allows book a turn, so a lower rate after a 429 applies at once
-                with self._slot(call) as sending:
+                with self._slot(call, retry=attempt > 0) as sending:
                     self.limiter.acquire(call.tokens)
                     sending()
                     self.stats.add(http_calls=1)
@@ -91,12 +91,13 @@ class RetryLoop:
                 self.provider_answered = True
                 return result
 
-    def _slot(self, call: Call) -> ContextManager[Callable[[], None]]:
+    def _slot(self, call: Call, retry: bool) -> ContextManager[Callable[[], None]]:
         """A concurrency slot for one attempt; with replicas, on the replica chosen for it, which also gets the
-        request (http/replicas.py): a retry after a replica's failure goes to another one."""
+        request (http/replicas.py): a retry after a replica's failure goes to another one. A retry's slot comes
+        before those of first attempts: its row is the oldest, and the output waits for it."""
         if isinstance(self.concurrency, ReplicaPool):
-            return self.concurrency.attempt(call.base)
-        return self.concurrency.attempt()
+            return self.concurrency.attempt(call.base, retry=retry)
+        return self.concurrency.attempt(retry=retry)
 
     def _wait_before_retry(self, exc: OpenAICompatibleError, attempt: int, call: Call) -> bool:
         """Counts the failure; waits and returns True when it is worth another attempt."""
@@ -108,8 +109,17 @@ class RetryLoop:
         unreached = getattr(exc, "unreachable", False) and not self.provider_answered
         if unreached and attempt >= RETRIES_BEFORE_FIRST_ANSWER:
             return False
-        # another replica takes the retry at once: the failed one is left out, the others are not overloaded
-        delay = 0.0 if getattr(exc, "failover", False) else self.policy.delay(attempt, exc.retry_after)
+        # another replica takes the retry at once: the failed one is left out, the others are not overloaded.
+        # A first refusal that our own load caused (automatic concurrency probing above the capacity) comes
+        # back a round trip later, when the lowered limit has made room for it; the backoff is for overloads
+        # the limit can't explain, and would hold the row (and the output, in input order) for nothing
+        soon = getattr(exc, "retry_soon_s", None)
+        if getattr(exc, "failover", False):
+            delay = 0.0
+        elif soon is not None and attempt == 0:
+            delay = soon
+        else:
+            delay = self.policy.delay(attempt, exc.retry_after)
         self.stats.add(retries=1)
         limit = min(self.policy.max_retries, RETRIES_BEFORE_FIRST_ANSWER) if unreached else self.policy.max_retries
         log.info("Retrying %s in %.2fs after %s (retry %d of %d): %s", call.where, delay, exc.kind, attempt + 1,

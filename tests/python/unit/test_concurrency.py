@@ -259,3 +259,130 @@ def test_many_threads_never_exceed_the_limit_and_a_raised_limit_lets_waiters_in(
     for thread in threads:
         thread.join(timeout=30)
     assert most == 10 and limiter.inflight == 0
+
+
+# --- the rules of the automatic limit, one at a time (synthetic sequences on the fake clock) ----------------------
+
+def rounds(control, clock, count, latency=0.1, inflight=None):
+    """``count`` rounds of answers of ``latency`` with the limit full (or ``inflight`` in flight); the limit after
+    each. A round ends a round trip after its first answer, and answers sent before the limit moved don't count."""
+    after = []
+    for _ in range(count):
+        for _ in range(3):
+            clock.now += latency / 2
+            control.on_success(latency, control.limit if inflight is None else inflight)
+        after.append(control.limit)
+    return after
+
+
+def found_capacity(capacity=48, initial=60):
+    """A controller past slow start that a refusal just told the capacity: ``capacity`` others were in flight."""
+    clock = FakeClock()
+    control = AdaptiveLimit(256, initial=initial, clock=clock)
+    rounds(control, clock, 1)  # the round trip is known
+    control.slow_start = False
+    control._limit = float(capacity + 1)
+    assert control.on_refusal(inflight=capacity)
+    return control, clock
+
+
+def test_after_a_refusal_the_limit_goes_back_to_the_capacity_found_by_halving_the_gap():
+    control, clock = found_capacity(48)
+    assert control.limit == 43  # just under what was in flight (0.9 x 48)
+    clock.now += 0.2  # the refusal's round trip has passed
+    limits = rounds(control, clock, 12)
+    # 43 -> 46 -> 47 -> 48 in three rounds that grow (each move waits a round for answers sent under it), not
+    # one a round as far below the capacity as near it
+    grown = [limit for i, limit in enumerate(limits) if i == 0 or limit != limits[i - 1]]
+    assert grown[:4] == [43, 46, 47, 48] or grown[:3] == [46, 47, 48]
+    assert 49 not in limits[:limits.index(48) + control.probe_rounds]  # it stays at the capacity a few rounds
+
+
+def test_at_the_capacity_found_it_probes_one_above_after_calm_rounds_and_a_refused_probe_costs_one_cut():
+    control, clock = found_capacity(48)
+    clock.now += 0.2
+    limits = rounds(control, clock, 20)
+    assert 49 in limits and 50 not in limits[:limits.index(49) + control.probe_rounds]
+    control.on_refusal(inflight=48)  # the probe was refused: the capacity is 48 again
+    assert control.limit == 43
+
+
+def test_probes_that_keep_getting_through_forget_the_capacity_found():
+    control, clock = found_capacity(48)  # then the server grows (scaled up, or another client left)
+    clock.now += 0.2
+    limits = rounds(control, clock, 120)
+    steps = [b - a for a, b in zip(limits, limits[1:]) if b != a]
+    assert steps[:6] == [3, 1, 1, 1, 1, 1] or steps[:5] == [1, 1, 1, 1, 1]  # back, then one probe at a time
+    assert max(steps) >= 4  # after four probes got through, growth is by sqrt(limit)/2 again
+    assert control.limit > 80
+
+
+def test_a_refusal_says_whether_our_own_load_caused_it():
+    clock = FakeClock()
+    control = AdaptiveLimit(256, initial=40, clock=clock)
+    assert control.on_refusal(inflight=39)  # the limit was full: ours, and the lowered limit makes room
+    clock.now += 1.0
+    assert not control.on_refusal(inflight=2)  # two in flight of 36: someone else's load, or a passing fault
+
+
+def test_a_queue_beyond_the_tolerance_is_cut_to_what_the_server_served_at_once():
+    clock = FakeClock()
+    control = AdaptiveLimit(256, initial=60, clock=clock)
+    control.slow_start = False
+    rounds(control, clock, 3, latency=0.125, inflight=20)
+    assert rounds(control, clock, 1, latency=0.125 * 1.5, inflight=60) == [40]
+
+
+def test_a_retry_gets_the_next_free_slot_before_first_attempts():
+    control = SettableLimit(1)
+    limiter = ConcurrencyLimiter(0, controller=control)
+    held = limiter.acquire()
+    order = []
+
+    def waiter(name, retry):
+        started = limiter.acquire(timeout=30, retry=retry)
+        order.append(name)
+        limiter.release(started, OK)
+
+    threads = []
+    for name, retry in (("first", False), ("second", False), ("retry", True)):
+        threads.append(threading.Thread(target=waiter, args=(name, retry)))
+        threads[-1].start()
+        while len(limiter._cond._waiters) + len(limiter._retry_cond._waiters) < len(threads):  # it waits now
+            threading.Event().wait(0.001)
+    limiter.release(held, OK)
+    for thread in threads:
+        thread.join(timeout=30)
+    assert order[0] == "retry" and sorted(order[1:]) == ["first", "second"]
+    assert limiter.inflight == 0
+
+
+def test_a_retry_that_times_out_holds_no_first_attempt_back():
+    limiter = ConcurrencyLimiter(1)
+    held = limiter.acquire()
+    with pytest.raises(TimeoutError):
+        limiter.acquire(timeout=0, retry=True)
+    limiter.release(held, OK)
+    limiter.release(limiter.acquire(timeout=0), OK)  # no retry waits any more: a first attempt goes
+    assert limiter.inflight == 0
+
+
+def test_attempt_marks_a_refusal_of_our_own_load_for_a_retry_a_round_trip_later():
+    limiter, clock = automatic()
+    control = limiter.controller
+    for _ in range(4):  # a round trip is known
+        clock.now += 0.05
+        control.on_success(0.1, 16)
+    assert control.round_trip == pytest.approx(0.1)
+    started = [limiter.acquire() for _ in range(15)]
+    with pytest.raises(RateLimitError) as ours:
+        with limiter.attempt():  # the 16th of 16: our own load filled the server
+            raise RateLimitError("slow down", status=429)
+    assert ours.value.retry_soon_s == pytest.approx(0.1)
+    for start in started:
+        limiter.release(start, OK)
+    clock.now += 1.0
+    with pytest.raises(RateLimitError) as theirs:
+        with limiter.attempt():  # alone in flight: someone else's load, the retry waits the policy's backoff
+            raise RateLimitError("slow down", status=429)
+    assert getattr(theirs.value, "retry_soon_s", None) is None

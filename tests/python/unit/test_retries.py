@@ -120,3 +120,25 @@ def test_retry_log_lines_are_cut_to_a_readable_length(caplog):
         loop.run(failing(ServerError("x", provider_message="overloaded " * 200, retry_after=0)), Call("chat"))
     line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("Retrying"))
     assert line.endswith("...") and len(line.split(": ", 1)[1]) <= 300
+
+
+def test_a_refusal_our_own_load_caused_comes_back_a_round_trip_later_once(monkeypatch):
+    from openai_compatible.concurrency import ConcurrencyLimiter
+    from openai_compatible.http import retries
+
+    slept = []
+    monkeypatch.setattr(retries.time, "sleep", slept.append)
+    clock = Clock()
+    loop = RetryLoop(RetryPolicy(max_retries=3, initial_delay_s=0.5), RateLimiter(clock=clock, sleep=clock.sleep),
+                     CallStats(), ConcurrencyLimiter(0, clock=clock))
+
+    def ours():
+        error = RateLimitError("too many requests at once", status=429)
+        error.retry_soon_s = 0.1  # as ConcurrencyLimiter.attempt marks it: the lowered limit makes room by then
+        return error
+
+    call = Call("chat")
+    assert loop.run(failing(ours(), ours()), call) == "ok"
+    assert call.attempts == 3
+    assert slept[0] == 0.1  # the first refusal: a round trip, not the backoff
+    assert 0.5 <= slept[1] <= 1.0  # refused again: the backoff of a second retry (0.5 x 2, with jitter)
