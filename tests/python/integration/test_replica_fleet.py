@@ -192,6 +192,20 @@ def test_an_sdk_stream_counts_on_its_replica_until_closed_and_a_5xx_moves_the_ca
     assert status[busy.url] == "left out (HTTP 503)"
 
 
+def test_the_azure_sdk_client_uses_the_replica_target_uris(second_server):
+    pytest.importorskip("openai")
+    down = f"http://127.0.0.1:{closed_port()}"
+    preset = {"style": "azure", "target_uri": down, "replica_target_uris": [second_server.target_uri],
+              "api_key": KEY, "max_retries": 3, "endpoints": [{"name": "gpt", "deployment": "fault-chat"}]}
+    with frozen(Client.from_preset(preset)) as client:
+        sdk = client.openai("gpt")  # openai.AzureOpenAI
+        assert [sdk_chat(sdk, f"a{i}", "gpt") for i in range(2)] == ["echo: a0", "echo: a1"]
+        status = dict(client.replicas.status())
+    assert status[down] == "left out (refused connection)"
+    assert [r.path for r in second_server.requests] == ["/openai/deployments/fault-chat/chat/completions"] * 2
+    assert all(r.query.get("api-version") for r in second_server.requests)
+
+
 def test_an_sdk_http_client_of_ones_own_is_warned_about(fault_server, second_server, caplog):
     pytest.importorskip("openai")
     import httpx
