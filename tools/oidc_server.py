@@ -13,8 +13,9 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.parse
 import urllib.request
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from tools.servers import REPO_ROOT, ServerStartError, _log_path, _read_ready_line, _spawn, _wait_http, stop_process
 
@@ -74,6 +75,20 @@ class OIDCServer:
         """Token requests seen, tokens issued and refusals, counted by the server since it started."""
         with urllib.request.urlopen(self.issuer + "/test/stats", timeout=5) as resp:  # noqa: S310 - local URL
             return json.loads(resp.read())
+
+    def issued_tokens(self) -> List[str]:
+        """Every access token the server has issued since it started, oldest first."""
+        with urllib.request.urlopen(self.issuer + "/test/tokens", timeout=5) as resp:  # noqa: S310 - local URL
+            return list(json.loads(resp.read())["tokens"])
+
+    def fail_token_requests(self, after: int, count: int, mode: str = "reset") -> None:
+        """Token requests numbered ``after + 1`` to ``after + count`` (counted since the server started) fail:
+        ``reset`` (the connection drops, no answer), ``503`` (an HTML 503 page) or ``invalid_client`` (RFC 6749
+        5.2's 401, as for a rotated secret). Keyed on request numbers, never on time."""
+        query = urllib.parse.urlencode({"after": after, "count": count, "mode": mode})
+        request = urllib.request.Request(f"{self.issuer}/test/fail?{query}", data=b"", method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310 - local URL
+            resp.read()
 
     def preset_fields(self, client_id: str = "gateway-basic", **changes: str) -> dict:
         """The preset fields of an ``oauth2_client_credentials`` connection through this server."""

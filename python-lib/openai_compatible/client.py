@@ -165,7 +165,9 @@ class Client:
 
         In Azure style, pass ``model`` (an endpoint name) to get a client bound to that endpoint; with a
         single endpoint it is the default. ``kwargs`` are passed to the SDK client's constructor.
-        Needs the ``openai`` package (``pip install openai``).
+        With replicas in the preset, the SDK's requests are spread over them and a failing one is left out,
+        sharing this client's choices and health (an ``http_client`` passed in ``kwargs`` reaches the first
+        server only, with a warning). Needs the ``openai`` package (``pip install openai``).
         """
         return openai_client(self.settings, sdk_endpoint(self.settings, model, self.endpoint_for), self._tokens,
-                             **kwargs)
+                             self.replicas, **kwargs)

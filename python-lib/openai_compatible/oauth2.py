@@ -39,7 +39,14 @@ import requests
 from oauthlib.oauth2 import BackendApplicationClient, OAuth2Error
 from oauthlib.oauth2.rfc6749.parameters import parse_token_response
 
-from .errors import APIConnectionError, APITimeoutError, AuthenticationError, ServerError, SettingsError
+from .errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    OpenAICompatibleError,
+    ServerError,
+    SettingsError,
+)
 from .params import clean_secret
 from .preset_fields import OAUTH2_CLIENT_AUTH
 from .redact import Redactor
@@ -270,21 +277,21 @@ class TokenProvider:
             response = self._session.post(s.token_url, data=body, headers=headers, timeout=self._timeout,
                                           allow_redirects=False)
         except requests.exceptions.SSLError:
-            raise APIConnectionError(f"{where}: TLS failed. If the identity provider uses a corporate "
-                                     "certificate authority, set 'ca_bundle' in the preset.") from None
+            raise _of_token_endpoint(APIConnectionError(
+                f"{where}: TLS failed. If the identity provider uses a corporate certificate authority, set "
+                "'ca_bundle' in the preset.")) from None
         except requests.exceptions.Timeout:
-            raise APITimeoutError(f"{where}: no answer within the timeouts; check 'oauth2_token_url' and "
-                                  "'proxy'.") from None
+            raise _of_token_endpoint(APITimeoutError(
+                f"{where}: no answer within the timeouts; check 'oauth2_token_url' and 'proxy'.")) from None
         except requests.exceptions.RequestException as exc:
-            raise APIConnectionError(f"{where}: cannot reach it ({type(exc).__name__}); check "
-                                     f"'{self._url_field}' and 'proxy'.") from None
+            raise _of_token_endpoint(APIConnectionError(
+                f"{where}: cannot reach it ({type(exc).__name__}); check '{self._url_field}' and 'proxy'.")) from None
         text = response.text
         status = response.status_code
         response.close()
         if status >= 500 or status in (408, 429):
-            error = ServerError(self._redact(f"{where}: HTTP {status}; the identity provider failed, retrying."),
-                                status=status)
-            raise error
+            raise _of_token_endpoint(ServerError(
+                self._redact(f"{where}: HTTP {status}; the identity provider failed, retrying."), status=status))
         if status in (301, 302, 303, 307, 308, 404, 405) or not _looks_like_json(text):
             raise TokenEndpointError(
                 f"{where}: HTTP {status} and no OAuth2 answer: '{self._url_field}' is not a token endpoint.",
@@ -378,6 +385,13 @@ def httpx_auth(provider: TokenProvider) -> Any:
 
 
 # --- helpers -------------------------------------------------------------------------------------------
+
+def _of_token_endpoint(error: OpenAICompatibleError) -> OpenAICompatibleError:
+    """Marks a transient failure as the token endpoint's (``token_endpoint``): retried like any, but not the
+    service's, so that a replica is not left out for it (http/replicas.py, ``is_replica_failure``)."""
+    error.token_endpoint = True  # type: ignore[attr-defined]
+    return error
+
 
 def _is_loopback(host: str) -> bool:
     if host == "localhost":

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from tests.reliability import harness as h
+from tests.reliability import oauth2
 from tests.servers.fault_server import FaultServer
 
 # label -> fault-server modes; transient ones are retried by the client and must end answered
@@ -55,7 +56,7 @@ class Cell:
     rate: float
     rows: int
     transient: bool = True
-    kind: str = "rate"  # rate | refused | restart | replica
+    kind: str = "rate"  # rate | refused | restart | replica | oauth2 (modes: [the scenario of oauth2.SCENARIOS])
     results: dict = field(default_factory=dict)
 
     @property
@@ -65,6 +66,8 @@ class Cell:
 
     @property
     def must_answer_all(self) -> bool:
+        if self.kind == "oauth2":
+            return self.modes[0] in oauth2.MUST_ANSWER_ALL
         return self.kind in ("restart", "replica") or (self.kind == "rate" and self.transient and self.rate <= 0.05)
 
 
@@ -89,11 +92,20 @@ def cells(quick: bool = False, recipes: tuple = ("prompt", "embed")) -> list[Cel
                         kind="refused"))
         out.append(Cell(recipe, RESTART_LABEL, [], 0.0, rows, kind="restart"))
         out.append(Cell(recipe, REPLICA_LABEL, [], 0.0, rows, kind="replica"))
+        out += oauth2_cells(recipe, rows)
     return out
+
+
+def oauth2_cells(recipe: str, rows: int) -> list[Cell]:
+    """A preset with OAuth2 client credentials against a real authorization server (tests/reliability/oauth2.py);
+    the refused-secret cell has more rows than the 10 failed requests that stop a job."""
+    return [Cell(recipe, label, [scenario], 0.0, rows, kind="oauth2") for scenario, label in oauth2.SCENARIOS.items()]
 
 
 def run_cell(cell: Cell, work: Path, index: int = 0) -> dict:
     """Runs one cell in a new localdss process and returns its figures."""
+    if cell.kind == "oauth2":
+        return _run_oauth2_cell(cell, work, index)
     work.mkdir(parents=True, exist_ok=True)
     rows = h.numbered_rows(cell.rows, tag=f"{cell.recipe} {index}")
     source = h.write_csv(work / "in.csv", rows)
@@ -124,23 +136,39 @@ def run_cell(cell: Cell, work: Path, index: int = 0) -> dict:
         server.stop()
         if other is not None:
             other.stop()
-    output = h.read_csv(result.output)
     calls = server.calls + (other.calls if other is not None else 0)
     injected = {label: count for label, count in server.injected.items() if label != "auth"}
+    figures = _figures(cell, rows, result, h.read_csv(result.output), calls, injected, scheme)
+    figures["problems"] = _problems(cell, figures)
+    return figures
+
+
+def _run_oauth2_cell(cell: Cell, work: Path, index: int) -> dict:
+    run = oauth2.run(cell.recipe, cell.modes[0], cell.rows, work, index, timeout=MATRIX_TIMEOUT)
+    # refusals of tokens that expired on their way are renewals, not faults the cell injected
+    injected = {label: count for label, count in run.injected.items() if label != "jwt"}
+    figures = _figures(cell, run.rows, run.result, run.output, run.calls, injected, "oauth2_client_credentials")
+    figures["oauth2"] = run.figures
+    figures["problems"] = oauth2.problems(cell.modes[0], figures, run) + (
+        [f"{figures['wrong']} rows answered with another row's answer"] if figures["wrong"] else [])
+    return figures
+
+
+def _figures(cell: Cell, rows: list[dict], result: h.RunResult, output: list[dict], calls: int,
+             injected: dict, scheme: str) -> dict:
     figures = h.outcome(cell.recipe, rows, output).as_dict()
     job_failed = result.returncode != 0
     if job_failed:
         figures["lost"] = None  # a failed job loses nothing silently: the user sees the failure
     figures.update({
         "recipe": cell.recipe, "label": cell.label, "modes": cell.modes, "rate": cell.rate, "kind": cell.kind,
-        "auth": scheme, "job": "failed" if job_failed else "ok", "job_error": result.error[:300],
+        "auth": scheme, "job": "failed" if job_failed else "ok", "job_error": result.error[:600],
         "http_calls": calls, "calls_per_row": round(calls / max(1, cell.rows), 3), "injected": sum(injected.values()),
         "injected_by_mode": injected, "retries": result.summary().get("retries"),
         "rate_limited": result.summary().get("rate_limited"), "wall_s": round(result.seconds, 2),
         "engine_s": result.engine_seconds(),
         "restarted": injected.get("down", 0) == RESTART_REQUESTS if cell.kind == "restart" else None,
     })
-    figures["problems"] = _problems(cell, figures)
     return figures
 
 

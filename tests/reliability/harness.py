@@ -58,11 +58,14 @@ csv.field_size_limit(2**31 - 1)  # outputs hold multi-megabyte cells
 _STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 
 
-def _fragments(secret: str) -> set[str]:
+def _fragments(secret: str, stride: int = 1, public: str = CANARY_PREFIX) -> set[str]:
+    """Windows of ``CANARY_WINDOW`` characters of ``secret`` as it is, URL-encoded and form-encoded, starting every
+    ``stride`` characters: any piece of ``CANARY_WINDOW + stride - 1`` characters holds one. A fragment inside
+    ``public`` (the part of a secret that only says what it is) is not one."""
     out: set[str] = set()
     for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
-        out.update(form[i:i + CANARY_WINDOW] for i in range(len(form) - CANARY_WINDOW + 1))
-    return {fragment for fragment in out if fragment not in CANARY_PREFIX}  # naming the key is not leaking it
+        out.update(form[i:i + CANARY_WINDOW] for i in range(0, len(form) - CANARY_WINDOW + 1, stride))
+    return {fragment for fragment in out if fragment not in public}  # naming the key is not leaking it
 
 
 _CANARY_FRAGMENTS = _fragments(CANARY)
@@ -73,23 +76,66 @@ def leaks(text: str) -> list[str]:
     return sorted(f for f in _CANARY_FRAGMENTS if f in text)
 
 
+def basic_credentials(client_id: str, secret: str) -> str:
+    """The value after ``Basic `` of an HTTP Basic header carrying an OAuth2 client's id and secret (RFC 6749
+    2.3.1 form-encodes both first): the form a client secret takes in a token request, so in a leaked header."""
+    import base64
+
+    pair = f"{quote(client_id, safe='')}:{quote(secret, safe='')}"
+    return base64.b64encode(pair.encode("utf-8")).decode("ascii")
+
+
+class SecretSet:
+    """Secrets only known at run time (the access tokens an OAuth2 server issued, a client secret's Basic form),
+    looked for in texts as the canary is. A leak is reported by what leaked (``access token 3``), never by the
+    fragment found, so that a report of the leak holds no part of the secret."""
+
+    def __init__(self) -> None:
+        self._fragments: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def add(self, secret: str, what: str, stride: int = 1) -> None:
+        """Looks for ``secret`` from now on; ``stride`` > 1 for long ones (a 800-character JWT): a leaked piece
+        of ``CANARY_WINDOW + stride - 1`` characters is still found."""
+        fragments = _fragments(secret, stride, public="")
+        with self._lock:
+            for fragment in fragments:
+                self._fragments.setdefault(fragment, what)
+
+    def __len__(self) -> int:
+        return len(set(self._fragments.values()))
+
+    def find(self, text: str) -> list[str]:
+        """What leaked into ``text`` (empty: nothing)."""
+        with self._lock:
+            fragments = list(self._fragments.items())
+        return sorted({what for fragment, what in fragments if fragment in text})
+
+
+# the access tokens of every OAuth2 run of a report: the report itself is scanned for them before it is written
+RUN_SECRETS = SecretSet()
+
+
 class SecretAudit:
     """Counts every text and file scanned for the canary over a whole report, and where it leaked."""
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: Optional[SecretSet] = None) -> None:
         self.texts = 0
         self.files = 0
         self.bytes = 0
         self.leaks: list[str] = []
+        self.secrets = secrets  # looked for too (OAuth2 tokens of the run), once they are known
         self._lock = threading.Lock()
 
     def text(self, where: str, text: str) -> None:
         found = leaks(text)
+        others = self.secrets.find(text) if self.secrets is not None else []
         with self._lock:
             self.texts += 1
             self.bytes += len(text)
             if found:
                 self.leaks.append(f"{where}: {found[0]!r}")
+            self.leaks += [f"{where}: {what}" for what in others]
 
     def file(self, path: Path) -> None:
         if not path.is_file():

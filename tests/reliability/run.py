@@ -1,6 +1,7 @@
 """``make reliability``: faults, crash and resume, bad input, secrets and load, measured through the real recipes.
 
     PYTHONPATH=python-lib:. .venv/bin/python tests/reliability/run.py [--quick] [--only faults,crash,...]
+        [--cells OAuth2,replica]
 
 Prints one table per section and writes ``tests/reliability/results/latest.json`` (every figure) and
 ``tests/reliability/results/SUMMARY.md`` (the headline figures, linked from the README). Exit status 1 when a
@@ -55,11 +56,12 @@ def progress(done: int, total: int, what: str) -> None:
 
 # --- sections ----------------------------------------------------------------------------------------------------
 
-def run_faults(work: Path, quick: bool, jobs: int) -> dict:
-    """Runs the cells ``jobs`` at a time: most of a faulty cell's time is spent waiting for retries."""
+def run_faults(work: Path, quick: bool, jobs: int, only: tuple[str, ...] = ()) -> dict:
+    """Runs the cells ``jobs`` at a time: most of a faulty cell's time is spent waiting for retries. ``only``: the
+    cells whose name holds one of these words (case ignored), e.g. ``("OAuth2",)``; all when empty."""
     from concurrent.futures import ThreadPoolExecutor
 
-    cells = faults.cells(quick)
+    cells = [c for c in faults.cells(quick) if not only or any(w.lower() in c.name.lower() for w in only)]
     started = [0]
 
     def one(index: int) -> dict:
@@ -161,10 +163,12 @@ def summary_markdown(report: dict) -> str:
     lines = [
         "# Reliability report: latest figures",
         "",
-        f"`make reliability` ({'quick' if meta['quick'] else 'full'} run) on {meta['date']}, {meta['cpus']} CPUs, "
+        f"`make reliability` ({'quick' if meta['quick'] else 'full'} run"
+        f"{'' if meta.get('fault_cells_chosen', 'all') == 'all' else ', fault cells ' + meta['fault_cells_chosen']}"
+        f") on {meta['date']}, {meta['cpus']} CPUs, "
         f"load average {meta['load_average']} at the start, {meta['seconds'] / 60:.1f} min. Every figure is in "
         "[latest.json](latest.json); the tests behind it are `tests/python/integration/test_reliability_faults.py`, "
-        "`test_crash_resume.py`, `test_bad_input.py` and `test_secrets_recipe.py`.",
+        "`test_reliability_oauth2.py`, `test_crash_resume.py`, `test_bad_input.py` and `test_secrets_recipe.py`.",
         "",
         "**Checks: " + (f"{len(report['problems'])} failed" if report["problems"] else "all passed") + ".**",
         "",
@@ -194,7 +198,8 @@ def summary_markdown(report: dict) -> str:
                   "0.3^6 is about 0.07%, but faults are drawn from one seeded sequence, and a request retrying alone "
                   "at the end of a run gets consecutive draws. The embed recipe splits a batch the provider "
                   "refuses with a 400, so a random 400 costs no row there. Wall times include waiting for the "
-                  "provider's Retry-After (1 s per 429 in the '429 + Retry-After' cells).", ""]
+                  "provider's Retry-After (1 s per 429 in the '429 + Retry-After' cells).", "",
+                  *_oauth2_lines(f["cells"])]
     if "crash" in report:
         lines += ["## Crash and resume", "",
                   markdown(["recipe", "rows", "SIGKILLs", "resent after commit", "resent in flight", "lost",
@@ -219,8 +224,10 @@ def summary_markdown(report: dict) -> str:
         audit = report["secret_audit"]
         lines += ["## Secrets", "",
                   f"{len(report['secrets']['scenarios'])} scenarios (bearer, api-key header, custom header, query "
-                  "parameter, Azure per-endpoint key, extra header; DEBUG logs; fail mode; a provider echoing the "
-                  f"key in error bodies and pages), and every other run of the report, scanned: {audit['texts']} "
+                  "parameter, Azure per-endpoint key, extra header, OAuth2 client credentials with the key as client "
+                  "secret and every access token issued looked for too; DEBUG logs; fail mode; a provider echoing "
+                  f"the key or token in error bodies and pages), and every other run of the report, scanned: "
+                  f"{audit['texts']} "
                   f"texts and {audit['files']} files ({audit['bytes'] / 1e6:.1f} MB: job logs, output datasets, "
                   f"schema files, answer caches, exceptions): **{len(audit['leaks'])} leaks**. The report files are "
                   "scanned too.", ""]
@@ -238,6 +245,26 @@ def summary_markdown(report: dict) -> str:
     if report["problems"]:
         lines += ["## Failed checks", "", *[f"- {p}" for p in report["problems"]], ""]
     return "\n".join(lines)
+
+
+def _oauth2_lines(cells: list[dict]) -> list[str]:
+    """The OAuth2 cells: tokens issued and refused, and the token audit, beside the rows of the table above."""
+    runs = [c for c in cells if c["kind"] == "oauth2"]
+    if not runs:
+        return []
+    rows = [[c["recipe"], c["label"], c["oauth2"]["token_requests"], c["oauth2"]["tokens_issued"],
+             c["oauth2"]["token_failures_injected"], c["oauth2"]["revoked_refused"] or 0,
+             c["oauth2"]["token_audit"]["tokens"], len(c["oauth2"]["token_audit"]["leaks"]),
+             "; ".join(c["problems"]) or "ok"] for c in runs]
+    return ["OAuth2 client credentials against a real authorization server (npm oidc-provider) issuing 4-second "
+            "tokens, the fault server checking each token's signature and expiry; every run lasts at least 6 s, so "
+            "tokens are renewed during it. Faults are counted in requests: the token endpoint drops or fails "
+            "5 requests (the preset allows 5 retries), the gateway revokes the token of one request, the client "
+            "secret is refused from the start (the job stops after 10 failed requests, naming "
+            "'oauth2_client_secret') or from the first renewal on (each later row gets an error naming it). Every "
+            "access token issued is looked for in the job log, error, output, schema file and cache:", "",
+            markdown(["recipe", "cell", "token requests", "tokens issued", "token endpoint failures",
+                      "revoked-token 401s", "tokens audited", "leaks", "check"], rows), ""]
 
 
 def _singles_table(cells: list[dict]) -> str:
@@ -262,6 +289,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--bad-input-mode", choices=("inproc", "process"), default="inproc",
                         help="run the bad-input cases in this process (fast) or each in its own localdss process")
     parser.add_argument("--jobs", type=int, default=2, help="fault cells run at once (default 2)")
+    parser.add_argument("--cells", default="", help="comma-separated words: only the fault cells whose name holds "
+                                                    "one, e.g. --cells OAuth2 or --cells 'prompt: OAuth2,replica'")
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -272,10 +301,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     started = time.monotonic()
     report: dict[str, Any] = {"meta": {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "quick": args.quick, "sections": chosen,
-        "fault_cells_at_once": args.jobs,
+        "fault_cells_at_once": args.jobs, "fault_cells_chosen": args.cells or "all",
         "cpus": os.cpu_count(), "load_average": round(os.getloadavg()[0], 1), "python": platform.python_version()}}
     runners: dict[str, tuple[str, Callable[[], dict]]] = {
-        "faults": ("faults", lambda: run_faults(work / "faults", args.quick, args.jobs)),
+        "faults": ("faults", lambda: run_faults(work / "faults", args.quick, args.jobs,
+                                                tuple(w.strip() for w in args.cells.split(",") if w.strip()))),
         "crash": ("crash", lambda: run_crash(work / "crash", args.quick)),
         "bad-input": ("bad_input", lambda: run_bad_input(work / "bad", args.quick, args.bad_input_mode)),
         "secrets": ("secrets", lambda: run_secrets(work / "secrets", args.quick)),
@@ -301,10 +331,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     report["problems"] = problems_of(report)
     text = json.dumps(report, indent=1, ensure_ascii=False, default=str)
     summary = summary_markdown(report)
-    leaked = harness.leaks(text) + harness.leaks(summary)
-    if leaked:  # never write a report that holds the key
+    leaked = harness.leaks(text) + harness.leaks(summary) + harness.RUN_SECRETS.find(text + summary)
+    if leaked:  # never write a report that holds the key, nor an access token of its OAuth2 runs
         report["problems"].append("the report itself holds the key")
-        print("the report holds the key; not written", file=sys.stderr)
+        print("the report holds the key or an access token; not written", file=sys.stderr)
         return 1
     report["meta"]["report_scanned_for_the_key"] = "clean"
     args.out.mkdir(parents=True, exist_ok=True)

@@ -77,3 +77,36 @@ def require_jwt(server: FaultServer, checker: JWTChecker) -> Rule:
         return checker.reason_to_refuse(req.header("authorization")) is not None
 
     return server.add_rule(fault, refused)
+
+
+class Revocation:
+    """A gateway that revokes one access token mid-run: the token carried by the first request numbered ``at`` or
+    later is refused (401 ``invalid_token``) from that request on, as after an OAuth 2.0 token revocation
+    (RFC 7009) that the resource server learns by introspection (RFC 7662). Keyed on the request number, never on
+    time; ``refused`` counts the requests refused, ``token`` is the revoked token."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+        self.token: Optional[str] = None
+        self.refused = 0
+
+    def __call__(self, req: RecordedRequest) -> bool:
+        authorization = req.header("authorization")
+        if self.token is None and req.route is not None and req.number >= self.at:
+            self.token = authorization
+        if authorization and authorization == self.token:
+            self.refused += 1
+            return True
+        return False
+
+
+def revoke_token_at(server: FaultServer, at: int) -> Revocation:
+    """Adds a rule to ``server`` (after :func:`require_jwt`'s): the token of request number ``at`` is revoked."""
+    revocation = Revocation(at)
+    fault = Fault.error(401, oai_error("The access token has been revoked.", "invalid_request_error",
+                                       code="invalid_token"),
+                        headers={"WWW-Authenticate": 'Bearer error="invalid_token", '
+                                                     'error_description="The access token has been revoked"'},
+                        label="revoked")
+    server.add_rule(fault, revocation)
+    return revocation

@@ -65,7 +65,10 @@ def _under(base: str, root: str) -> bool:
 
 def is_replica_failure(error: BaseException) -> bool:
     """True for what says a replica is unwell rather than the request wrong: a refused, broken or timed-out
-    connection (TLS included) and a 5xx answer. A 429, a 4xx or an unreadable answer say nothing of its health."""
+    connection (TLS included) and a 5xx answer. A 429, a 4xx or an unreadable answer say nothing of its health,
+    nor does an OAuth2 token endpoint failing before the request was sent (``token_endpoint``, oauth2.py)."""
+    if getattr(error, "token_endpoint", False):
+        return False
     if isinstance(error, APIConnectionError):
         return True
     return isinstance(error, ServerError) and (error.status or 0) >= 500

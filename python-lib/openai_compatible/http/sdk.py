@@ -1,17 +1,20 @@
 """The handoff to the official ``openai`` SDK: a client with this connection's URL, key, headers, query,
-TLS, proxy, timeouts and retries (the same rules as :class:`openai_compatible.client.Client`)."""
+TLS, proxy, timeouts, retries and replicas (the same rules as :class:`openai_compatible.client.Client`)."""
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 from typing import Any, Callable, Optional
 
 from ..errors import SettingsError
 from ..oauth2 import TokenProvider, httpx_auth
-from ..settings import ConnectionSettings, Endpoint
+from ..settings import ConnectionSettings, Endpoint, safe_url
 from .auth import credentials
+from .replicas import ReplicaPool
 from .transport import TransportOptions, transport_options
 
+log = logging.getLogger("openai_compatible")
 _PLACEHOLDER = "openai-compatible-no-bearer"  # the SDK insists on a key; this one is never sent
 
 
@@ -56,11 +59,13 @@ def ssl_context(options: TransportOptions) -> Any:
 
 
 def openai_client(settings: ConnectionSettings, endpoint: Endpoint, tokens: Optional[TokenProvider] = None,
-                  **kwargs: Any) -> Any:
+                  replicas: Optional[ReplicaPool] = None, **kwargs: Any) -> Any:
     """An ``openai.OpenAI`` client (``openai.AzureOpenAI`` for an Azure OpenAI deployment) for ``endpoint``;
     ``kwargs`` go to the SDK client's constructor. With an OAuth2 scheme (``tokens``), every request carries a
-    fresh token from the shared provider, renewed once on a 401. Raises ImportError without the ``openai``
-    package."""
+    fresh token from the shared provider, renewed once on a 401. With ``replicas`` (the calling client's pool),
+    each request goes to the replica the pool chooses and a failing replica is left out
+    (:mod:`.sdk_replicas`), unless ``kwargs`` brings an ``http_client`` of its own, which then reaches the
+    preset's first server only (a warning says so). Raises ImportError without the ``openai`` package."""
     try:
         import httpx
         import openai
@@ -89,10 +94,20 @@ def openai_client(settings: ConnectionSettings, endpoint: Endpoint, tokens: Opti
             del request.headers["api-key"]
 
     options = transport_options(s)
-    http_client = httpx.Client(verify=ssl_context(options), proxy=options.proxy,
-                               timeout=httpx.Timeout(s.read_timeout_s, connect=s.connect_timeout_s),
-                               event_hooks={"request": [drop_placeholder]},
-                               auth=httpx_auth(tokens) if tokens is not None else None)
+    http_options: dict[str, Any] = dict(verify=ssl_context(options), proxy=options.proxy,
+                                        timeout=httpx.Timeout(s.read_timeout_s, connect=s.connect_timeout_s),
+                                        event_hooks={"request": [drop_placeholder]},
+                                        auth=httpx_auth(tokens) if tokens is not None else None)
+    if replicas is not None and replicas.serves(endpoint.base):
+        if "http_client" in kwargs:
+            log.warning("client.openai() was given its own http_client: its requests go to %s only, not to the "
+                        "preset's %d replicas, and a replica that fails is not left out.",
+                        safe_url(replicas.primary), len(replicas.replicas))
+        from .sdk_replicas import ReplicaHTTPClient
+
+        http_client = ReplicaHTTPClient(replicas, **http_options)
+    else:
+        http_client = httpx.Client(**http_options)
     sdk_options: dict[str, Any] = dict(default_headers=headers or None, default_query=query or None,
                                        http_client=http_client, max_retries=s.max_retries)
     sdk_options.update(kwargs)

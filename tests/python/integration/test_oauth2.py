@@ -347,3 +347,18 @@ def test_an_unreachable_token_endpoint_is_retried_then_named(fault_server, oidc)
             client.chat(HELLO, model="m")
         assert client.stats.snapshot()["retries"] == 2
     assert fault_server.calls == 0
+
+
+@pytest.mark.parametrize("mode", ["503", "reset"])
+def test_a_failing_token_endpoint_leaves_no_replica_out(oidc, mode):
+    """The identity provider failing is not a replica failing: with replicas, every one stays in."""
+    with FaultServer() as first, FaultServer() as second:
+        for server in (first, second):
+            require_jwt(server, JWTChecker(oidc.jwks_url, issuer=oidc.issuer, audience=RESOURCE))
+        settings = dict(preset(first, oidc), replica_urls=[second.url], max_retries=2)
+        oidc.fail_token_requests(after=token_requests(oidc), count=1, mode=mode)
+        with Client.from_preset(settings) as client:
+            result = client.chat(HELLO, model="m")
+            status = dict(client.replicas.status())
+    assert result.text == "echo: hello" and result.attempts == 2  # the token request was retried
+    assert status == {first.url: "up", second.url: "up"}

@@ -119,6 +119,122 @@ def test_llama_cpp_serves_while_the_other_replica_is_down(llama_server):
     assert [r.attempts for r in results] == [2, 1] and all(r.text for r in results)
 
 
+# --- the official SDK (client.openai()) ------------------------------------------------------------------------
+
+def sdk_chat(sdk, text: str, model: str = "m", **options) -> str:
+    answer = sdk.chat.completions.create(model=model, messages=[{"role": "user", "content": text}], **options)
+    return answer.choices[0].message.content
+
+
+def test_the_sdk_spreads_its_calls_over_the_replicas_and_leaves_a_killed_one_out(second_server):
+    pytest.importorskip("openai")
+    doomed = FaultServer().start()
+    try:
+        with frozen(Client.from_preset(preset_for(doomed.url, second_server.url))) as client:
+            sdk = client.openai()
+            before = [sdk_chat(sdk, f"q{i}") for i in range(4)]
+            assert (doomed.calls_to("chat"), second_server.calls_to("chat")) == (2, 2)  # taking turns
+            doomed.kill()
+            after = [sdk_chat(sdk, f"r{i}") for i in range(4)]
+            status = dict(client.replicas.status())
+            # the pool is the client's own: its calls avoid the killed replica too
+            assert client.chat(HI, "m").attempts == 1
+    finally:
+        doomed.kill()
+    assert before == [f"echo: q{i}" for i in range(4)] and after == [f"echo: r{i}" for i in range(4)]
+    assert status[doomed.url] == "left out (refused connection)"
+    assert second_server.calls_to("chat") == 2 + 4 + 1  # every call after the kill was answered there
+    assert all(r.outstanding == 0 for r in client.replicas.replicas)
+
+
+def test_sdk_calls_in_flight_on_a_killed_replica_are_answered_by_the_other(second_server):
+    pytest.importorskip("openai")
+    doomed = FaultServer().start()
+    gate = doomed.hold(after=2)  # its 3rd request onwards wait for the kill
+    answers: dict = {}
+    try:
+        with Client.from_preset(preset_for(doomed.url, second_server.url)) as client:
+            sdk = client.openai()
+
+            def ask(i: int) -> None:
+                answers[i] = sdk_chat(sdk, f"t{i}")
+
+            threads = [threading.Thread(target=ask, args=(i,)) for i in range(8)]
+            for thread in threads:
+                thread.start()
+            reached = gate.wait(60)
+            doomed.kill()  # the held requests get their connection reset
+            for thread in threads:
+                thread.join(120)
+    finally:
+        doomed.kill()
+    assert reached and doomed.injected["killed"] >= 1
+    assert answers == {i: f"echo: t{i}" for i in range(8)}
+    counts = answered(doomed, second_server)
+    assert set(counts.values()) == {1}  # none answered twice
+
+
+def test_an_sdk_stream_counts_on_its_replica_until_closed_and_a_5xx_moves_the_call(fault_server, second_server):
+    pytest.importorskip("openai")
+    with frozen(Client.from_preset(preset_for(fault_server.url, second_server.url))) as client:
+        sdk = client.openai()
+        stream = sdk.chat.completions.create(model="m", messages=HI, stream=True)
+        first = next(iter(stream))
+        assert sum(r.outstanding for r in client.replicas.replicas) == 1  # the stream is still open
+        text = (first.choices[0].delta.content or "") + "".join(c.choices[0].delta.content or "" for c in stream
+                                                                if c.choices)
+        assert text == "echo: hello there"
+        assert sum(r.outstanding for r in client.replicas.replicas) == 0
+        busy = fault_server if fault_server.calls_to("chat") == 0 else second_server  # the next call's replica
+        busy.script(Fault.error(503))
+        assert sdk_chat(sdk, "after a 503") == "echo: after a 503"
+        status = dict(client.replicas.status())
+    assert status[busy.url] == "left out (HTTP 503)"
+
+
+def test_the_azure_sdk_client_uses_the_replica_target_uris(second_server):
+    pytest.importorskip("openai")
+    down = f"http://127.0.0.1:{closed_port()}"
+    preset = {"style": "azure", "target_uri": down, "replica_target_uris": [second_server.target_uri],
+              "api_key": KEY, "max_retries": 3, "endpoints": [{"name": "gpt", "deployment": "fault-chat"}]}
+    with frozen(Client.from_preset(preset)) as client:
+        sdk = client.openai("gpt")  # openai.AzureOpenAI
+        assert [sdk_chat(sdk, f"a{i}", "gpt") for i in range(2)] == ["echo: a0", "echo: a1"]
+        status = dict(client.replicas.status())
+    assert status[down] == "left out (refused connection)"
+    assert [r.path for r in second_server.requests] == ["/openai/deployments/fault-chat/chat/completions"] * 2
+    assert all(r.query.get("api-version") for r in second_server.requests)
+
+
+def test_an_sdk_http_client_of_ones_own_is_warned_about(fault_server, second_server, caplog):
+    pytest.importorskip("openai")
+    import httpx
+
+    with Client.from_preset(preset_for(fault_server.url, second_server.url)) as client, \
+            httpx.Client() as own:
+        sdk = client.openai(http_client=own)
+        for i in range(2):
+            sdk_chat(sdk, f"o{i}")
+    assert (fault_server.calls_to("chat"), second_server.calls_to("chat")) == (2, 0)
+    assert "its requests go to" in caplog.text and "2 replicas" in caplog.text
+
+
+def test_llama_cpp_answers_the_sdk_after_its_fellow_replica_is_killed(llama_server):
+    pytest.importorskip("openai")
+    doomed = FaultServer(models=[llama_server.model]).start()
+    preset = preset_for(doomed.url, llama_server.base_url, models=[llama_server.model], auth_scheme="none")
+    try:
+        with Client.from_preset(preset) as client:
+            sdk = client.openai()
+            before = [sdk_chat(sdk, f"Say {w}", llama_server.model, max_tokens=4) for w in ("one", "two")]
+            doomed.kill()
+            after = [sdk_chat(sdk, f"Say {w}", llama_server.model, max_tokens=4) for w in ("three", "four", "five")]
+    finally:
+        doomed.kill()
+    assert sum(1 for text in before if text.startswith("echo: ")) == 1  # one went to each replica
+    assert all(text and not text.startswith("echo: ") for text in after)  # llama.cpp answered every later one
+
+
 # --- the connection test -------------------------------------------------------------------------------------
 
 def test_the_connection_test_says_which_replica_is_down(fault_server):
