@@ -62,6 +62,7 @@ ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
 RENEW_SHARE = 0.25
 RENEW_MIN_S = 2.0
 RENEW_MAX_S = 300.0
+RENEW_RETRY_MIN_S = 0.5  # after a failed renewal, while the current token is still valid
 _TENANT_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
 
 
@@ -184,6 +185,8 @@ class Token:
     renew_at: float
     expires_in: Optional[float]
     claims: dict = field(default_factory=dict, repr=False)
+    # the last moment it may still be sent (expires_in is whole seconds, so up to 1 s of it may already be gone)
+    usable_until: float = float("inf")
 
 
 class TokenProvider:
@@ -226,14 +229,29 @@ class TokenProvider:
                 redactor.add(self._token.value)
 
     def token(self) -> str:
-        """A valid access token; raises :class:`TokenEndpointError` or a transport error when none can be had."""
+        """A valid access token; raises :class:`TokenEndpointError` or a transport error when none can be had.
+
+        A renewal that fails (the identity provider down, or refusing the client) while the current token is
+        still valid keeps that token: calls go on with it, and the renewal is tried again a little later
+        (a quarter of the time left, at least ``RENEW_RETRY_MIN_S``), up to the token's expiry."""
         current = self._token
         if current is not None and self.clock() < current.renew_at:
             return current.value
         with self._lock:
             current = self._token
-            if current is None or self.clock() >= current.renew_at:
+            now = self.clock()
+            if current is not None and now < current.renew_at:
+                return current.value
+            try:
                 current = self._token = self._fetch()
+            except OpenAICompatibleError as exc:
+                if current is None or now >= current.usable_until:
+                    raise
+                current.renew_at = min(current.usable_until,
+                                       now + max(RENEW_RETRY_MIN_S, (current.usable_until - now) / 4))
+                log.warning("Renewing the OAuth2 access token failed (%s); the current token stays in use for "
+                            "%.0f s more, and renewal is tried again in %.1f s.", self._redact(str(exc))[:300],
+                            current.usable_until - now, current.renew_at - now)
             return current.value
 
     def invalidate(self, token: Optional[str] = None) -> None:
@@ -315,7 +333,9 @@ class TokenProvider:
         renew_at = started + lifetime - renew_margin(lifetime) if lifetime else float("inf")
         log.info("Fetched an OAuth2 access token from %s (valid %s).", _safe(s.token_url),
                  f"{lifetime:g}s" if lifetime else "until refused")
-        return Token(value=value, renew_at=renew_at, expires_in=lifetime, claims=_jwt_claims(value))
+        usable_until = started + lifetime - 1.0 if lifetime else float("inf")
+        return Token(value=value, renew_at=renew_at, expires_in=lifetime, claims=_jwt_claims(value),
+                     usable_until=usable_until)
 
     @property
     def _url_field(self) -> str:

@@ -117,6 +117,39 @@ def test_a_token_is_renewed_before_it_expires(oidc):
     assert now[0] - 1000.0 < lifetime  # the first token had time left when it was replaced
 
 
+@pytest.mark.parametrize("mode", ["503", "reset", "invalid_client"])
+def test_a_failed_renewal_keeps_the_valid_token_until_it_expires(oidc, mode):
+    """On the provider's clock: the identity provider failing (or refusing the client) at renewal time does not
+    stop calls while the current token is valid; renewal is tried again later, not on every call."""
+    now = [1000.0]
+    settings = ConnectionSettings.from_preset({"base_url": "http://127.0.0.1:9/v1", "models": ["m"],
+                                               **oidc.preset_fields("gateway-long")})
+    provider = TokenProvider(settings.oauth2, clock=lambda: now[0])
+    first = provider.token()
+    lifetime = 600.0  # gateway-long
+    now[0] += lifetime - renew_margin(lifetime)  # the renewal point
+    oidc.fail_token_requests(after=token_requests(oidc), count=2, mode=mode)
+    assert provider.token() == first and provider.fetches == 2  # renewal failed: the valid token is kept
+    assert provider.token() == first and provider.fetches == 2  # and not asked again on the next call
+    now[0] += renew_margin(lifetime) / 4  # a quarter of the time the token had left
+    assert provider.token() == first and provider.fetches == 3  # tried again later: fails again
+    now[0] += renew_margin(lifetime)  # past the token's expiry
+    second = provider.token()  # the endpoint answers again
+    assert second != first and provider.fetches == 4
+
+
+def test_a_failed_renewal_past_expiry_raises(oidc):
+    now = [1000.0]
+    settings = ConnectionSettings.from_preset({"base_url": "http://127.0.0.1:9/v1", "models": ["m"],
+                                               **oidc.preset_fields("gateway-long")})
+    provider = TokenProvider(settings.oauth2, clock=lambda: now[0])
+    provider.token()
+    now[0] += 600.0  # expired
+    oidc.fail_token_requests(after=token_requests(oidc), count=1, mode="invalid_client")
+    with pytest.raises(TokenEndpointError, match="'oauth2_client_secret'"):
+        provider.token()
+
+
 def test_short_lived_tokens_are_renewed_during_a_run(gateway, oidc):
     """4-second tokens over a run that lasts until the server has issued three: every call is answered."""
     server, checker = gateway
