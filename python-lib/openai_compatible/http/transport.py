@@ -55,7 +55,8 @@ _NO_RETRY = urllib3.Retry(0, read=False)
 # "Connection: keep-alive", which HTTP/1.1 connections are without it (RFC 9112, section 9.3)
 _DEFAULT_HEADERS = {"Accept-Encoding": requests.utils.DEFAULT_ACCEPT_ENCODING}
 # headers that carry a credential: not sent on to another host when the provider redirects (requests drops
-# Authorization only; the key headers of the other schemes are credentials just as much)
+# Authorization only; the key headers of the other schemes are credentials just as much, and so are the
+# preset's custom key header and extra headers, whose values are secrets)
 _CREDENTIAL_HEADERS = frozenset(("authorization", "proxy-authorization", "cookie", "api-key", "x-api-key",
                                  "x-goog-api-key"))
 _BODY_HEADERS = ("Content-Type", "Content-Length", "Transfer-Encoding")
@@ -176,7 +177,10 @@ class Transport:
         self._proxied: dict[str, urllib3.PoolManager] = {}
         self._routes: dict[str, _Route] = {}
         self._env_proxies: dict[str, dict] = {}
+        self._timeouts: dict[tuple[float, float], urllib3.Timeout] = {}
         self._headers = {"User-Agent": USER_AGENT, **_DEFAULT_HEADERS}
+        self._credentials = _CREDENTIAL_HEADERS.union(
+            name.lower() for name in (settings.auth_header_name or "", *(n for n, _ in settings.extra_headers)) if name)
         self.cookies = CookieJar()  # as a requests session: cookies a provider sets are sent back to it
         self._cookies_seen = False  # no cookie ever set: no cookie work per call
         self._lock = threading.Lock()
@@ -212,7 +216,9 @@ class Transport:
         if params:
             url += ("&" if "?" in url else "?") + urlencode(params, doseq=True)
         sent = {**self._headers, **(headers or {})}
-        deadline = urllib3.Timeout(connect=timeout[0], read=timeout[1])
+        deadline = self._timeouts.get(timeout)
+        if deadline is None:  # a connection asks for the same pair every time: one object for it
+            deadline = self._timeouts[timeout] = urllib3.Timeout(connect=timeout[0], read=timeout[1])
         history: list[Response] = []
         while True:
             response = Response(self._send(method, url, data, sent, deadline), url, history)
@@ -234,7 +240,7 @@ class Transport:
                 method, data = "GET", None  # what browsers do, and requests with them
                 sent = {k: v for k, v in sent.items() if k not in _BODY_HEADERS}
             if _leaves_origin(url, target):
-                sent = {k: v for k, v in sent.items() if k.lower() not in _CREDENTIAL_HEADERS}
+                sent = {k: v for k, v in sent.items() if k.lower() not in self._credentials}
             url = target
 
     def _send(self, method: str, url: str, data: Optional[bytes], headers: dict,

@@ -108,17 +108,22 @@ def test_a_server_demanding_a_client_certificate_gets_the_presets(tmp_path):
         assert mtls.stream(HI, model="fault-chat").text() == "echo: hi"
 
 
-def test_a_redirect_to_another_host_keeps_the_request_but_not_the_key(fault_server):
+@pytest.mark.parametrize(("changes", "carrier"), [
+    ({}, "authorization"),
+    ({"auth_scheme": "custom_header", "auth_header_name": "X-Portal-Key"}, "x-portal-key"),
+    ({"extra_headers": [{"from": "X-Gateway-Token", "to": "gw-token-0012"}]}, "x-gateway-token"),
+])
+def test_a_redirect_to_another_host_keeps_the_request_but_not_the_credentials(fault_server, changes, carrier):
     with FaultServer() as other:
         # 307 keeps the method and body (RFC 9110, section 15.4.8); "localhost" is another host than 127.0.0.1
         target = other.url.replace("127.0.0.1", "localhost") + "/chat/completions"
         fault_server.script(Fault.error(307, None, headers={"Location": target}))
-        result = Client.from_preset(preset(fault_server.url)).chat(HI, model="fault-chat")
+        result = Client.from_preset(preset(fault_server.url, **changes)).chat(HI, model="fault-chat")
         assert result.text == "echo: hi"
-        assert fault_server.requests[0].headers["authorization"] == f"Bearer {KEY}"
+        assert carrier in fault_server.requests[0].headers
         moved = other.requests[0]
         assert moved.method == "POST" and moved.body["messages"] == HI
-        assert "authorization" not in moved.headers
+        assert carrier not in moved.headers and "user-agent" in moved.headers
 
 
 def test_a_see_other_redirect_is_followed_as_a_get_on_the_same_host(fault_server):
