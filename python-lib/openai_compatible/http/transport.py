@@ -52,7 +52,7 @@ MAX_REDIRECTS = 30  # as requests
 # MaxRetryError (its reason inside), a failure once the request was sent as itself
 _NO_RETRY = urllib3.Retry(0, read=False)
 # what requests sends by default besides the User-Agent (the Accept header is the caller's); not its
-# "Connection: keep-alive", which HTTP/1.1 connections are without it (RFC 9112, section 9.3)
+# "Connection: keep-alive": HTTP/1.1 connections persist without it (RFC 9112, section 9.3)
 _DEFAULT_HEADERS = {"Accept-Encoding": requests.utils.DEFAULT_ACCEPT_ENCODING}
 # headers that carry a credential: not sent on to another host when the provider redirects (requests drops
 # Authorization only; the key headers of the other schemes are credentials just as much, and so are the
