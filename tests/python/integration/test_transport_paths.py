@@ -152,3 +152,19 @@ def test_a_user_and_password_in_the_url_are_sent_as_basic_authentication(fault_s
     assert client.chat(HI, model="fault-chat").text == "echo: hi"
     expected = "Basic " + base64.b64encode(b"me:url-pass-0011").decode()
     assert fault_server.requests[0].headers["authorization"] == expected
+
+
+def test_a_proxy_that_is_down_is_a_connection_error_and_the_check_names_the_proxy(fault_server):
+    import socket
+
+    from openai_compatible.check import run_checks
+
+    with socket.socket() as probe:  # a port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = Client.from_preset(preset(fault_server.url, proxy=f"http://127.0.0.1:{port}"))
+    with pytest.raises(APIConnectionError):
+        client.chat(HI, model="fault-chat")
+    reach = {r.name: r for r in run_checks(client)}["reachable"]
+    assert reach.status == "fail" and "The proxy refused" in reach.meaning and "proxy" in reach.setting
+    assert fault_server.calls == 0
