@@ -61,7 +61,7 @@ class Sender:
         try:
             response = self.transport.request(method, url, data=data, headers=headers,
                                               params=request_query(s, endpoint),
-                                              timeout=(s.connect_timeout_s, s.read_timeout_s), stream=True)
+                                              timeout=(s.connect_timeout_s, s.read_timeout_s))
         except requests.exceptions.SSLError as exc:
             raise APIConnectionError(self.redact(
                 f"{where}: TLS failed for {safe_url(url)} ({transport_reason(exc)}). If the provider uses a corporate "

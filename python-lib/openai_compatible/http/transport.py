@@ -206,13 +206,11 @@ class Transport:
 
     def request(self, method: str, url: str, *, data: Optional[bytes] = None,
                 headers: Optional[Mapping[str, str]] = None, params: Optional[Mapping[str, str]] = None,
-                timeout: tuple[float, float] = (10.0, 60.0), allow_redirects: bool = True,
-                stream: bool = True) -> Response:
-        """One exchange; the answer's body is left unread (``stream`` is always so, and kept for callers
-        written for ``requests``). Failures raise ``requests``' exceptions, as a ``requests`` session would:
+                timeout: tuple[float, float] = (10.0, 60.0), allow_redirects: bool = True) -> Response:
+        """One exchange; the answer's body is left unread (read it, or close the response). Failures raise
+        ``requests``' exceptions, as a ``requests`` session would:
         ``SSLError``, ``ProxyError``, ``ConnectTimeout``, ``ReadTimeout``, ``ConnectionError``,
         ``TooManyRedirects``; a URL or header value HTTP does not allow raises a ``ValueError``."""
-        del stream
         if params:
             url += ("&" if "?" in url else "?") + urlencode(params, doseq=True)
         sent = {**self._headers, **(headers or {})}
