@@ -18,7 +18,7 @@ def table(results: dict[str, Any]) -> str:
     """The headline figures, one line each: measure, plugin, peer, ideal or target, met."""
     m = results["measures"]
     t = results["targets"]
-    lines: list[tuple[str, str, str, str, str]] = [("measure", "plugin", "peer (openai SDK)", "ideal / target",
+    lines: list[tuple[str, str, str, str, str]] = [("measure", "plugin", "peer (the openai SDK)", "ideal / target",
                                                     "met")]
     thr = m.get("throughput")
     if thr:
@@ -59,6 +59,18 @@ def table(results: dict[str, Any]) -> str:
         lines.append(("5. HTTP calls per row", _fmt(calls["plugin"], 3),
                       _fmt(calls.get("peer"), 3) if calls.get("peer") is not None else "-", "1.000",
                       _met(t["http_calls"]["met"])))
+    per_call = m.get("per_call")
+    if per_call:
+        figures = per_call["clients"]
+        chat = figures.get("chat", {}).get("cpu_ms_per_call")
+        floor = figures.get("urllib3", {}).get("cpu_ms_per_call")
+        lines.append((f"6. client CPU per call, Client.chat ({per_call['threads']} threads, "
+                      f"{per_call['latency_ms']:g} ms server)", _fmt(chat, 3, " ms"), "-",
+                      t.get("cpu_per_call", {}).get("target", "").replace(" per Client.chat call", ""),
+                      _met(t.get("cpu_per_call", {}).get("met"))))
+        lines.append(("   bare urllib3 pool / bare requests (same run, same server)",
+                      f"{_fmt(floor, 3)} / {_fmt(figures.get('requests', {}).get('cpu_ms_per_call'), 3)} ms", "-",
+                      f"Client.chat = {chat / floor:.2f} x urllib3" if chat and floor else "", ""))
     widths = [max(len(row[i]) for row in lines) for i in range(5)]
     out = []
     for number, row in enumerate(lines):
@@ -69,14 +81,14 @@ def table(results: dict[str, Any]) -> str:
 
 
 def plot(results: dict[str, Any], path: str) -> None:
-    """Three panels: rows/s against the ideal, CPU per 1000 rows, peak memory against rows."""
+    """Four panels: rows/s against the ideal, CPU per 1000 rows, peak memory against rows, CPU per call."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     m = results["measures"]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.4))
 
     ax = axes[0]
     labels, values, ideals, colors = [], [], [], []
@@ -140,6 +152,23 @@ def plot(results: dict[str, Any], path: str) -> None:
     ax.set_xlabel("rows")
     ax.set_ylabel("MB")
     ax.set_title("Client memory")
+    ax = axes[3]
+    per_call = m.get("per_call")
+    if per_call:
+        names = list(per_call["clients"])
+        values = [per_call["clients"][name]["cpu_ms_per_call"] for name in names]
+        labels = {"chat": "Client.chat", "urllib3": "bare urllib3", "requests": "bare requests"}
+        ax.bar([labels.get(n, n) for n in names], values, width=0.5,
+               color=["tab:blue", "tab:gray", "tab:orange"][:len(names)])
+        target = per_call.get("target_ms")
+        if target:
+            ax.axhline(target, color="black", linestyle="dashed", label=f"target: {target:g} ms")
+            ax.legend(fontsize=8)
+        for x, value in enumerate(values):
+            ax.text(x, value, f"{value:.3f} ms", ha="center", va="bottom", fontsize=8)
+        ax.set_title(f"Client CPU per call ({per_call['threads']} threads, {per_call['latency_ms']:g} ms server)")
+    ax.set_ylabel("CPU ms per call (median)")
+
     fig.suptitle(results.get("title", "openai-compatible bench"), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=80)

@@ -41,7 +41,7 @@ def check_reachable(ctx: CheckContext) -> None:
             error: Optional[BaseException] = None
             try:
                 transport.request("GET", origin + "/", timeout=(s.connect_timeout_s, min(s.read_timeout_s, 15.0)),
-                                  allow_redirects=False, stream=True).close()
+                                  allow_redirects=False).close()
             except Exception as exc:
                 error = exc
             latency = (time.perf_counter() - started) * 1000.0

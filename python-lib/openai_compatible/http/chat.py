@@ -4,8 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
-import requests
-
 from ..compat import Compatibility
 from ..pricing import estimated_cost
 from ..ratelimit import estimate_tokens
@@ -17,6 +15,7 @@ from .payloads import chat_body, message_chars
 from .retries import Call, RetryLoop
 from .send import Sender
 from .streaming import ChatStream, StreamAccumulator, read_stream
+from .transport import Response
 
 PATH = "/chat/completions"
 
@@ -47,7 +46,7 @@ class ChatRequest:
 class _Opened:
     """A stream attempt that got through: its response, and its first text piece (None: it had none)."""
 
-    response: requests.Response
+    response: Response
     pieces: Iterator[str]
     first: Optional[str]
 

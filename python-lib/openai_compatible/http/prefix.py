@@ -39,8 +39,7 @@ def lists_models(transport: Transport, settings: ConnectionSettings, url: str) -
     try:
         response = transport.request("GET", url, headers=request_headers(settings, endpoint),
                                      params=request_query(settings, endpoint), allow_redirects=False,
-                                     timeout=(settings.connect_timeout_s, min(settings.read_timeout_s, 15.0)),
-                                     stream=True)
+                                     timeout=(settings.connect_timeout_s, min(settings.read_timeout_s, 15.0)))
     except (requests.exceptions.RequestException, ValueError):
         return False
     try:

@@ -16,6 +16,7 @@ from ..sse import iter_sse_data
 from .answers import refused
 from .failures import is_timeout, transport_reason
 from .send import error_in_answer
+from .transport import Response
 
 
 class StreamAccumulator:
@@ -101,7 +102,7 @@ class StreamAccumulator:
         return result
 
 
-def read_stream(response: requests.Response, accumulator: StreamAccumulator, *, where: str,
+def read_stream(response: Response, accumulator: StreamAccumulator, *, where: str,
                 redact: Callable[[object], str], read_timeout_s: float) -> Iterator[str]:
     """Feeds ``accumulator`` with the events of an SSE ``response`` up to ``[DONE]``, yielding text pieces.
 

@@ -734,7 +734,7 @@ def test_discovery_failure_falls_back_to_the_listed_models(fault_server):
 def test_tls_is_verified_by_default(fault_server):
     https = fault_server.url.replace("http://", "https://")
     client = client_for(type("Https", (), {"url": https})(), max_retries=0)
-    assert client.transport.session.verify is not False  # True, or the CA bundle named by REQUESTS_CA_BUNDLE
+    assert client.transport.pool_options["cert_reqs"] == "CERT_REQUIRED"  # the default or REQUESTS_CA_BUNDLE trust
     with pytest.raises(APIConnectionError) as info:
         client.chat(HI, model="fault-chat")
     assert "TLS" in str(info.value)

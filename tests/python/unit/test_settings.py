@@ -394,16 +394,21 @@ def test_client_key_needs_a_certificate():
     assert "'client_key'" in settings_error(openai_preset(client_key="/etc/key.pem"))
 
 
-def test_tls_and_proxy_reach_the_session(monkeypatch):
+def test_tls_and_proxy_reach_the_transport(monkeypatch):
+    import certifi
+
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
     client = Client.from_preset(openai_preset(ca_bundle="/etc/corp-ca.pem", client_cert="/c.pem",
                                               client_key="/k.pem", proxy="http://proxy.corp:3128"))
-    assert client.transport.session.verify == "/etc/corp-ca.pem"
-    assert client.transport.session.cert == ("/c.pem", "/k.pem")
-    assert client.transport.session.proxies == {"http": "http://proxy.corp:3128", "https": "http://proxy.corp:3128"}
-    assert Client.from_preset(openai_preset()).transport.session.verify is True
-    assert Client.from_preset(openai_preset(verify_tls=False)).transport.session.verify is False
+    pools = client.transport.pool_options  # what every urllib3 pool of the connection is made with
+    assert pools["ca_certs"] == "/etc/corp-ca.pem" and pools["cert_reqs"] == "CERT_REQUIRED"
+    assert (pools["cert_file"], pools["key_file"]) == ("/c.pem", "/k.pem")
+    assert client.transport.proxies == {"http": "http://proxy.corp:3128", "https": "http://proxy.corp:3128"}
+    default = Client.from_preset(openai_preset()).transport.pool_options
+    assert default["cert_reqs"] == "CERT_REQUIRED" and default["ca_certs"] == certifi.where()
+    assert Client.from_preset(openai_preset(verify_tls=False)).transport.pool_options["cert_reqs"] == "CERT_NONE"
+    assert "cert_file" not in default
 
 
 def test_the_environment_is_read_once_and_the_preset_wins(monkeypatch):
@@ -411,15 +416,14 @@ def test_the_environment_is_read_once_and_the_preset_wins(monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "http://env-proxy:3128")
     monkeypatch.setenv("NO_PROXY", "internal.corp")
     client = Client.from_preset(openai_preset())
-    assert client.transport.session.trust_env is False  # requests no longer re-reads the environment per call
-    assert client.transport.session.verify == "/etc/env-ca.pem"
+    assert client.transport.pool_options["ca_certs"] == "/etc/env-ca.pem"
     assert client.transport.proxies_for("https://api.example.com/v1/chat/completions") == {"https": "http://env-proxy:3128"}
     assert client.transport.proxies_for("https://llm.internal.corp/v1/chat/completions") is None
     own = Client.from_preset(openai_preset(ca_bundle="/etc/corp-ca.pem", proxy="http://proxy.corp:3128"))
-    assert own.transport.session.verify == "/etc/corp-ca.pem"
+    assert own.transport.pool_options["ca_certs"] == "/etc/corp-ca.pem"
     assert own.transport.proxies_for("https://api.example.com/v1") == {"http": "http://proxy.corp:3128",
                                                               "https": "http://proxy.corp:3128"}
-    assert Client.from_preset(openai_preset(verify_tls=False)).transport.session.verify is False
+    assert Client.from_preset(openai_preset(verify_tls=False)).transport.pool_options["cert_reqs"] == "CERT_NONE"
 
 
 # --- secrets --------------------------------------------------------------------------------------------------------

@@ -1,0 +1,170 @@
+"""The client's own HTTP transport (``urllib3`` pools under a thin layer) keeps what a ``requests`` session gave:
+proxies from the environment (and ``NO_PROXY``) or the preset (with credentials, and a ``CONNECT`` tunnel for
+HTTPS), the CA bundle, client certificates (mTLS), redirects without leaking the key to another host, and
+cookies a gateway sets. Real servers: the fault server (plain or TLS), a forward proxy, ``openssl`` certificates."""
+import base64
+import shutil
+import ssl
+import subprocess
+
+import pytest
+from openai_compatible import APIConnectionError, Client, OpenAICompatibleError
+
+from tests.servers.fault_server import Fault, FaultServer
+from tests.servers.forward_proxy import ForwardProxy
+
+KEY = "sk-transport-paths-0001"
+HI = [{"role": "user", "content": "hi"}]
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
+              "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def preset(url, **changes):
+    return dict({"base_url": url, "models": ["fault-chat"], "api_key": KEY, "max_retries": 0}, **changes)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def make_cert(directory, name, *extra):
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is needed to make a test certificate", pytrace=False)
+    cert, key = directory / f"{name}.pem", directory / f"{name}-key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "2", "-subj", f"/CN={name}", *extra], check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+def tls_server(tmp_path, client_ca=None):
+    """A fault server behind TLS (a certificate for 127.0.0.1); with ``client_ca``, it demands a client
+    certificate signed by it."""
+    cert, key = make_cert(tmp_path, "server", "-addext", "subjectAltName=IP:127.0.0.1")
+    server = FaultServer()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    if client_ca:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(client_ca)
+    server._httpd.socket = context.wrap_socket(server._httpd.socket, server_side=True)
+    return server, cert
+
+
+def test_plain_http_goes_through_the_environment_proxy_unless_no_proxy_names_the_host(fault_server, monkeypatch):
+    with ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        assert Client.from_preset(preset(fault_server.url)).chat(HI, model="fault-chat").text == "echo: hi"
+        assert proxy.seen == [("POST", fault_server.url + "/chat/completions")]  # the absolute form, to a proxy
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        assert Client.from_preset(preset(fault_server.url)).chat(HI, model="fault-chat").text == "echo: hi"
+        assert len(proxy.seen) == 1 and fault_server.calls == 2
+
+
+def test_the_environment_is_read_when_the_client_is_made_not_on_each_call(fault_server, monkeypatch):
+    with ForwardProxy() as proxy:
+        client = Client.from_preset(preset(fault_server.url))
+        client.chat(HI, model="fault-chat")
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)  # set after the first call: that client keeps its route
+        client.chat(HI, model="fault-chat")
+        assert proxy.seen == [] and fault_server.calls == 2
+
+
+def test_the_preset_proxy_sends_its_credentials_and_a_refusal_never_shows_them(fault_server):
+    password = "proxy-pass-0009"
+    expected = "Basic " + base64.b64encode(f"me:{password}".encode()).decode()
+    with ForwardProxy(require_auth=expected) as proxy:
+        url = proxy.url.replace("http://", f"http://me:{password}@")
+        assert Client.from_preset(preset(fault_server.url, proxy=url)).chat(HI, model="fault-chat").text == "echo: hi"
+        assert proxy.auth_headers == [expected]
+        wrong = proxy.url.replace("http://", "http://me:wrong-pass-0010@")
+        with pytest.raises(OpenAICompatibleError) as info:
+            Client.from_preset(preset(fault_server.url, proxy=wrong)).chat(HI, model="fault-chat")
+        assert "407" in str(info.value) and "wrong-pass-0010" not in str(info.value)
+    assert fault_server.calls == 1
+
+
+def test_https_goes_through_a_proxy_tunnel_and_is_verified_against_the_ca_bundle(tmp_path):
+    server, cert = tls_server(tmp_path)
+    with server, ForwardProxy() as proxy:
+        url = f"https://127.0.0.1:{server.port}/v1"
+        client = Client.from_preset(preset(url, proxy=proxy.url, ca_bundle=cert))
+        assert client.chat(HI, model="fault-chat").text == "echo: hi"
+        assert proxy.seen == [("CONNECT", f"127.0.0.1:{server.port}")]  # the key crossed the proxy encrypted
+        with pytest.raises(APIConnectionError, match="ca_bundle"):  # the default trust store refuses it
+            Client.from_preset(preset(url, proxy=proxy.url)).chat(HI, model="fault-chat")
+
+
+def test_a_server_demanding_a_client_certificate_gets_the_presets(tmp_path):
+    client_cert, client_key = make_cert(tmp_path, "client")
+    server, cert = tls_server(tmp_path, client_ca=client_cert)
+    with server:
+        url = f"https://127.0.0.1:{server.port}/v1"
+        with pytest.raises(APIConnectionError):
+            Client.from_preset(preset(url, ca_bundle=cert)).chat(HI, model="fault-chat")
+        mtls = Client.from_preset(preset(url, ca_bundle=cert, client_cert=client_cert, client_key=client_key))
+        assert mtls.chat(HI, model="fault-chat").text == "echo: hi"
+        assert mtls.stream(HI, model="fault-chat").text() == "echo: hi"
+
+
+@pytest.mark.parametrize(("changes", "carrier"), [
+    ({}, "authorization"),
+    ({"auth_scheme": "custom_header", "auth_header_name": "X-Portal-Key"}, "x-portal-key"),
+    ({"extra_headers": [{"from": "X-Gateway-Token", "to": "gw-token-0012"}]}, "x-gateway-token"),
+])
+def test_a_redirect_to_another_host_keeps_the_request_but_not_the_credentials(fault_server, changes, carrier):
+    with FaultServer() as other:
+        # 307 keeps the method and body (RFC 9110, section 15.4.8); "localhost" is another host than 127.0.0.1
+        target = other.url.replace("127.0.0.1", "localhost") + "/chat/completions"
+        fault_server.script(Fault.error(307, None, headers={"Location": target}))
+        result = Client.from_preset(preset(fault_server.url, **changes)).chat(HI, model="fault-chat")
+        assert result.text == "echo: hi"
+        assert carrier in fault_server.requests[0].headers
+        moved = other.requests[0]
+        assert moved.method == "POST" and moved.body["messages"] == HI
+        assert carrier not in moved.headers and "user-agent" in moved.headers
+
+
+def test_a_see_other_redirect_is_followed_as_a_get_on_the_same_host(fault_server):
+    fault_server.script(Fault.error(303, None, headers={"Location": "/v1/models"}))
+    with pytest.raises(OpenAICompatibleError):  # a model list is no chat answer
+        Client.from_preset(preset(fault_server.url)).chat(HI, model="fault-chat")
+    first, moved = fault_server.requests[:2]
+    assert (first.method, moved.method, moved.path) == ("POST", "GET", "/v1/models")
+    assert moved.headers["authorization"] == f"Bearer {KEY}" and moved.raw == b""
+
+
+def test_a_cookie_the_gateway_sets_is_sent_back(fault_server):
+    answer = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"},
+                           "finish_reason": "stop"}]}
+    fault_server.script(Fault.error(200, answer, headers={"Set-Cookie": "lb=node-7; Path=/"}))
+    client = Client.from_preset(preset(fault_server.url))
+    assert client.chat(HI, model="fault-chat").text == "hello"
+    assert client.chat(HI, model="fault-chat").text == "echo: hi"
+    first, second = fault_server.requests
+    assert "cookie" not in first.headers and second.headers["cookie"] == "lb=node-7"
+
+
+def test_a_user_and_password_in_the_url_are_sent_as_basic_authentication(fault_server):
+    url = fault_server.url.replace("http://", "http://me:url-pass-0011@")
+    client = Client.from_preset(preset(url, auth_scheme="none", api_key=""))
+    assert client.chat(HI, model="fault-chat").text == "echo: hi"
+    expected = "Basic " + base64.b64encode(b"me:url-pass-0011").decode()
+    assert fault_server.requests[0].headers["authorization"] == expected
+
+
+def test_a_proxy_that_is_down_is_a_connection_error_and_the_check_names_the_proxy(fault_server):
+    import socket
+
+    from openai_compatible.check import run_checks
+
+    with socket.socket() as probe:  # a port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = Client.from_preset(preset(fault_server.url, proxy=f"http://127.0.0.1:{port}"))
+    with pytest.raises(APIConnectionError):
+        client.chat(HI, model="fault-chat")
+    reach = {r.name: r for r in run_checks(client)}["reachable"]
+    assert reach.status == "fail" and "The proxy refused" in reach.meaning and "proxy" in reach.setting
+    assert fault_server.calls == 0
