@@ -1,9 +1,14 @@
 """The prompt task's settings from apply() options, and the columns it adds."""
 from __future__ import annotations
 
+import json
+
 import pytest
-from openai_compatible import SettingsError
+from openai_compatible import Client, SettingsError
+from openai_compatible.engine import RowEngine
 from openai_compatible.tasks.prompt import APPLY_OPTIONS, PromptSpec, PromptTask
+
+from tests.servers.fault_server import Fault
 
 
 def test_apply_options_become_the_spec():
@@ -40,3 +45,57 @@ def test_the_reasoning_and_raw_response_columns_are_described():
     assert columns["raw_response"] == ("string", "The provider's full JSON response")
     plain = PromptTask(PromptSpec(model="m", prompt_template="{{text}}"), ["text"])
     assert not {"reasoning", "raw_response"} & {c.name for c in plain.output_columns()}
+
+
+def task_for(**changes) -> PromptTask:
+    spec = dict(model="m", prompt_template="{{text}}")
+    spec.update(changes)
+    return PromptTask(PromptSpec(**spec), ["text"])
+
+
+def test_an_empty_model_is_refused_before_any_request():
+    with pytest.raises(SettingsError, match="^Parameter 'model' is empty: choose a model of the connection.$"):
+        task_for(model="")
+
+
+@pytest.mark.parametrize("system_prompt, template, system", [
+    ("", "{{text}}", "Answer with a JSON object."),
+    ("Be brief.", "{{text}}", "Be brief.\n\nAnswer with a JSON object."),
+    ("", "Reply in Json: {{text}}", None),  # the prompt mentions JSON already
+    ("Answer in JSON.", "{{text}}", "Answer in JSON."),
+])
+def test_json_mode_makes_sure_the_prompt_mentions_json(system_prompt, template, system):
+    # several providers refuse JSON mode unless the prompt says JSON
+    messages = task_for(output_format="json_object", system_prompt=system_prompt,
+                        prompt_template=template)._fixed_messages
+    assert messages == ([{"role": "system", "content": system}] if system else [])
+
+
+def test_examples_become_user_and_assistant_turns_before_the_row():
+    task = task_for(system_prompt="Add.", examples=[{"input": "1+1", "output": "2"}, {"from": "2+2", "to": "4"}])
+    assert task.messages_for({"text": "3+3"}) == [
+        {"role": "system", "content": "Add."},
+        {"role": "user", "content": "1+1"}, {"role": "assistant", "content": "2"},
+        {"role": "user", "content": "2+2"}, {"role": "assistant", "content": "4"},
+        {"role": "user", "content": "3+3"}]
+
+
+@pytest.mark.parametrize("example", [{"input": "1+1"}, {"output": "2"}, {"from": " ", "to": "2"}, {}])
+def test_an_example_without_input_or_output_is_refused(example):
+    with pytest.raises(SettingsError, match="'examples' entry 2 needs both an input and an output"):
+        task_for(examples=[{"input": "a", "output": "b"}, example])
+
+
+def test_the_raw_response_and_the_model_that_answered_are_kept(fault_server):
+    body = {"id": "c1", "object": "chat.completion", "created": 1, "model": "served-model-é",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 4, "completion_tokens": 1, "total_tokens": 5}}
+    fault_server.script(Fault.error(200, body))
+    task = task_for(raw_response=True)
+    client = Client.from_preset({"base_url": fault_server.url, "models": ["m"], "max_retries": 0})
+    with client:
+        [out] = list(RowEngine(task, client, concurrency=1).run([[{"text": "hi"}]]))[0]
+    assert (out["response"], out["model"], out["prompt_tokens"]) == ("hello", "served-model-é", 4)
+    assert json.loads(out["raw_response"]) == body
+    assert "served-model-é" in out["raw_response"]  # written as is, not as \\u escapes

@@ -577,3 +577,26 @@ def test_auth_description_names_the_scheme_never_the_key(changes, expect):
     settings = ConnectionSettings.from_preset(openai_preset(**changes))
     text = settings.auth_description(bool(settings.api_key))
     assert expect in text and KEY not in text
+
+
+@pytest.mark.parametrize("target, given, suggested", [
+    ("https://res.openai.azure.com/v1", "ends in", "https://res.openai.azure.com"),
+    ("https://gw.example.com/v1/azure?key=k", "holds", "https://gw.example.com/azure"),
+    ("https://gw.example.com/azure/v1/", "ends in", "https://gw.example.com/azure"),
+])
+def test_an_azure_target_uri_with_v1_gets_the_uri_to_give_instead(target, given, suggested):
+    assert settings_error(azure_preset(target_uri=target)) == (
+        f"Preset field 'target_uri' {given} /v1: in Azure style, give the Target URI *without* /v1 "
+        f"('{suggested}'); the plugin adds the API paths itself.")
+
+
+def test_an_endpoint_without_a_target_anywhere_is_told_where_to_give_one():
+    assert settings_error(azure_preset(target_uri="")) == (
+        "Preset field 'endpoints[1].target_uri' is empty and the preset has no 'target_uri': give the Target URI "
+        "of this endpoint or of the whole preset.")
+
+
+def test_an_endpoints_own_target_uri_with_v1_in_its_path_is_refused_by_name():
+    preset = azure_preset()
+    preset["endpoints"][1]["target_uri"] = "https://llama.models.ai.azure.com/v1/gw"
+    assert settings_error(preset).startswith("Preset field 'endpoints[2].target_uri' holds /v1")
