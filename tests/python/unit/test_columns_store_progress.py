@@ -169,3 +169,23 @@ def test_store_merge_and_snapshot(tmp_path) -> None:
     assert {k: v for k, (v, _) in copy.get_many(["a", "b", "shared"]).items()} == {"a": 1, "b": 2, "shared": "first"}
     copy.close()
     first.close()
+
+
+def test_request_keys_never_change_between_versions():
+    # a cache kept across plugin updates keeps answering only if the same request gets the same key
+    assert request_key("chat", "m", [{"role": "user", "content": "x"}], {"temperature": 0}) == (
+        "d9b90803ab25a212b96b94626d02c541")
+
+
+def test_a_closed_store_drops_late_answers_and_closes_once(tmp_path):
+    path = str(tmp_path / "answers.sqlite")
+    store = AnswerStore(path)
+    store.put_many([("k1", {"text": "kept"})])
+    store.close()
+    store.put_many([("k2", {"text": "late"})])  # a worker of a stopped run answering afterwards: not kept
+    store.close()
+    reopened = AnswerStore(path)
+    try:
+        assert set(reopened.get_many(["k1", "k2"])) == {"k1"} and len(reopened) == 1
+    finally:
+        reopened.close()

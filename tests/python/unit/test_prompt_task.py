@@ -99,3 +99,10 @@ def test_the_raw_response_and_the_model_that_answered_are_kept(fault_server):
     assert (out["response"], out["model"], out["prompt_tokens"]) == ("hello", "served-model-é", 4)
     assert json.loads(out["raw_response"]) == body
     assert "served-model-é" in out["raw_response"]  # written as is, not as \\u escapes
+
+
+def test_sampling_settings_are_sent_as_the_api_names_them():
+    options = task_for(temperature="0.3", top_p=0.5, max_output_tokens=64, stop=["END", ""], seed="42",
+                       reasoning_effort="low")._options
+    assert options == {"temperature": 0.3, "top_p": 0.5, "max_tokens": 64, "stop": ["END"], "seed": 42,
+                       "reasoning_effort": "low"}
