@@ -1,0 +1,50 @@
+"""client.openai(): the official SDK's client with the preset's URL and credentials, for each Azure case."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+from openai_compatible import Client
+
+HELLO = [{"role": "user", "content": "az"}]
+
+
+def azure(server, **changes) -> dict:
+    preset = {"style": "azure", "target_uri": server.target_uri, "api_version": "2024-10-21",
+              "endpoints": [{"name": "gpt", "kind": "azure_deployment", "deployment": "dep-1"}]}
+    preset.update(changes)
+    return preset
+
+
+def test_a_single_azure_endpoint_needs_no_name(fault_server):
+    with Client.from_preset(azure(fault_server, auth_scheme="none")) as client:
+        answer = client.openai().chat.completions.create(model="gpt", messages=HELLO)
+    assert answer.choices[0].message.content == "echo: az"
+    assert fault_server.requests[-1].path == "/openai/deployments/dep-1/chat/completions"
+
+
+def test_an_azure_deployment_with_a_bearer_key_sends_it_as_a_bearer_token(fault_server):
+    fault_server.require_auth("sk-entra", scheme="bearer")
+    with Client.from_preset(azure(fault_server, auth_scheme="bearer", api_key="sk-entra")) as client:
+        answer = client.openai("gpt").chat.completions.create(model="gpt", messages=HELLO)
+    assert answer.choices[0].message.content == "echo: az"
+    assert fault_server.requests[-1].header("api-key") is None
+
+
+def test_without_a_key_no_placeholder_credential_leaves(fault_server):
+    # the SDK insists on a key: the placeholder it gets is taken off every request
+    with Client.from_preset(azure(fault_server, auth_scheme="none")) as client:
+        client.openai("gpt").chat.completions.create(model="gpt", messages=HELLO)
+    request = fault_server.requests[-1]
+    assert request.header("api-key") is None and request.header("authorization") is None
+
+
+def test_without_the_sdk_the_error_says_what_to_install_or_use_instead(fault_server, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openai", None)
+    with Client.from_preset({"base_url": fault_server.url, "models": ["m"]}) as client:
+        with pytest.raises(ImportError) as caught:
+            client.openai()
+    assert str(caught.value) == (
+        "client.openai() needs the official OpenAI Python SDK: install the 'openai' package in this code "
+        "environment (pip install openai), or use client.chat(), client.stream() and client.embed(), which need "
+        "nothing more.")
