@@ -35,10 +35,14 @@ def test_store_persists_answers_and_tells_this_run_from_older_ones(tmp_path):
 
 def test_temporary_store_is_removed_on_close():
     import os
+    import tempfile
 
     store = AnswerStore()
     store.put_many([("k", 1)])
     path = store.path
+    # named for what it is, in the temporary directory: a file a killed process leaves there is recognisable
+    assert os.path.dirname(path) == tempfile.gettempdir()
+    assert os.path.basename(path).startswith("oc-answers-") and path.endswith(".sqlite")
     store.close()
     assert not os.path.exists(path)
 
@@ -85,6 +89,7 @@ def test_a_store_with_an_unknown_version_is_refused(tmp_path, version):
     with pytest.raises(SettingsError, match="unknown schema version") as caught:
         AnswerStore(path)
     assert path in str(caught.value) and "start a new cache" in str(caught.value)
+    assert f"({version!r}; this version of the plugin reads 1)" in str(caught.value)  # the value found
 
 
 def test_a_file_that_is_not_a_store_is_refused(tmp_path):
