@@ -4,7 +4,8 @@ from __future__ import annotations
 import gzip
 import json
 
-from openai_compatible import ConnectionSettings
+import pytest
+from openai_compatible import Client, ConnectionSettings, UnknownModelError
 from openai_compatible.http.prefix import lists_models
 from openai_compatible.http.transport import Transport
 
@@ -37,3 +38,12 @@ def test_an_answer_larger_than_a_model_list_can_be_is_not_read_whole(fault_serve
     huge = dict(MODELS, padding="x" * (2 * 1024 * 1024))
     fault_server.always(Fault.error(200, huge))
     assert not probe(fault_server)
+
+
+def test_an_error_from_a_base_url_without_v1_names_the_url_with_it(fault_server):
+    with Client.from_preset({"base_url": fault_server.target_uri, "models": ["m"], "auth_scheme": "none",
+                             "max_retries": 0}) as client:
+        with pytest.raises(UnknownModelError) as caught:
+            client.chat([{"role": "user", "content": "hi"}], model="m")
+    assert f"set 'base_url' to '{fault_server.url}'" in str(caught.value)
+    assert [r.path for r in fault_server.requests] == ["/chat/completions", "/v1/models"]

@@ -48,3 +48,13 @@ def test_without_the_sdk_the_error_says_what_to_install_or_use_instead(fault_ser
         "client.openai() needs the official OpenAI Python SDK: install the 'openai' package in this code "
         "environment (pip install openai), or use client.chat(), client.stream() and client.embed(), which need "
         "nothing more.")
+
+
+def test_the_sdk_client_sends_the_presets_extra_headers_and_query(fault_server):
+    preset = {"base_url": fault_server.url, "models": ["m"], "api_key": "sk-sdk-1",
+              "extra_headers": [{"from": "X-Tenant", "to": "blue"}], "extra_query": [{"from": "env", "to": "test"}]}
+    with Client.from_preset(preset) as client:
+        client.openai().chat.completions.create(model="m", messages=HELLO)
+    request = fault_server.requests[-1]
+    assert request.header("authorization") == "Bearer sk-sdk-1"
+    assert request.header("x-tenant") == "blue" and request.query == {"env": "test"}
