@@ -8,12 +8,14 @@ and the tests import ``openai_compatible.*``; so mutmut runs in ``.mutation/``, 
     python tools/mutation.py report [--modules sse,retry]          report the last results again
     python tools/mutation.py run --sample 400 --seed 1 [--modules ...]   test a random sample only
     python tools/mutation.py report --sample 400 --seed 1 [--modules ...]  report that sample again
+    python tools/mutation.py run --survivors [--sample 400 --seed 1]      rerun what is not killed yet
 
 The report lists the surviving mutants (``.venv/bin/mutmut show NAME`` in ``.mutation/`` prints one's
 diff) and ends with ``mutation score: NN% (K of N non-equivalent mutants killed)``. A full run takes hours
 on two CPUs; ``--sample N --seed S`` tests a uniform random sample of N of the selected modules' mutants
-(the same seed draws the same sample) and the score line then says it is estimated from that sample, with
-a 95% interval. Mutants reviewed as
+(the same seed draws the same sample; the draw is kept in .mutation/, so that editing a module does not
+change the sample being measured) and the score line then says it is estimated from that sample, with a
+95% interval. Mutants reviewed as
 equivalent (no test can tell them from the original) are listed, each with why, in
 tests/mutation/equivalent.md, and are left out of N.
 """
@@ -129,16 +131,52 @@ def draw_sample(names: List[str], size: int, seed: int) -> List[str]:
     return sorted(random.Random(seed).sample(ordered, min(size, len(ordered))))
 
 
+def _sample_path(modules: List[str], skipped: Optional[List[str]], size: int, seed: int) -> str:
+    selection = ",".join(sorted(modules)) or "all"
+    if skipped:
+        selection += "-minus-" + ",".join(sorted(skipped))
+    name = re.sub(r"[^A-Za-z0-9,._-]", "_", f"sample-{size}-seed{seed}-{selection.replace('openai_compatible.', '')}")
+    return os.path.join(STAGE, name[:200] + ".json")
+
+
+def sampled_names(names: List[str], modules: List[str], skipped: Optional[List[str]], size: int, seed: int,
+                  draw: bool) -> Tuple[List[str], int]:
+    """The sample's mutant names and the population it was drawn from.
+
+    The first draw is saved in .mutation/: editing a module renumbers its mutants and changes the
+    population, and the sample must stay the one measured (its tests are rerun, not a new sample). A
+    saved name that no longer exists is left out. Without a saved sample, ``draw`` draws one (else none).
+    """
+    path = _sample_path(modules, skipped, size, seed)
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            saved = json.load(handle)
+        existing = set(names)
+        return [n for n in saved["names"] if n in existing], saved["population"]
+    if not draw:
+        return draw_sample(names, size, seed), len(names)
+    drawn = draw_sample(names, size, seed)
+    os.makedirs(STAGE, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"size": size, "seed": seed, "population": len(names), "names": drawn}, handle, indent=0)
+    return drawn, len(names)
+
+
+def _selected(statuses: Dict[str, str], modules: List[str], skipped: Optional[List[str]]) -> Dict[str, str]:
+    return {k: v for k, v in statuses.items()
+            if _in_modules(k, modules) and not (skipped and any(_in_modules(k, [m]) for m in skipped))}
+
+
 def report(modules: List[str], skipped: Optional[List[str]] = None, sample: Optional[Tuple[int, int]] = None) -> int:
     """Prints the survivors and the score line; returns 1 when nothing was measured.
 
     ``skipped`` modules are left out; ``sample`` (size, seed) restricts the report to that random sample
     of the selected modules' mutants, and the score line says so."""
-    statuses = {k: v for k, v in read_results().items()
-                if _in_modules(k, modules) and not (skipped and any(_in_modules(k, [m]) for m in skipped))}
+    statuses = _selected(read_results(), modules, skipped)
     population = len(statuses)
     if sample:
-        drawn = set(draw_sample(list(statuses), *sample))
+        names, population = sampled_names(list(statuses), modules, skipped, *sample, draw=False)
+        drawn = set(names)
         statuses = {k: v for k, v in statuses.items() if k in drawn}
     equivalents = read_equivalents()
     checked = {k: v for k, v in statuses.items() if v != "not checked"}
@@ -185,22 +223,28 @@ _GENERATE = ("import sys\n"
 
 
 def run(modules: List[str], jobs: int, skipped: Optional[List[str]] = None,
-        sample: Optional[Tuple[int, int]] = None) -> int:
+        sample: Optional[Tuple[int, int]] = None, survivors: bool = False) -> int:
     """Runs mutmut on the modules (all core modules when none; all their mutants, or a random sample), then
-    reports."""
+    reports. ``survivors``: only the mutants not killed yet (survived, untested, timed out or not run), each
+    rerun whatever its last verdict (a timeout rerun alone shows whether it was real)."""
     prepare_stage()
     mutmut = os.path.join(os.path.dirname(sys.executable), "mutmut")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the tests must import the mutated copy
-    if sample or skipped:
+    if sample or skipped or survivors:
         code = subprocess.call([sys.executable, "-c", _GENERATE, str(jobs)], cwd=STAGE, env=env,
                                stdout=subprocess.DEVNULL)
         if code != 0:
             print(f"mutmut could not generate the mutants (exit code {code})", file=sys.stderr)
             return code
-        names = [k for k in read_results() if _in_modules(k, modules)
-                 and not (skipped and any(_in_modules(k, [m]) for m in skipped))]
+        statuses = _selected(read_results(), modules, skipped)
+        names = list(statuses)
         if sample:
-            names = draw_sample(names, *sample)
+            names, _ = sampled_names(names, modules, skipped, *sample, draw=True)
+        if survivors:
+            names = [n for n in names if statuses[n] not in _KILLED or statuses[n] == "timeout"]
+        if not names:
+            print("no mutant to run")
+            return report(modules, skipped, sample)
     else:
         names = [m + ".*" for m in modules]
     code = subprocess.call([mutmut, "run", "--max-children", str(jobs), *names], cwd=STAGE, env=env)
@@ -217,6 +261,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2)")
     parser.add_argument("--sample", type=int, help="test a uniform random sample of this many mutants only")
     parser.add_argument("--seed", type=int, default=1, help="the sample's random seed (default 1)")
+    parser.add_argument("--survivors", action="store_true",
+                        help="rerun only the mutants not killed yet (after adding tests), timeouts included")
     args = parser.parse_args(argv)
     if args.sample is not None and args.sample < 1:
         parser.error(f"--sample must be a positive number of mutants, not {args.sample}")
@@ -224,7 +270,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     skipped = module_names(args.skip)
     sample = (args.sample, args.seed) if args.sample else None
     if args.command == "run":
-        return run(modules, args.jobs, skipped, sample)
+        return run(modules, args.jobs, skipped, sample, args.survivors)
     return report(modules, skipped, sample)
 
 

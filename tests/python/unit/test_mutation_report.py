@@ -11,6 +11,7 @@ from tools import mutation
 def results(tmp_path, monkeypatch):
     """Writes mutmut-style .meta files under a temporary mutants/ and points the tool at it."""
     monkeypatch.setattr(mutation, "MUTANTS", str(tmp_path / "mutants"))
+    monkeypatch.setattr(mutation, "STAGE", str(tmp_path))
 
     def write(path, exit_codes):
         meta = tmp_path / "mutants" / "src" / "openai_compatible" / (path + ".meta")
@@ -86,3 +87,16 @@ def test_a_sample_must_be_positive(capsys):
     with pytest.raises(SystemExit):
         mutation.main(["report", "--sample", "0"])
     assert "--sample must be a positive number of mutants, not 0" in capsys.readouterr().err
+
+
+def test_a_drawn_sample_is_kept_so_that_editing_a_module_does_not_change_it(results):
+    names = [f"openai_compatible.store.x_f__mutmut_{i}" for i in range(1, 41)]
+    modules = mutation.module_names("store")
+    first, population = mutation.sampled_names(names, modules, None, 10, 3, draw=True)
+    assert population == 40 and first == mutation.draw_sample(names, 10, 3)
+    # the module was edited: it has 5 mutants fewer and 2 new ones; the sample stays, less the mutants gone
+    edited = names[:35] + ["openai_compatible.store.x_g__mutmut_1", "openai_compatible.store.x_g__mutmut_2"]
+    again, population = mutation.sampled_names(edited, modules, None, 10, 3, draw=True)
+    assert population == 40 and again == [n for n in first if n in set(edited)]
+    # another size, seed or selection is another sample
+    assert mutation.sampled_names(edited, modules, None, 10, 4, draw=True)[1] == 37
