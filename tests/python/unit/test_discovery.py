@@ -29,3 +29,11 @@ def test_azure_style_presets_offer_no_discovery():
         client.discover_models()
     assert str(caught.value) == ("Model discovery needs an OpenAI-style preset; Azure-style presets list "
                                  "endpoints.")
+
+
+def test_a_failed_discovery_with_listed_models_warns_and_keeps_the_list(fault_server, caplog):
+    fault_server.add_rule(Fault.error(500), when=lambda req: req.route == "models")
+    preset = {"base_url": fault_server.url, "models": ["listed"], "discover_models": True, "max_retries": 0}
+    with caplog.at_level("WARNING", logger="openai_compatible"), Client.from_preset(preset) as client:
+        assert client.models() == ["listed"]
+    assert "Model discovery failed; using the preset's list only." in [r.getMessage() for r in caplog.records]

@@ -600,3 +600,10 @@ def test_an_endpoints_own_target_uri_with_v1_in_its_path_is_refused_by_name():
     preset = azure_preset()
     preset["endpoints"][1]["target_uri"] = "https://llama.models.ai.azure.com/v1/gw"
     assert settings_error(preset).startswith("Preset field 'endpoints[2].target_uri' holds /v1")
+
+
+def test_a_url_shown_in_a_message_loses_its_query_and_credentials():
+    from openai_compatible.settings import safe_url
+
+    assert safe_url("https://user:pw@llm.corp:8443/v1?key=secret") == "https://llm.corp:8443/v1"
+    assert safe_url("llm.corp/v1?key=secret") == "llm.corp/v1"  # no scheme: only the query goes

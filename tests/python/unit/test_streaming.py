@@ -47,3 +47,12 @@ def test_a_provider_that_cannot_stream_gives_the_whole_answer_as_a_finished_stre
         assert stream.text() == "echo: hi"
     assert stream.accumulator.done
     assert repr(stream) == "<openai_compatible.ChatStream finished>"
+
+
+def test_a_stream_is_not_done_before_it_ends():
+    accumulator = StreamAccumulator()
+    assert not accumulator.done
+    accumulator.add(json.loads(chunk("one ")))
+    accumulator.reset()  # a new attempt
+    assert not accumulator.done and accumulator.text == ""
+
