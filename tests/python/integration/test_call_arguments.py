@@ -40,6 +40,7 @@ def test_wrong_messages_are_a_type_error_before_any_request(client, fault_server
     with pytest.raises(TypeError) as info:
         getattr(client, call)(messages, model="m")
     assert isinstance(info.value, SettingsError) and words in str(info.value)
+    assert str(info.value).startswith(f"{call}()")  # names the call that was wrong
     assert "[{'role': 'user', 'content': 'Hello'}]" in str(info.value)
     assert fault_server.calls == 0
 

@@ -436,3 +436,14 @@ def test_a_plain_message_that_compares_keeps_its_signs():
     assert plain_text("<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>").startswith(
         "502 Bad Gateway")
     assert plain_text("<!-- cut --><p>Service <b>down</b></p>") == "Service down"
+
+
+def test_a_403_says_the_key_is_valid_but_not_allowed():
+    error = error_from_response(403, json.dumps({"error": {"message": "Forbidden"}}), {})
+    assert str(error) == ("HTTP 403 permission: Forbidden. The key is valid but not allowed to use this model "
+                          "or endpoint.")
+
+
+def test_a_plain_bad_request_gets_no_hint():
+    error = error_from_response(400, json.dumps({"error": {"message": "temperature must be <= 2"}}), {})
+    assert str(error) == "HTTP 400 bad_request: temperature must be <= 2."

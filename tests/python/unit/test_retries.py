@@ -120,3 +120,12 @@ def test_retry_log_lines_are_cut_to_a_readable_length(caplog):
         loop.run(failing(ServerError("x", provider_message="overloaded " * 200, retry_after=0)), Call("chat"))
     line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("Retrying"))
     assert line.endswith("...") and len(line.split(": ", 1)[1]) <= 300
+
+
+def test_a_logged_provider_message_is_cut_only_past_its_limit():
+    from openai_compatible.http.retries import LOGGED_MESSAGE_CHARS, _short
+
+    exact = "x" * LOGGED_MESSAGE_CHARS
+    assert _short(ServerError("m", provider_message=exact)) == exact
+    longer = _short(ServerError("m", provider_message=exact + "y"))
+    assert longer == "x" * (LOGGED_MESSAGE_CHARS - 3) + "..." and len(longer) == LOGGED_MESSAGE_CHARS
