@@ -447,3 +447,15 @@ def test_a_403_says_the_key_is_valid_but_not_allowed():
 def test_a_plain_bad_request_gets_no_hint():
     error = error_from_response(400, json.dumps({"error": {"message": "temperature must be <= 2"}}), {})
     assert str(error) == "HTTP 400 bad_request: temperature must be <= 2."
+
+
+def test_a_404_naming_no_model_points_at_the_url_first():
+    error = build(404, {"error": {"message": "Not Found"}})
+    assert str(error).endswith(" The URL was not found: check the preset's base_url (it usually ends in /v1; in Azure "
+                               "style, the target URI and the deployment name), then the model ID.")
+
+
+def test_an_error_nested_in_an_error_is_read_at_the_first_level_with_a_message():
+    body = {"error": {"message": "outer words", "error": {"message": "inner words"}}}
+    assert parse_error_body(json.dumps(body))["message"] == "outer words"
+    assert parse_error_body(json.dumps({"error": {"error": {"message": "inner words"}}}))["message"] == "inner words"
