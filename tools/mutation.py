@@ -225,8 +225,9 @@ _GENERATE = ("import sys\n"
 def run(modules: List[str], jobs: int, skipped: Optional[List[str]] = None,
         sample: Optional[Tuple[int, int]] = None, survivors: bool = False) -> int:
     """Runs mutmut on the modules (all core modules when none; all their mutants, or a random sample), then
-    reports. ``survivors``: only the mutants not killed yet (survived, untested, timed out or not run), each
-    rerun whatever its last verdict (a timeout rerun alone shows whether it was real)."""
+    reports. ``survivors``: only the mutants not killed yet (survived, untested, timed out or not run, but not
+    the reviewed equivalents), each rerun whatever its last verdict (a timeout rerun alone shows whether it
+    was real)."""
     prepare_stage()
     mutmut = os.path.join(os.path.dirname(sys.executable), "mutmut")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the tests must import the mutated copy
@@ -240,8 +241,10 @@ def run(modules: List[str], jobs: int, skipped: Optional[List[str]] = None,
         names = list(statuses)
         if sample:
             names, _ = sampled_names(names, modules, skipped, *sample, draw=True)
-        if survivors:
-            names = [n for n in names if statuses[n] not in _KILLED or statuses[n] == "timeout"]
+        if survivors:  # reviewed equivalents stay as they are
+            equivalents = read_equivalents()
+            names = [n for n in names if (statuses[n] not in _KILLED or statuses[n] == "timeout")
+                     and n not in equivalents]
         if not names:
             print("no mutant to run")
             return report(modules, skipped, sample)
