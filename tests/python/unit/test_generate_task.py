@@ -193,3 +193,14 @@ def test_giving_up_names_what_the_last_fruitless_answer_was(fault_server, answer
         list(task.rows(client, concurrency=1))
     assert f"no new valid row (last: {last}). In all" in str(caught.value)
     assert fault_server.calls == 3
+
+
+def test_giving_up_after_cut_off_answers_says_they_were_cut(fault_server):
+    cut = {"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+           "choices": [{"index": 0, "finish_reason": "length",
+                        "message": {"role": "assistant", "content": '{"rows": [{"name": "A'}}]}
+    fault_server.always(Fault.error(200, cut, label="cut"))
+    task = task_for(rows=3, max_fruitless_calls=2)
+    with client_for(fault_server) as client, pytest.raises(GenerationError) as caught:
+        list(task.rows(client, concurrency=1))
+    assert "(last: " in str(caught.value) and "cut off" in str(caught.value)
