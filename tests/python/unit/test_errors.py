@@ -459,3 +459,17 @@ def test_an_error_nested_in_an_error_is_read_at_the_first_level_with_a_message()
     body = {"error": {"message": "outer words", "error": {"message": "inner words"}}}
     assert parse_error_body(json.dumps(body))["message"] == "outer words"
     assert parse_error_body(json.dumps({"error": {"error": {"message": "inner words"}}}))["message"] == "inner words"
+
+
+def test_an_azure_inner_error_code_is_the_code_when_the_error_has_none():
+    body = {"error": {"message": "filtered", "innererror": {"code": "ResponsibleAIPolicyViolation"}}}
+    assert parse_error_body(json.dumps(body))["code"] == "ResponsibleAIPolicyViolation"
+    body["error"]["code"] = "content_filter"
+    assert parse_error_body(json.dumps(body))["code"] == "content_filter"
+
+
+def test_an_error_list_is_read_only_when_the_error_has_no_message_of_its_own():
+    body = {"error": {"message": "top words", "errors": [{"message": "first of the list", "code": "x"}]}}
+    assert parse_error_body(json.dumps(body))["message"] == "top words"
+    body["error"].pop("message")
+    assert parse_error_body(json.dumps(body))["message"] == "first of the list"
