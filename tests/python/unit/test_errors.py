@@ -473,3 +473,11 @@ def test_an_error_list_is_read_only_when_the_error_has_no_message_of_its_own():
     assert parse_error_body(json.dumps(body))["message"] == "top words"
     body["error"].pop("message")
     assert parse_error_body(json.dumps(body))["message"] == "first of the list"
+
+
+def test_a_retry_delay_is_never_read_as_a_token_count():
+    # the delay (400 s) must not complete "5000 tokens ... over the limit" into a context-length error
+    body = {"error": {"status": "RESOURCE_EXHAUSTED", "message": "Request of 5000 tokens is over the limit",
+                      "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "400s"}]}}
+    error = build(429, body)
+    assert type(error).__name__ == "RateLimitError" and error.retry_after == 400.0
