@@ -49,3 +49,10 @@ def test_embed_of_a_single_string_is_a_type_error(client, fault_server):
     with pytest.raises(TypeError, match="wrap a single text in a list"):
         client.embed("a text", model="m")
     assert fault_server.calls == 0
+
+
+def test_a_string_for_messages_says_how_to_wrap_it(client, fault_server):
+    with pytest.raises(InvalidArgumentError) as info:
+        client.chat("What is DSS?", model="m")
+    assert str(info.value) == ("chat() takes a list of messages, not a string: pass [{'role': 'user', 'content': "
+                               "'Hello'}] (for a single prompt, put it in one user message).")
