@@ -335,3 +335,9 @@ def test_the_readme_example_of_three_vllm_replicas_is_a_valid_preset():
     preset = json.loads(section.split("```json", 1)[1].split("```", 1)[0])
     settings = ConnectionSettings.from_preset(preset)
     assert len(settings.replica_roots()) == 3 and ReplicaPool.for_settings(settings).automatic
+
+
+def test_when_every_endpoint_moves_with_the_replicas_no_concurrency_is_kept_for_others():
+    settings = azure(endpoints=[{"name": "gpt"}, {"name": "embed", "deployment": "emb"}])
+    pool = ReplicaPool.for_settings(settings)
+    assert not pool.default_used and pool.upper == 2 * settings.concurrency_upper_bound
