@@ -341,3 +341,14 @@ def test_when_every_endpoint_moves_with_the_replicas_no_concurrency_is_kept_for_
     settings = azure(endpoints=[{"name": "gpt"}, {"name": "embed", "deployment": "emb"}])
     pool = ReplicaPool.for_settings(settings)
     assert not pool.default_used and pool.upper == 2 * settings.concurrency_upper_bound
+
+
+def test_a_pool_built_from_settings_counts_its_cool_downs_on_the_given_clock():
+    clock = Clock()
+    settings = ConnectionSettings.from_preset({"base_url": A, "models": ["m"], "replica_urls": [B]})
+    pool = ReplicaPool.for_settings(settings, clock=clock)
+    a, epoch, probe = pool.choose()
+    pool.finish(a, epoch, probe, refused())
+    assert pool.choose()[0].root == B
+    clock.now += COOL_DOWN_S + 0.01  # the cool-down is over on that clock: the failed replica is probed
+    assert pool.choose()[0].root == a.root
