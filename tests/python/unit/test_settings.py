@@ -607,3 +607,9 @@ def test_a_url_shown_in_a_message_loses_its_query_and_credentials():
 
     assert safe_url("https://user:pw@llm.corp:8443/v1?key=secret") == "https://llm.corp:8443/v1"
     assert safe_url("llm.corp/v1?key=secret") == "llm.corp/v1"  # no scheme: only the query goes
+
+
+def test_settings_built_in_code_refuse_a_bad_query_value_by_its_name():
+    with pytest.raises(SettingsError) as caught:
+        ConnectionSettings(base_url="https://llm.corp/v1", models=("m",), extra_query=(("sig", "sk-SECRET-\n-0009"),))
+    assert "'extra_query' entry 'sig'" in str(caught.value) and "sk-SECRET" not in str(caught.value)
