@@ -613,3 +613,20 @@ def test_settings_built_in_code_refuse_a_bad_query_value_by_its_name():
     with pytest.raises(SettingsError) as caught:
         ConnectionSettings(base_url="https://llm.corp/v1", models=("m",), extra_query=(("sig", "sk-SECRET-\n-0009"),))
     assert "'extra_query' entry 'sig'" in str(caught.value) and "sk-SECRET" not in str(caught.value)
+
+
+def test_settings_built_in_code_refuse_an_endpoint_key_a_header_cannot_carry():
+    from openai_compatible.settings import Endpoint
+
+    endpoint = Endpoint(name="gpt", kind="azure_deployment", base="https://res.example.com/openai/deployments/gpt",
+                        deployment="gpt", api_key="sk-k€y-0010")
+    with pytest.raises(SettingsError) as caught:
+        ConnectionSettings(style="azure", endpoints=(endpoint,), auth_scheme="api_key_header")
+    assert str(caught.value).startswith("Preset field 'endpoints.api_key' entry 'gpt' holds a character that an "
+                                        "HTTP header cannot carry")
+    assert "k€y" not in str(caught.value)
+
+
+def test_only_trailing_slashes_are_trimmed_from_base_url():
+    settings = ConnectionSettings.from_preset({"base_url": "https://gw.example.com/v1/APEX//", "models": ["m"]})
+    assert settings.base_url == "https://gw.example.com/v1/APEX"
