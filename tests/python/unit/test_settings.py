@@ -630,3 +630,18 @@ def test_settings_built_in_code_refuse_an_endpoint_key_a_header_cannot_carry():
 def test_only_trailing_slashes_are_trimmed_from_base_url():
     settings = ConnectionSettings.from_preset({"base_url": "https://gw.example.com/v1/APEX//", "models": ["m"]})
     assert settings.base_url == "https://gw.example.com/v1/APEX"
+
+
+@pytest.mark.parametrize("preset, message", [
+    (openai_preset(auth_scheme="custom_header", auth_header_name=""),
+     "Preset field 'auth_header_name' is empty: with the 'custom_header' authentication scheme, give the header's "
+     "name (e.g. Ocp-Apim-Subscription-Key)."),
+    (openai_preset(client_key="/etc/tls/client.key"),
+     "Preset field 'client_key' is set without 'client_cert': give the client certificate path too (or put "
+     "certificate and key in one PEM in 'client_cert')."),
+    (azure_preset(endpoints=[], base_url="https://llm.corp/v1"),
+     "Preset field 'endpoints' is empty, but the OpenAI-style field 'base_url' is filled in: set 'style' to openai "
+     "(one URL serving many models), or add one endpoint per model."),
+])
+def test_settings_errors_say_what_to_do_word_for_word(preset, message):
+    assert settings_error(preset) == message
