@@ -645,3 +645,10 @@ def test_only_trailing_slashes_are_trimmed_from_base_url():
 ])
 def test_settings_errors_say_what_to_do_word_for_word(preset, message):
     assert settings_error(preset) == message
+
+
+def test_a_missing_or_unknown_preset_says_where_presets_come_from():
+    assert settings_error({}) == ("No connection preset: choose an 'OpenAI-compatible connection' preset in the "
+                                  "'connection' parameter (an admin defines presets in the plugin's settings).")
+    assert settings_error(openai_preset(base_urll="x")).endswith(
+        "Known fields are those of the 'OpenAI-compatible connection' parameter set (README).")
