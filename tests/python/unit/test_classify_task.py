@@ -348,3 +348,8 @@ def test_a_request_key_names_the_task_kind_so_tasks_sharing_a_cache_never_mix_an
     task = task_for()
     key, messages = task.request({"text": "I love it"})
     assert key == request_key("classify", "m", messages, task._options)
+
+
+def test_examples_given_as_text_and_label_pairs():
+    task = task_for(examples=[("I love it", "positive"), ["awful", "negative"]])
+    assert 'Text: awful\nAnswer: {"label": "negative"}' in task._fixed_messages[0]["content"]

@@ -204,3 +204,9 @@ def test_giving_up_after_cut_off_answers_says_they_were_cut(fault_server):
     with client_for(fault_server) as client, pytest.raises(GenerationError) as caught:
         list(task.rows(client, concurrency=1))
     assert "(last: " in str(caught.value) and "cut off" in str(caught.value)
+
+
+def test_the_rows_schema_is_sent_under_its_name():
+    _, options = task_for().request_body(2, [])
+    assert options["response_format"]["json_schema"]["name"] == "rows"
+    assert options["response_format"]["json_schema"]["strict"] is True

@@ -4,8 +4,9 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 import requests
-from openai_compatible import Client
+from openai_compatible import Client, ContentFilterError
 from openai_compatible.http.streaming import StreamAccumulator, merge_tool_calls, read_stream
 
 from tests.servers.fault_server import Fault
@@ -56,3 +57,14 @@ def test_a_stream_is_not_done_before_it_ends():
     accumulator.reset()  # a new attempt
     assert not accumulator.done and accumulator.text == ""
 
+
+
+def test_a_model_refusal_is_a_content_filter_error_coded_refusal(fault_server):
+    body = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": None, "refusal": "I can't help."},
+                         "finish_reason": "stop"}]}
+    fault_server.always(Fault.error(200, body))
+    with Client.from_preset({"base_url": fault_server.url, "models": ["m"], "max_retries": 0}) as client:
+        with pytest.raises(ContentFilterError) as caught:
+            client.chat([{"role": "user", "content": "hi"}], model="m")
+    assert caught.value.code == "refusal" and "the model refused to answer: I can't help." in str(caught.value)
