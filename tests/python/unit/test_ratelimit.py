@@ -334,3 +334,21 @@ def test_a_lowered_share_that_the_process_does_not_use_does_not_grow():
         clock.advance(10.0)
         rl.acquire()
     assert rl.share == pytest.approx(0.5)
+
+
+def test_a_lowered_share_makes_the_next_window_longer():
+    # ten request intervals at the lowered rate: 2 s at half of 600 per minute, so 1 s of 429s changes nothing yet
+    clock = FakeClock(start=0.0)
+    rl = RateLimiter(600, clock=clock, sleep=clock.sleep)
+    for index in range(10):
+        rl.acquire()
+        if index % 2:
+            rl.on_rate_limited(None)
+    clock.advance(0.5)
+    rl.acquire()
+    assert rl.share == pytest.approx(0.5)
+    for _ in range(4):
+        rl.acquire()
+        rl.on_rate_limited(None)
+    rl.acquire()  # about 1 s into the window
+    assert rl.share == pytest.approx(0.5)
