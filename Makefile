@@ -101,11 +101,19 @@ reliability: setup
 	PYTHONPATH=python-lib:. $(PY) tests/reliability/run.py
 
 # mutmut on the core modules ([tool.mutmut] in pyproject.toml); resumes where a previous run stopped.
-# MODULES=sse,retry,http reruns those modules only (all their mutants); MUTATION_JOBS mutants are tested at once.
+# MODULES=sse,retry,http reruns those modules only (all their mutants); SKIP=http/send leaves modules out;
+# SAMPLE=400 tests a random sample of 400 mutants only (SEED=1 draws the same one again) and says the
+# score is estimated from it; SURVIVORS=1 reruns only the mutants not killed yet (after adding tests);
+# MUTATION_JOBS mutants are tested at once.
 MODULES ?=
+SKIP ?=
+SAMPLE ?=
+SEED ?= 1
+SURVIVORS ?=
 MUTATION_JOBS ?= 2
 mutation: venv
-	$(PY) tools/mutation.py run --jobs $(MUTATION_JOBS) $(if $(MODULES),--modules $(MODULES))
+	$(PY) tools/mutation.py run --jobs $(MUTATION_JOBS) $(if $(MODULES),--modules $(MODULES)) \
+		$(if $(SKIP),--skip $(SKIP)) $(if $(SAMPLE),--sample $(SAMPLE) --seed $(SEED)) $(if $(SURVIVORS),--survivors)
 
 install: venv
 	@test -n "$(DSS_URL)" || (echo "DSS_URL is required: make install DSS_URL=https://dss.example.com:11200 DSS_API_KEY=..." && exit 2)

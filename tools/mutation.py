@@ -6,9 +6,16 @@ and the tests import ``openai_compatible.*``; so mutmut runs in ``.mutation/``, 
 
     python tools/mutation.py run [--modules sse,retry] [--jobs N]   mutate, test, then report
     python tools/mutation.py report [--modules sse,retry]          report the last results again
+    python tools/mutation.py run --sample 400 --seed 1 [--modules ...]   test a random sample only
+    python tools/mutation.py report --sample 400 --seed 1 [--modules ...]  report that sample again
+    python tools/mutation.py run --survivors [--sample 400 --seed 1]      rerun what is not killed yet
 
 The report lists the surviving mutants (``.venv/bin/mutmut show NAME`` in ``.mutation/`` prints one's
-diff) and ends with ``mutation score: NN% (K of N non-equivalent mutants killed)``. Mutants reviewed as
+diff) and ends with ``mutation score: NN% (K of N non-equivalent mutants killed)``. A full run takes hours
+on two CPUs; ``--sample N --seed S`` tests a uniform random sample of N of the selected modules' mutants
+(the same seed draws the same sample; the draw is kept in .mutation/, so that editing a module does not
+change the sample being measured) and the score line then says it is estimated from that sample, with a
+95% interval. Mutants reviewed as
 equivalent (no test can tell them from the original) are listed, each with why, in
 tests/mutation/equivalent.md, and are left out of N.
 """
@@ -17,11 +24,13 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import math
 import os
+import random
 import re
 import subprocess
 import sys
-from typing import Dict, List, Optional, Set
+from typing import Dict, List, Optional, Set, Tuple
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGE = os.path.join(REPO_ROOT, ".mutation")
@@ -107,16 +116,75 @@ def read_equivalents(path: Optional[str] = None) -> Set[str]:
     return names
 
 
-def report(modules: List[str]) -> int:
-    """Prints the survivors and the score line; returns 1 when nothing was measured."""
-    statuses = {k: v for k, v in read_results().items() if _in_modules(k, modules)}
+def _wilson_interval(killed: int, counted: int) -> Tuple[float, float]:
+    """95% Wilson score interval of a proportion, in percent: sound for small samples and for 0% or 100%."""
+    z = 1.959964
+    share = killed / counted
+    centre = (share + z * z / (2 * counted)) / (1 + z * z / counted)
+    half = z * math.sqrt(share * (1 - share) / counted + z * z / (4 * counted * counted)) / (1 + z * z / counted)
+    return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
+
+
+def draw_sample(names: List[str], size: int, seed: int) -> List[str]:
+    """A uniform random sample of ``size`` of the mutant names (all when fewer); the same seed, the same draw."""
+    ordered = sorted(names)
+    return sorted(random.Random(seed).sample(ordered, min(size, len(ordered))))
+
+
+def _sample_path(modules: List[str], skipped: Optional[List[str]], size: int, seed: int) -> str:
+    selection = ",".join(sorted(modules)) or "all"
+    if skipped:
+        selection += "-minus-" + ",".join(sorted(skipped))
+    name = re.sub(r"[^A-Za-z0-9,._-]", "_", f"sample-{size}-seed{seed}-{selection.replace('openai_compatible.', '')}")
+    return os.path.join(STAGE, name[:200] + ".json")
+
+
+def sampled_names(names: List[str], modules: List[str], skipped: Optional[List[str]], size: int, seed: int,
+                  draw: bool) -> Tuple[List[str], int]:
+    """The sample's mutant names and the population it was drawn from.
+
+    The first draw is saved in .mutation/: editing a module renumbers its mutants and changes the
+    population, and the sample must stay the one measured (its tests are rerun, not a new sample). A
+    saved name that no longer exists is left out. Without a saved sample, ``draw`` draws one (else none).
+    """
+    path = _sample_path(modules, skipped, size, seed)
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            saved = json.load(handle)
+        existing = set(names)
+        return [n for n in saved["names"] if n in existing], saved["population"]
+    if not draw:
+        return draw_sample(names, size, seed), len(names)
+    drawn = draw_sample(names, size, seed)
+    os.makedirs(STAGE, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"size": size, "seed": seed, "population": len(names), "names": drawn}, handle, indent=0)
+    return drawn, len(names)
+
+
+def _selected(statuses: Dict[str, str], modules: List[str], skipped: Optional[List[str]]) -> Dict[str, str]:
+    return {k: v for k, v in statuses.items()
+            if _in_modules(k, modules) and not (skipped and any(_in_modules(k, [m]) for m in skipped))}
+
+
+def report(modules: List[str], skipped: Optional[List[str]] = None, sample: Optional[Tuple[int, int]] = None) -> int:
+    """Prints the survivors and the score line; returns 1 when nothing was measured.
+
+    ``skipped`` modules are left out; ``sample`` (size, seed) restricts the report to that random sample
+    of the selected modules' mutants, and the score line says so."""
+    statuses = _selected(read_results(), modules, skipped)
+    population = len(statuses)
+    if sample:
+        names, population = sampled_names(list(statuses), modules, skipped, *sample, draw=False)
+        drawn = set(names)
+        statuses = {k: v for k, v in statuses.items() if k in drawn}
     equivalents = read_equivalents()
     checked = {k: v for k, v in statuses.items() if v != "not checked"}
     measured = sorted({_module_of(k) for k in checked})
     counted = {k: v for k, v in checked.items() if k not in equivalents}
     killed = sorted(k for k, v in counted.items() if v in _KILLED)
     alive = sorted(k for k, v in counted.items() if v not in _KILLED)
-    print("modules measured (mutants run of all):")
+    print("modules measured (mutants run of all" + (" in the sample):" if sample else "):"))
     for module in measured:
         run_here = sum(1 for k in checked if _module_of(k) == module)
         total = sum(1 for k in statuses if _module_of(k) == module)
@@ -125,39 +193,88 @@ def report(modules: List[str]) -> int:
     if not_checked:
         print(f"{not_checked} mutants not run yet (left out of the score)")
     print(f"equivalent (tests/mutation/equivalent.md): {len(set(checked) & equivalents)}")
+    timeouts = sorted(k for k, v in counted.items() if v == "timeout")
+    if timeouts:
+        print(f"timeouts (counted as killed; a mutant run alone that still times out is a real one): {len(timeouts)}")
+        for name in timeouts:
+            print(f"    {name}")
     print(f"surviving mutants: {len(alive)}")
     for name in alive:
         print(f"    {name}: {counted[name]}")
     if not counted:
         print("mutation score: n/a (0 of 0 non-equivalent mutants killed)")
         return 1
-    print(f"mutation score: {100 * len(killed) // len(counted)}% ({len(killed)} of {len(counted)} "
-          "non-equivalent mutants killed)")
+    line = (f"mutation score: {100 * len(killed) // len(counted)}% ({len(killed)} of {len(counted)} "
+            "non-equivalent mutants killed")
+    if sample:
+        low, high = _wilson_interval(len(killed), len(counted))
+        line += (f"; estimated from a random sample of {len(statuses)} of {population} mutants, seed {sample[1]}; "
+                 f"95% interval {math.floor(low)}-{math.ceil(high)}%")
+    print(line + ")")
     return 0
 
 
-def run(modules: List[str], jobs: int) -> int:
-    """Runs mutmut on the modules (all core modules when none), then reports."""
+# mutmut 3 has no "generate only" command: its own first steps, to learn every mutant's name before a sample.
+_GENERATE = ("import sys\n"
+             "from mutmut.__main__ import copy_src_dir, copy_also_copy_files, setup_source_paths, create_mutants\n"
+             "from mutmut.mutation.trampoline import set_mutant_under_test\n"
+             "set_mutant_under_test('mutant_generation')\n"
+             "copy_src_dir(); copy_also_copy_files(); setup_source_paths(); create_mutants(int(sys.argv[1]))\n")
+
+
+def run(modules: List[str], jobs: int, skipped: Optional[List[str]] = None,
+        sample: Optional[Tuple[int, int]] = None, survivors: bool = False) -> int:
+    """Runs mutmut on the modules (all core modules when none; all their mutants, or a random sample), then
+    reports. ``survivors``: only the mutants not killed yet (survived, untested, timed out or not run, but not
+    the reviewed equivalents), each rerun whatever its last verdict (a timeout rerun alone shows whether it
+    was real)."""
     prepare_stage()
     mutmut = os.path.join(os.path.dirname(sys.executable), "mutmut")
-    names = [m + ".*" for m in modules]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the tests must import the mutated copy
+    if sample or skipped or survivors:
+        code = subprocess.call([sys.executable, "-c", _GENERATE, str(jobs)], cwd=STAGE, env=env,
+                               stdout=subprocess.DEVNULL)
+        if code != 0:
+            print(f"mutmut could not generate the mutants (exit code {code})", file=sys.stderr)
+            return code
+        statuses = _selected(read_results(), modules, skipped)
+        names = list(statuses)
+        if sample:
+            names, _ = sampled_names(names, modules, skipped, *sample, draw=True)
+        if survivors:  # reviewed equivalents stay as they are
+            equivalents = read_equivalents()
+            names = [n for n in names if (statuses[n] not in _KILLED or statuses[n] == "timeout")
+                     and n not in equivalents]
+        if not names:
+            print("no mutant to run")
+            return report(modules, skipped, sample)
+    else:
+        names = [m + ".*" for m in modules]
     code = subprocess.call([mutmut, "run", "--max-children", str(jobs), *names], cwd=STAGE, env=env)
     if code != 0:
         print(f"mutmut run exited with {code}", file=sys.stderr)
-    return report(modules) or code
+    return report(modules, skipped, sample) or code
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["run", "report"])
     parser.add_argument("--modules", help="comma-separated modules below openai_compatible (default: all core)")
+    parser.add_argument("--skip", help="comma-separated modules to leave out (for example http/send)")
     parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once (default 2)")
+    parser.add_argument("--sample", type=int, help="test a uniform random sample of this many mutants only")
+    parser.add_argument("--seed", type=int, default=1, help="the sample's random seed (default 1)")
+    parser.add_argument("--survivors", action="store_true",
+                        help="rerun only the mutants not killed yet (after adding tests), timeouts included")
     args = parser.parse_args(argv)
+    if args.sample is not None and args.sample < 1:
+        parser.error(f"--sample must be a positive number of mutants, not {args.sample}")
     modules = module_names(args.modules)
+    skipped = module_names(args.skip)
+    sample = (args.sample, args.seed) if args.sample else None
     if args.command == "run":
-        return run(modules, args.jobs)
-    return report(modules)
+        return run(modules, args.jobs, skipped, sample, args.survivors)
+    return report(modules, skipped, sample)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ The parameter names are the public contract of the ``connection`` parameter set.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 from urllib.parse import urlsplit
@@ -278,9 +279,11 @@ def _read_replicas(p: PresetReader, name: str, first: str, check: Callable[[str,
 
 def _check_target(name: str, url: str) -> None:
     _check_url(name, url, "the Target URI without /v1, e.g. https://my-resource.openai.azure.com")
-    if url.endswith("/v1") or "/v1/" in urlsplit(url).path + "/":
-        raise SettingsError(f"Preset field '{name}' ends in /v1: in Azure style, give the Target URI *without* "
-                            f"/v1 ('{safe_url(url)[:-3]}'); the plugin adds the API paths itself.")
+    if "/v1/" in urlsplit(url).path + "/":
+        without = re.sub(r"/v1(?=/|$)", "", safe_url(url), count=1)
+        where = "ends in" if url.endswith("/v1") else "holds"
+        raise SettingsError(f"Preset field '{name}' {where} /v1: in Azure style, give the Target URI *without* "
+                            f"/v1 ('{without}'); the plugin adds the API paths itself.")
     if url.endswith("/chat/completions") or url.endswith("/embeddings"):
         raise SettingsError(f"Preset field '{name}' includes an API path: give only the Target URI "
                             "(scheme and host, plus any gateway prefix).")
@@ -323,11 +326,13 @@ def _read_endpoints(raw: Any, default_target: str, in_header: bool = True) -> li
         deployment = str(item.get("deployment") or "").strip()
         if kind == "azure_deployment" and not deployment:
             deployment = name
-        target = str(item.get("target_uri") or "").strip().rstrip("/") or default_target
+        own_target = str(item.get("target_uri") or "").strip().rstrip("/")
+        target = own_target or default_target  # the preset's own target_uri is checked by the caller
         if not target:
             raise SettingsError(f"Preset field '{where}.target_uri' is empty and the preset has no 'target_uri': "
                                 "give the Target URI of this endpoint or of the whole preset.")
-        _check_target(f"{where}.target_uri" if item.get("target_uri") else "target_uri", target)
+        if own_target:
+            _check_target(f"{where}.target_uri", own_target)
         base = f"{target}/openai/deployments/{deployment}" if kind == "azure_deployment" else f"{target}/v1"
         key = item.get("api_key")
         if key is not None and not isinstance(key, str):

@@ -92,3 +92,20 @@ def fault_server() -> Iterator[FaultServer]:
     """A fresh fault server on 127.0.0.1 (``fault_server.url`` is ``http://127.0.0.1:PORT/v1``)."""
     with FaultServer() as server:
         yield server
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Under mutation testing only (mutmut sets ``MUTANT_UNDER_TEST``, empty for its clean run): the tests a
+    mutant is checked with run fastest first, by the durations mutmut measured, so that a killed mutant
+    stops (``-x``) at its cheapest failing test instead of after a random share of slow ones. Plain pytest
+    runs keep the files' order."""
+    if os.environ.get("MUTANT_UNDER_TEST") is None:
+        return
+    import json
+
+    try:
+        with open("mutmut-stats.json", encoding="utf-8") as handle:  # mutmut runs the tests in mutants/
+            durations = json.load(handle).get("duration_by_test", {})
+    except (OSError, ValueError):
+        return
+    items.sort(key=lambda item: durations.get(item.nodeid, 0.0))

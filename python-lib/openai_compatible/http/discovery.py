@@ -67,7 +67,7 @@ class ModelDiscovery:
             found = [m["id"] for m in self.discover()]
         except OpenAICompatibleError:
             if listed:
-                log.warning("Model discovery failed; using the preset's list only.", exc_info=False)
+                log.warning("Model discovery failed; using the preset's list only.")
                 return listed
             raise
         return offered_models(listed, found)

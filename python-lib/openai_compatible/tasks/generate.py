@@ -28,7 +28,6 @@ from ..client import Client
 from ..columns import OutputColumn
 from ..engine import RowEngine
 from ..errors import OpenAICompatibleError, OutputValidationError, SettingsError
-from ..finish import finish_error
 from ..jsonout import column_value, load_schema, parse_json_text, schema_columns, strict_schema
 from ..numeric import whole_number
 from ..store import request_key
@@ -212,7 +211,9 @@ class GenerateTask:
             tally.last_problem = values["problem"]
         elif invalid and not items:
             tally.last_problem = f"all {invalid} rows of the answer broke the schema"
-        elif items and not new:
+        elif not items:
+            tally.last_problem = "the answer held no rows"
+        elif not new:
             tally.last_problem = "every row of the answer was a duplicate"
         tally.fruitless = 0 if new else tally.fruitless + 1
         if tally.produced < tally.target and tally.fruitless >= self.spec.max_fruitless_calls:
@@ -257,10 +258,8 @@ class _GenerationCalls(Task):
 
     def row_values(self, answer: Any) -> tuple[dict, Optional[OpenAICompatibleError]]:
         values: dict[str, Any] = dict(usage_values(answer), rows=[], invalid=0, problem="")
+        # a filtered or failed answer never gets here: the client raised it (generation keeps no answer store)
         try:
-            error = finish_error(answer.get("finish_reason"), "")
-            if error is not None:
-                raise OutputValidationError(str(error))
             values["rows"], values["invalid"] = self.generate.parse_rows(answer.get("text") or "",
                                                                          answer.get("finish_reason"))
         except OutputValidationError as exc:  # an unusable answer is a fruitless call, not a failure

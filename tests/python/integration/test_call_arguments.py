@@ -40,6 +40,7 @@ def test_wrong_messages_are_a_type_error_before_any_request(client, fault_server
     with pytest.raises(TypeError) as info:
         getattr(client, call)(messages, model="m")
     assert isinstance(info.value, SettingsError) and words in str(info.value)
+    assert str(info.value).startswith(f"{call}()")  # names the call that was wrong
     assert "[{'role': 'user', 'content': 'Hello'}]" in str(info.value)
     assert fault_server.calls == 0
 
@@ -48,3 +49,21 @@ def test_embed_of_a_single_string_is_a_type_error(client, fault_server):
     with pytest.raises(TypeError, match="wrap a single text in a list"):
         client.embed("a text", model="m")
     assert fault_server.calls == 0
+
+
+def test_a_string_for_messages_says_how_to_wrap_it(client, fault_server):
+    with pytest.raises(InvalidArgumentError) as info:
+        client.chat("What is DSS?", model="m")
+    assert str(info.value) == ("chat() takes a list of messages, not a string: pass [{'role': 'user', 'content': "
+                               "'Hello'}] (for a single prompt, put it in one user message).")
+
+
+@pytest.mark.parametrize("call", ["chat", "stream"])
+def test_an_output_cap_of_one_token_is_allowed_and_a_bad_cap_names_the_call(client, fault_server, call):
+    result = getattr(client, call)([{"role": "user", "content": "hi"}], model="m", max_output_tokens=1)
+    if call == "stream":
+        result.text()
+    assert fault_server.requests[-1].json["max_tokens"] == 1
+    with pytest.raises(InvalidArgumentError) as info:
+        getattr(client, call)([{"role": "user", "content": "hi"}], model="m", max_output_tokens=0)
+    assert str(info.value) == f"{call}(): max_output_tokens must be a whole number of at least 1, not 0."

@@ -7,6 +7,7 @@ import math
 import pytest
 from openai_compatible import Client, OutputValidationError, SettingsError
 from openai_compatible.engine import RowEngine
+from openai_compatible.store import request_key
 from openai_compatible.tasks.base import RowInputError
 from openai_compatible.tasks.classify import (
     NONE_ANSWER,
@@ -290,3 +291,65 @@ def test_a_provider_without_json_mode_answering_a_bare_label(fault_server):
     out = run_rows(fault_server, task_for(), [{"text": "awful"}], json_mode="none")
     assert out[0]["label"] == "negative"
     assert "response_format" not in fault_server.requests[0].json
+
+
+# --- details of the prompt, the answer's parsing and the columns --------------------------------------------------
+
+def test_a_class_given_as_a_one_item_pair_has_no_description():
+    assert normalize_classes([("a",), ("b", "second")]) == [("a", ""), ("b", "second")]
+
+
+def test_an_example_that_is_neither_a_mapping_nor_a_pair_is_refused():
+    with pytest.raises(SettingsError, match="'examples' entry 1 must be a text and its label"):
+        task_for(examples=["ok"])  # two characters, but not a (text, label) pair
+
+
+def test_the_instructions_show_the_answer_shape_and_the_examples_answers():
+    single = task_for(examples=[{"from": "I love it", "to": "positive"}])._fixed_messages[0]["content"]
+    assert 'Answer with a JSON object only: {"label": "<class>"}. ' in single
+    assert 'Text: I love it\nAnswer: {"label": "positive"}' in single
+    multi = task_for(multi_label=True, explanation=True)._fixed_messages[0]["content"]
+    assert ('Answer with a JSON object only: {"labels": ["<class>", ...], "explanation": '
+            '"<one sentence saying why>"}. ') in multi
+
+
+def test_the_explanation_is_a_string_in_the_schema_and_a_described_string_column():
+    task = task_for(explanation=True)
+    assert task.schema["properties"]["explanation"] == {"type": "string"}
+    assert task.schema["required"] == ["label", "explanation"]
+    explanation = [c for c in task.output_columns() if c.name == "explanation"]
+    assert [(c.type, c.description) for c in explanation] == [
+        ("string", "Why the model chose this label, in its words")]
+
+
+def test_an_answer_in_prose_whose_explanation_holds_braces_is_read():
+    parsed, _ = task_for(explanation=True).parse(
+        'Here it is: {"label": "positive", "explanation": "a smiley {:-)} and praise"} Hope this helps.')
+    assert parsed == {"labels": ["positive"], "explanation": "a smiley {:-)} and praise"}
+
+
+def test_a_long_answer_outside_the_classes_is_shown_cut_with_its_spaces_collapsed():
+    text = "It is  hard\nto say " + "x" * 200
+    with pytest.raises(OutputValidationError) as caught:
+        task_for().parse(text)
+    flat = " ".join(text.split())
+    assert str(caught.value) == f"The answer is not one of the classes: {flat[:117] + '...'!r}."
+
+
+def test_an_alternative_token_that_ends_another_class_counts_against_the_label():
+    # "posh" could still be written after "pos": the "h" alternative takes half of the second token's mass
+    logprobs = token_logprobs(('{"label": "', 0.0), ("pos", math.log(0.5)),
+                              ("itive", math.log(0.3), [("itive", math.log(0.3)), ("h", math.log(0.3))]),
+                              ('"}', 0.0))
+    assert label_confidence(logprobs, ["positive"], ["positive", "posh"]) == pytest.approx(0.25)
+
+
+def test_a_request_key_names_the_task_kind_so_tasks_sharing_a_cache_never_mix_answers():
+    task = task_for()
+    key, messages = task.request({"text": "I love it"})
+    assert key == request_key("classify", "m", messages, task._options)
+
+
+def test_examples_given_as_text_and_label_pairs():
+    task = task_for(examples=[("I love it", "positive"), ["awful", "negative"]])
+    assert 'Text: awful\nAnswer: {"label": "negative"}' in task._fixed_messages[0]["content"]

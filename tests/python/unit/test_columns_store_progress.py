@@ -35,10 +35,14 @@ def test_store_persists_answers_and_tells_this_run_from_older_ones(tmp_path):
 
 def test_temporary_store_is_removed_on_close():
     import os
+    import tempfile
 
     store = AnswerStore()
     store.put_many([("k", 1)])
     path = store.path
+    # named for what it is, in the temporary directory: a file a killed process leaves there is recognisable
+    assert os.path.dirname(path) == tempfile.gettempdir()
+    assert os.path.basename(path).startswith("oc-answers-") and path.endswith(".sqlite")
     store.close()
     assert not os.path.exists(path)
 
@@ -85,6 +89,7 @@ def test_a_store_with_an_unknown_version_is_refused(tmp_path, version):
     with pytest.raises(SettingsError, match="unknown schema version") as caught:
         AnswerStore(path)
     assert path in str(caught.value) and "start a new cache" in str(caught.value)
+    assert f"({version!r}; this version of the plugin reads 1)" in str(caught.value)  # the value found
 
 
 def test_a_file_that_is_not_a_store_is_refused(tmp_path):
@@ -169,3 +174,23 @@ def test_store_merge_and_snapshot(tmp_path) -> None:
     assert {k: v for k, (v, _) in copy.get_many(["a", "b", "shared"]).items()} == {"a": 1, "b": 2, "shared": "first"}
     copy.close()
     first.close()
+
+
+def test_request_keys_never_change_between_versions():
+    # a cache kept across plugin updates keeps answering only if the same request gets the same key
+    assert request_key("chat", "m", [{"role": "user", "content": "x"}], {"temperature": 0}) == (
+        "d9b90803ab25a212b96b94626d02c541")
+
+
+def test_a_closed_store_drops_late_answers_and_closes_once(tmp_path):
+    path = str(tmp_path / "answers.sqlite")
+    store = AnswerStore(path)
+    store.put_many([("k1", {"text": "kept"})])
+    store.close()
+    store.put_many([("k2", {"text": "late"})])  # a worker of a stopped run answering afterwards: not kept
+    store.close()
+    reopened = AnswerStore(path)
+    try:
+        assert set(reopened.get_many(["k1", "k2"])) == {"k1"} and len(reopened) == 1
+    finally:
+        reopened.close()

@@ -15,6 +15,7 @@ from openai_compatible.tasks.base import RowInputError
 from openai_compatible.tasks.embed import EmbedSpec, EmbedTask, _shorter_length, _too_long
 
 from tests.servers.fault_server import Fault, embedding_vector
+from tests.servers.fault_server.faults import oai_error
 
 
 def task_for(**changes) -> EmbedTask:
@@ -171,3 +172,45 @@ def test_a_truncated_vector_from_the_cache_is_an_error_when_truncation_is_off():
     values, problem = task_for(too_long="error").row_values(answer)
     assert isinstance(problem, ContextLengthError) and "first 90 characters" in str(problem)
     assert "embedding" not in values
+
+
+# --- requests the provider refuses for a field, not for a text ----------------------------------------------------
+
+def refuse_texts_marked(server, marker: str, param: str, message: str = "Invalid value"):
+    """Any embeddings request holding a text with ``marker`` gets a 400 blaming ``param``."""
+    def marked(req) -> bool:
+        return req.route == "embeddings" and any(marker in t for t in req.json.get("input", []))
+    return server.add_rule(Fault.error(400, oai_error(message, param=param)), marked)
+
+
+def test_a_refused_request_field_fails_every_row_with_advice_and_costs_no_more_calls(fault_server):
+    fault_server.always(Fault.error(400, oai_error("Unsupported value: 'v2'.", param="api_revision")))
+    rows = [{"text": f"text {i}"} for i in range(4)]
+    out = embed_rows(fault_server, task_for(batch_size=2), rows)
+    assert [r["error_type"] for r in out] == ["bad_request"] * 4
+    assert out[0]["error_message"] == ("The provider refuses the request's 'api_revision' field for model "
+                                       "'fault-embed', whatever the texts: Unsupported value: 'v2'.")
+    assert fault_server.calls == 1  # the second batch would be refused the same way: not sent
+
+
+@pytest.mark.parametrize("param", ["input", "prompt"])
+def test_a_refusal_blaming_the_texts_is_narrowed_down_to_the_text(fault_server, param):
+    refuse_texts_marked(fault_server, "bad", param)
+    rows = [{"text": "fine 1"}, {"text": "bad"}, {"text": "fine 2"}, {"text": "fine 3"}]
+    out = embed_rows(fault_server, task_for(batch_size=4), rows)
+    assert [r.get("error_type") for r in out] == [None, "bad_request", None, None]
+    assert fault_server.calls == 5  # 4 -> 2 + 2 -> 1 + 1 and the fine pair
+
+
+def test_splitting_a_refused_batch_is_logged_with_its_size(fault_server, caplog):
+    refuse_texts_marked(fault_server, "bad", "input")
+    with caplog.at_level("INFO", logger="openai_compatible"):
+        embed_rows(fault_server, task_for(batch_size=4), [{"text": t} for t in ("a", "b", "bad", "c")])
+    said = [r.getMessage() for r in caplog.records if "splitting it" in r.getMessage()]
+    assert said[0] == "The provider refused a batch of 4 texts (bad_request); splitting it to find the culprit."
+
+
+def test_a_too_long_text_error_says_how_to_embed_its_beginning(fault_server):
+    too_long_rule(fault_server, 100)
+    out = embed_rows(fault_server, task_for(batch_size=1), [{"text": "x" * 300}])
+    assert out[0]["error_message"].endswith("Set 'too_long' to truncate to embed the beginning of such texts.")

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from openai_compatible import Client
 from openai_compatible.errors import InvalidResponseError
 from openai_compatible.http.answers import parse_embeddings as _parse_embeddings
 
@@ -34,3 +35,12 @@ def test_the_dss_bridge_imports_without_the_dataiku_package():
                           env={"PYTHONPATH": LIB, "PATH": ""})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_embeddings_carry_the_answering_model_and_the_time_taken(fault_server):
+    with Client.from_preset({"base_url": fault_server.url, "models": ["fault-embed"]}) as client:
+        result = client.embed_result(["one", "two"], "fault-embed")
+        assert client.embed_result([], "fault-embed").vectors == []  # nothing to embed: no request
+    assert len(result.vectors) == 2 and result.model == "fault-embed"
+    assert result.latency_ms > 0
+    assert fault_server.calls == 1

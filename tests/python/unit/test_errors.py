@@ -436,3 +436,48 @@ def test_a_plain_message_that_compares_keeps_its_signs():
     assert plain_text("<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>").startswith(
         "502 Bad Gateway")
     assert plain_text("<!-- cut --><p>Service <b>down</b></p>") == "Service down"
+
+
+def test_a_403_says_the_key_is_valid_but_not_allowed():
+    error = error_from_response(403, json.dumps({"error": {"message": "Forbidden"}}), {})
+    assert str(error) == ("HTTP 403 permission: Forbidden. The key is valid but not allowed to use this model "
+                          "or endpoint.")
+
+
+def test_a_plain_bad_request_gets_no_hint():
+    error = error_from_response(400, json.dumps({"error": {"message": "temperature must be <= 2"}}), {})
+    assert str(error) == "HTTP 400 bad_request: temperature must be <= 2."
+
+
+def test_a_404_naming_no_model_points_at_the_url_first():
+    error = build(404, {"error": {"message": "Not Found"}})
+    assert str(error).endswith(" The URL was not found: check the preset's base_url (it usually ends in /v1; in Azure "
+                               "style, the target URI and the deployment name), then the model ID.")
+
+
+def test_an_error_nested_in_an_error_is_read_at_the_first_level_with_a_message():
+    body = {"error": {"message": "outer words", "error": {"message": "inner words"}}}
+    assert parse_error_body(json.dumps(body))["message"] == "outer words"
+    assert parse_error_body(json.dumps({"error": {"error": {"message": "inner words"}}}))["message"] == "inner words"
+
+
+def test_an_azure_inner_error_code_is_the_code_when_the_error_has_none():
+    body = {"error": {"message": "filtered", "innererror": {"code": "ResponsibleAIPolicyViolation"}}}
+    assert parse_error_body(json.dumps(body))["code"] == "ResponsibleAIPolicyViolation"
+    body["error"]["code"] = "content_filter"
+    assert parse_error_body(json.dumps(body))["code"] == "content_filter"
+
+
+def test_an_error_list_is_read_only_when_the_error_has_no_message_of_its_own():
+    body = {"error": {"message": "top words", "errors": [{"message": "first of the list", "code": "x"}]}}
+    assert parse_error_body(json.dumps(body))["message"] == "top words"
+    body["error"].pop("message")
+    assert parse_error_body(json.dumps(body))["message"] == "first of the list"
+
+
+def test_a_retry_delay_is_never_read_as_a_token_count():
+    # the delay (400 s) must not complete "5000 tokens ... over the limit" into a context-length error
+    body = {"error": {"status": "RESOURCE_EXHAUSTED", "message": "Request of 5000 tokens is over the limit",
+                      "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "400s"}]}}
+    error = build(429, body)
+    assert type(error).__name__ == "RateLimitError" and error.retry_after == 400.0

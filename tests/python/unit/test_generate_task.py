@@ -5,7 +5,8 @@ import json
 
 import pytest
 from openai_compatible import Client, OutputValidationError, SettingsError, UnknownModelError
-from openai_compatible.tasks.generate import GenerateSpec, GenerateTask, GenerationError
+from openai_compatible.store import request_key
+from openai_compatible.tasks.generate import GenerateSpec, GenerateTask, GenerationError, _GenerationCalls
 
 from tests.servers.fault_server import Fault
 
@@ -162,3 +163,50 @@ def test_parallel_calls_when_many_rows_are_wanted(fault_server):
         rows = list(task.rows(client, concurrency=4))
     assert len(rows) == 12 and len({r["name"] for r in rows}) == 12
     assert fault_server.calls == 4
+
+
+def test_the_row_schema_is_written_whole_in_the_instructions():
+    schema = dict(SCHEMA, properties=dict(SCHEMA["properties"], name={"type": "string", "description": "Prénom"}))
+    messages, options = task_for(row_schema=json.dumps(schema)).request_body(2, [])
+    row_schema = options["response_format"]["json_schema"]["schema"]["properties"]["rows"]["items"]
+    assert f"schema: {json.dumps(row_schema, ensure_ascii=False)}. Every row" in messages[0]["content"]
+    assert '"description": "Prénom"' in messages[0]["content"]
+
+
+def test_a_generation_call_is_keyed_by_the_task_kind_and_its_number():
+    calls = _GenerationCalls(task_for())
+    key, (messages, options) = calls.request({"call": 4, "count": 2, "sample": []})
+    assert key == request_key("generate", "m", messages, options, 4)
+    assert key != calls.request({"call": 5, "count": 2, "sample": []})[0]
+
+
+@pytest.mark.parametrize("answer, last", [
+    (rows_answer([person("Ann")]), "every row of the answer was a duplicate"),
+    (rows_answer([]), "the answer held no rows"),
+    (rows_answer([person("Ann"), {"name": 5}]), "every row of the answer was a duplicate"),
+    (rows_answer([{"name": 5}]), "all 1 rows of the answer broke the schema"),
+])
+def test_giving_up_names_what_the_last_fruitless_answer_was(fault_server, answer, last):
+    fault_server.script(rows_answer([person("Ann")]), answer, answer)
+    task = task_for(rows=3, max_fruitless_calls=2)
+    with client_for(fault_server) as client, pytest.raises(GenerationError) as caught:
+        list(task.rows(client, concurrency=1))
+    assert f"no new valid row (last: {last}). In all" in str(caught.value)
+    assert fault_server.calls == 3
+
+
+def test_giving_up_after_cut_off_answers_says_they_were_cut(fault_server):
+    cut = {"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+           "choices": [{"index": 0, "finish_reason": "length",
+                        "message": {"role": "assistant", "content": '{"rows": [{"name": "A'}}]}
+    fault_server.always(Fault.error(200, cut, label="cut"))
+    task = task_for(rows=3, max_fruitless_calls=2)
+    with client_for(fault_server) as client, pytest.raises(GenerationError) as caught:
+        list(task.rows(client, concurrency=1))
+    assert "(last: " in str(caught.value) and "cut off" in str(caught.value)
+
+
+def test_the_rows_schema_is_sent_under_its_name():
+    _, options = task_for().request_body(2, [])
+    assert options["response_format"]["json_schema"]["name"] == "rows"
+    assert options["response_format"]["json_schema"]["strict"] is True

@@ -302,3 +302,53 @@ def test_the_hold_after_a_429_honours_the_hint_with_a_random_extra():
         assert clock.now - 1000.0 == pytest.approx(hold)
     assert len(holds) == 5  # processes told the same wait don't all come back at once
     assert RateLimiter().on_rate_limited(None) == 0.0
+
+
+def test_a_window_lasts_ten_request_intervals_and_the_share_follows_the_refused_part():
+    clock = FakeClock(start=0.0)
+    rl = RateLimiter(600, clock=clock, sleep=clock.sleep)
+    for _ in range(10):  # a first window without 429: 10 requests 0.1 s apart
+        rl.acquire()
+    clock.now = 1.0  # exactly ten intervals of 0.1 s since the window opened
+    for index in range(10):  # the second window opens with this request; 2 of its 10 are refused
+        rl.acquire()
+        if index in (3, 7):
+            rl.on_rate_limited(None)
+    assert rl.share == 1.0
+    clock.now = 2.0
+    rl.acquire()  # ends the second window: 8 of 10 answered
+    assert rl.share == pytest.approx(0.8 * 0.95)
+
+
+def test_a_lowered_share_that_the_process_does_not_use_does_not_grow():
+    clock = FakeClock(start=0.0)
+    rl = RateLimiter(600, clock=clock, sleep=clock.sleep)
+    for index in range(10):
+        rl.acquire()
+        if index % 2:
+            rl.on_rate_limited(None)
+    clock.advance(0.5)
+    rl.acquire()
+    assert rl.share == pytest.approx(0.5)
+    for _ in range(5):  # one request every 10 s: far less than the share allows, so it proves nothing
+        clock.advance(10.0)
+        rl.acquire()
+    assert rl.share == pytest.approx(0.5)
+
+
+def test_a_lowered_share_makes_the_next_window_longer():
+    # ten request intervals at the lowered rate: 2 s at half of 600 per minute, so 1 s of 429s changes nothing yet
+    clock = FakeClock(start=0.0)
+    rl = RateLimiter(600, clock=clock, sleep=clock.sleep)
+    for index in range(10):
+        rl.acquire()
+        if index % 2:
+            rl.on_rate_limited(None)
+    clock.advance(0.5)
+    rl.acquire()
+    assert rl.share == pytest.approx(0.5)
+    for _ in range(4):
+        rl.acquire()
+        rl.on_rate_limited(None)
+    rl.acquire()  # about 1 s into the window
+    assert rl.share == pytest.approx(0.5)

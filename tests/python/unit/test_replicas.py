@@ -335,3 +335,20 @@ def test_the_readme_example_of_three_vllm_replicas_is_a_valid_preset():
     preset = json.loads(section.split("```json", 1)[1].split("```", 1)[0])
     settings = ConnectionSettings.from_preset(preset)
     assert len(settings.replica_roots()) == 3 and ReplicaPool.for_settings(settings).automatic
+
+
+def test_when_every_endpoint_moves_with_the_replicas_no_concurrency_is_kept_for_others():
+    settings = azure(endpoints=[{"name": "gpt"}, {"name": "embed", "deployment": "emb"}])
+    pool = ReplicaPool.for_settings(settings)
+    assert not pool.default_used and pool.upper == 2 * settings.concurrency_upper_bound
+
+
+def test_a_pool_built_from_settings_counts_its_cool_downs_on_the_given_clock():
+    clock = Clock()
+    settings = ConnectionSettings.from_preset({"base_url": A, "models": ["m"], "replica_urls": [B]})
+    pool = ReplicaPool.for_settings(settings, clock=clock)
+    a, epoch, probe = pool.choose()
+    pool.finish(a, epoch, probe, refused())
+    assert pool.choose()[0].root == B
+    clock.now += COOL_DOWN_S + 0.01  # the cool-down is over on that clock: the failed replica is probed
+    assert pool.choose()[0].root == a.root

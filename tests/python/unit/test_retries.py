@@ -142,3 +142,12 @@ def test_a_refusal_our_own_load_caused_comes_back_a_round_trip_later_once(monkey
     assert call.attempts == 3
     assert slept[0] == 0.1  # the first refusal: a round trip, not the backoff
     assert 0.5 <= slept[1] <= 1.0  # refused again: the backoff of a second retry (0.5 x 2, with jitter)
+
+
+def test_a_logged_provider_message_is_cut_only_past_its_limit():
+    from openai_compatible.http.retries import LOGGED_MESSAGE_CHARS, _short
+
+    exact = "x" * LOGGED_MESSAGE_CHARS
+    assert _short(ServerError("m", provider_message=exact)) == exact
+    longer = _short(ServerError("m", provider_message=exact + "y"))
+    assert longer == "x" * (LOGGED_MESSAGE_CHARS - 3) + "..." and len(longer) == LOGGED_MESSAGE_CHARS

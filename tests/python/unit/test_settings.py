@@ -581,3 +581,78 @@ def test_auth_description_names_the_scheme_never_the_key(changes, expect):
     settings = ConnectionSettings.from_preset(openai_preset(**changes))
     text = settings.auth_description(bool(settings.api_key))
     assert expect in text and KEY not in text
+
+
+@pytest.mark.parametrize("target, given, suggested", [
+    ("https://res.openai.azure.com/v1", "ends in", "https://res.openai.azure.com"),
+    ("https://gw.example.com/v1/azure?key=k", "holds", "https://gw.example.com/azure"),
+    ("https://gw.example.com/azure/v1/", "ends in", "https://gw.example.com/azure"),
+])
+def test_an_azure_target_uri_with_v1_gets_the_uri_to_give_instead(target, given, suggested):
+    assert settings_error(azure_preset(target_uri=target)) == (
+        f"Preset field 'target_uri' {given} /v1: in Azure style, give the Target URI *without* /v1 "
+        f"('{suggested}'); the plugin adds the API paths itself.")
+
+
+def test_an_endpoint_without_a_target_anywhere_is_told_where_to_give_one():
+    assert settings_error(azure_preset(target_uri="")) == (
+        "Preset field 'endpoints[1].target_uri' is empty and the preset has no 'target_uri': give the Target URI "
+        "of this endpoint or of the whole preset.")
+
+
+def test_an_endpoints_own_target_uri_with_v1_in_its_path_is_refused_by_name():
+    preset = azure_preset()
+    preset["endpoints"][1]["target_uri"] = "https://llama.models.ai.azure.com/v1/gw"
+    assert settings_error(preset).startswith("Preset field 'endpoints[2].target_uri' holds /v1")
+
+
+def test_a_url_shown_in_a_message_loses_its_query_and_credentials():
+    from openai_compatible.settings import safe_url
+
+    assert safe_url("https://user:pw@llm.corp:8443/v1?key=secret") == "https://llm.corp:8443/v1"
+    assert safe_url("llm.corp/v1?key=secret") == "llm.corp/v1"  # no scheme: only the query goes
+
+
+def test_settings_built_in_code_refuse_a_bad_query_value_by_its_name():
+    with pytest.raises(SettingsError) as caught:
+        ConnectionSettings(base_url="https://llm.corp/v1", models=("m",), extra_query=(("sig", "sk-SECRET-\n-0009"),))
+    assert "'extra_query' entry 'sig'" in str(caught.value) and "sk-SECRET" not in str(caught.value)
+
+
+def test_settings_built_in_code_refuse_an_endpoint_key_a_header_cannot_carry():
+    from openai_compatible.settings import Endpoint
+
+    endpoint = Endpoint(name="gpt", kind="azure_deployment", base="https://res.example.com/openai/deployments/gpt",
+                        deployment="gpt", api_key="sk-k€y-0010")
+    with pytest.raises(SettingsError) as caught:
+        ConnectionSettings(style="azure", endpoints=(endpoint,), auth_scheme="api_key_header")
+    assert str(caught.value).startswith("Preset field 'endpoints.api_key' entry 'gpt' holds a character that an "
+                                        "HTTP header cannot carry")
+    assert "k€y" not in str(caught.value)
+
+
+def test_only_trailing_slashes_are_trimmed_from_base_url():
+    settings = ConnectionSettings.from_preset({"base_url": "https://gw.example.com/v1/APEX//", "models": ["m"]})
+    assert settings.base_url == "https://gw.example.com/v1/APEX"
+
+
+@pytest.mark.parametrize("preset, message", [
+    (openai_preset(auth_scheme="custom_header", auth_header_name=""),
+     "Preset field 'auth_header_name' is empty: with the 'custom_header' authentication scheme, give the header's "
+     "name (e.g. Ocp-Apim-Subscription-Key)."),
+    (openai_preset(client_key="/etc/tls/client.key"),
+     "Preset field 'client_key' is set without 'client_cert': give the client certificate path too (or put "
+     "certificate and key in one PEM in 'client_cert')."),
+    (azure_preset(endpoints=[], base_url="https://llm.corp/v1"),
+     "Preset field 'endpoints' is empty, but the OpenAI-style field 'base_url' is filled in: set 'style' to openai "
+     "(one URL serving many models), or add one endpoint per model."),
+])
+def test_settings_errors_say_what_to_do_word_for_word(preset, message):
+    assert settings_error(preset) == message
+
+
+def test_a_missing_or_unknown_preset_says_where_presets_come_from():
+    assert settings_error({}) == ("No connection preset: choose an 'OpenAI-compatible connection' preset in the "
+                                  "'connection' parameter (an admin defines presets in the plugin's settings).")
+    assert settings_error(openai_preset(base_urll="x")).endswith(
+        "Known fields are those of the 'OpenAI-compatible connection' parameter set (README).")

@@ -1,0 +1,39 @@
+"""Model discovery: reading a GET /models answer, its errors, and where it is not offered."""
+from __future__ import annotations
+
+import pytest
+from openai_compatible import Client, OpenAICompatibleError, SettingsError
+from openai_compatible.http.discovery import model_entries
+
+from tests.servers.fault_server import Fault
+
+
+def test_a_model_is_named_by_its_id_else_its_model_field_else_its_name():
+    answer = {"data": [{"id": "a", "model": "b", "name": "c"}, {"model": "llama3", "name": "Llama 3"},
+                       {"name": "only-a-name"}, "bare-string", {"object": "model"}]}
+    assert [m["id"] for m in model_entries(answer)] == ["a", "llama3", "only-a-name", "bare-string"]
+    assert model_entries(answer)[1]["name"] == "Llama 3"  # the other fields are kept
+
+
+def test_a_failed_discovery_says_it_was_the_models_list(fault_server):
+    fault_server.add_rule(Fault.error(500), when=lambda req: req.route == "models")
+    with Client.from_preset({"base_url": fault_server.url, "discover_models": True, "max_retries": 0}) as client:
+        with pytest.raises(OpenAICompatibleError, match="GET /models"):
+            client.discover_models()
+
+
+def test_azure_style_presets_offer_no_discovery():
+    preset = {"style": "azure", "target_uri": "https://res.example.com",
+              "endpoints": [{"name": "gpt", "deployment": "gpt-4o"}]}
+    with Client.from_preset(preset) as client, pytest.raises(SettingsError) as caught:
+        client.discover_models()
+    assert str(caught.value) == ("Model discovery needs an OpenAI-style preset; Azure-style presets list "
+                                 "endpoints.")
+
+
+def test_a_failed_discovery_with_listed_models_warns_and_keeps_the_list(fault_server, caplog):
+    fault_server.add_rule(Fault.error(500), when=lambda req: req.route == "models")
+    preset = {"base_url": fault_server.url, "models": ["listed"], "discover_models": True, "max_retries": 0}
+    with caplog.at_level("WARNING", logger="openai_compatible"), Client.from_preset(preset) as client:
+        assert client.models() == ["listed"]
+    assert "Model discovery failed; using the preset's list only." in [r.getMessage() for r in caplog.records]

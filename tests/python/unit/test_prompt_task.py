@@ -1,0 +1,108 @@
+"""The prompt task's settings from apply() options, and the columns it adds."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from openai_compatible import Client, SettingsError
+from openai_compatible.engine import RowEngine
+from openai_compatible.tasks.prompt import APPLY_OPTIONS, PromptSpec, PromptTask
+
+from tests.servers.fault_server import Fault
+
+
+def test_apply_options_become_the_spec():
+    spec = PromptSpec.from_options("Say {{text}}", "m", {
+        "system_prompt": "Be brief", "examples": [{"from": "a", "to": "b"}], "temperature": 0.5,
+        "max_output_tokens": 20, "top_p": 0.9, "stop": "END", "seed": 7, "output_format": "json_object",
+        "raw_response": 1, "reasoning_effort": "low", "reasoning_column": "yes"})
+    assert (spec.model, spec.prompt_template, spec.system_prompt) == ("m", "Say {{text}}", "Be brief")
+    assert spec.examples == [{"from": "a", "to": "b"}]
+    assert (spec.temperature, spec.max_output_tokens, spec.top_p, spec.seed) == (0.5, 20, 0.9, 7)
+    assert spec.stop == ["END"]  # one stop sequence given as a string
+    assert (spec.output_format, spec.raw_response, spec.reasoning_effort) == ("json_object", True, "low")
+    assert spec.reasoning_column is True
+
+
+def test_apply_defaults_are_plain_text_without_extra_columns():
+    spec = PromptSpec.from_options("Say {{text}}", "m", {})
+    assert (spec.system_prompt, spec.output_format, spec.stop) == ("", "text", [])
+    assert spec.raw_response is False and spec.reasoning_column is False
+
+
+def test_an_unknown_apply_option_is_named_with_the_known_ones():
+    with pytest.raises(SettingsError) as caught:
+        PromptSpec.from_options("{{text}}", "m", {"temprature": 0.2, "system_prompt": "x"}, caller="spark.apply()")
+    assert str(caught.value) == (f"spark.apply(): unknown option(s) temprature. Known: {', '.join(APPLY_OPTIONS)}.")
+
+
+def test_the_reasoning_and_raw_response_columns_are_described():
+    task = PromptTask(PromptSpec(model="m", prompt_template="{{text}}", raw_response=True, reasoning_column=True),
+                      ["text"])
+    columns = {c.name: (c.type, c.description) for c in task.output_columns()}
+    assert columns["reasoning"] == ("string", "What a reasoning model thought before answering (empty when the "
+                                              "model or provider gives none)")
+    assert columns["raw_response"] == ("string", "The provider's full JSON response")
+    plain = PromptTask(PromptSpec(model="m", prompt_template="{{text}}"), ["text"])
+    assert not {"reasoning", "raw_response"} & {c.name for c in plain.output_columns()}
+
+
+def task_for(**changes) -> PromptTask:
+    spec = dict(model="m", prompt_template="{{text}}")
+    spec.update(changes)
+    return PromptTask(PromptSpec(**spec), ["text"])
+
+
+def test_an_empty_model_is_refused_before_any_request():
+    with pytest.raises(SettingsError, match="^Parameter 'model' is empty: choose a model of the connection.$"):
+        task_for(model="")
+
+
+@pytest.mark.parametrize("system_prompt, template, system", [
+    ("", "{{text}}", "Answer with a JSON object."),
+    ("Be brief.", "{{text}}", "Be brief.\n\nAnswer with a JSON object."),
+    ("", "Reply in Json: {{text}}", None),  # the prompt mentions JSON already
+    ("Answer in JSON.", "{{text}}", "Answer in JSON."),
+])
+def test_json_mode_makes_sure_the_prompt_mentions_json(system_prompt, template, system):
+    # several providers refuse JSON mode unless the prompt says JSON
+    messages = task_for(output_format="json_object", system_prompt=system_prompt,
+                        prompt_template=template)._fixed_messages
+    assert messages == ([{"role": "system", "content": system}] if system else [])
+
+
+def test_examples_become_user_and_assistant_turns_before_the_row():
+    task = task_for(system_prompt="Add.", examples=[{"input": "1+1", "output": "2"}, {"from": "2+2", "to": "4"}])
+    assert task.messages_for({"text": "3+3"}) == [
+        {"role": "system", "content": "Add."},
+        {"role": "user", "content": "1+1"}, {"role": "assistant", "content": "2"},
+        {"role": "user", "content": "2+2"}, {"role": "assistant", "content": "4"},
+        {"role": "user", "content": "3+3"}]
+
+
+@pytest.mark.parametrize("example", [{"input": "1+1"}, {"output": "2"}, {"from": " ", "to": "2"}, {}])
+def test_an_example_without_input_or_output_is_refused(example):
+    with pytest.raises(SettingsError, match="'examples' entry 2 needs both an input and an output"):
+        task_for(examples=[{"input": "a", "output": "b"}, example])
+
+
+def test_the_raw_response_and_the_model_that_answered_are_kept(fault_server):
+    body = {"id": "c1", "object": "chat.completion", "created": 1, "model": "served-model-é",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 4, "completion_tokens": 1, "total_tokens": 5}}
+    fault_server.script(Fault.error(200, body))
+    task = task_for(raw_response=True)
+    client = Client.from_preset({"base_url": fault_server.url, "models": ["m"], "max_retries": 0})
+    with client:
+        [out] = list(RowEngine(task, client, concurrency=1).run([[{"text": "hi"}]]))[0]
+    assert (out["response"], out["model"], out["prompt_tokens"]) == ("hello", "served-model-é", 4)
+    assert json.loads(out["raw_response"]) == body
+    assert "served-model-é" in out["raw_response"]  # written as is, not as \\u escapes
+
+
+def test_sampling_settings_are_sent_as_the_api_names_them():
+    options = task_for(temperature="0.3", top_p=0.5, max_output_tokens=64, stop=["END", ""], seed="42",
+                       reasoning_effort="low")._options
+    assert options == {"temperature": 0.3, "top_p": 0.5, "max_tokens": 64, "stop": ["END"], "seed": 42,
+                       "reasoning_effort": "low"}

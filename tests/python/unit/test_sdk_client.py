@@ -1,0 +1,77 @@
+"""client.openai(): the official SDK's client with the preset's URL and credentials, for each Azure case."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+from openai_compatible import Client
+
+from tests.servers.fault_server import Fault
+
+HELLO = [{"role": "user", "content": "az"}]
+
+
+def azure(server, **changes) -> dict:
+    preset = {"style": "azure", "target_uri": server.target_uri, "api_version": "2024-10-21",
+              "endpoints": [{"name": "gpt", "kind": "azure_deployment", "deployment": "dep-1"}]}
+    preset.update(changes)
+    return preset
+
+
+def test_a_single_azure_endpoint_needs_no_name(fault_server):
+    with Client.from_preset(azure(fault_server, auth_scheme="none")) as client:
+        answer = client.openai().chat.completions.create(model="gpt", messages=HELLO)
+    assert answer.choices[0].message.content == "echo: az"
+    assert fault_server.requests[-1].path == "/openai/deployments/dep-1/chat/completions"
+
+
+def test_an_azure_deployment_with_a_bearer_key_sends_it_as_a_bearer_token(fault_server):
+    fault_server.require_auth("sk-entra", scheme="bearer")
+    with Client.from_preset(azure(fault_server, auth_scheme="bearer", api_key="sk-entra")) as client:
+        answer = client.openai("gpt").chat.completions.create(model="gpt", messages=HELLO)
+    assert answer.choices[0].message.content == "echo: az"
+    assert fault_server.requests[-1].header("api-key") is None
+
+
+def test_without_a_key_no_placeholder_credential_leaves(fault_server):
+    # the SDK insists on a key: the placeholder it gets is taken off every request
+    with Client.from_preset(azure(fault_server, auth_scheme="none")) as client:
+        client.openai("gpt").chat.completions.create(model="gpt", messages=HELLO)
+    request = fault_server.requests[-1]
+    assert request.header("api-key") is None and request.header("authorization") is None
+
+
+def test_without_the_sdk_the_error_says_what_to_install_or_use_instead(fault_server, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openai", None)
+    with Client.from_preset({"base_url": fault_server.url, "models": ["m"]}) as client:
+        with pytest.raises(ImportError) as caught:
+            client.openai()
+    assert str(caught.value) == (
+        "client.openai() needs the official OpenAI Python SDK: install the 'openai' package in this code "
+        "environment (pip install openai), or use client.chat(), client.stream() and client.embed(), which need "
+        "nothing more.")
+
+
+def test_the_sdk_client_sends_the_presets_extra_headers_and_query(fault_server):
+    preset = {"base_url": fault_server.url, "models": ["m"], "api_key": "sk-sdk-1",
+              "extra_headers": [{"from": "X-Tenant", "to": "blue"}], "extra_query": [{"from": "env", "to": "test"}]}
+    with Client.from_preset(preset) as client:
+        client.openai().chat.completions.create(model="m", messages=HELLO)
+    request = fault_server.requests[-1]
+    assert request.header("authorization") == "Bearer sk-sdk-1"
+    assert request.header("x-tenant") == "blue" and request.query == {"env": "test"}
+
+
+def test_with_oauth2_the_sdk_client_carries_the_token_the_client_fetched(fault_server):
+    # the fault server applies rules on its API paths only: the token endpoint borrows one of them
+    token_path = "/openai/v1/models"
+    fault_server.add_rule(Fault.error(200, {"access_token": "tok-sdk-1", "token_type": "Bearer", "expires_in": 3600}),
+                          when=lambda req: req.path == token_path)
+    fault_server.require_auth("tok-sdk-1", scheme="bearer")
+    preset = {"base_url": fault_server.url, "models": ["m"], "auth_scheme": "oauth2_client_credentials",
+              "oauth2_token_url": fault_server.target_uri + token_path, "oauth2_client_id": "dss-app",
+              "oauth2_client_secret": "s3cret-sdk"}
+    with Client.from_preset(preset) as client:
+        answer = client.openai().chat.completions.create(model="m", messages=HELLO)
+    assert answer.choices[0].message.content == "echo: az"
+    assert fault_server.requests[-1].header("authorization") == "Bearer tok-sdk-1"

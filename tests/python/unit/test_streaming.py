@@ -1,0 +1,70 @@
+"""Streamed answers: tool-call fragments, events that are not objects, and a provider that cannot stream."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+import requests
+from openai_compatible import Client, ContentFilterError
+from openai_compatible.http.streaming import StreamAccumulator, merge_tool_calls, read_stream
+
+from tests.servers.fault_server import Fault
+
+
+def test_a_later_fragment_sets_new_fields_but_never_clears_one():
+    calls: list = []
+    merge_tool_calls(calls, [{"index": 0, "id": "c1", "function": {"name": "get_weather", "arguments": ""}}])
+    merge_tool_calls(calls, [{"index": 0, "type": "function", "function": {"name": None, "arguments": '{"city"'}}])
+    merge_tool_calls(calls, [{"index": 0, "function": {"arguments": ': "Oslo"}'}}])
+    assert calls == [{"index": 0, "id": "c1", "type": "function",
+                      "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]
+
+
+def sse_response(*events: str) -> requests.Response:
+    response = requests.Response()
+    response.status_code = 200
+    response.raw = io.BytesIO("".join(f"data: {e}\n\n" for e in events).encode())
+    return response
+
+
+def chunk(text: str, finish=None) -> str:
+    return json.dumps({"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": finish}]})
+
+
+def test_a_stream_event_that_is_not_an_object_is_skipped():
+    accumulator = StreamAccumulator()
+    pieces = list(read_stream(sse_response(chunk("one "), "42", '["x"]', chunk("two", "stop"), "[DONE]"),
+                              accumulator, where="chat", redact=str, read_timeout_s=5))
+    assert pieces == ["one ", "two"]
+    assert accumulator.done and accumulator.finish().text == "one two"
+
+
+def test_a_provider_that_cannot_stream_gives_the_whole_answer_as_a_finished_stream(fault_server):
+    fault_server.add_rule(Fault.stream_unsupported(), when=lambda req: bool(req.json.get("stream")))
+    with Client.from_preset({"base_url": fault_server.url, "models": ["m"], "max_retries": 0}) as client:
+        stream = client.stream([{"role": "user", "content": "hi"}], model="m")
+        assert repr(stream) == "<openai_compatible.ChatStream 0 pieces so far>"
+        assert stream.text() == "echo: hi"
+    assert stream.accumulator.done
+    assert repr(stream) == "<openai_compatible.ChatStream finished>"
+
+
+def test_a_stream_is_not_done_before_it_ends():
+    accumulator = StreamAccumulator()
+    assert not accumulator.done
+    accumulator.add(json.loads(chunk("one ")))
+    accumulator.reset()  # a new attempt
+    assert not accumulator.done and accumulator.text == ""
+
+
+
+def test_a_model_refusal_is_a_content_filter_error_coded_refusal(fault_server):
+    body = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": None, "refusal": "I can't help."},
+                         "finish_reason": "stop"}]}
+    fault_server.always(Fault.error(200, body))
+    with Client.from_preset({"base_url": fault_server.url, "models": ["m"], "max_retries": 0}) as client:
+        with pytest.raises(ContentFilterError) as caught:
+            client.chat([{"role": "user", "content": "hi"}], model="m")
+    assert caught.value.code == "refusal" and "the model refused to answer: I can't help." in str(caught.value)
