@@ -328,7 +328,9 @@ def error_from_response(
     provider_message = info["message"] or f"HTTP {status}"
     haystack = " ".join(str(v) for k, v in info.items() if v and k != "retry_delay").lower()
     cls: type[OpenAICompatibleError]
-    if is_context_length_message(haystack):
+    # field by field: joined, a number from one field (a numeric code such as 429) would read as the limit in
+    # another's sentence ("1000 tokens over the limit" + "429")
+    if any(is_context_length_message(str(v)) for k, v in info.items() if v and k != "retry_delay"):
         cls = ContextLengthError
     elif "content_filter" in haystack or "responsibleaipolicyviolation" in haystack:
         cls = ContentFilterError

@@ -481,3 +481,17 @@ def test_a_retry_delay_is_never_read_as_a_token_count():
                       "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "400s"}]}}
     error = build(429, body)
     assert type(error).__name__ == "RateLimitError" and error.retry_after == 400.0
+
+
+@pytest.mark.parametrize("code", [429, "429", 503])
+def test_a_numeric_code_is_not_read_as_the_limit_of_the_message(code):
+    """Each field of the body is read on its own: "1000 tokens over the limit" followed by the code 429 does not
+    state "1000 tokens, above 429" (it would then pass for a context-length error, never retried)."""
+    body = {"error": {"message": "You sent 1000 tokens in a burst, over the limit", "code": code}}
+    error = build(429, body)
+    assert type(error) is RateLimitError and error.retryable
+
+
+def test_a_context_length_code_beside_a_plain_message_is_still_recognised():
+    body = {"error": {"message": "Bad request", "code": "context_length_exceeded", "type": "invalid_request_error"}}
+    assert type(build(400, body)) is ContextLengthError
