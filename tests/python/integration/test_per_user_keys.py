@@ -7,6 +7,8 @@ import csv
 from pathlib import Path
 
 import pytest
+from openai_compatible.dss.config import preset_from_config
+from openai_compatible.errors import SettingsError
 
 import localdss
 from localdss.config import Preset, resolve_config
@@ -123,10 +125,13 @@ def test_every_component_takes_either_kind_of_preset(kind, component_id):
     assert problems == []  # the hidden shared-key PRESET param is not required
     if resolved is not None:
         assert "connection" not in resolved and resolved["connection_per_user"]["per_user_key"] == "sk-mine"
-    problems, _ = connection_problems(PER_USER, {})
-    assert any("'connection_per_user'" in p for p in problems)  # the shown one is mandatory
-    problems, _ = connection_problems({}, {})
-    assert any("'connection'" in p for p in problems)
+    # neither PRESET parameter is mandatory (DSS does not say it skips a hidden one): the dss layer stops an
+    # empty choice before any request, naming the parameter shown
+    for config, shown in ((PER_USER, "'connection_per_user' is empty"), ({}, "'connection' is empty")):
+        problems, _ = connection_problems(config, {})
+        assert problems == []
+        with pytest.raises(SettingsError, match=shown):
+            preset_from_config(config)
     # a per-user-key preset exists only at instance level, and never inline
     problems, _ = connection_problems(PER_USER, {"connection_per_user": Preset(personal.values, level="project")})
     assert any("not definable at project level" in p for p in problems)
