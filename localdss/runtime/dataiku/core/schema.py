@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +55,19 @@ def read_schema_file(path: Path) -> Schema | None:
 
 
 def write_schema_file(path: Path, schema: Schema) -> None:
-    """Replace the schema file atomically, so a reader never sees half of it."""
+    """Replace the schema file atomically, so a reader never sees half of it. The partitions of one dataset share
+    its schema and may be built at once (several activities), so each writer has a temporary file of its own."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(schema, handle, indent=2, ensure_ascii=False)
-        handle.write("\n")
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(schema, handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
 
 
 def dss_type_of_dtype(dtype: Any) -> str:

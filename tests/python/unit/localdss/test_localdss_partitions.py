@@ -136,3 +136,31 @@ def test_cli_builds_one_partition(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "DE.csv").read_text().splitlines()[1:] == ["3,hallo,HALLO", "1,bonjour,BONJOUR",
                                                                            "2,salut,SALUT"]
+
+
+def test_partitions_written_at_once_replace_their_shared_schema_without_clashing(tmp_path) -> None:
+    """The partitions of one dataset share its schema file and may be built at once: each writer replaces it
+    through a temporary file of its own (a shared temporary name made one writer's rename fail)."""
+    import threading
+
+    with localdss.session():  # the runtime's `dataiku` package, as a recipe sees it
+        from dataiku.core.schema import read_schema_file, write_schema_file
+
+    path = tmp_path / "out.schema.json"
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for _ in range(200):
+                write_schema_file(path, {"columns": [{"name": f"c{n}", "type": "string"}]})
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads) and errors == []
+    assert read_schema_file(path)[0]["name"] in {"c0", "c1", "c2", "c3"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.schema.json"]  # no temporary file left
