@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 from openai_compatible import Client
-from openai_compatible.engine import ProviderUnavailableError, RowEngine
+from openai_compatible.engine import ProviderUnavailableError, RowEngine, RowFailedError
 from openai_compatible.tasks.prompt import PromptSpec, PromptTask
 
-from tests.servers.fault_server import Fault
+from tests.servers.fault_server import Fault, FaultServer, oai_error
 
 
 def prompt_task() -> PromptTask:
@@ -30,3 +30,27 @@ def test_progress_lines_say_rows_done_of_the_total(fault_server, caplog):
             list(engine.run([rows[:2], rows[2:]]))
     progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Progress: ")]
     assert progress and progress[-1].startswith("Progress: 4/8 rows (50%), ETA ")
+
+
+def test_row_errors_never_stop_the_job_however_many():
+    """Only provider-wide failures (key, connection, model...) count toward the stop: 15 rows each refused for
+    a reason of their own (too long for the context) all get their error row, and every request is sent."""
+
+    with FaultServer() as server:
+        server.always(Fault.error(400, oai_error("This model's maximum context length is 8 tokens", code=
+                                                 "context_length_exceeded")))
+        rows = [{"text": f"row {i}"} for i in range(15)]
+        with Client.from_preset({"base_url": server.url, "models": ["m"], "max_retries": 0}) as client:
+            out = [row for chunk in RowEngine(prompt_task(), client, concurrency=1).run([rows]) for row in chunk]
+        assert server.calls == 15
+    assert len(out) == 15 and all(row["error_type"] == "context_length" for row in out)
+
+
+def test_a_job_that_fails_on_a_row_error_says_which_row_and_why(fault_server):
+    fault_server.always(Fault.error(400, oai_error("the prompt mentions a forbidden word", code="bad_word")))
+    rows = [{"text": "first"}]
+    with Client.from_preset({"base_url": fault_server.url, "models": ["m"], "max_retries": 0}) as client:
+        with pytest.raises(RowFailedError) as raised:
+            list(RowEngine(prompt_task(), client, concurrency=1, on_error="fail").run([rows]))
+    message = str(raised.value)
+    assert message.startswith("Row 1 failed (") and "the prompt mentions a forbidden word" in message
