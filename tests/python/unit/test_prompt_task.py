@@ -106,3 +106,19 @@ def test_sampling_settings_are_sent_as_the_api_names_them():
                        reasoning_effort="low")._options
     assert options == {"temperature": 0.3, "top_p": 0.5, "max_tokens": 64, "stop": ["END"], "seed": 42,
                        "reasoning_effort": "low"}
+
+
+def test_a_json_object_answer_fills_the_json_column_with_normalised_json_text():
+    task = PromptTask(PromptSpec(model="m", prompt_template="{{text}}", output_format="json_object"), ["text"])
+    assert [c.name for c in task.output_columns() if c.name == "json"] == ["json"]
+    values, error = task.row_values({"text": '{ "city": "Zürich", "n": [1, 2] }', "finish_reason": "stop"})
+    assert error is None
+    assert values["json"] == '{"city": "Zürich", "n": [1, 2]}' and json.loads(values["json"])["n"] == [1, 2]
+
+
+def test_the_latency_column_is_the_answers_latency():
+    from openai_compatible.results import ChatResult
+    from openai_compatible.tasks.base import chat_answer
+
+    answer = chat_answer(ChatResult(text="hi", finish_reason="stop", model="m", latency_ms=123.456))
+    assert answer["latency_ms"] == 123.5

@@ -315,3 +315,11 @@ def test_a_stack_trace_is_kept_and_masked():
     assert "test_a_stack_trace_is_kept_and_masked" in text
     assert f'extra={{"key": "{MASK}"}}' in text and "sk-stack-secret-0012" not in text
     del redact
+
+
+def test_a_secret_inside_a_longer_one_never_breaks_the_longer_ones_mask():
+    """Longer secrets are masked first whatever their alphabetical order: masking the short one first would
+    cut the long one and leave its other parts in the clear."""
+    short, long_ = "sk-zzzzzzzzzzzz", "sk-aaaaaaaa-sk-zzzzzzzzzzzz-tail"
+    out = Redactor([short, long_])(f"key={long_}")
+    assert out == f"key={MASK}" and "aaaaaaaa" not in out and "tail" not in out
