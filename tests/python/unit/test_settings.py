@@ -656,3 +656,16 @@ def test_a_missing_or_unknown_preset_says_where_presets_come_from():
                                   "'connection' parameter (an admin defines presets in the plugin's settings).")
     assert settings_error(openai_preset(base_urll="x")).endswith(
         "Known fields are those of the 'OpenAI-compatible connection' parameter set (README).")
+
+
+@pytest.mark.parametrize("azure_field", [{"target_uri": "https://res.openai.azure.com"},
+                                         {"endpoints": [{"name": "gpt", "deployment": "gpt"}]}])
+def test_an_openai_style_preset_with_only_azure_fields_is_told_to_set_the_style(azure_field):
+    with pytest.raises(SettingsError, match="set 'style' to azure"):
+        ConnectionSettings.from_preset({"style": "openai", **azure_field})
+
+
+def test_an_extra_query_parameter_without_a_value_is_sent_empty():
+    settings = ConnectionSettings.from_preset({"base_url": "http://h/v1", "models": ["m"],
+                                               "extra_query": [{"from": "flag", "to": None}]})
+    assert settings.extra_query == (("flag", ""),)
