@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -76,16 +75,10 @@ def profile(calls: int = 4000, threads: int = 16, latency_ms: float = 5.0, timeo
 
 
 def _run_child(cfg: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (os.path.join(ROOT, "python-lib"), ROOT, HERE,
-                                                    env.get("PYTHONPATH", "")) if p)
-    done = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", json.dumps(cfg)],
-                          stdout=subprocess.PIPE, text=True, env=env, timeout=timeout_s, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"the per-call bench ({cfg['client']}) failed (exit {done.returncode}): "
-                           f"{done.stdout[-2000:]}")
-    return dict(json.loads(lines[-1][len("RESULT "):]))
+    from child import run_script
+
+    return run_script([os.path.abspath(__file__), "--child", json.dumps(cfg)], f"the per-call bench ({cfg['client']})",
+                      timeout_s)
 
 
 # --- the child: one client, its calls ---------------------------------------------------------------

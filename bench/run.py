@@ -28,6 +28,7 @@ import time
 from typing import Any, Optional
 
 import psutil
+from child import run_script
 from report import plot, table
 from servers import ROOT, ServerProcess
 
@@ -61,15 +62,7 @@ def log(message: str) -> None:
 
 def run_child(cfg: dict[str, Any], timeout_s: float) -> dict[str, Any]:
     """Runs one workload in a fresh process; returns its RESULT."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (os.path.join(ROOT, "python-lib"), ROOT,
-                                                    env.get("PYTHONPATH", "")) if p)
-    done = subprocess.run([sys.executable, WORKLOADS, json.dumps(cfg)], stdout=subprocess.PIPE, text=True,
-                          env=env, timeout=timeout_s, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"workload {cfg.get('kind')} failed (exit {done.returncode}): {done.stdout[-2000:]}")
-    return dict(json.loads(lines[-1][len("RESULT "):]))
+    return run_script([WORKLOADS, json.dumps(cfg)], f"workload {cfg.get('kind')}", timeout_s)
 
 
 def measure(kind: str, rows: int, *, latency_ms: float = 0.0, server_rpm: Optional[float] = None,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from typing import Any
@@ -32,15 +31,9 @@ def measure(rows: int = 4000, latency_ms: float = 50.0, concurrency: int = 16, p
     ``ideal_rows_per_s``, ``pct_of_ideal``, ``errors`` (rows with an error) and ``server_calls``.
     Raises RuntimeError when the child fails."""
     cfg = {"rows": rows, "latency_ms": latency_ms, "concurrency": concurrency, "partitions": partitions}
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (os.path.join(ROOT, "python-lib"), ROOT, HERE,
-                                                    env.get("PYTHONPATH", "")) if p)
-    done = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", json.dumps(cfg)],
-                          stdout=subprocess.PIPE, text=True, env=env, timeout=timeout_s, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"the Spark bench failed (exit {done.returncode}): {done.stdout[-2000:]}")
-    return dict(json.loads(lines[-1][len("RESULT "):]))
+    from child import run_script
+
+    return run_script([os.path.abspath(__file__), "--child", json.dumps(cfg)], "the Spark bench", timeout_s)
 
 
 def _child(cfg: dict[str, Any]) -> dict[str, Any]:
