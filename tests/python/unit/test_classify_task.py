@@ -353,3 +353,18 @@ def test_a_request_key_names_the_task_kind_so_tasks_sharing_a_cache_never_mix_an
 def test_examples_given_as_text_and_label_pairs():
     task = task_for(examples=[("I love it", "positive"), ["awful", "negative"]])
     assert 'Text: awful\nAnswer: {"label": "negative"}' in task._fixed_messages[0]["content"]
+
+
+def test_examples_are_shown_to_the_model_as_written_after_a_blank_line():
+    """Few-shot examples follow the class list after a blank line, their labels in plain UTF-8 (a class named
+    'négatif' must reach the model as such, not as a \\u escape it would have to decode)."""
+    task = task_for(classes=[{"from": "positif", "to": ""}, {"from": "négatif", "to": ""}],
+                    examples=[{"from": "Très déçu", "to": "négatif"}])
+    instructions = task.messages_for({"text": "Bien"})[0]["content"]  # the system message
+    assert '\n\nExamples:\nText: Très déçu\nAnswer: {"label": "négatif"}' in instructions
+    assert "\\u00e9" not in instructions
+
+
+def test_no_text_column_nor_template_says_what_to_choose():
+    with pytest.raises(SettingsError, match=r"^Parameter 'text_column' is empty: choose the column holding the text"):
+        task_for(text_column="")
