@@ -320,7 +320,8 @@ def test_a_window_lasts_ten_request_intervals_and_the_share_follows_the_refused_
     assert rl.share == pytest.approx(0.8 * 0.95)
 
 
-def test_a_lowered_share_that_the_process_does_not_use_does_not_grow():
+def halved_share() -> tuple[FakeClock, RateLimiter]:
+    """A limiter of 600 per minute whose first window had half of its requests refused: its share is 0.5."""
     clock = FakeClock(start=0.0)
     rl = RateLimiter(600, clock=clock, sleep=clock.sleep)
     for index in range(10):
@@ -330,6 +331,11 @@ def test_a_lowered_share_that_the_process_does_not_use_does_not_grow():
     clock.advance(0.5)
     rl.acquire()
     assert rl.share == pytest.approx(0.5)
+    return clock, rl
+
+
+def test_a_lowered_share_that_the_process_does_not_use_does_not_grow():
+    clock, rl = halved_share()
     for _ in range(5):  # one request every 10 s: far less than the share allows, so it proves nothing
         clock.advance(10.0)
         rl.acquire()
@@ -338,15 +344,7 @@ def test_a_lowered_share_that_the_process_does_not_use_does_not_grow():
 
 def test_a_lowered_share_makes_the_next_window_longer():
     # ten request intervals at the lowered rate: 2 s at half of 600 per minute, so 1 s of 429s changes nothing yet
-    clock = FakeClock(start=0.0)
-    rl = RateLimiter(600, clock=clock, sleep=clock.sleep)
-    for index in range(10):
-        rl.acquire()
-        if index % 2:
-            rl.on_rate_limited(None)
-    clock.advance(0.5)
-    rl.acquire()
-    assert rl.share == pytest.approx(0.5)
+    clock, rl = halved_share()
     for _ in range(4):
         rl.acquire()
         rl.on_rate_limited(None)
