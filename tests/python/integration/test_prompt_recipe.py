@@ -1,7 +1,6 @@
 """The prompt recipe run by localdss, the way DSS runs it, against the fault server and llama.cpp."""
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -12,25 +11,13 @@ from pathlib import Path
 import pytest
 
 import localdss
+from tests.python.integration.localdss_cli import read_rows, write_rows
 from tests.servers.fault_server import Fault, when_text
 
 REPO = Path(__file__).resolve().parents[3]
 SCHEMA = {"type": "object", "properties": {
     "sentiment": {"type": "string", "enum": ["positive", "negative"], "description": "Sentiment"},
     "stars": {"type": "integer", "description": "Stars from 1 to 5"}}}
-
-
-def write_rows(path: Path, rows: list[dict]) -> Path:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-def read_rows(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def preset_for(server, **extra) -> dict:

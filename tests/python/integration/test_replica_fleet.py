@@ -3,7 +3,6 @@ them refusing, failing or killed in the middle of a recipe run. No row is lost, 
 replica, and no row is answered twice."""
 from __future__ import annotations
 
-import csv
 import socket
 import threading
 from collections import Counter
@@ -13,6 +12,7 @@ import pytest
 from openai_compatible import Client, run_checks
 
 import localdss
+from tests.python.integration.localdss_cli import read_rows, write_rows
 from tests.servers.fault_server import Fault, FaultServer
 
 KEY = "sk-replicas-test-key-0001"
@@ -252,19 +252,6 @@ def test_the_connection_test_says_which_replica_is_down(fault_server):
 
 
 # --- a recipe run ----------------------------------------------------------------------------------------------
-
-def write_rows(path: Path, rows: list[dict]) -> Path:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-def read_rows(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
 
 def start_recipe(tmp_path: Path, preset: dict, rows: list[dict], config: dict) -> tuple[threading.Thread, dict]:
     """Runs the prompt recipe through localdss in a thread; the dict gets the finished process."""
