@@ -248,7 +248,9 @@ def plot(results: dict[str, Any], path: str) -> None:
 def main(argv: Optional[list[str]] = None) -> int:
     global LATENCY_MS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=4.0, help="about how long each capacity run lasts at ideal")
+    # 10 s: a recipe runs minutes to hours, and in a shorter run the process start and the last round trip,
+    # which no setting avoids, weigh more than the concurrency the bench compares
+    parser.add_argument("--seconds", type=float, default=10.0, help="about how long each capacity run lasts at ideal")
     parser.add_argument("--latency-ms", type=float, default=LATENCY_MS,
                         help="the capacity server's latency: a longer one asks less client CPU of a busy machine")
     parser.add_argument("--settings", default=",".join(map(str, SETTINGS)),

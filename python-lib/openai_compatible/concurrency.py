@@ -1,23 +1,23 @@
 """Automatic concurrency: how many requests a connection keeps in flight, learnt from what the provider does.
 
-The rule follows TCP congestion control (Reno's multiplicative decrease, CUBIC's quick return to the last
-capacity and careful probing beyond it) and the gradient / Vegas limits of Netflix's concurrency-limits
-library, reading the two signals providers give:
+The rule follows TCP congestion control (slow start, CUBIC's careful probing beyond the last capacity found)
+and the gradient / Vegas limits of Netflix's concurrency-limits library, reading the two signals providers give:
 
 - servers that *refuse* beyond their capacity (gateways, clouds: 429 without a wait hint, 503, or
-  timeouts; a 429 with a hint is a rate quota, which ratelimit.py answers, and only holds growth): the limit drops
-  to just under what was in flight when the refusal came back, once per round trip, so the refusals of
-  one burst count as one signal (multiplicative decrease). What was in flight is the capacity found: the
-  limit goes back to it in a few round trips (halving the gap each time), stays there a few round trips,
-  then probes one above it. A refused request that our own load caused is retried a round trip later
-  (the lowered limit has made room for it by then), ahead of the requests that never went;
+  timeouts; a 429 with a hint is a rate quota, which ratelimit.py answers, and only holds growth): each
+  refused request gives up its slot, so the k requests of a burst beyond the capacity take the limit down
+  by k, to what the server took: the capacity found. The limit stays there a few round trips, then probes
+  one above it. No cut to a fraction of it (Reno's multiplicative decrease): each probe would cost that
+  fraction of the capacity for the round trips it takes to climb back, and a client whose requests spend
+  a few milliseconds in its own hands besides the server's time has no throughput to spare. A refused
+  request that our own load caused is retried a round trip later, ahead of the requests that never went;
 - servers that *queue* beyond it (vLLM, llama.cpp, Ollama: nothing is refused, latency grows): by
   Little's law, a round whose mean latency is above the unloaded latency had requests waiting in a queue;
   the limit becomes what the server actually served (in flight x unloaded latency / latency), the gradient
   rule, and the next rounds measure the unloaded latency again.
 
-While nothing is refused and latency holds, the limit doubles each round trip until the first sign of
-congestion (slow start), then grows by a small allowance per round trip. It never leaves
+While nothing is refused and latency holds, the limit grows by one slot per answer, doubling each round
+trip, until the first sign of congestion (slow start), then by a small allowance per round trip. It never leaves
 [1, upper bound]. A round trip ("round") is the mean latency of the previous round.
 
 Time comes from an injected clock, so tests drive the controller with synthetic sequences.
@@ -61,8 +61,7 @@ def outcome_of(error: Optional[BaseException]) -> str:
 class AdaptiveLimit:
     """The limit and the rule that moves it; not thread-safe (:class:`ConcurrencyLimiter` holds the lock).
 
-    ``upper`` is the admin's bound, ``initial`` the limit before anything is known. ``backoff`` multiplies
-    the in-flight count at a refusal. ``tolerance`` is how far above the unloaded latency a round's mean may
+    ``upper`` is the admin's bound, ``initial`` the limit before anything is known. ``tolerance`` is how far above the unloaded latency a round's mean may
     go before it counts as queueing (Netflix's Gradient2 limit allows 1.5: room for the latency a busy client
     machine adds by itself as it sends more). ``initial`` 16: most servers take that many at once, and
     slow start doubles it from there, so a run finds a capacity of 100 in three round trips.
@@ -71,14 +70,13 @@ class AdaptiveLimit:
     from, so it follows a server whose answers really got longer. Latencies are in seconds.
     """
 
-    def __init__(self, upper: int = DEFAULT_UPPER_BOUND, *, initial: int = 16, lower: int = 1, backoff: float = 0.9,
+    def __init__(self, upper: int = DEFAULT_UPPER_BOUND, *, initial: int = 16, lower: int = 1,
                  tolerance: float = 1.25, probe_rounds: int = 4, baseline_rounds: int = 200,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if upper < 1:
             raise ValueError(f"the upper bound of the concurrency must be at least 1, not {upper}")
         self.upper = int(upper)
         self.lower = max(1, min(int(lower), self.upper))
-        self.backoff = backoff
         self.tolerance = tolerance
         self.probe_rounds = max(1, int(probe_rounds))
         self._clock = clock
@@ -86,11 +84,11 @@ class AdaptiveLimit:
         self.slow_start = True
         self._rtt: Optional[float] = None  # the previous round's mean latency
         self._baselines: deque[float] = deque(maxlen=baseline_rounds)
-        self._decrease_until = -math.inf
         self._hold_until = -math.inf
-        self._ceiling = math.inf  # the capacity the last refusal showed (what was in flight then)
+        self._ceiling = math.inf  # the capacity the last refusal showed
         self._calm = 0  # rounds spent at the ceiling since the limit last moved
         self._probes = 0  # probes above the ceiling in a row that were not refused
+        self._fastest = math.inf  # the quickest answer of slow start
         self._changed_at = -math.inf  # when the limit last moved: answers to older requests don't judge it
         self._new_round(clock())
         self.refusals = 0
@@ -136,24 +134,22 @@ class AdaptiveLimit:
         self.slow_start = False
         self._round_refused = True
         self._calm = self._probes = 0
-        # what was in flight measures the capacity only if the limit was in use
-        used = inflight + 1 >= self._limit / 2
+        used = inflight + 1 >= self._limit / 2  # the limit was in use: our own load filled the server
         if retry_after and retry_after > 0:
             self._hold_until = max(self._hold_until, now + retry_after)  # no growth before the provider's hint
-        if now < self._decrease_until:
-            # the same overload as the refusal that already lowered the limit: no second cut, but the refused
-            # request's slot isn't handed to another request that the server would refuse just as fast
-            self._limit = max(float(self.lower), min(self._limit, float(inflight)))
-            return used
-        self._ceiling = min(self._limit, float(inflight)) if used else self._limit
-        self._set(self._ceiling * self.backoff, now)
-        self._decrease_until = now + (self._rtt or 0.0)
+        # the refused request gives up its slot: k requests beyond the capacity come back refused and take the
+        # limit down by k, to what the server took. Reno's cut to a fraction, once a round trip, would cost that
+        # fraction of the capacity each time a probe finds it again
+        self._ceiling = max(float(self.lower), self._limit - 1.0)
+        self._set(self._ceiling, now)
         return used
 
     def on_success(self, latency_s: float, inflight: int) -> None:
         """A request was answered after ``latency_s`` with ``inflight`` requests in flight (itself included)."""
         self.samples += 1
         now = self._clock()
+        if self.slow_start:
+            self._grow_per_answer(latency_s, inflight, now)
         if now - latency_s < self._changed_at:
             return  # sent under the previous limit: says nothing of this one (else slow start overshoots)
         self._round_latency += max(0.0, latency_s)
@@ -163,6 +159,17 @@ class AdaptiveLimit:
             self._round_start = now
         if now - self._round_start >= (self._rtt if self._rtt is not None else latency_s):
             self._end_round(now)
+
+    def _grow_per_answer(self, latency_s: float, inflight: int, now: float) -> None:
+        """Slow start: one more slot per answer while the limit is in use, so it doubles each round trip (TCP's
+        slow start grows per acknowledgement too) and a capacity of 48 is found from 16 in under two round
+        trips, with an overshoot of the few requests sent before the first refusal came back. An answer
+        slower than the fastest by more than the tolerance is a queue building up: slow start ends there."""
+        self._fastest = min(self._fastest, latency_s)
+        if latency_s > self._fastest * self.tolerance:
+            self.slow_start = False
+        elif inflight >= self._limit / 2 and now >= self._hold_until:
+            self._limit = min(float(self.upper), self._limit + 1.0)
 
     def _end_round(self, now: float) -> None:
         mean = self._round_latency / self._round_count
@@ -184,7 +191,7 @@ class AdaptiveLimit:
         if inflight < self._limit / 2:
             return  # the limit wasn't used (too few rows in flight): it proved nothing, so it doesn't grow
         if self.slow_start:
-            self._set(self._limit * 2, now)
+            return  # it grew with each answer
         elif self._ceiling == math.inf:
             self._set(self._limit + max(1.0, math.sqrt(self._limit) / 2), now)  # no refusal yet: sqrt(limit)/2
         elif self._limit < self._ceiling:
