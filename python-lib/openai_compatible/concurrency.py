@@ -61,10 +61,11 @@ def outcome_of(error: Optional[BaseException]) -> str:
 class AdaptiveLimit:
     """The limit and the rule that moves it; not thread-safe (:class:`ConcurrencyLimiter` holds the lock).
 
-    ``upper`` is the admin's bound, ``initial`` the limit before anything is known. ``tolerance`` is how far above the unloaded latency a round's mean may
-    go before it counts as queueing (Netflix's Gradient2 limit allows 1.5: room for the latency a busy client
-    machine adds by itself as it sends more). ``initial`` 16: most servers take that many at once, and
-    slow start doubles it from there, so a run finds a capacity of 100 in three round trips.
+    ``upper`` is the admin's bound, ``initial`` the limit before anything is known. ``tolerance`` is how far
+    above the unloaded latency a round's mean may go before it counts as queueing (Netflix's Gradient2 limit
+    allows 1.5: room for the latency a busy client machine adds by itself as it sends more). ``initial`` 16:
+    most servers take that many at once, and slow start doubles it each round trip from there, so a run
+    finds a capacity of 100 in three round trips.
     ``probe_rounds`` is how many calm round trips the limit spends at the capacity found by a refusal
     before it probes one above. ``baseline_rounds`` is how many recent rounds the unloaded latency is taken
     from, so it follows a server whose answers really got longer. Latencies are in seconds.
