@@ -89,7 +89,6 @@ class AdaptiveLimit:
         self._ceiling = math.inf  # the capacity the last refusal showed
         self._calm = 0  # rounds spent at the ceiling since the limit last moved
         self._probes = 0  # probes above the ceiling in a row that were not refused
-        self._fastest = math.inf  # the quickest answer of slow start
         self._changed_at = -math.inf  # when the limit last moved: answers to older requests don't judge it
         self._new_round(clock())
         self.refusals = 0
@@ -150,7 +149,7 @@ class AdaptiveLimit:
         self.samples += 1
         now = self._clock()
         if self.slow_start:
-            self._grow_per_answer(latency_s, inflight, now)
+            self._grow_per_answer(inflight, now)
         if now - latency_s < self._changed_at:
             return  # sent under the previous limit: says nothing of this one (else slow start overshoots)
         self._round_latency += max(0.0, latency_s)
@@ -161,15 +160,13 @@ class AdaptiveLimit:
         if now - self._round_start >= (self._rtt if self._rtt is not None else latency_s):
             self._end_round(now)
 
-    def _grow_per_answer(self, latency_s: float, inflight: int, now: float) -> None:
+    def _grow_per_answer(self, inflight: int, now: float) -> None:
         """Slow start: one more slot per answer while the limit is in use, so it doubles each round trip (TCP's
         slow start grows per acknowledgement too) and a capacity of 48 is found from 16 in under two round
-        trips, with an overshoot of the few requests sent before the first refusal came back. An answer
-        slower than the fastest by more than the tolerance is a queue building up: slow start ends there."""
-        self._fastest = min(self._fastest, latency_s)
-        if latency_s > self._fastest * self.tolerance:
-            self.slow_start = False
-        elif inflight >= self._limit / 2 and now >= self._hold_until:
+        trips, with an overshoot of the few requests sent before the first refusal came back. Queueing is
+        judged per round (a round's mean latency), as after slow start: one answer's latency says little
+        when output lengths vary."""
+        if inflight >= self._limit / 2 and now >= self._hold_until:
             self._limit = min(float(self.upper), self._limit + 1.0)
 
     def _end_round(self, now: float) -> None:

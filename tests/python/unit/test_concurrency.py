@@ -149,19 +149,25 @@ def test_slow_start_doubles_each_round_trip_then_stops_at_the_first_refusal():
     assert limiter.controller.refusals >= 1
 
 
-def test_slow_start_grows_one_slot_per_answer_and_an_answer_slowed_by_a_queue_ends_it():
+def test_slow_start_grows_one_slot_per_answer_until_a_round_shows_a_queue():
     clock = FakeClock()
     control = AdaptiveLimit(256, initial=16, clock=clock)
-    for _ in range(16):  # the first 16 answers, each quick: a slot more for each
+    for _ in range(16):  # the first round trip's 16 answers: a slot more for each
         clock.now += 0.1 / 16
         control.on_success(0.1, 16)
     assert control.limit == 32 and control.slow_start
     control.on_success(0.1, 8)  # fewer than half the limit in flight: an answer proves nothing of the limit
     assert control.limit == 32
-    control.on_success(0.1 * 1.3, 32)  # 30% slower than the quickest: a queue is building, slow start ends
-    assert not control.slow_start and control.limit == 32
-    control.on_success(0.1, 32)
-    assert control.limit == 32  # no more growth per answer
+    control.on_success(0.5, 32)  # one slow answer (a long output) is no queue
+    assert control.slow_start and control.limit == 33
+    clock.now += 0.1
+    control.on_success(0.1, 33)  # the first round ends: its mean is the unloaded latency so far
+    assert control.round_trip is not None and control.slow_start
+    for _ in range(40):  # a round trip whose answers all waited in a queue: far beyond the unloaded latency
+        clock.now += 0.5 / 40
+        control.on_success(0.5, 60)
+    assert not control.slow_start
+    assert control.limit < 33  # what the server served at once, not the slow start's last doubling
 
 
 def test_a_retry_after_hint_holds_slow_start_too():
