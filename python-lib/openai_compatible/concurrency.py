@@ -151,7 +151,7 @@ class AdaptiveLimit:
         if self.slow_start:
             self._grow_per_answer(inflight, now)
         if now - latency_s < self._changed_at:
-            return  # sent under the previous limit: says nothing of this one (else slow start overshoots)
+            return  # sent under the previous limit: says nothing of this one (else growth would be judged by it)
         self._round_latency += max(0.0, latency_s)
         self._round_inflight += inflight
         self._round_count += 1
