@@ -1,0 +1,344 @@
+"""Automatic concurrency against the servers users really meet, on a fake clock: latencies that vary, a capacity
+that changes mid-run, timeouts that come back long after, a passing burst of 503s, two clients on one server, tiny
+servers, bounds below the capacity. Each test states what a demanding user expects; every figure is a count on
+the fake clock's timeline, and every random draw comes from a seeded generator, so a run is the same each time."""
+
+import heapq
+import math
+import random
+
+import pytest
+from openai_compatible.concurrency import OK, REFUSED, ConcurrencyLimiter
+
+RTT = 0.1  # the unloaded latency of most servers below, seconds
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def constant(value):
+    return lambda now: value
+
+
+class RefusingServer:
+    """A gateway: ``capacity(now)`` requests at once, each ``service(rng)`` long; one more is refused at once
+    (``refusal_s`` later). ``down(now)``: every request arriving then is refused (a passing fault). ``fault_rate``:
+    a share of requests refused at random whatever the load (a flaky gateway). ``timeout_s``: requests beyond the
+    capacity are not refused but never answered, and come back as timeouts that long after."""
+
+    def __init__(self, capacity, service=None, *, refusal_s=0.002, down=None, fault_rate=0.0, timeout_s=None,
+                 seed=1):
+        self.capacity = capacity if callable(capacity) else constant(capacity)
+        self.service = service or (lambda rng: RTT)
+        self.refusal_s, self.down, self.fault_rate, self.timeout_s = refusal_s, down, fault_rate, timeout_s
+        self.rng = random.Random(seed)
+        self.busy = []  # finish times of the requests being served
+
+    def arrive(self, now):
+        """(finish time, refused) of a request arriving at ``now``."""
+        self.busy = [t for t in self.busy if t > now]
+        if (self.down and self.down(now)) or self.rng.random() < self.fault_rate:
+            return now + self.refusal_s, True
+        if len(self.busy) >= self.capacity(now):
+            return (now + self.timeout_s if self.timeout_s else now + self.refusal_s), True
+        self.busy.append(now + self.service(self.rng))
+        return self.busy[-1], False
+
+
+class QueueingServer:
+    """vLLM, llama.cpp: ``capacity(now)`` requests served at once, each ``service(rng)`` long, the others wait
+    in a first-come queue; nothing is refused."""
+
+    def __init__(self, capacity, service=None, *, seed=1):
+        self.capacity = capacity if callable(capacity) else constant(capacity)
+        self.service = service or (lambda rng: RTT)
+        self.rng = random.Random(seed)
+        self.slots = []  # when each slot is next free (a heap)
+
+    def arrive(self, now):
+        capacity = max(1, int(self.capacity(now)))
+        while len(self.slots) < capacity:
+            heapq.heappush(self.slots, now)
+        if len(self.slots) > capacity:  # the server shrank: the slots free last go away
+            self.slots = sorted(self.slots)[:capacity]
+            heapq.heapify(self.slots)
+        start = max(now, heapq.heappop(self.slots))
+        finish = start + self.service(self.rng)
+        heapq.heappush(self.slots, finish)
+        return finish, False
+
+
+def simulate(limiters, clock, server, seconds, *, demand=None, hands_s=0.0):
+    """Keeps each limiter full (or ``demand(now)`` requests in flight at most) for ``seconds`` of fake time, all
+    sending to one ``server``; each slot is freed ``hands_s`` after its answer (the client's own time). Returns,
+    per limiter, its records (sent, done, refused) and the limit after each of them."""
+    events, seq = [], 0
+    records = [[] for _ in limiters]
+    limits = [[] for _ in limiters]
+    turn = 0
+    while clock.now < seconds:
+        turn += 1
+        for index in sorted(range(len(limiters)), key=lambda i: (i - turn) % len(limiters)):  # each first in turn
+            limiter = limiters[index]
+            while limiter.inflight < limiter.limit and (demand is None or limiter.inflight < demand(clock.now)):
+                started = limiter.acquire(timeout=0)
+                done, refused = server.arrive(clock.now)
+                heapq.heappush(events, (done + hands_s, seq, index, started, refused))
+                seq += 1
+        if not events:  # nothing in flight (no demand now): time passes
+            clock.now += RTT / 10
+            continue
+        done, _, index, started, refused = heapq.heappop(events)
+        clock.now = done
+        limiters[index].release(started, REFUSED if refused else OK)
+        records[index].append((started, done, refused))
+        limits[index].append(limiters[index].limit)
+    return records, limits
+
+
+def served_rate(records, since, until=math.inf):
+    """Answers a second among the requests sent in [since, until)."""
+    window = [r for r in records if since <= r[0] < until]
+    answered = sum(not r[2] for r in window)
+    span = min(until, max(r[1] for r in window)) - since
+    return answered / span
+
+
+def refused_share(records, since=0.0, until=math.inf):
+    window = [r for r in records if since <= r[0] < until]
+    return sum(r[2] for r in window) / len(window)
+
+
+def automatic(upper=256, clock=None):
+    clock = clock or FakeClock()
+    return ConcurrencyLimiter(0, upper, clock=clock), clock
+
+
+def fixed(limit, clock=None):
+    clock = clock or FakeClock()
+    return ConcurrencyLimiter(limit, clock=clock), clock
+
+
+def window(records, since, until=math.inf):
+    return [r for r in records if since <= r[0] < until]
+
+
+def p50(records):
+    latencies = sorted(done - sent for sent, done, refused in records if not refused)
+    return latencies[len(latencies) // 2]
+
+
+def limit_at(records, limits, when):
+    """The limit after the first answer at or after ``when``."""
+    return next((limit for (_, done, _), limit in zip(records, limits) if done >= when), limits[-1])
+
+
+def best_fixed_rate(make_server, settings, seconds, since, **options):
+    """The throughput of the best of the fixed ``settings`` against fresh servers: what the automatic limit has to
+    match."""
+    best = 0.0
+    for setting in settings:
+        limiter, clock = fixed(setting)
+        records, _ = simulate([limiter], clock, make_server(), seconds, **options)
+        best = max(best, served_rate(records[0], since))
+    return best
+
+
+def vary(low, high):
+    return lambda rng: rng.uniform(low, high)
+
+
+def llm_latency(rng):
+    """An LLM's answers: from half a second to thirty, three seconds at the median (output lengths vary)."""
+    return min(30.0, max(0.5, rng.lognormvariate(math.log(3.0), 0.9)))
+
+
+# --- refusing servers ---------------------------------------------------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a round just after the limit moved counts only answers to requests sent since, the quick ones: such "
+    "rounds set a low unloaded latency, and ordinary rounds then read as a queue and cut the limit by a "
+    "fifth"))
+def test_latencies_that_vary_around_the_mean_are_no_queue_at_a_refusing_server():
+    # answers from 50 to 150 ms and the client's own 6 ms per answer: the limit must sit at the capacity like the
+    # best fixed setting, not be cut by rounds that happened to hold the longer answers
+    def make():
+        return RefusingServer(48, vary(0.05, 0.15))
+
+    best = best_fixed_rate(make, (44, 48, 52, 56), 20.0, 5.0, hands_s=0.006)
+    limiter, clock = automatic()
+    records, _ = simulate([limiter], clock, make(), 20.0, hands_s=0.006)
+    assert served_rate(records[0], 5.0) >= 0.95 * best
+    assert refused_share(records[0]) < 0.02
+
+
+def test_a_capacity_that_falls_then_grows_is_followed_within_a_few_round_trips():
+    def capacity(now):
+        return 48 if now < 10 else (24 if now < 20 else 64)
+
+    limiter, clock = automatic()
+    (records,), (limits,) = simulate([limiter], clock, RefusingServer(capacity), 40.0)
+    assert limit_at(records, limits, 10.3) <= 26  # down to the new capacity within three round trips
+    assert refused_share(records, 10.3, 20) < 0.02  # and no storm while it holds
+    assert served_rate(records, 25.0, 40.0) >= 0.9 * 64 / RTT  # the grown capacity found within 50 round trips
+    assert refused_share(records) < 0.02
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "each refused request gives up its slot, so the capacity found becomes 1; the way back is a probe "
+    "every probe_rounds round trips, then sqrt(limit)/2 a round: about a hundred round trips"))
+def test_a_passing_burst_of_503_does_not_leave_the_limit_at_one():
+    # the server refuses everything for one second (a deployment, a backend restart), then is as before: within ten
+    # round trips the client serves 90% of what it did before, instead of climbing back one probe at a time
+    limiter, clock = automatic()
+    (records,), (limits,) = simulate([limiter], clock, RefusingServer(48, down=lambda now: 10 <= now < 11), 30.0)
+    assert limit_at(records, limits, 12.0) >= 0.9 * 48
+    assert served_rate(records, 12.0, 30.0) >= 0.9 * 48 / RTT
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "refusals before any answer end slow start and leave a capacity found of 1: the same slow way back"))
+def test_a_server_that_refuses_its_first_requests_is_used_fully_once_it_is_up():
+    # 503 "loading the model" for the first two seconds: those refusals say the server is not up, not its capacity
+    limiter, clock = automatic()
+    (records,), (limits,) = simulate([limiter], clock, RefusingServer(48, down=lambda now: now < 2.0), 20.0)
+    assert limit_at(records, limits, 3.0) >= 0.9 * 48  # found within ten round trips of the server coming up
+    assert served_rate(records, 3.0, 20.0) >= 0.9 * 48 / RTT
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "each random refusal lowers the capacity found by one, and growth needs probe_rounds calm rounds in a"
+    " row, which 1% of refusals rarely leaves: the limit decays to about 18"))
+def test_a_gateway_that_refuses_one_request_in_a_hundred_whatever_the_load_keeps_its_throughput():
+    # random 503s from a flaky replica say nothing of the capacity: throughput must stay near the capacity, not
+    # decay with each refusal the gateway sends anyway
+    limiter, clock = automatic()
+    (records,), _ = simulate([limiter], clock, RefusingServer(48, fault_rate=0.01), 40.0)
+    assert served_rate(records, 10.0) >= 0.9 * 0.99 * 48 / RTT
+    assert refused_share(records, 10.0) < 0.01 + 0.01  # the gateway's own 1%, and little more of ours
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "probes whose requests hang pass for probe_rounds rounds before their timeouts come back, so four "
+    "probes forget the capacity and the limit climbs to the bound"))
+def test_requests_beyond_the_capacity_that_time_out_long_after_do_not_lift_the_limit_to_the_bound():
+    # beyond 48 the server neither answers nor refuses: the requests come back as timeouts ten seconds (a hundred
+    # round trips) later. Meanwhile the answers of the 48 look fine; the limit must still not climb to the bound
+    limiter, clock = automatic()
+    (records,), (limits,) = simulate([limiter], clock, RefusingServer(48, timeout_s=10.0), 60.0)
+    assert served_rate(records, 10.0) >= 0.9 * 48 / RTT
+    assert refused_share(records) < 0.02
+    assert max(limits[len(limits) // 4:]) <= 2 * 48
+
+
+def test_a_refusal_that_comes_a_second_after_the_request_still_finds_the_capacity():
+    # a gateway that waits a second for a backend before it gives up: the overshoot of slow start is larger
+    limiter, clock = automatic()
+    (records,), (limits,) = simulate([limiter], clock, RefusingServer(48, refusal_s=1.0), 40.0)
+    assert served_rate(records, 10.0) >= 0.95 * 48 / RTT
+    assert refused_share(records) < 0.02
+    assert 44 <= limits[-1] <= 52
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a probe every probe_rounds round trips costs a refusal every capacity x probe_rounds answers: 10% at"
+    " 1"))
+def test_tiny_refusing_servers_are_used_fully_without_a_refusal_storm():
+    # a free tier that takes 1 to 4 requests at once: probes one above the capacity every few round trips would be
+    # a refusal for every few answers
+    for capacity in (1, 2, 3, 4):
+        limiter, clock = automatic()
+        (records,), _ = simulate([limiter], clock, RefusingServer(capacity), 60.0)
+        assert served_rate(records, 5.0) >= 0.9 * capacity / RTT, capacity
+        assert refused_share(records) < 0.02, capacity
+
+
+def test_an_upper_bound_below_the_capacity_is_a_ceiling_for_both_kinds_of_server():
+    for server in (RefusingServer(48), QueueingServer(48)):
+        limiter, clock = automatic(upper=32)
+        (records,), (limits,) = simulate([limiter], clock, server, 20.0)
+        assert max(limits) == 32 and not any(refused for _, _, refused in records)
+        assert served_rate(records, 5.0) >= 0.98 * 32 / RTT  # (the last requests of the run are not counted)
+    limiter, clock = automatic(upper=1)
+    (records,), (limits,) = simulate([limiter], clock, RefusingServer(48), 5.0)
+    assert set(limits) == {1}
+
+
+def test_a_demand_below_the_limit_then_above_it_finds_the_capacity_without_a_storm():
+    # five rows at a time for twenty seconds (the limit proves nothing and stays), then all rows at once
+    limiter, clock = automatic()
+    (records,), (limits,) = simulate([limiter], clock, RefusingServer(48), 30.0,
+                                     demand=lambda now: 5 if now < 20 else 10_000)
+    assert max(limit for (_, done, _), limit in zip(records, limits) if done < 20) == 16
+    assert limit_at(records, limits, 21.0) >= 0.9 * 48
+    assert refused_share(records) < 0.02
+
+
+def test_two_clients_on_one_refusing_server_share_it_without_starving_either():
+    # two jobs with the same preset, each spending 6 ms of its own per answer
+    clock = FakeClock()
+    clients = [ConcurrencyLimiter(0, clock=clock), ConcurrencyLimiter(0, clock=clock)]
+    records, _ = simulate(clients, clock, RefusingServer(48), 40.0, hands_s=0.006)
+    rates = [served_rate(mine, 10.0) for mine in records]
+    assert sum(rates) >= 0.9 * 48 / RTT
+    assert min(rates) >= 0.3 * 48 / RTT  # neither gets less than 30% of the server
+    assert max(refused_share(mine) for mine in records) < 0.05  # the shared-provider target is 10% (issue 12)
+
+
+# --- queueing servers ---------------------------------------------------------------------------------------------
+
+def test_a_queueing_server_whose_capacity_changes_keeps_latency_near_the_unloaded_one():
+    def capacity(now):
+        return 48 if now < 10 else (24 if now < 20 else 64)
+
+    limiter, clock = automatic()
+    (records,), _ = simulate([limiter], clock, QueueingServer(capacity), 40.0)
+    assert served_rate(records, 12.0, 20.0) >= 0.9 * 24 / RTT
+    assert p50(window(records, 12.0, 20.0)) <= 1.25 * RTT
+    assert served_rate(records, 25.0) >= 0.9 * 64 / RTT
+    assert p50(window(records, 25.0)) <= 1.25 * RTT
+
+
+def test_two_clients_on_one_queueing_server_share_it():
+    clock = FakeClock()
+    clients = [ConcurrencyLimiter(0, clock=clock), ConcurrencyLimiter(0, clock=clock)]
+    records, _ = simulate(clients, clock, QueueingServer(48), 40.0)
+    rates = [served_rate(mine, 10.0) for mine in records]
+    assert sum(rates) >= 0.9 * 48 / RTT
+    assert min(rates) >= 0.3 * 48 / RTT
+    assert max(p50(window(mine, 10.0)) for mine in records) <= 1.25 * RTT
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the initial 16 already queue, so the unloaded latency is measured with a queue in it and p50 stays "
+    "3-9x"))
+def test_tiny_queueing_servers_keep_latency_near_the_unloaded_one():
+    # llama.cpp with 1 to 4 slots: the initial 16 already queue, so the first rounds never show the unloaded latency
+    for capacity in (1, 2, 3, 4):
+        limiter, clock = automatic()
+        (records,), _ = simulate([limiter], clock, QueueingServer(capacity), 60.0)
+        assert served_rate(records, 5.0) >= 0.9 * capacity / RTT, capacity
+        assert p50(window(records, 5.0)) <= 2 * RTT, capacity
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "round means of answers of 0.5-30 s swing far beyond the 1.25 tolerance around a low percentile of "
+    "them: each swing reads as a queue and cuts, down to a limit of 1"))
+def test_a_queueing_server_with_llm_latencies_is_served_near_the_best_fixed_setting():
+    # 32 slots, answers of 0.5 to 30 s (3 s at the median): a round's mean swings with the few long answers it holds.
+    # That must not read as a queue round after round and take the limit down to one
+    def make():
+        return QueueingServer(32, llm_latency)
+
+    best = best_fixed_rate(make, (24, 32, 40), 1500.0, 300.0)
+    limiter, clock = automatic()
+    (records,), _ = simulate([limiter], clock, make(), 1500.0)
+    assert served_rate(records, 300.0) >= 0.9 * best
+    unloaded = fixed(8)
+    (quiet,), _ = simulate([unloaded[0]], unloaded[1], make(), 1500.0)
+    assert p50(window(records, 300.0)) <= 1.25 * p50(window(quiet, 300.0))
