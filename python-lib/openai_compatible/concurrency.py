@@ -131,7 +131,9 @@ class AdaptiveLimit:
         the refused request), False when it came from someone else's load or a passing fault."""
         now = self._clock()
         self.refusals += 1
-        self.slow_start = False
+        # refusals before the first answer say the server is not up yet (starting, loading its model), not what it
+        # takes: slow start goes on from the lowered limit once answers come, instead of a probe at a time from 1
+        self.slow_start = self.slow_start and not self.samples
         self._round_refused = True
         self._calm = self._probes = 0
         used = inflight + 1 >= self._limit / 2  # the limit was in use: our own load filled the server
@@ -140,8 +142,10 @@ class AdaptiveLimit:
         # the refused request gives up its slot: k requests beyond the capacity come back refused and take the
         # limit down by k, to what the server took. Reno's cut to a fraction, once a round trip, would cost that
         # fraction of the capacity each time a probe finds it again
-        self._ceiling = max(float(self.lower), self._limit - 1.0)
-        self._set(self._ceiling, now)
+        lowered = max(float(self.lower), self._limit - 1.0)
+        if self.samples:  # before any answer, the server showed that it was not up, not a capacity
+            self._ceiling = lowered
+        self._set(lowered, now)
         return used
 
     def on_success(self, latency_s: float, inflight: int) -> None:

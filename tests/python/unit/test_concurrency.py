@@ -193,6 +193,20 @@ def test_each_refused_request_gives_up_its_slot():
     assert control.limit == 1
 
 
+def test_refusals_before_any_answer_lower_the_limit_but_leave_slow_start_on():
+    clock = FakeClock()
+    control = AdaptiveLimit(256, initial=16, clock=clock)
+    for _ in range(12):  # a server loading its model: 503 to everything, nothing answered yet
+        control.on_refusal(inflight=15)
+    assert control.limit == 4 and control.slow_start  # it showed it was not up, not what it takes
+    for _ in range(4):  # up now: the four answers of a round trip, a slot more for each
+        clock.now += 0.1 / 4
+        control.on_success(0.1, 4)
+    assert control.limit == 8
+    control.on_refusal(inflight=8)  # a refusal after answers is a capacity: slow start ends there
+    assert not control.slow_start and control.limit == 7
+
+
 def test_a_retry_after_hint_holds_growth_until_it_has_passed():
     clock = FakeClock()
     control = AdaptiveLimit(256, initial=10, clock=clock)
