@@ -3,14 +3,16 @@
 The rule follows TCP congestion control (slow start, CUBIC's careful probing beyond the last capacity found)
 and the gradient / Vegas limits of Netflix's concurrency-limits library, reading the two signals providers give:
 
-- servers that *refuse* beyond their capacity (gateways, clouds: 429 without a wait hint, 503, or
-  timeouts; a 429 with a hint is a rate quota, which ratelimit.py answers, and only holds growth): each
-  refused request gives up its slot, so the k requests of a burst beyond the capacity take the limit down
-  by k, to what the server took: the capacity found. The limit stays there a few round trips, then probes
-  one above it. No cut to a fraction of it (Reno's multiplicative decrease): each probe would cost that
-  fraction of the capacity for the round trips it takes to climb back, and a client whose requests spend
-  a few milliseconds in its own hands besides the server's time has no throughput to spare. A refused
-  request that our own load caused is retried a round trip later, ahead of the requests that never went;
+- servers that *refuse* beyond their capacity (gateways, clouds: 429 without a wait hint, 503, or timeouts; a
+  429 with a hint is a rate quota, which ratelimit.py answers, and only holds growth): each refused request
+  gives up its slot, so the k requests of a burst beyond the capacity take the limit down by k, to what the
+  server took: the capacity found. The limit stays there a few round trips, then probes one above it. Refusals
+  that took it below what calm rounds held (a passing burst of 503s) are followed, once a round passes without
+  one, by steps back towards that level, halving the gap; a way back that is refused in numbers, or at each
+  step, shows that the capacity fell. No cut to a fraction of the capacity (Reno's multiplicative decrease): each probe
+  would cost that fraction of the capacity for the round trips it takes to climb back, and a client whose
+  requests spend a few milliseconds in its own hands besides the server's time has no throughput to spare. A
+  refused request that our own load caused is retried a round trip later, ahead of the requests that never went;
 - servers that *queue* beyond it (vLLM, llama.cpp, Ollama: nothing is refused, latency grows): by
   Little's law, a round whose mean latency is above the unloaded latency had requests waiting in a queue;
   the limit becomes what the server actually served (in flight x unloaded latency / latency), the gradient
@@ -89,6 +91,10 @@ class AdaptiveLimit:
         self._ceiling = math.inf  # the capacity the last refusal showed
         self._calm = 0  # rounds spent at the ceiling since the limit last moved
         self._probes = 0  # probes above the ceiling in a row that were not refused
+        self._peak = 0.0  # the highest limit a whole calm round held, past slow start: where a passing fault came
+        self._regrowing = False  # the limit just stepped back towards the peak, and a round has not yet passed
+        self._regrow_refusals = 0  # refusals since that step
+        self._refused_steps = 0  # steps back towards the peak in a row that met a refusal
         self._changed_at = -math.inf  # when the limit last moved: answers to older requests don't judge it
         self._new_round(clock())
         self.refusals = 0
@@ -143,6 +149,12 @@ class AdaptiveLimit:
         # limit down by k, to what the server took. Reno's cut to a fraction, once a round trip, would cost that
         # fraction of the capacity each time a probe finds it again
         lowered = max(float(self.lower), self._limit - 1.0)
+        if self._regrowing:
+            self._regrow_refusals += 1
+            self._refused_steps += self._regrow_refusals == 1
+            if self._regrow_refusals > 1 or self._refused_steps > 1:
+                # the way back is refused in numbers, or each time: the capacity fell, it was no passing fault
+                self._peak = lowered
         if self.samples:  # before any answer, the server showed that it was not up, not a capacity
             self._ceiling = lowered
         self._set(lowered, now)
@@ -194,12 +206,24 @@ class AdaptiveLimit:
             return  # the limit wasn't used (too few rows in flight): it proved nothing, so it doesn't grow
         if self.slow_start:
             return  # it grew with each answer
-        elif self._ceiling == math.inf:
+        if self._regrowing and not self._regrow_refusals:
+            self._refused_steps = 0  # the step back held
+        self._regrowing = False
+        self._peak = max(self._peak, self._limit)
+        if self._ceiling == math.inf:
             self._set(self._limit + max(1.0, math.sqrt(self._limit) / 2), now)  # no refusal yet: sqrt(limit)/2
         elif self._limit < self._ceiling:
             # below the capacity the last refusal showed: back to it in a few round trips, halving the gap
             step = max(1.0, math.ceil((self._ceiling - self._limit) / 2))
             self._set(min(self._ceiling, self._limit + step), now)
+        elif self._limit < self._peak:
+            # refusals took it below what calm rounds held, and a round passed without one: a passing fault (a burst
+            # of 503s, a random one from a flaky gateway) took slots the server has again. Back towards the peak,
+            # halving the gap, instead of a probe at a time from where the fault left it: one slot a refusal would
+            # otherwise let a second of 503s leave the limit at 1, and 1% of random ones decay it to a fraction
+            step = max(1.0, math.ceil((self._peak - self._limit) / 2))
+            self._regrowing, self._regrow_refusals = True, 0
+            self._set(min(self._peak, self._limit + step), now)
         else:
             # at it: stay a few calm round trips, then probe one above. Probes that keep getting through mean
             # the capacity grew (the server was freed by others, or scaled up): growth is quick again

@@ -371,6 +371,46 @@ def test_below_the_capacity_found_the_limit_goes_back_to_it_by_halving_the_gap()
     assert limits.index(49) - limits.index(48) >= 3  # it stays at the capacity a few rounds before a probe
 
 
+def test_after_a_passing_fault_the_limit_goes_back_to_what_calm_rounds_held_by_halving_the_gap():
+    control, clock = found_capacity(48)
+    clock.now += 0.2
+    rounds(control, clock, 2)  # a calm round at 48: the server takes 48
+    for _ in range(40):  # a burst of 503s takes 40 slots
+        control.on_refusal(inflight=control.limit - 1)
+    assert control.limit == 8
+    clock.now += 0.2
+    limits = rounds(control, clock, 12)
+    grown = [limit for i, limit in enumerate(limits) if i == 0 or limit != limits[i - 1]]
+    assert grown[:6] == [28, 38, 43, 46, 47, 48]  # from 8 after a calm round, not a probe at a time
+    assert 49 not in limits[:limits.index(48) + control.probe_rounds]  # at 48 it waits before a probe, as before
+
+
+def test_a_way_back_that_is_refused_each_time_lowers_what_it_goes_back_to():
+    control, clock = found_capacity(48)
+    clock.now += 0.2
+    rounds(control, clock, 2)
+    for _ in range(24):  # the capacity halved: 24 requests refused
+        control.on_refusal(inflight=control.limit - 1)
+    clock.now += 0.2
+    assert rounds(control, clock, 1) == [36]  # a step back towards 48, since a fault may have passed
+    for _ in range(12):  # refused in numbers: the capacity fell, 24 is all there is
+        control.on_refusal(inflight=control.limit - 1)
+    clock.now += 0.2
+    assert set(rounds(control, clock, control.probe_rounds - 1)) == {24}  # no second step back towards 48
+    control, clock = found_capacity(48)
+    clock.now += 0.2
+    rounds(control, clock, 2)
+    control.on_refusal(inflight=47)  # the capacity fell by one: each step back meets one refusal
+    clock.now += 0.2
+    assert rounds(control, clock, 1) == [48]
+    control.on_refusal(inflight=47)
+    clock.now += 0.2
+    assert rounds(control, clock, 1) == [48]
+    control.on_refusal(inflight=47)  # the second step back in a row refused: 47 is what it takes
+    clock.now += 0.2
+    assert set(rounds(control, clock, control.probe_rounds - 1)) == {47}
+
+
 def test_probes_that_keep_getting_through_forget_the_capacity_found():
     control, clock = found_capacity(48)  # then the server grows (scaled up, or another client left)
     clock.now += 0.2

@@ -193,15 +193,14 @@ def test_a_capacity_that_falls_then_grows_is_followed_within_a_few_round_trips()
 
     limiter, clock = automatic()
     (records,), (limits,) = simulate([limiter], clock, RefusingServer(capacity), 40.0)
-    assert limit_at(records, limits, 10.3) <= 26  # down to the new capacity within three round trips
-    assert refused_share(records, 10.3, 20) < 0.02  # and no storm while it holds
+    # down to the new capacity within five round trips (a step back towards 48 tells a halved capacity from a
+    # passing fault, at the cost of that step's refusals), and no storm while it holds
+    assert limit_at(records, limits, 10.5) <= 26
+    assert refused_share(records, 10.5, 20) < 0.02
     assert served_rate(records, 25.0, 40.0) >= 0.9 * 64 / RTT  # the grown capacity found within 50 round trips
     assert refused_share(records) < 0.02
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "each refused request gives up its slot, so the capacity found becomes 1; the way back is a probe "
-    "every probe_rounds round trips, then sqrt(limit)/2 a round: about a hundred round trips"))
 def test_a_passing_burst_of_503_does_not_leave_the_limit_at_one():
     # the server refuses everything for one second (a deployment, a backend restart), then is as before: within ten
     # round trips the client serves 90% of what it did before, instead of climbing back one probe at a time
