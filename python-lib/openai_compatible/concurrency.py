@@ -36,6 +36,9 @@ from typing import Callable, Iterator, Optional
 from .errors import APITimeoutError, OpenAICompatibleError, QuotaExceededError, RateLimitError, ServerError
 
 DEFAULT_UPPER_BOUND = 256
+# calls a refused probe may cost at least: a probe above a small capacity waits this many calls' worth of calm
+# round trips, so that refused probes stay under 1% of calls (a server taking 1 request at once refused 10%)
+PROBE_CALLS = 100
 
 # Outcomes of one HTTP attempt, as the controller reads them.
 OK, REFUSED, HELD, OTHER = "ok", "refused", "held", "other"
@@ -228,7 +231,10 @@ class AdaptiveLimit:
             # at it: stay a few calm round trips, then probe one above. Probes that keep getting through mean
             # the capacity grew (the server was freed by others, or scaled up): growth is quick again
             self._calm += 1
-            if self._calm >= self.probe_rounds:
+            # a round at the limit carries about that many calls, and a refused probe costs one. Probes that got
+            # through call for the next one soon: the capacity may have grown
+            wait = self.probe_rounds if self._probes else max(self.probe_rounds, math.ceil(PROBE_CALLS / self._limit))
+            if self._calm >= wait:
                 self._calm = 0
                 self._probes += 1
                 self._ceiling = math.inf if self._probes > 3 else self._limit + 1
