@@ -126,6 +126,7 @@ class AdaptiveLimit:
     def _new_round(self, now: float) -> None:
         self._round_start: Optional[float] = None  # a round spans a round trip of answers from its first one
         self._round_latency = 0.0
+        self._round_served = 0.0  # latencies of all answers since the round began, those sent before a move too
         self._round_inflight = 0
         self._round_count = 0
         self._round_refused = False
@@ -169,8 +170,12 @@ class AdaptiveLimit:
         now = self._clock()
         if self.slow_start:
             self._grow_per_answer(inflight, now)
+        if self._round_start is not None:
+            self._round_served += max(0.0, latency_s)
         if now - latency_s < self._changed_at:
             return  # sent under the previous limit: says nothing of this one (else growth would be judged by it)
+        if self._round_start is None:
+            self._round_served += max(0.0, latency_s)
         self._round_latency += max(0.0, latency_s)
         self._round_inflight += inflight
         self._round_count += 1
@@ -191,6 +196,8 @@ class AdaptiveLimit:
     def _end_round(self, now: float) -> None:
         mean = self._round_latency / self._round_count
         inflight = self._round_inflight / self._round_count
+        # by Little's law, what the server served at once: the time its answers spent in it, over the round
+        served = self._round_served / max(1e-9, now - (self._round_start or now))
         refused = self._round_refused
         self._new_round(now)
         self._rtt = mean
@@ -212,7 +219,9 @@ class AdaptiveLimit:
         if self._regrowing and not self._regrow_refusals:
             self._refused_steps = 0  # the step back held
         self._regrowing = False
-        self._peak = max(self._peak, self._limit)
+        # what the server served at once, not the limit: requests that hang until a timeout count as in flight,
+        # and a passing fault would send the limit back to a level the server never took
+        self._peak = max(self._peak, min(self._limit, served))
         if self._ceiling == math.inf:
             self._set(self._limit + max(1.0, math.sqrt(self._limit) / 2), now)  # no refusal yet: sqrt(limit)/2
         elif self._limit < self._ceiling:

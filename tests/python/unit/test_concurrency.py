@@ -334,6 +334,19 @@ def rounds(control, clock, count, latency=0.1, inflight=None):
     return after
 
 
+def full_rounds(control, clock, count, latency=0.1):
+    """``count`` rounds in which the server answers as many requests each round trip as the limit lets in flight
+    (what a server that took them all at once does, by Little's law); the limit after each."""
+    after = []
+    for _ in range(count):
+        answers = control.limit
+        for _ in range(answers):
+            clock.now += latency / answers
+            control.on_success(latency, answers)
+        after.append(control.limit)
+    return after
+
+
 def found_capacity(capacity=48, initial=60):
     """A controller past slow start that a refusal just told the capacity: ``capacity`` others were in flight."""
     clock = FakeClock()
@@ -374,7 +387,7 @@ def test_below_the_capacity_found_the_limit_goes_back_to_it_by_halving_the_gap()
 def test_after_a_passing_fault_the_limit_goes_back_to_what_calm_rounds_held_by_halving_the_gap():
     control, clock = found_capacity(48)
     clock.now += 0.2
-    rounds(control, clock, 2)  # a calm round at 48: the server takes 48
+    full_rounds(control, clock, 2)  # a calm round at 48: the server took 48 at once
     for _ in range(40):  # a burst of 503s takes 40 slots
         control.on_refusal(inflight=control.limit - 1)
     assert control.limit == 8
@@ -388,7 +401,7 @@ def test_after_a_passing_fault_the_limit_goes_back_to_what_calm_rounds_held_by_h
 def test_a_way_back_that_is_refused_each_time_lowers_what_it_goes_back_to():
     control, clock = found_capacity(48)
     clock.now += 0.2
-    rounds(control, clock, 2)
+    full_rounds(control, clock, 2)
     for _ in range(24):  # the capacity halved: 24 requests refused
         control.on_refusal(inflight=control.limit - 1)
     clock.now += 0.2
@@ -399,7 +412,7 @@ def test_a_way_back_that_is_refused_each_time_lowers_what_it_goes_back_to():
     assert set(rounds(control, clock, control.probe_rounds - 1)) == {24}  # no second step back towards 48
     control, clock = found_capacity(48)
     clock.now += 0.2
-    rounds(control, clock, 2)
+    full_rounds(control, clock, 2)
     control.on_refusal(inflight=47)  # the capacity fell by one: each step back meets one refusal
     clock.now += 0.2
     assert rounds(control, clock, 1) == [48]
@@ -409,6 +422,20 @@ def test_a_way_back_that_is_refused_each_time_lowers_what_it_goes_back_to():
     control.on_refusal(inflight=47)  # the second step back in a row refused: 47 is what it takes
     clock.now += 0.2
     assert set(rounds(control, clock, control.probe_rounds - 1)) == {47}
+
+
+def test_requests_that_hang_until_a_timeout_do_not_count_in_what_a_passing_fault_goes_back_to():
+    control, clock = found_capacity(100, initial=120)
+    clock.now += 0.2
+    for _ in range(3):  # 100 in flight, but the server answers 48 a round trip: the other 52 hang
+        for _ in range(48):
+            clock.now += 0.1 / 48
+            control.on_success(0.1, 100)
+    assert control.limit == 100
+    for _ in range(60):  # their timeouts come back, and a few more
+        control.on_refusal(inflight=control.limit - 1)
+    clock.now += 0.2
+    assert max(rounds(control, clock, 12)) <= 49  # back to what the server served at once, not to 100
 
 
 def test_probes_that_keep_getting_through_forget_the_capacity_found():
