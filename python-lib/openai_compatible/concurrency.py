@@ -8,11 +8,12 @@ and the gradient / Vegas limits of Netflix's concurrency-limits library, reading
   gives up its slot, so the k requests of a burst beyond the capacity take the limit down by k, to what the
   server took: the capacity found. The limit stays there a few round trips, then probes one above it. Refusals
   that took it below what calm rounds held (a passing burst of 503s) are followed, once a round passes without
-  one, by steps back towards that level, halving the gap; a way back that is refused in numbers, or at each
-  step, shows that the capacity fell. No cut to a fraction of the capacity (Reno's multiplicative decrease): each probe
-  would cost that fraction of the capacity for the round trips it takes to climb back, and a client whose
-  requests spend a few milliseconds in its own hands besides the server's time has no throughput to spare. A
-  refused request that our own load caused is retried a round trip later, ahead of the requests that never went;
+  one, by steps back towards that level, halving the gap; a way back refused beyond 2% of recent calls shows
+  that the capacity fell (a flaky gateway's random refusals stay under it). No cut to a fraction of the capacity
+  (Reno's multiplicative decrease): each probe would cost that fraction of the capacity for the round trips it
+  takes to climb back, and a client whose requests spend a few milliseconds in its own hands besides the
+  server's time has no throughput to spare. A refused request that our own load caused is retried a round trip
+  later, ahead of the requests that never went;
 - servers that *queue* beyond it (vLLM, llama.cpp, Ollama: nothing is refused, latency grows): by
   Little's law, a round whose mean latency is above the unloaded latency had requests waiting in a queue;
   the limit becomes what the server actually served (in flight x unloaded latency / latency), the gradient
@@ -39,6 +40,10 @@ DEFAULT_UPPER_BOUND = 256
 # calls a refused probe may cost at least: a probe above a small capacity waits this many calls' worth of calm
 # round trips, so that refused probes stay under 1% of calls (a server taking 1 request at once refused 10%)
 PROBE_CALLS = 100
+# refusals among recent calls beyond which a way back after refusals takes them as the capacity falling: fewer cost
+# little (the target of the automatic mode is under 2%), and a flaky gateway's random ones stay under it
+REFUSAL_BUDGET = 0.02
+REFUSAL_WINDOW = 1000  # calls the refused share is taken over (exponentially weighted)
 
 # Outcomes of one HTTP attempt, as the controller reads them.
 OK, REFUSED, HELD, OTHER = "ok", "refused", "held", "other"
@@ -96,8 +101,7 @@ class AdaptiveLimit:
         self._probes = 0  # probes above the ceiling in a row that were not refused
         self._peak = 0.0  # the highest limit a whole calm round held, past slow start: where a passing fault came
         self._regrowing = False  # the limit just stepped back towards the peak, and a round has not yet passed
-        self._regrow_refusals = 0  # refusals since that step
-        self._refused_steps = 0  # steps back towards the peak in a row that met a refusal
+        self._refused_share = 0.0  # refused calls among about the last REFUSAL_WINDOW
         self._changed_at = -math.inf  # when the limit last moved: answers to older requests don't judge it
         self._new_round(clock())
         self.refusals = 0
@@ -153,12 +157,10 @@ class AdaptiveLimit:
         # limit down by k, to what the server took. Reno's cut to a fraction, once a round trip, would cost that
         # fraction of the capacity each time a probe finds it again
         lowered = max(float(self.lower), self._limit - 1.0)
-        if self._regrowing:
-            self._regrow_refusals += 1
-            self._refused_steps += self._regrow_refusals == 1
-            if self._regrow_refusals > 1 or self._refused_steps > 1:
-                # the way back is refused in numbers, or each time: the capacity fell, it was no passing fault
-                self._peak = lowered
+        self._refused_share += (1.0 - self._refused_share) / REFUSAL_WINDOW
+        if self._regrowing and self._refused_share > REFUSAL_BUDGET:
+            # the way back is refused beyond the budget: the capacity fell, it was no passing fault
+            self._peak = lowered
         if self.samples:  # before any answer, the server showed that it was not up, not a capacity
             self._ceiling = lowered
         self._set(lowered, now)
@@ -167,6 +169,7 @@ class AdaptiveLimit:
     def on_success(self, latency_s: float, inflight: int) -> None:
         """A request was answered after ``latency_s`` with ``inflight`` requests in flight (itself included)."""
         self.samples += 1
+        self._refused_share -= self._refused_share / REFUSAL_WINDOW
         now = self._clock()
         if self.slow_start:
             self._grow_per_answer(inflight, now)
@@ -216,8 +219,6 @@ class AdaptiveLimit:
             return  # the limit wasn't used (too few rows in flight): it proved nothing, so it doesn't grow
         if self.slow_start:
             return  # it grew with each answer
-        if self._regrowing and not self._regrow_refusals:
-            self._refused_steps = 0  # the step back held
         self._regrowing = False
         # what the server served at once, not the limit: requests that hang until a timeout count as in flight,
         # and a passing fault would send the limit back to a level the server never took
@@ -234,7 +235,7 @@ class AdaptiveLimit:
             # halving the gap, instead of a probe at a time from where the fault left it: one slot a refusal would
             # otherwise let a second of 503s leave the limit at 1, and 1% of random ones decay it to a fraction
             step = max(1.0, math.ceil((self._peak - self._limit) / 2))
-            self._regrowing, self._regrow_refusals = True, 0
+            self._regrowing = True
             self._set(min(self._peak, self._limit + step), now)
         else:
             # at it: stay a few calm round trips, then probe one above. Probes that keep getting through mean
