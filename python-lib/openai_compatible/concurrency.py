@@ -37,8 +37,8 @@ from typing import Callable, Iterator, Optional
 from .errors import APITimeoutError, OpenAICompatibleError, QuotaExceededError, RateLimitError, ServerError
 
 DEFAULT_UPPER_BOUND = 256
-# calls a refused probe may cost at least: a probe above a small capacity waits this many calls' worth of calm
-# round trips, so that refused probes stay under 1% of calls (a server taking 1 request at once refused 10%)
+# after a refused probe, the next waits at least this many calls' worth of calm round trips: refused probes stay
+# under 1% of calls against a small capacity (a probe every four round trips refused 10% of calls at 1)
 PROBE_CALLS = 100
 # refusals among recent calls beyond which a way back after refusals takes them as the capacity falling: fewer cost
 # little (the target of the automatic mode is under 2%), and a flaky gateway's random ones stay under it
@@ -99,7 +99,7 @@ class AdaptiveLimit:
         self._ceiling = math.inf  # the capacity the last refusal showed
         self._calm = 0  # rounds spent at the ceiling since the limit last moved
         self._probes = 0  # probes above the ceiling in a row that were not refused
-        self._peak = 0.0  # the highest limit a whole calm round held, past slow start: where a passing fault came
+        self._peak = 0.0  # the most the server served at once in a calm round past slow start (within the limit)
         self._regrowing = False  # the limit just stepped back towards the peak, and a round has not yet passed
         self._refused_share = 0.0  # refused calls among about the last REFUSAL_WINDOW
         self._changed_at = -math.inf  # when the limit last moved: answers to older requests don't judge it
