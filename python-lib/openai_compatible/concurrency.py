@@ -17,7 +17,8 @@ and the gradient / Vegas limits of Netflix's concurrency-limits library, reading
 - servers that *queue* beyond it (vLLM, llama.cpp, Ollama: nothing is refused, latency grows): by
   Little's law, a round whose mean latency is above the unloaded latency had requests waiting in a queue;
   the limit becomes what the server actually served (in flight x unloaded latency / latency), the gradient
-  rule, and the next rounds measure the unloaded latency again.
+  rule, never below QUEUE_FLOOR, and the next rounds measure the unloaded latency again. Round means of
+  answers whose lengths vary widely (an LLM's) swing as a queue would: a fixed limit serves those better.
 
 While nothing is refused and latency holds, the limit grows by one slot per answer, doubling each round
 trip, until the first sign of congestion (slow start), then by a small allowance per round trip. It never leaves
@@ -44,6 +45,10 @@ PROBE_CALLS = 100
 # little (the target of the automatic mode is under 2%), and a flaky gateway's random ones stay under it
 REFUSAL_BUDGET = 0.02
 REFUSAL_WINDOW = 1000  # calls the refused share is taken over (exponentially weighted)
+# the least a queue cuts the limit to (refusals may take it lower): a server that queues serves at least this
+# many at once as fast as one (a small llama.cpp has 4 slots, vLLM hundreds), and latencies that vary widely
+# must not be read as a queue down to 1
+QUEUE_FLOOR = 16
 
 # Outcomes of one HTTP attempt, as the controller reads them.
 OK, REFUSED, HELD, OTHER = "ok", "refused", "held", "other"
@@ -92,6 +97,7 @@ class AdaptiveLimit:
         self.probe_rounds = max(1, int(probe_rounds))
         self._clock = clock
         self._limit = float(min(self.upper, max(self.lower, initial)))
+        self.queue_floor = float(max(self.lower, min(self.upper, QUEUE_FLOOR)))
         self.slow_start = True
         self._rtt: Optional[float] = None  # the previous round's mean latency
         self._baselines: deque[float] = deque(maxlen=baseline_rounds)
@@ -213,7 +219,10 @@ class AdaptiveLimit:
             # unloaded latency again (else the baseline would creep up with the queue it tolerates)
             self.slow_start = False
             served = inflight * base / mean
-            self._set(min(self._limit, served), now)
+            # never below QUEUE_FLOOR for a queue: a queue of a few requests costs latency, while answers whose
+            # times vary widely (an LLM's, from one second to thirty) read as a queue round after round, and
+            # without a floor cut the limit down to 1, a thirtieth of what the server serves
+            self._set(min(self._limit, max(served, self.queue_floor)), now)
             return
         if inflight < self._limit / 2:
             return  # the limit wasn't used (too few rows in flight): it proved nothing, so it doesn't grow
