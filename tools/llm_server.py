@@ -32,6 +32,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--n-ctx", type=int, default=4096,
                         help="context size: shared by the slots with --kv-unified, else split between them")
     parser.add_argument("--parallel", type=int, default=2, help="parallel slots")
+    # llama.cpp's own default (-1) lets a request that names no output limit run until the context is full: a
+    # small model that rambles then takes minutes on a busy CPU, and a test's outcome would hang on its mood
+    parser.add_argument("--n-predict", type=int, default=256,
+                        help="the most tokens generated for a request that sets no max_tokens (-1: no limit)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (generation and batch)")
     parser.add_argument("--embedding", action=argparse.BooleanOptionalAction, default=True,
                         help="serve /v1/embeddings (default on)")
@@ -59,6 +63,7 @@ def build_params(args: argparse.Namespace) -> Any:
     params.api_keys = list(args.api_keys)
     params.n_ctx = args.n_ctx
     params.n_parallel = args.parallel
+    params.n_predict = args.n_predict
     params.cpuparams.n_threads = args.threads
     params.cpuparams_batch.n_threads = args.threads
     params.ui = False
