@@ -15,10 +15,13 @@ and the gradient / Vegas limits of Netflix's concurrency-limits library, reading
   server's time has no throughput to spare. A refused request that our own load caused is retried a round trip
   later, ahead of the requests that never went;
 - servers that *queue* beyond it (vLLM, llama.cpp, Ollama: nothing is refused, latency grows): by
-  Little's law, a round whose mean latency is above the unloaded latency had requests waiting in a queue;
-  the limit becomes what the server actually served (in flight x unloaded latency / latency), the gradient
-  rule, never below QUEUE_FLOOR, and the next rounds measure the unloaded latency again. Round means of
-  answers whose lengths vary widely (an LLM's) swing as a queue would: a fixed limit serves those better.
+  Little's law, requests whose mean latency is above the unloaded latency waited in a queue; the limit
+  becomes what the server actually served (in flight x unloaded latency / latency), the gradient rule,
+  never below QUEUE_FLOOR, and later requests measure the unloaded latency again. The mean is taken over
+  cohorts of requests by send time, once all of a cohort's requests came back, and over as many answers
+  as their spread asks (an LLM's answers take from one second to thirty): the answers that come back
+  within a round trip are the quick ones, and judging by them read varied lengths as a queue. Growth
+  beyond levels already proven waits for a cohort sent at the current limit to come back without a queue.
 
 While nothing is refused and latency holds, the limit grows by one slot per answer, doubling each round
 trip, until the first sign of congestion (slow start), then by a small allowance per round trip. It never leaves
@@ -49,6 +52,9 @@ REFUSAL_WINDOW = 1000  # calls the refused share is taken over (exponentially we
 # many at once as fast as one (a small llama.cpp has 4 slots, vLLM hundreds), and latencies that vary widely
 # must not be read as a queue down to 1
 QUEUE_FLOOR = 16
+LATENCY_WINDOW = 200  # answers the spread of latencies is taken over (exponentially weighted)
+MAX_COHORT = 400  # the most requests a cohort waits for: a few minutes of an LLM's answers
+PENDING_COHORTS = 64  # cohorts waiting for their last answers; older ones are dropped unjudged
 
 # Outcomes of one HTTP attempt, as the controller reads them.
 OK, REFUSED, HELD, OTHER = "ok", "refused", "held", "other"
@@ -71,6 +77,20 @@ def outcome_of(error: Optional[BaseException]) -> str:
     if isinstance(error, ServerError) and error.status in (503, 529):
         return REFUSED
     return OTHER
+
+
+class _Cohort:
+    """Requests sent one after the other under one limit, judged once all of them came back."""
+
+    __slots__ = ("opened", "last_sent", "sent", "returned", "answered", "latency", "inflight", "closed", "version")
+
+    def __init__(self, opened: float, version: int) -> None:
+        self.opened = self.last_sent = opened
+        self.version = version  # the limit's: it moved since if the limit's is greater
+        self.sent = self.returned = self.answered = 0
+        self.latency = 0.0
+        self.inflight = 0
+        self.closed = False
 
 
 class AdaptiveLimit:
@@ -109,6 +129,17 @@ class AdaptiveLimit:
         self._regrowing = False  # the limit just stepped back towards the peak, and a round has not yet passed
         self._refused_share = 0.0  # refused calls among about the last REFUSAL_WINDOW
         self._changed_at = -math.inf  # when the limit last moved: answers to older requests don't judge it
+        # queueing is judged on cohorts of requests by send time once :meth:`on_send` is called (the limiter
+        # does): see :meth:`_judge`. Without it (synthetic sequences), on round means
+        self._cohorts: deque[_Cohort] = deque()
+        self._by_cohorts = False
+        self._judge_after = -math.inf  # cohorts opened before a queue drained after a cut say nothing of the cut
+        self._evidence: deque[_Cohort] = deque()  # the cohorts judged last, as many as a queue test needs
+        self._version = 0  # how many times the limit moved
+        self._calm_at_limit = False  # a cohort sent at the current limit came back without a queue
+        self._latency_mean: Optional[float] = None  # of recent answers, with their variance: how much they vary
+        self._latency_var = 0.0
+        self._latencies_seen = 0
         self._new_round(clock())
         self.refusals = 0
         self.samples = 0
@@ -172,11 +203,112 @@ class AdaptiveLimit:
         self._set(lowered, now)
         return used
 
+    def on_send(self, now: float) -> None:
+        """A request went at ``now`` (the time :meth:`on_done` gets back as its ``sent_at``)."""
+        self._by_cohorts = True
+        cohort = self._cohorts[-1] if self._cohorts else None
+        if (cohort is None or cohort.closed or (cohort.version != self._version and now > cohort.last_sent)
+                or (cohort.sent >= self._cohort_size() and now > cohort.last_sent)):
+            if cohort is not None and not cohort.closed:
+                cohort.closed = True
+                if cohort.returned >= cohort.sent:
+                    self._cohorts.pop()
+                    self._judge(cohort, now)
+            # a later send time than every request of the previous cohort, so a send time names its cohort
+            cohort = _Cohort(now, self._version)
+            self._cohorts.append(cohort)
+            if len(self._cohorts) > PENDING_COHORTS:
+                self._cohorts.popleft()
+        cohort.sent += 1
+        cohort.last_sent = now
+
+    def on_done(self, sent_at: float, latency_s: Optional[float], inflight: int) -> None:
+        """The request sent at ``sent_at`` came back: answered after ``latency_s`` with ``inflight`` in flight,
+        or (``latency_s`` None) refused or failed."""
+        for index in range(len(self._cohorts) - 1, -1, -1):
+            cohort = self._cohorts[index]
+            if cohort.opened <= sent_at:
+                break
+        else:
+            return  # sent before any cohort (or in one dropped): no judgement
+        cohort.returned += 1
+        if latency_s is not None:
+            cohort.answered += 1
+            cohort.latency += max(0.0, latency_s)
+            cohort.inflight += inflight
+        if cohort.closed and cohort.returned >= cohort.sent:
+            del self._cohorts[index]
+            self._judge(cohort, self._clock())
+
+    def _cohort_size(self) -> int:
+        """A cohort is a round trip's worth of requests: the limit."""
+        return min(MAX_COHORT, max(1, int(self._limit)))
+
+    def _evidence_size(self) -> int:
+        """How many answers a queue test needs to tell a queue from chance. The mean of n answers whose
+        latencies vary by a coefficient of variation cv strays by cv / sqrt(n), and the test has a margin of
+        ``tolerance`` - 1, so n = (3 cv / margin)^2: about 130 for an LLM's answers (cv 0.9), 1 for a steady
+        server's, whose cohorts are then judged one by one."""
+        if not self._latency_mean or self._latency_mean <= 0:
+            return 1
+        cv = math.sqrt(self._latency_var) / self._latency_mean
+        return min(MAX_COHORT, max(1, math.ceil((3.0 * cv / max(0.05, self.tolerance - 1.0)) ** 2)))
+
+    def _note_latency(self, latency_s: float) -> None:
+        """Keeps the mean and variance of recent answers' latencies (weights 1/n until ``LATENCY_WINDOW``
+        answers, then exponentially weighted over about that many)."""
+        self._latencies_seen += 1
+        weight = 1.0 / min(self._latencies_seen, LATENCY_WINDOW)
+        if self._latency_mean is None:
+            self._latency_mean = latency_s
+            return
+        delta = latency_s - self._latency_mean
+        self._latency_mean += weight * delta
+        self._latency_var = (1.0 - weight) * (self._latency_var + weight * delta * delta)
+
+    def _judge(self, cohort: _Cohort, now: float) -> None:
+        """Queueing, judged on cohorts once all their requests came back: their mean latency is that of every
+        request they sent, the slow ones included. The answers that come back within a round trip are the
+        quick ones, and their mean, taken as the unloaded latency, made rounds of an LLM's varied answers
+        read as a queue, round after round, until the limit was 1. A cut needs the pooled mean of the last
+        :meth:`_evidence_size` answers; growth needs one cohort sent at the current limit without a queue
+        (a wrong growth is undone by the next cut, a wrong cut was not undone)."""
+        if not cohort.answered or cohort.opened < self._judge_after:
+            return
+        mean = cohort.latency / cohort.answered
+        base = self.unloaded_latency
+        if base is None or mean <= base * self.tolerance:
+            self._calm_at_limit = self._calm_at_limit or cohort.version == self._version
+        self._evidence.append(cohort)
+        answered = sum(c.answered for c in self._evidence)
+        while answered - self._evidence[0].answered >= self._evidence_size():
+            answered -= self._evidence.popleft().answered
+        if answered < self._evidence_size():
+            return
+        pooled = sum(c.latency for c in self._evidence) / answered
+        inflight = sum(c.inflight for c in self._evidence) / answered
+        self._baselines.append(pooled)
+        base = self.unloaded_latency or pooled
+        if pooled > base * self.tolerance and now >= self._hold_until:
+            self._queue_cut(inflight, base, pooled, now)
+            self._evidence.clear()
+            self._judge_after = now + pooled  # the queue it found takes about a latency to drain
+
+    def _queue_cut(self, inflight: float, base: float, mean: float, now: float) -> None:
+        """Queueing: back to what the server serves without a queue, so the next rounds measure the unloaded
+        latency again (else the baseline would creep up with the queue it tolerates)."""
+        self.slow_start = False
+        served = inflight * base / mean
+        # never below QUEUE_FLOOR for a queue: a queue of a few requests costs latency, while a wrong reading
+        # of a queue, round after round, would take the limit down to 1
+        self._set(min(self._limit, max(served, self.queue_floor)), now)
+
     def on_success(self, latency_s: float, inflight: int) -> None:
         """A request was answered after ``latency_s`` with ``inflight`` requests in flight (itself included)."""
         self.samples += 1
         self._refused_share -= self._refused_share / REFUSAL_WINDOW
         now = self._clock()
+        self._note_latency(max(0.0, latency_s))
         if self.slow_start:
             self._grow_per_answer(inflight, now)
         if self._round_start is not None:
@@ -210,19 +342,16 @@ class AdaptiveLimit:
         refused = self._round_refused
         self._new_round(now)
         self._rtt = mean
-        self._baselines.append(mean)
+        if not self._by_cohorts:
+            self._baselines.append(mean)
         base = self.unloaded_latency or mean
         if refused or now < self._hold_until:
             return
         if mean > base * self.tolerance:
-            # queueing: back to what the server serves without a queue, so the next round measures the
-            # unloaded latency again (else the baseline would creep up with the queue it tolerates)
-            self.slow_start = False
-            served = inflight * base / mean
-            # never below QUEUE_FLOOR for a queue: a queue of a few requests costs latency, while answers whose
-            # times vary widely (an LLM's, from one second to thirty) read as a queue round after round, and
-            # without a floor cut the limit down to 1, a thirtieth of what the server serves
-            self._set(min(self._limit, max(served, self.queue_floor)), now)
+            if not self._by_cohorts:
+                self._queue_cut(inflight, base, mean, now)
+            # judged by cohorts, a round that looks queued only holds growth: a cohort with all its answers
+            # (the slow ones too) decides whether to cut
             return
         if inflight < self._limit / 2:
             return  # the limit wasn't used (too few rows in flight): it proved nothing, so it doesn't grow
@@ -232,8 +361,12 @@ class AdaptiveLimit:
         # what the server served at once, not the limit: requests that hang until a timeout count as in flight,
         # and a passing fault would send the limit back to a level the server never took
         self._peak = max(self._peak, min(self._limit, served))
+        # beyond levels already proven, growth waits until a cohort sent at this limit came back without a queue:
+        # a round's answers are the quick ones, and judged by them growth outran the queue the cohorts show
+        unproven = self._by_cohorts and not self._calm_at_limit
         if self._ceiling == math.inf:
-            self._set(self._limit + max(1.0, math.sqrt(self._limit) / 2), now)  # no refusal yet: sqrt(limit)/2
+            if not unproven:
+                self._set(self._limit + max(1.0, math.sqrt(self._limit) / 2), now)  # no refusal yet: sqrt(limit)/2
         elif self._limit < self._ceiling:
             # below the capacity the last refusal showed: back to it in a few round trips, halving the gap
             step = max(1.0, math.ceil((self._ceiling - self._limit) / 2))
@@ -249,6 +382,8 @@ class AdaptiveLimit:
         else:
             # at it: stay a few calm round trips, then probe one above. Probes that keep getting through mean
             # the capacity grew (the server was freed by others, or scaled up): growth is quick again
+            if unproven:
+                return
             self._calm += 1
             # a round at the limit carries about that many calls, and a refused probe costs one. Probes that got
             # through call for the next one soon: the capacity may have grown
@@ -264,6 +399,8 @@ class AdaptiveLimit:
         if int(limit) != int(self._limit):
             self._changed_at = now
             self._new_round(now)
+            self._version += 1
+            self._calm_at_limit = False
         self._limit = limit
 
 
@@ -326,11 +463,14 @@ class ConcurrencyLimiter:
             if free:
                 self._inflight += 1
                 self._sending += sending
+                started = self._clock()
+                if sending and self.controller is not None:
+                    self.controller.on_send(started)
             if retry or not free:
                 self._wake()  # the first attempts a retry held back, when slots are left
             if not free:
                 raise TimeoutError("no concurrency slot became free in time")
-            return self._clock()
+            return started
 
     def _wake(self) -> None:
         """Wakes as many waiters as there are free slots, retries first (the lock is held)."""
@@ -342,7 +482,10 @@ class ConcurrencyLimiter:
         """The request of a slot taken with ``sending=False`` goes now; returns its start time."""
         with self._lock:
             self._sending += 1
-            return self._clock()
+            started = self._clock()
+            if self.controller is not None:
+                self.controller.on_send(started)
+            return started
 
     def release(self, started: float, outcome: str = OK, retry_after: Optional[float] = None) -> bool:
         """Frees the slot whose request was sent at ``started`` and reports the attempt's outcome (``ok``,
@@ -354,8 +497,10 @@ class ConcurrencyLimiter:
             self._inflight -= 1
             self._sending -= 1
             if self.controller is not None:
+                latency = self._clock() - started
+                self.controller.on_done(started, latency if outcome == OK else None, inflight)
                 if outcome == OK:
-                    self.controller.on_success(self._clock() - started, inflight)
+                    self.controller.on_success(latency, inflight)
                 elif outcome == REFUSED:
                     ours = self.controller.on_refusal(inflight - 1, retry_after)
                 elif outcome == HELD:

@@ -283,6 +283,12 @@ class SettableLimit:
     def on_refusal(self, inflight, retry_after=None):
         pass
 
+    def on_send(self, now):
+        pass
+
+    def on_done(self, sent_at, latency_s, inflight):
+        pass
+
 
 def test_many_threads_never_exceed_the_limit_and_a_raised_limit_lets_waiters_in():
     control = SettableLimit(3)

@@ -170,12 +170,6 @@ def llm_latency(rng):
 
 # --- refusing servers ---------------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "rounds just after the limit moved count only answers to requests sent since, and slow start's rounds "
-    "mostly requests sent within them: the quick ones. Their means (0.075 s for a 0.1 s mean) set the "
-    "unloaded latency, ordinary rounds then read as a queue and cut the limit by a fifth: 0.89 of the best "
-    "fixed setting. Keeping post-move rounds out of the baseline only reached 0.93-0.95; the rounds "
-    "would have to judge cohorts of requests by send time"))
 def test_latencies_that_vary_around_the_mean_are_no_queue_at_a_refusing_server():
     # answers from 50 to 150 ms and the client's own 6 ms per answer: the limit must sit at the capacity like the
     # best fixed setting, not be cut by rounds that happened to hold the longer answers
@@ -339,12 +333,6 @@ def test_tiny_queueing_servers_keep_latency_near_the_unloaded_one():
         assert p50(window(records, 5.0)) <= 2 * RTT, capacity
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "rounds last one round trip and skip answers sent before the last move, so the first ones hold the quick "
-    "answers (round means 1-2.5 s for a 4.4 s mean), and rounds swing far beyond the 1.25 tolerance around a "
-    "low percentile of them: the swings read as a queue. QUEUE_FLOOR keeps the limit at 16 or more (0.55 of "
-    "the best fixed setting, not the 0.04 of a limit of 1); reaching 0.9 needs rounds judged as cohorts of "
-    "requests by send time, with as many answers as their spread asks"))
 def test_a_queueing_server_with_llm_latencies_is_served_near_the_best_fixed_setting():
     # 32 slots, answers of 0.5 to 30 s (3 s at the median): a round's mean swings with the few long answers it holds.
     # That must not read as a queue round after round and take the limit down to one
