@@ -329,8 +329,8 @@ class AdaptiveLimit:
         """Slow start: one more slot per answer while the limit is in use, so it doubles each round trip (TCP's
         slow start grows per acknowledgement too) and a capacity of 48 is found from 16 in under two round
         trips, with an overshoot of the few requests sent before the first refusal came back. Queueing is
-        judged per round (a round's mean latency), as after slow start: one answer's latency says little
-        when output lengths vary."""
+        judged on cohorts (or rounds), as after slow start: one answer's latency says little when output
+        lengths vary."""
         if inflight >= self._limit / 2 and now >= self._hold_until:
             self._limit = min(float(self.upper), self._limit + 1.0)
 
