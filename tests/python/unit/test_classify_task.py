@@ -200,6 +200,34 @@ def test_multi_label_answers():
     assert problem is None and values["label"] == "[]"
 
 
+@pytest.mark.parametrize("classes, message", [
+    ([], "Parameter 'labels' is empty: give at least two classes (a name, and optionally a description that "
+         "tells the model what belongs there)."),
+    ("  ,\n", "Parameter 'labels' is empty: give at least two classes (a name, and optionally a description "
+               "that tells the model what belongs there)."),
+    ([{"from": "a"}, {"from": "A"}], "Parameter 'labels': the class 'A' is given twice (as 'a' before); class "
+                                     "names must be unique."),
+    ([{"from": "a"}, {"from": "", "to": "x"}], "Parameter 'labels' entry 2 has a description but no class name."),
+    (42, "Parameter 'labels' must be a list of classes (a name and an optional description)."),
+])
+def test_bad_classes_messages_name_the_field_given_and_the_fix(classes, message):
+    with pytest.raises(SettingsError) as info:
+        normalize_classes(classes, field="labels")
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("changes, description", [
+    ({}, "The class the model chose"),
+    ({"allow_none": True}, "The class the model chose (empty when no class fits)"),
+    ({"multi_label": True}, "The classes that apply, as a JSON array of class names ([] when none applies)"),
+])
+def test_the_label_and_confidence_columns_types_and_descriptions(changes, description):
+    columns = {c.name: c for c in task_for(**changes).output_columns()}
+    assert (columns["label"].type, columns["label"].description) == ("string", description)
+    assert columns["confidence"].type == "double"
+    assert columns["confidence"].description.startswith("Probability (0 to 1) the model gave its label")
+
+
 def test_output_columns():
     names = [c.name for c in task_for(explanation=True).output_columns()]
     assert names[:3] == ["label", "explanation", "confidence"]
