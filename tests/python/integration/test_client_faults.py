@@ -201,6 +201,37 @@ def test_plain_text_500(fault_server):
     assert "Internal Server Error" in str(info.value)
 
 
+def error_body_of(size: int) -> str:
+    """An OpenAI error body of exactly ``size`` bytes (ASCII), padded in an extra field."""
+    head, tail = '{"error": {"message": "The request was refused.", "type": "invalid_request_error", "pad": "', '"}}'
+    return head + "x" * (size - len(head) - len(tail)) + tail
+
+
+def test_an_error_answer_is_read_up_to_one_mebibyte_and_no_further(fault_server):
+    # an error body is read with a 1 MiB limit (not the 64 MiB of an answer): a proxy's endless page costs little
+    fault_server.script(Fault.error(400, error_body_of(1024 * 1024), content_type="application/json"),
+                        Fault.error(400, error_body_of(1024 * 1024 + 1), content_type="application/json"))
+    client = client_for(fault_server, max_retries=0)
+    with pytest.raises(BadRequestError) as read:
+        client.chat(HI, model="fault-chat")
+    assert read.value.provider_message == "The request was refused."
+    with pytest.raises(InvalidResponseError) as refused:
+        client.chat(HI, model="fault-chat")
+    assert str(refused.value) == "chat with 'fault-chat': the answer is larger than 1 MB; refusing to read it."
+    assert_calls(fault_server, client, 2)
+
+
+def test_an_oversized_answer_is_refused_naming_the_call_and_the_limit(fault_server, monkeypatch):
+    from openai_compatible.http import send
+    monkeypatch.setattr(send, "MAX_RESPONSE_BYTES", 2 * 1024 * 1024)
+    fault_server.always(Fault.giant(3.0))
+    client = client_for(fault_server)
+    with pytest.raises(InvalidResponseError) as info:
+        client.chat(HI, model="fault-chat")
+    assert str(info.value) == "chat with 'fault-chat': the answer is larger than 2 MB; refusing to read it."
+    assert_calls(fault_server, client, 1)  # the same request would bring the same answer: not retried
+
+
 @pytest.mark.parametrize("mode", ["reset", "malformed", "empty-200", "error-200", "500-empty", "stream-cut"])
 def test_broken_answers_are_retried_then_succeed(fault_server, mode):
     fault_server.script(mode)
