@@ -396,3 +396,27 @@ def test_examples_are_shown_to_the_model_as_written_after_a_blank_line():
 def test_no_text_column_nor_template_says_what_to_choose():
     with pytest.raises(SettingsError, match=r"^Parameter 'text_column' is empty: choose the column holding the text"):
         task_for(text_column="")
+
+
+def test_the_instructions_open_with_the_role_and_the_task_of_each_mode():
+    single = task_for().request({"text": "x"})[1][0]["content"]
+    assert single.startswith("You are a text classifier.\nPut the text in exactly one of these classes:\n"
+                             "- positive: the writer is happy\n- negative\n")
+    multi = task_for(multi_label=True).request({"text": "x"})[1][0]["content"]
+    assert multi.startswith("You are a text classifier.\nGive every class that applies to the text, from these "
+                            "classes:\n- positive: the writer is happy\n- negative\nGive at least one class.\n")
+
+
+def test_no_text_column_nor_template_message_in_full():
+    with pytest.raises(SettingsError) as info:
+        task_for(text_column="", text_template="  ")
+    assert str(info.value) == ("Parameter 'text_column' is empty: choose the column holding the text to classify "
+                               "(or write a text template over several columns).")
+
+
+@pytest.mark.parametrize("answer, shown", [('{"labels": ["positive", 7]}', "7"), ('{"labels": [null]}', "null"),
+                                           ('{"labels": [["positive"]]}', '["positive"]')])
+def test_a_label_that_is_not_text_is_named_as_outside_the_classes(answer, shown):
+    with pytest.raises(OutputValidationError) as info:
+        task_for(multi_label=True).parse(answer)
+    assert str(info.value) == f"The answer {shown} is not one of the classes (positive, negative)."

@@ -11,6 +11,7 @@ import pytest
 from openai_compatible import Client, SettingsError
 from openai_compatible.engine import RowEngine
 from openai_compatible.errors import ContextLengthError, ServerError
+from openai_compatible.store import request_key
 from openai_compatible.tasks.base import RowInputError
 from openai_compatible.tasks.embed import EmbedSpec, EmbedTask, _shorter_length, _too_long
 
@@ -250,3 +251,27 @@ def test_a_refused_field_is_the_error_of_every_text_and_blames_that_field(fault_
     assert results[0] is results[1]  # one error for the batch, kept for the next batches
     assert results[0].kind == "bad_request" and results[0].param == blamed
     assert str(results[0]).startswith(advice) and results[0].provider_message == message
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"model": ""}, "Parameter 'model' is empty: choose an embedding model of the connection."),
+    ({"text_column": ""}, "Parameter 'text_column' is empty: choose the column holding the texts to embed."),
+    ({"text_column": "body"}, "Parameter 'text_column': 'body' is not a column of the input dataset. Input "
+                              "columns: id, text."),
+    ({"dimensions": 0}, "Parameter 'dimensions' must be a positive number, not 0."),
+])
+def test_bad_settings_messages_in_full(changes, message):
+    with pytest.raises(SettingsError) as info:
+        task_for(**changes)
+    assert str(info.value) == message
+
+
+def test_one_dimension_is_the_smallest_size_asked_for():
+    assert task_for(dimensions=1).request({"text": "a"})[0] != task_for().request({"text": "a"})[0]
+
+
+def test_the_output_columns_types_and_a_key_naming_the_task_kind():
+    task = task_for(dimensions=16)
+    assert [(c.name, c.type) for c in task.output_columns()[:2]] == [("embedding", "string"), ("dimensions", "bigint")]
+    # the key names the task kind, so that an embed and another task sharing a cache never mix answers
+    assert task.request({"text": "hello"})[0] == request_key("embed", "fault-embed", 16, "hello")
