@@ -194,6 +194,26 @@ def test_html_error_page_gives_a_short_text_message(fault_server):
     assert len(message) < 300
 
 
+@pytest.mark.parametrize("page", ["<!DOCTYPE html><html><body><h1>Sign in</h1></body></html>",
+                                  "  <html><head><title>Sign in</title></head></html>"])
+def test_an_html_page_sent_as_plain_text_is_still_recognised(fault_server, page):
+    # a sign-in page served with a wrong Content-Type is still a page, not the API's JSON: not retried
+    fault_server.always(Fault.error(200, page, content_type="text/plain"))
+    client = client_for(fault_server)
+    with pytest.raises(InvalidResponseError) as info:
+        client.chat(HI, model="fault-chat")
+    assert "HTTP 200 but the answer is an HTML page" in str(info.value) and "Sign in" in str(info.value)
+    assert_calls(fault_server, client, 1)
+
+
+def test_a_success_answer_with_an_error_field_beside_its_choices_is_an_answer(fault_server):
+    body = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "fine"}, "finish_reason": "stop"}],
+            "error": {"message": "a warning some gateways add"}}
+    fault_server.always(Fault.error(200, body))
+    assert client_for(fault_server).chat(HI, model="fault-chat").text == "fine"
+
+
 def test_plain_text_500(fault_server):
     fault_server.always("500-text")
     with pytest.raises(ServerError) as info:
@@ -266,6 +286,7 @@ def test_slow_answer_past_the_read_timeout(fault_server):
     finally:
         stall.set()
     assert "read timeout" in str(info.value) and "read_timeout_s" in str(info.value)
+    assert "within the read timeout (0.3s)" in str(info.value)  # the read limit, not the connect one (10s)
     assert_calls(fault_server, client, 2)
 
 

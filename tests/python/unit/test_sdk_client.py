@@ -97,3 +97,17 @@ def test_the_sdk_client_takes_turns_over_the_replicas_and_an_endpoint_of_its_own
             for _ in range(2):
                 sdk.chat.completions.create(model="llama", messages=HELLO)
         assert own.calls_to("chat") == 2 and (fault_server.calls_to("chat"), second.calls_to("chat")) == (2, 2)
+
+
+def test_an_http_client_of_ones_own_is_warned_about_in_full(fault_server, caplog):
+    import httpx
+
+    with FaultServer() as second:
+        preset = {"base_url": fault_server.url, "replica_urls": [second.url], "models": ["m"], "api_key": "sk-r-2"}
+        with Client.from_preset(preset) as client, httpx.Client() as own, \
+                caplog.at_level("WARNING", logger="openai_compatible"):
+            client.openai(http_client=own).chat.completions.create(model="m", messages=HELLO)
+        assert (fault_server.calls_to("chat"), second.calls_to("chat")) == (1, 0)
+    said = [r.getMessage() for r in caplog.records if "http_client" in r.getMessage()]
+    assert said == [f"client.openai() was given its own http_client: its requests go to {fault_server.url} only, not "
+                    "to the preset's 2 replicas, and a replica that fails is not left out."]

@@ -228,6 +228,21 @@ def test_unknown_model_says_how_to_offer_it_depending_on_discovery():
     assert message.endswith("Add it to the preset's 'models' list.") and "discover_models" not in message
 
 
+def test_an_azure_preset_without_endpoints_says_what_an_endpoint_holds():
+    for empty in ([], None):
+        assert settings_error(azure_preset(endpoints=empty)) == (
+            "Preset field 'endpoints' is empty: in Azure style, add one endpoint per model (name, kind, deployment, "
+            "and its Target URI or API key when they differ).")
+
+
+def test_chat_without_messages_is_refused_before_any_request():
+    client = Client.from_preset(openai_preset())  # port 9: nothing listens there
+    with pytest.raises(SettingsError) as info:
+        client.chat([], model="m1")
+    assert str(info.value) == "chat() needs at least one message."
+    assert client.stats.snapshot()["http_calls"] == 0
+
+
 def test_unknown_model_azure_style():
     settings = ConnectionSettings.from_preset(azure_preset())
     with pytest.raises(UnknownModelError) as info:

@@ -68,6 +68,7 @@ def test_a_model_refusal_is_a_content_filter_error_coded_refusal(fault_server):
         with pytest.raises(ContentFilterError) as caught:
             client.chat([{"role": "user", "content": "hi"}], model="m")
     assert caught.value.code == "refusal" and "the model refused to answer: I can't help." in str(caught.value)
+    assert caught.value.provider_message == "I can't help."  # the model's own words, as for any refusal
 
 
 @pytest.mark.parametrize("failure, kind, message", [
