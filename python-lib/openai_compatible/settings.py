@@ -292,9 +292,13 @@ def _check_target(name: str, url: str) -> None:
 def safe_url(url: str) -> str:
     """A URL without its query string or credentials, safe to show in a message."""
     parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number or out of range: shown as typed, without the credentials
+        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
     host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    if port:
+        host = f"{host}:{port}"
     return f"{parts.scheme}://{host}{parts.path}" if parts.scheme else url.split("?")[0]
 
 

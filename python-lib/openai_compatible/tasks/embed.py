@@ -153,12 +153,15 @@ class EmbedTask(Task):
             advice = (f"The provider refuses the 'dimensions' parameter ({self.spec.dimensions}) for model "
                       f"'{self.spec.model}': {said}. Clear 'dimensions' in the recipe to get the model's own "
                       "vector size.")
+        elif any(marker in words for marker in _NOT_AN_EMBEDDER):
+            # before a blamed field: "does not support embeddings" reads as blaming a field 'embeddings'
+            # (errors.blamed_parameter), and a provider may blame 'model'; the fix is the model either way
+            blamed = "model"
+            advice = (f"Model '{self.spec.model}' does not make embeddings on this provider: {said}. Choose an "
+                      "embedding model in the recipe.")
         elif error.param and error.param not in ("input", "prompt"):
             advice = (f"The provider refuses the request's '{error.param}' field for model '{self.spec.model}', "
                       f"whatever the texts: {said}.")
-        elif any(marker in words for marker in _NOT_AN_EMBEDDER):
-            advice = (f"Model '{self.spec.model}' does not make embeddings on this provider: {said}. Choose an "
-                      "embedding model in the recipe.")
         else:
             return None
         refused = BadRequestError(advice, status=error.status, param=blamed,

@@ -194,11 +194,62 @@ def test_html_error_page_gives_a_short_text_message(fault_server):
     assert len(message) < 300
 
 
+@pytest.mark.parametrize("page", ["<!DOCTYPE html><html><body><h1>Sign in</h1></body></html>",
+                                  "  <html><head><title>Sign in</title></head></html>"])
+def test_an_html_page_sent_as_plain_text_is_still_recognised(fault_server, page):
+    # a sign-in page served with a wrong Content-Type is still a page, not the API's JSON: not retried
+    fault_server.always(Fault.error(200, page, content_type="text/plain"))
+    client = client_for(fault_server)
+    with pytest.raises(InvalidResponseError) as info:
+        client.chat(HI, model="fault-chat")
+    assert "HTTP 200 but the answer is an HTML page" in str(info.value) and "Sign in" in str(info.value)
+    assert_calls(fault_server, client, 1)
+
+
+def test_a_success_answer_with_an_error_field_beside_its_choices_is_an_answer(fault_server):
+    body = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "fine"}, "finish_reason": "stop"}],
+            "error": {"message": "a warning some gateways add"}}
+    fault_server.always(Fault.error(200, body))
+    assert client_for(fault_server).chat(HI, model="fault-chat").text == "fine"
+
+
 def test_plain_text_500(fault_server):
     fault_server.always("500-text")
     with pytest.raises(ServerError) as info:
         client_for(fault_server, max_retries=0).chat(HI, model="fault-chat")
     assert "Internal Server Error" in str(info.value)
+
+
+def error_body_of(size: int) -> str:
+    """An OpenAI error body of exactly ``size`` bytes (ASCII), padded in an extra field."""
+    head, tail = '{"error": {"message": "The request was refused.", "type": "invalid_request_error", "pad": "', '"}}'
+    return head + "x" * (size - len(head) - len(tail)) + tail
+
+
+def test_an_error_answer_is_read_up_to_one_mebibyte_and_no_further(fault_server):
+    # an error body is read with a 1 MiB limit (not the 64 MiB of an answer): a proxy's endless page costs little
+    fault_server.script(Fault.error(400, error_body_of(1024 * 1024), content_type="application/json"),
+                        Fault.error(400, error_body_of(1024 * 1024 + 1), content_type="application/json"))
+    client = client_for(fault_server, max_retries=0)
+    with pytest.raises(BadRequestError) as read:
+        client.chat(HI, model="fault-chat")
+    assert read.value.provider_message == "The request was refused."
+    with pytest.raises(InvalidResponseError) as refused:
+        client.chat(HI, model="fault-chat")
+    assert str(refused.value) == "chat with 'fault-chat': the answer is larger than 1 MB; refusing to read it."
+    assert_calls(fault_server, client, 2)
+
+
+def test_an_oversized_answer_is_refused_naming_the_call_and_the_limit(fault_server, monkeypatch):
+    from openai_compatible.http import send
+    monkeypatch.setattr(send, "MAX_RESPONSE_BYTES", 2 * 1024 * 1024)
+    fault_server.always(Fault.giant(3.0))
+    client = client_for(fault_server)
+    with pytest.raises(InvalidResponseError) as info:
+        client.chat(HI, model="fault-chat")
+    assert str(info.value) == "chat with 'fault-chat': the answer is larger than 2 MB; refusing to read it."
+    assert_calls(fault_server, client, 1)  # the same request would bring the same answer: not retried
 
 
 @pytest.mark.parametrize("mode", ["reset", "malformed", "empty-200", "error-200", "500-empty", "stream-cut"])
@@ -235,6 +286,7 @@ def test_slow_answer_past_the_read_timeout(fault_server):
     finally:
         stall.set()
     assert "read timeout" in str(info.value) and "read_timeout_s" in str(info.value)
+    assert "within the read timeout (0.3s)" in str(info.value)  # the read limit, not the connect one (10s)
     assert_calls(fault_server, client, 2)
 
 

@@ -168,3 +168,32 @@ def test_a_proxy_that_is_down_is_a_connection_error_and_the_check_names_the_prox
     reach = {r.name: r for r in run_checks(client)}["reachable"]
     assert reach.status == "fail" and "The proxy refused" in reach.meaning and "proxy" in reach.setting
     assert fault_server.calls == 0
+
+
+def test_an_answer_keeps_the_redirects_that_led_to_it_in_order(fault_server):
+    from openai_compatible import ConnectionSettings
+    from openai_compatible.http.transport import Transport
+
+    chat = fault_server.url + "/chat/completions"
+    fault_server.script(Fault.error(307, None, headers={"Location": "/v1/chat/completions?attempt=2"}),
+                        Fault.error(302, None, headers={"Location": "/v1/models"}))
+    transport = Transport(ConnectionSettings.from_preset(preset(fault_server.url)))
+    response = transport.request("POST", chat, data=b'{"model": "fault-chat"}',
+                                 headers={"Content-Type": "application/json"})
+    try:
+        assert response.url == fault_server.url + "/models"  # whatever it answers: not a redirect
+        assert [(r.status_code, r.url) for r in response.history] == [(307, chat), (302, chat + "?attempt=2")]
+    finally:
+        response.close()
+    assert [(r.method, r.path) for r in fault_server.requests] == [
+        ("POST", "/v1/chat/completions"), ("POST", "/v1/chat/completions"), ("GET", "/v1/models")]
+
+
+def test_a_query_straight_after_the_host_is_sent_on_the_root_path(fault_server):
+    from openai_compatible import ConnectionSettings
+    from openai_compatible.http.transport import Transport
+
+    transport = Transport(ConnectionSettings.from_preset(preset(fault_server.url)))
+    transport.request("GET", fault_server.url.removesuffix("/v1") + "?probe=1#part").close()
+    sent = fault_server.requests[0]
+    assert (sent.path, sent.query) == ("/", {"probe": "1"})

@@ -200,6 +200,34 @@ def test_multi_label_answers():
     assert problem is None and values["label"] == "[]"
 
 
+@pytest.mark.parametrize("classes, message", [
+    ([], "Parameter 'labels' is empty: give at least two classes (a name, and optionally a description that "
+         "tells the model what belongs there)."),
+    ("  ,\n", "Parameter 'labels' is empty: give at least two classes (a name, and optionally a description "
+               "that tells the model what belongs there)."),
+    ([{"from": "a"}, {"from": "A"}], "Parameter 'labels': the class 'A' is given twice (as 'a' before); class "
+                                     "names must be unique."),
+    ([{"from": "a"}, {"from": "", "to": "x"}], "Parameter 'labels' entry 2 has a description but no class name."),
+    (42, "Parameter 'labels' must be a list of classes (a name and an optional description)."),
+])
+def test_bad_classes_messages_name_the_field_given_and_the_fix(classes, message):
+    with pytest.raises(SettingsError) as info:
+        normalize_classes(classes, field="labels")
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("changes, description", [
+    ({}, "The class the model chose"),
+    ({"allow_none": True}, "The class the model chose (empty when no class fits)"),
+    ({"multi_label": True}, "The classes that apply, as a JSON array of class names ([] when none applies)"),
+])
+def test_the_label_and_confidence_columns_types_and_descriptions(changes, description):
+    columns = {c.name: c for c in task_for(**changes).output_columns()}
+    assert (columns["label"].type, columns["label"].description) == ("string", description)
+    assert columns["confidence"].type == "double"
+    assert columns["confidence"].description.startswith("Probability (0 to 1) the model gave its label")
+
+
 def test_output_columns():
     names = [c.name for c in task_for(explanation=True).output_columns()]
     assert names[:3] == ["label", "explanation", "confidence"]
@@ -368,3 +396,27 @@ def test_examples_are_shown_to_the_model_as_written_after_a_blank_line():
 def test_no_text_column_nor_template_says_what_to_choose():
     with pytest.raises(SettingsError, match=r"^Parameter 'text_column' is empty: choose the column holding the text"):
         task_for(text_column="")
+
+
+def test_the_instructions_open_with_the_role_and_the_task_of_each_mode():
+    single = task_for().request({"text": "x"})[1][0]["content"]
+    assert single.startswith("You are a text classifier.\nPut the text in exactly one of these classes:\n"
+                             "- positive: the writer is happy\n- negative\n")
+    multi = task_for(multi_label=True).request({"text": "x"})[1][0]["content"]
+    assert multi.startswith("You are a text classifier.\nGive every class that applies to the text, from these "
+                            "classes:\n- positive: the writer is happy\n- negative\nGive at least one class.\n")
+
+
+def test_no_text_column_nor_template_message_in_full():
+    with pytest.raises(SettingsError) as info:
+        task_for(text_column="", text_template="  ")
+    assert str(info.value) == ("Parameter 'text_column' is empty: choose the column holding the text to classify "
+                               "(or write a text template over several columns).")
+
+
+@pytest.mark.parametrize("answer, shown", [('{"labels": ["positive", 7]}', "7"), ('{"labels": [null]}', "null"),
+                                           ('{"labels": [["positive"]]}', '["positive"]')])
+def test_a_label_that_is_not_text_is_named_as_outside_the_classes(answer, shown):
+    with pytest.raises(OutputValidationError) as info:
+        task_for(multi_label=True).parse(answer)
+    assert str(info.value) == f"The answer {shown} is not one of the classes (positive, negative)."

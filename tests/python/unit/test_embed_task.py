@@ -11,6 +11,7 @@ import pytest
 from openai_compatible import Client, SettingsError
 from openai_compatible.engine import RowEngine
 from openai_compatible.errors import ContextLengthError, ServerError
+from openai_compatible.store import request_key
 from openai_compatible.tasks.base import RowInputError
 from openai_compatible.tasks.embed import EmbedSpec, EmbedTask, _shorter_length, _too_long
 
@@ -214,3 +215,63 @@ def test_a_too_long_text_error_says_how_to_embed_its_beginning(fault_server):
     too_long_rule(fault_server, 100)
     out = embed_rows(fault_server, task_for(batch_size=1), [{"text": "x" * 300}])
     assert out[0]["error_message"].endswith("Set 'too_long' to truncate to embed the beginning of such texts.")
+
+
+def test_a_text_still_too_long_after_every_cut_is_a_row_error_saying_how_far_it_was_cut(fault_server):
+    too_long_rule(fault_server, 0)  # no text is short enough
+    out = embed_rows(fault_server, task_for(batch_size=1, too_long="truncate"), [{"text": "y" * 300}])
+    cuts = [len(req.json["input"][0]) for req in fault_server.requests]
+    assert cuts[0] == 300 and len(cuts) == 9  # the text, then MAX_TRUNCATIONS cuts
+    assert out[0]["error_type"] == "context_length"
+    message = out[0]["error_message"]
+    assert message.startswith(f"The text is too long for the model (still too long after cutting it to {cuts[-1]} "
+                              "characters): ")
+    assert message.endswith("Set 'too_long' to truncate to embed the beginning of such texts.")
+
+
+@pytest.mark.parametrize("message, param, dimensions, blamed, advice", [
+    ("Invalid value.", "dimensions", 16, "dimensions", "The provider refuses the 'dimensions' parameter (16)"),
+    ("This model does not support matryoshka representation: set dimensions to None.", None, 16, "dimensions",
+     "The provider refuses the 'dimensions' parameter (16) for model 'fault-embed'"),
+    ("Unsupported value: 'v2'.", "api_revision", None, "api_revision",
+     "The provider refuses the request's 'api_revision' field"),
+    # llama.cpp started without --embeddings, and a service blaming the model: the model is what to change
+    ("This server does not support embeddings. Start it with `--embeddings`", None, None, "model",
+     "Model 'fault-embed' does not make embeddings on this provider: This server does not support embeddings."),
+    ("This model does not support embeddings", "model", None, "model",
+     "Model 'fault-embed' does not make embeddings on this provider"),
+    ("'gpt-4o' is not an embedding model.", None, None, "model", "Model 'fault-embed' does not make embeddings"),
+])
+def test_a_refused_field_is_the_error_of_every_text_and_blames_that_field(fault_server, message, param, dimensions,
+                                                                         blamed, advice):
+    fault_server.always(Fault.error(400, oai_error(message, param=param)))
+    task = task_for(dimensions=dimensions)
+    with client_for(fault_server) as client:
+        results = task.call_batch(client, ["a", "b"])
+    assert results[0] is results[1]  # one error for the batch, kept for the next batches
+    assert results[0].kind == "bad_request" and results[0].param == blamed
+    assert str(results[0]).startswith(advice) and results[0].provider_message == message
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"model": ""}, "Parameter 'model' is empty: choose an embedding model of the connection."),
+    ({"text_column": ""}, "Parameter 'text_column' is empty: choose the column holding the texts to embed."),
+    ({"text_column": "body"}, "Parameter 'text_column': 'body' is not a column of the input dataset. Input "
+                              "columns: id, text."),
+    ({"dimensions": 0}, "Parameter 'dimensions' must be a positive number, not 0."),
+])
+def test_bad_settings_messages_in_full(changes, message):
+    with pytest.raises(SettingsError) as info:
+        task_for(**changes)
+    assert str(info.value) == message
+
+
+def test_one_dimension_is_the_smallest_size_asked_for():
+    assert task_for(dimensions=1).request({"text": "a"})[0] != task_for().request({"text": "a"})[0]
+
+
+def test_the_output_columns_types_and_a_key_naming_the_task_kind():
+    task = task_for(dimensions=16)
+    assert [(c.name, c.type) for c in task.output_columns()[:2]] == [("embedding", "string"), ("dimensions", "bigint")]
+    # the key names the task kind, so that an embed and another task sharing a cache never mix answers
+    assert task.request({"text": "hello"})[0] == request_key("embed", "fault-embed", 16, "hello")

@@ -210,3 +210,13 @@ def test_the_rows_schema_is_sent_under_its_name():
     _, options = task_for().request_body(2, [])
     assert options["response_format"]["json_schema"]["name"] == "rows"
     assert options["response_format"]["json_schema"]["strict"] is True
+
+
+def test_a_row_written_with_its_fields_in_another_order_is_a_duplicate(fault_server):
+    reordered = dict(reversed(list(person("Ann").items())))
+    fault_server.script(rows_answer([person("Ann"), reordered, person("Bob")]))
+    task = task_for(rows=2)
+    with client_for(fault_server) as client:
+        rows = list(task.rows(client, concurrency=1))
+    assert [r["name"] for r in rows] == ["Ann", "Bob"]
+    assert (task.dropped_invalid, task.dropped_duplicates) == (0, 1)

@@ -47,3 +47,15 @@ def test_an_error_from_a_base_url_without_v1_names_the_url_with_it(fault_server)
             client.chat([{"role": "user", "content": "hi"}], model="m")
     assert f"set 'base_url' to '{fault_server.url}'" in str(caught.value)
     assert [r.path for r in fault_server.requests] == ["/chat/completions", "/v1/models"]
+
+
+def test_an_error_from_a_base_url_with_v1_is_left_as_it_is_and_nothing_is_probed(fault_server):
+    from openai_compatible import BadRequestError
+    from openai_compatible.http.prefix import PrefixHint
+
+    settings = ConnectionSettings.from_preset({"base_url": fault_server.url, "models": ["m"]})
+    hint = PrefixHint(settings, Transport(settings))
+    error = BadRequestError("chat with 'm': HTTP 404 Not Found.")
+    assert hint.sentence() == "" and hint.amend(error) is error
+    assert str(error) == "chat with 'm': HTTP 404 Not Found." and error.message == "chat with 'm': HTTP 404 Not Found."
+    assert fault_server.requests == []

@@ -49,3 +49,25 @@ def test_run_summary_totals_the_cost_only_when_priced():
     summary.add_cost(0.5)
     assert summary.cost == pytest.approx(0.75)
     assert "estimated cost: 0.75" in summary.describe() and summary.as_dict()["cost"] == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize("streaming", ["auto", "no"])
+def test_each_call_is_priced_by_the_model_asked_for(fault_server, streaming):
+    # the fault server counts one token per word: the prompt "one two three" is 3 input tokens, and the
+    # embeddings of "alpha beta" and "gamma" are 3 tokens; a model without a price gets no cost, never a guess
+    from openai_compatible import Client
+    preset = dict(BASE, base_url=fault_server.url, models=["chat-m", "emb-m", "free-m"], max_retries=0,
+                  streaming=streaming, prices=[{"model": "chat-m", "input_per_million": 2, "output_per_million": 8},
+                                               {"model": "emb-m", "input_per_million": 0.5}])
+    messages = [{"role": "user", "content": "one two three"}]
+    with Client.from_preset(preset) as client:
+        chat = client.chat(messages, "chat-m")
+        assert chat.usage.prompt_tokens == 3 and chat.usage.completion_tokens
+        assert chat.cost == pytest.approx((3 * 2 + chat.usage.completion_tokens * 8) / 1e6)
+        stream = client.stream(messages, "chat-m")
+        assert "".join(stream) == chat.text
+        assert stream.result.cost == pytest.approx(chat.cost)
+        embedded = client.embed_result(["alpha beta", "gamma"], "emb-m")
+        assert embedded.usage.prompt_tokens == 3 and embedded.cost == pytest.approx(3 * 0.5 / 1e6)
+        assert client.chat(messages, "free-m").cost is None
+        assert client.embed_result(["alpha"], "free-m").cost is None

@@ -122,3 +122,13 @@ def test_the_latency_column_is_the_answers_latency():
 
     answer = chat_answer(ChatResult(text="hi", finish_reason="stop", model="m", latency_ms=123.456))
     assert answer["latency_ms"] == 123.5
+
+
+def test_a_json_schema_is_sent_strict_and_adds_its_fields_after_the_usual_columns():
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "n": {"type": "integer"}}}
+    plain = [c.name for c in task_for().output_columns()]
+    task = task_for(output_format="json_schema", json_schema=schema)
+    fmt = task._options["response_format"]
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["name"] == "row"
+    assert fmt["json_schema"]["strict"] is True
+    assert [c.name for c in task.output_columns()] == plain + ["field:city", "field:n"]

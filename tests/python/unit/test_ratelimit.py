@@ -1,6 +1,7 @@
 """The client-side rate limiter, driven by a fake clock: pacing is asserted on the fake clock, never on wall time."""
 
 import concurrent.futures
+import json
 import random
 import threading
 
@@ -191,6 +192,16 @@ def test_estimate_tokens():
     assert estimate_tokens(400, -5) == 101
 
 
+def test_message_chars_count_text_content_and_non_text_content_as_json():
+    from openai_compatible.http.payloads import message_chars
+    parts = [{"type": "text", "text": "describe"}, {"type": "image_url", "image_url": {"url": "data:x"}}]
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": parts},
+                {"role": "assistant", "content": None, "tool_calls": []}]
+    assert message_chars(messages) == len("be brief") + len(json.dumps(parts)) + len('""')
+    assert message_chars([{"role": "user", "content": "x" * 400}]) == 400
+    assert message_chars([]) == 0
+
+
 class Provider:
     """A provider allowing ``rpm`` requests per minute: a token bucket holding one second's worth (as Azure
     OpenAI evaluates its quota over short windows); a refusal says how long until the next token."""
@@ -340,6 +351,28 @@ def test_a_lowered_share_that_the_process_does_not_use_does_not_grow():
         clock.advance(10.0)
         rl.acquire()
     assert rl.share == pytest.approx(0.5)
+
+
+def test_a_used_share_grows_by_the_recovery_rate_per_second_of_the_window_at_most_one_seconds_worth():
+    clock = FakeClock(start=0.0)
+    rl = RateLimiter(6000, clock=clock, sleep=clock.sleep, recovery_per_s=0.1)
+    for index in range(10):  # a first window, half refused
+        rl.acquire()
+        if index % 2:
+            rl.on_rate_limited(None)
+    clock.now = 0.3
+    rl.acquire()
+    assert rl.share == pytest.approx(0.5)
+    for _ in range(12):  # 0.02 s apart at half of 6000 per minute: the share is used
+        rl.acquire()
+    clock.now = 0.7
+    rl.acquire()  # a window of 0.4 s without 429: grows by 0.1 per second for 0.4 s
+    assert rl.share == pytest.approx(0.5 + 0.1 * 0.4)
+    # a longer window (ten intervals at 600 per minute and a lowered share: 2 s) grows by one second's worth
+    clock, rl = halved_share()
+    for _ in range(11):
+        rl.acquire()
+    assert rl.share == pytest.approx(0.5 + 0.03)
 
 
 def test_a_lowered_share_makes_the_next_window_longer():

@@ -48,6 +48,13 @@ def pool_of(*roots, clock=None, fixed=0, limits=None):
     return ReplicaPool(roots, lambda: ConcurrencyLimiter(next(sizes, fixed), 8, clock=clock), clock=clock)
 
 
+@pytest.mark.parametrize("roots", [(), (A,)])
+def test_a_pool_of_fewer_than_two_replicas_is_refused(roots):
+    with pytest.raises(ValueError) as info:
+        pool_of(*roots)
+    assert str(info.value) == "a replica pool needs at least two replicas"
+
+
 def refused():
     error = APIConnectionError("cannot reach (connection refused)")
     error.unreachable = True

@@ -151,3 +151,26 @@ def test_a_logged_provider_message_is_cut_only_past_its_limit():
     assert _short(ServerError("m", provider_message=exact)) == exact
     longer = _short(ServerError("m", provider_message=exact + "y"))
     assert longer == "x" * (LOGGED_MESSAGE_CHARS - 3) + "..." and len(longer) == LOGGED_MESSAGE_CHARS
+
+
+def test_a_retry_asks_for_a_retrys_slot_which_goes_before_first_attempts(monkeypatch):
+    from openai_compatible.concurrency import ConcurrencyLimiter
+    from openai_compatible.http import retries
+
+    class Recording(ConcurrencyLimiter):
+        """A real limiter that notes which kind of slot each attempt asked for."""
+
+        def __init__(self):
+            super().__init__(2)
+            self.asked = []
+
+        def acquire(self, timeout=None, *, sending=True, retry=False):
+            self.asked.append(retry)
+            return super().acquire(timeout, sending=sending, retry=retry)
+
+    monkeypatch.setattr(retries.time, "sleep", lambda seconds: None)
+    clock = Clock()
+    limiter = Recording()
+    loop = RetryLoop(RetryPolicy(max_retries=3), RateLimiter(clock=clock, sleep=clock.sleep), CallStats(), limiter)
+    assert loop.run(failing(ServerError("busy", status=503), ServerError("busy", status=503)), Call("chat")) == "ok"
+    assert limiter.asked == [False, True, True]

@@ -6,7 +6,7 @@ import sys
 import pytest
 from openai_compatible import Client
 
-from tests.servers.fault_server import Fault
+from tests.servers.fault_server import Fault, FaultServer
 
 HELLO = [{"role": "user", "content": "az"}]
 
@@ -75,3 +75,39 @@ def test_with_oauth2_the_sdk_client_carries_the_token_the_client_fetched(fault_s
         answer = client.openai().chat.completions.create(model="m", messages=HELLO)
     assert answer.choices[0].message.content == "echo: az"
     assert fault_server.requests[-1].header("authorization") == "Bearer tok-sdk-1"
+
+
+def test_the_sdk_client_takes_turns_over_the_replicas_and_an_endpoint_of_its_own_stays_on_its_server(fault_server):
+    # the preset's replicas serve what is under its own URL; an Azure endpoint with a Target URI of its own
+    # is another server, which the replicas do not serve
+    with FaultServer() as second, FaultServer() as own:
+        preset = {"base_url": fault_server.url, "replica_urls": [second.url], "models": ["m"], "api_key": "sk-r-1"}
+        with Client.from_preset(preset) as client:
+            sdk = client.openai()
+            texts = [sdk.chat.completions.create(model="m", messages=[{"role": "user", "content": f"q{i}"}])
+                     .choices[0].message.content for i in range(4)]
+        assert texts == [f"echo: q{i}" for i in range(4)]
+        assert (fault_server.calls_to("chat"), second.calls_to("chat")) == (2, 2)
+        endpoints = [{"name": "gpt", "kind": "azure_deployment", "deployment": "dep-1"},
+                     {"name": "llama", "kind": "openai_v1", "target_uri": own.target_uri}]
+        azure_preset = azure(fault_server, auth_scheme="none", replica_target_uris=[second.target_uri],
+                             endpoints=endpoints)
+        with Client.from_preset(azure_preset) as client:
+            sdk = client.openai("llama")
+            for _ in range(2):
+                sdk.chat.completions.create(model="llama", messages=HELLO)
+        assert own.calls_to("chat") == 2 and (fault_server.calls_to("chat"), second.calls_to("chat")) == (2, 2)
+
+
+def test_an_http_client_of_ones_own_is_warned_about_in_full(fault_server, caplog):
+    import httpx
+
+    with FaultServer() as second:
+        preset = {"base_url": fault_server.url, "replica_urls": [second.url], "models": ["m"], "api_key": "sk-r-2"}
+        with Client.from_preset(preset) as client, httpx.Client() as own, \
+                caplog.at_level("WARNING", logger="openai_compatible"):
+            client.openai(http_client=own).chat.completions.create(model="m", messages=HELLO)
+        assert (fault_server.calls_to("chat"), second.calls_to("chat")) == (1, 0)
+    said = [r.getMessage() for r in caplog.records if "http_client" in r.getMessage()]
+    assert said == [f"client.openai() was given its own http_client: its requests go to {fault_server.url} only, not "
+                    "to the preset's 2 replicas, and a replica that fails is not left out."]

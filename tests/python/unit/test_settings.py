@@ -63,6 +63,29 @@ def test_base_url_must_be_http(url):
     assert "http(s)" in message
 
 
+@pytest.mark.parametrize(("preset", "field", "advice"), [
+    (openai_preset(base_url="host/v1"), "'base_url'", "Give the URL that exposes the API, typically ending in /v1."),
+    (openai_preset(base_url="http://h:port/v1"), "'base_url'",
+     "Give the URL that exposes the API, typically ending in /v1."),
+    (openai_preset(replica_urls=["host2/v1"]), "'replica_urls[1]'",
+     "Give the URL that exposes the API, typically ending in /v1."),
+    (azure_preset(target_uri="res.openai.azure.com"), "'target_uri'",
+     "Give the Target URI without /v1, e.g. https://my-resource.openai.azure.com."),
+    (openai_preset(proxy="proxy.corp:3128"), "'proxy'", "Give the proxy URL, e.g. http://proxy.corp:3128."),
+])
+def test_a_bad_url_message_says_what_the_field_expects(preset, field, advice):
+    message = settings_error(preset)
+    assert field in message and message.endswith(advice)
+
+
+@pytest.mark.parametrize("url", ["http://user:pw-0013@h:port/v1", "http://user:pw-0013@h:99999/v1"])
+def test_a_bad_port_is_a_settings_error_that_hides_the_credentials(url):
+    # urllib raises ValueError on reading such a port: the message must still be the preset's own
+    message = settings_error(openai_preset(base_url=url))
+    assert "'base_url' is not a valid URL" in message and "port" in message
+    assert "pw-0013" not in message and "user" not in message
+
+
 def test_empty_base_url():
     for value in ("", None, "   "):
         message = settings_error(openai_preset(base_url=value))
@@ -189,6 +212,35 @@ def test_unknown_model_openai_style():
     assert "'gpt-9'" in message
     assert "m1, m2" in message
     assert "'models'" in message
+
+
+def test_unknown_model_says_how_to_offer_it_depending_on_discovery():
+    # without discovery the message offers both fixes; with it, only the list (discovery already ran)
+    without = ConnectionSettings.from_preset(openai_preset())
+    with pytest.raises(UnknownModelError) as info:
+        without.endpoint_for("gpt-9")
+    assert str(info.value).endswith("Add it to the preset's 'models' list or turn on 'discover_models'.")
+    with_discovery = ConnectionSettings.from_preset(openai_preset(discover_models=True))
+    with pytest.raises(UnknownModelError) as info:
+        with_discovery.endpoint_for("gpt-9", discovered=("found-1",))
+    message = str(info.value)
+    assert "Offered: m1, m2, found-1." in message
+    assert message.endswith("Add it to the preset's 'models' list.") and "discover_models" not in message
+
+
+def test_an_azure_preset_without_endpoints_says_what_an_endpoint_holds():
+    for empty in ([], None):
+        assert settings_error(azure_preset(endpoints=empty)) == (
+            "Preset field 'endpoints' is empty: in Azure style, add one endpoint per model (name, kind, deployment, "
+            "and its Target URI or API key when they differ).")
+
+
+def test_chat_without_messages_is_refused_before_any_request():
+    client = Client.from_preset(openai_preset())  # port 9: nothing listens there
+    with pytest.raises(SettingsError) as info:
+        client.chat([], model="m1")
+    assert str(info.value) == "chat() needs at least one message."
+    assert client.stats.snapshot()["http_calls"] == 0
 
 
 def test_unknown_model_azure_style():
@@ -516,6 +568,23 @@ def test_settings_built_without_the_reader_are_normalised_too():
         ConnectionSettings(base_url="http://h/v1", models=("m",), extra_headers=(("X-A", "a\nb"),))
     from openai_compatible.settings import Endpoint
     assert Endpoint(name="e", kind="openai_v1", base="http://h/v1", api_key=" k-0009 ").api_key == "k-0009"
+
+
+def test_a_non_latin1_extra_header_value_is_refused_but_a_query_value_is_sent():
+    value = "t\u20acam-0011"  # a euro sign: outside Latin-1, which a header cannot carry
+    message = settings_error(openai_preset(extra_headers=[{"from": "X-Team", "to": value}]))
+    assert "'extra_headers' entry 'X-Team'" in message and "Latin-1" in message and value not in message
+    with pytest.raises(SettingsError, match="'extra_headers' entry 'X-B'.*Latin-1"):
+        ConnectionSettings(base_url="http://h/v1", models=("m",), extra_headers=(("X-B", value),))
+    settings = ConnectionSettings.from_preset(openai_preset(extra_query=[{"from": "team", "to": value}]))
+    assert settings.extra_query == (("team", value),)
+
+
+def test_an_endpoint_key_error_names_the_endpoint():
+    from openai_compatible.settings import Endpoint
+    with pytest.raises(SettingsError) as info:
+        Endpoint(name="llama-east", kind="openai_v1", base="http://h/v1", api_key="k-\n0012")
+    assert "'endpoints.api_key' entry 'llama-east'" in str(info.value) and "0012" not in str(info.value)
 
 
 @pytest.mark.parametrize(("preset", "field"), [

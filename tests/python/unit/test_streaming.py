@@ -6,7 +6,7 @@ import json
 
 import pytest
 import requests
-from openai_compatible import Client, ContentFilterError
+from openai_compatible import APIConnectionError, APITimeoutError, Client, ContentFilterError, InvalidResponseError
 from openai_compatible.http.streaming import StreamAccumulator, merge_tool_calls, read_stream
 
 from tests.servers.fault_server import Fault
@@ -68,3 +68,30 @@ def test_a_model_refusal_is_a_content_filter_error_coded_refusal(fault_server):
         with pytest.raises(ContentFilterError) as caught:
             client.chat([{"role": "user", "content": "hi"}], model="m")
     assert caught.value.code == "refusal" and "the model refused to answer: I can't help." in str(caught.value)
+    assert caught.value.provider_message == "I can't help."  # the model's own words, as for any refusal
+
+
+@pytest.mark.parametrize("failure, kind, message", [
+    (requests.exceptions.ReadTimeout("read timed out"), APITimeoutError,
+     "stream with 'm': the stream stalled past the read timeout (2.5s) after 2 pieces. Raise 'read_timeout_s' in "
+     "the preset if the provider is slow."),
+    (requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead"), InvalidResponseError,
+     "stream with 'm': the stream ended without [DONE] after 2 pieces"),
+    (requests.exceptions.ConnectionError("Connection reset by peer"), APIConnectionError,
+     "stream with 'm': the stream broke after 2 pieces"),
+])
+def test_a_stream_failing_midway_says_how_and_after_how_many_pieces(failure, kind, message):
+    def events(chunk_size=None):
+        yield f"data: {chunk('one ')}\n\ndata: {chunk('two ')}\n\n".encode()
+        raise failure
+
+    response = requests.Response()
+    response.status_code = 200
+    response.iter_content = events
+    accumulator = StreamAccumulator()
+    pieces = []
+    with pytest.raises(kind) as info:
+        for piece in read_stream(response, accumulator, where="stream with 'm'", redact=str, read_timeout_s=2.5):
+            pieces.append(piece)
+    assert pieces == ["one ", "two "]
+    assert type(info.value) is kind and str(info.value).startswith(message)

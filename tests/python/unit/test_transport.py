@@ -108,3 +108,17 @@ def test_never_connected_tells_a_refused_connection_from_a_reset_one():
         raise AssertionError("a closed port answered")
     reset = requests.exceptions.ConnectionError(ConnectionResetError(104, "Connection reset by peer"))
     assert not never_connected(reset)
+
+
+@pytest.mark.parametrize(("old", "new", "leaves"), [
+    ("http://h/v1", "https://h/v1", False),  # the upgrade to HTTPS on the default ports stays
+    ("http://h:80/v1", "https://h:443/v1", False),
+    ("http://h:8000/v1", "http://h:9000/v1", True),  # another port is another origin
+    ("http://h:8000/v1", "https://h:8000/v1", True),
+    ("https://h/v1", "http://h/v1", True),  # a downgrade leaves
+    ("http://h/v1", "http://other/v1", True),
+    ("http://h/v1", "http://h/v2", False),
+])
+def test_a_redirect_leaves_the_origin_on_another_host_port_or_scheme_but_not_on_an_upgrade(old, new, leaves):
+    from openai_compatible.http.transport import _leaves_origin
+    assert _leaves_origin(old, new) is leaves
