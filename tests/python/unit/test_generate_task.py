@@ -220,3 +220,20 @@ def test_a_row_written_with_its_fields_in_another_order_is_a_duplicate(fault_ser
         rows = list(task.rows(client, concurrency=1))
     assert [r["name"] for r in rows] == ["Ann", "Bob"]
     assert (task.dropped_invalid, task.dropped_duplicates) == (0, 1)
+
+
+def test_after_a_fruitless_call_the_next_shows_no_rows_to_copy(fault_server):
+    # a small model copies the rows shown as 'already made': the call after a fruitless one shows none
+    fault_server.script(
+        rows_answer([person("Ann")]),
+        rows_answer([person("Ann")]),  # copied from the sample: fruitless
+        rows_answer([person("Ann")]),  # fruitless again, this time without a sample
+        rows_answer([person("Bob")]),
+        rows_answer([person("Cid")]),
+    )
+    task = task_for(rows=3, rows_per_call=1)
+    with client_for(fault_server) as client:
+        rows = list(task.rows(client, concurrency=1))
+    assert [r["name"] for r in rows] == ["Ann", "Bob", "Cid"]
+    shown = ['"name": "Ann"' in req.json["messages"][1]["content"] for req in fault_server.requests]
+    assert shown == [False, True, False, True, True]
