@@ -198,8 +198,8 @@ def error_in_answer(data: dict, text: str, headers: Mapping[str, str], redact: C
         status = 500 if "stream" in where else 200
     error = error_from_response(status, text, headers, redact=redact, where=where)
     if status == 200:
-        error = InvalidResponseError(error.message.replace("HTTP 200 error", "an error object with HTTP 200"),
-                                     provider_message=error.provider_message, body=error.body)
+        message = error.message.replace(f"HTTP 200 {error.kind}", "an error object with HTTP 200")
+        error = InvalidResponseError(message, provider_message=error.provider_message, body=error.body)
         # a 200 that carries an error is no passing failure: most often the URL reaches a server that has no
         # API there (lmstudio-ai/lmstudio-bug-tracker#618), and a retry gets the same answer
         error.retryable = False

@@ -495,3 +495,27 @@ def test_a_numeric_code_is_not_read_as_the_limit_of_the_message(code):
 def test_a_context_length_code_beside_a_plain_message_is_still_recognised():
     body = {"error": {"message": "Bad request", "code": "context_length_exceeded", "type": "invalid_request_error"}}
     assert type(build(400, body)) is ContextLengthError
+
+
+@pytest.mark.parametrize("provider_message", ["The model is overloaded.", "The model is overloaded"])
+def test_a_message_ends_with_one_full_stop_whether_or_not_the_provider_wrote_it(provider_message):
+    error = build(400, {"error": {"message": provider_message}})
+    assert str(error) == "HTTP 400 bad_request: The model is overloaded."
+
+
+@pytest.mark.parametrize("code", [600, 200, "not a status", None])
+def test_an_error_object_in_a_success_answer_whose_code_is_no_error_status_is_an_invalid_answer(code):
+    from openai_compatible.http.send import error_in_answer
+    body = {"error": {"code": code, "message": "boom"}}
+    error = error_in_answer(body, json.dumps(body), {}, str, "chat with 'm'")
+    assert isinstance(error, InvalidResponseError) and error.status is None and not error.retryable
+    assert str(error) == ("chat with 'm': an error object with HTTP 200: boom. A success status with an error body "
+                          "usually means the URL is not the API's: check 'base_url' in the preset.")
+
+
+@pytest.mark.parametrize("code, kind", [(599, ServerError), (503, ServerError), ("429", RateLimitError)])
+def test_an_error_object_whose_code_is_an_error_status_is_that_error(code, kind):
+    from openai_compatible.http.send import error_in_answer
+    body = {"error": {"code": code, "message": "boom"}}
+    error = error_in_answer(body, json.dumps(body), {}, str, "chat with 'm'")
+    assert type(error) is kind and error.status == int(code)
