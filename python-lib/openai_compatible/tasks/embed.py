@@ -134,7 +134,7 @@ class EmbedTask(Task):
                     results[index] = exc
             return
         for index, vector in zip(indexes, result.vectors):
-            results[index] = self._answer(vector, result.model)
+            results[index] = self._answer(vector)
 
     def _field_refusal(self, error: OpenAICompatibleError) -> Optional[OpenAICompatibleError]:
         """The batch's error when the provider refused the request, not a text (issue 10 §2.10): a 400 that
@@ -192,17 +192,17 @@ class EmbedTask(Task):
                 error = exc
                 continue
             self._log_truncation(original, len(text))
-            answer = self._answer(result.vectors[0], result.model)
+            answer = self._answer(result.vectors[0])
             answer["truncated_to_chars"] = len(text)
             return answer
         return _as_context_error(error, f" (still too long after cutting it to {len(text)} characters)")
 
-    def _answer(self, vector: list, model: Optional[str]) -> dict:
+    def _answer(self, vector: list) -> dict:
         if (self.spec.dimensions and len(vector) != self.spec.dimensions and not self._warned_dimensions):
             self._warned_dimensions = True
             log.warning("Asked for %d dimensions but the provider returned vectors of %d: it ignores "
                         "'dimensions' for model '%s'.", self.spec.dimensions, len(vector), self.spec.model)
-        return {"embedding": vector, "model": model}
+        return {"embedding": vector}
 
     def _log_truncation(self, original: int, kept: int) -> None:
         with self._lock:

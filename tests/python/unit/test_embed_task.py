@@ -77,7 +77,9 @@ def test_empty_text_is_a_row_error(value):
 def test_output_columns_and_values():
     task = task_for()
     assert [c.name for c in task.output_columns()] == ["embedding", "dimensions", "error_message", "error_type"]
-    values, problem = task.row_values({"embedding": [0.5, -1.0], "model": "m"})
+    assert [c.description for c in task.output_columns()[:2]] == [
+        "The text's embedding vector, as a JSON array of floats", "Number of values in the embedding vector"]
+    values, problem = task.row_values({"embedding": [0.5, -1.0]})
     assert problem is None and json.loads(values["embedding"]) == [0.5, -1.0] and values["dimensions"] == 2
 
 
