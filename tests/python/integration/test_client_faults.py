@@ -865,3 +865,37 @@ def test_provider_refusing_stream_options(fault_server, caplog):
     assert fault_server.requests[1].stream and "stream_options" not in fault_server.requests[1].json
     list(client.stream(HI, model="fault-chat"))
     assert_calls(fault_server, client, 3)
+
+
+def test_an_html_page_without_a_redirect_is_named_a_page_and_nothing_else(fault_server):
+    fault_server.always(Fault.error(200, "<html><head><title>Sign in</title></head></html>", content_type="text/html"))
+    with pytest.raises(InvalidResponseError) as info:
+        client_for(fault_server).chat(HI, model="fault-chat")
+    assert str(info.value).startswith("chat with 'fault-chat': HTTP 200 but the answer is an HTML page ('Sign in'), "
+                                      "not the API's JSON: check that the preset's URL is the API's")
+
+
+def test_a_value_the_http_library_refuses_is_a_settings_error_that_masks_the_key(fault_server, monkeypatch):
+    # the library's text quotes the value it refused, which may be the key: it is masked, and the fields named
+    client = client_for(fault_server)
+
+    def refuse(*args, **kwargs):
+        raise ValueError(f"Invalid header value b'Bearer {KEY}\\x00'")
+    monkeypatch.setattr(client.transport, "request", refuse)
+    from openai_compatible import SettingsError
+    with pytest.raises(SettingsError) as info:
+        client.chat(HI, model="fault-chat")
+    message = str(info.value)
+    assert KEY not in message and "Invalid header value" in message
+    assert message.endswith("a header or URL value holds a character HTTP does not allow. Check the preset's "
+                            "api_key (or your per-user key), extra_headers and extra_query.")
+    assert fault_server.calls == 0
+
+
+def test_an_unknown_chat_option_is_refused_before_any_request_with_the_known_ones(fault_server):
+    from openai_compatible import SettingsError
+    with pytest.raises(SettingsError) as info:
+        client_for(fault_server).chat(HI, model="fault-chat", temprature=0.2, top_k=3)
+    assert str(info.value).startswith("Unknown chat option(s): temprature, top_k. Known: ")
+    assert "temperature" in str(info.value).split("Known: ")[1]
+    assert fault_server.calls == 0

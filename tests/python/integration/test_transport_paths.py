@@ -197,3 +197,11 @@ def test_a_query_straight_after_the_host_is_sent_on_the_root_path(fault_server):
     transport.request("GET", fault_server.url.removesuffix("/v1") + "?probe=1#part").close()
     sent = fault_server.requests[0]
     assert (sent.path, sent.query) == ("/", {"probe": "1"})
+
+
+def test_an_environment_proxy_written_without_a_scheme_is_taken_as_http(fault_server, monkeypatch):
+    # HTTP_PROXY=host:port, as curl and requests accept it
+    with ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url.replace("http://", ""))
+        assert Client.from_preset(preset(fault_server.url)).chat(HI, model="fault-chat").text == "echo: hi"
+        assert proxy.seen == [("POST", fault_server.url + "/chat/completions")]

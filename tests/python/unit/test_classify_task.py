@@ -420,3 +420,25 @@ def test_a_label_that_is_not_text_is_named_as_outside_the_classes(answer, shown)
     with pytest.raises(OutputValidationError) as info:
         task_for(multi_label=True).parse(answer)
     assert str(info.value) == f"The answer {shown} is not one of the classes (positive, negative)."
+
+
+def test_a_class_without_a_name_is_skipped_not_named_none():
+    assert normalize_classes([{"from": None, "to": None}, "a", ("b",)]) == [("a", ""), ("b", "")]
+    assert normalize_classes([(None, "")] + ["a", "b"]) == [("a", ""), ("b", "")]
+
+
+def test_settings_messages_whole():
+    # a message is what the user reads: each is pinned whole, with its fix
+    with pytest.raises(SettingsError) as caught:
+        task_for(classes=["spam"])
+    assert str(caught.value) == ("Parameter 'classes' has a single class: add another class, or allow 'none of "
+                                 "these' (allow_none) so that the model can say the text doesn't belong to it.")
+    with pytest.raises(SettingsError) as caught:
+        task_for(examples=[{"from": "great", "to": "neutral"}], allow_none=True)
+    assert str(caught.value) == (f"Parameter 'examples' entry 1: 'neutral' is not one of the classes (positive, "
+                                 f"negative, {NONE_ANSWER}).")
+
+
+def test_a_multi_label_answer_without_a_list_says_so_and_quotes_it():
+    _, problem = task_for(multi_label=True).row_values({"text": '{"labels": {"a": 1}}'})
+    assert str(problem) == "The answer has no 'labels' list: '{\"labels\": {\"a\": 1}}'."

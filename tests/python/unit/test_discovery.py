@@ -37,3 +37,10 @@ def test_a_failed_discovery_with_listed_models_warns_and_keeps_the_list(fault_se
     with caplog.at_level("WARNING", logger="openai_compatible"), Client.from_preset(preset) as client:
         assert client.models() == ["listed"]
     assert "Model discovery failed; using the preset's list only." in [r.getMessage() for r in caplog.records]
+
+
+def test_a_models_list_sent_as_a_bare_json_array_is_read(fault_server):
+    # some servers answer GET /models with the list itself instead of {"data": [...]}
+    fault_server.add_rule(Fault.error(200, [{"id": "alpha"}, {"id": "beta"}]), when=lambda req: req.route == "models")
+    with Client.from_preset({"base_url": fault_server.url, "discover_models": True, "max_retries": 0}) as client:
+        assert [m["id"] for m in client.discover_models()] == ["alpha", "beta"]

@@ -237,3 +237,10 @@ def test_after_a_fruitless_call_the_next_shows_no_rows_to_copy(fault_server):
     assert [r["name"] for r in rows] == ["Ann", "Bob", "Cid"]
     shown = ['"name": "Ann"' in req.json["messages"][1]["content"] for req in fault_server.requests]
     assert shown == [False, True, False, True, True]
+
+
+def test_rows_shown_to_the_model_keep_their_own_characters():
+    # the sample is shown as written, not as \\u escapes a model would copy into new rows
+    messages, _ = task_for().request_body(2, [person("Zoë"), person("Łukasz")])
+    assert '"name": "Zoë"' in messages[1]["content"] and '"name": "Łukasz"' in messages[1]["content"]
+    assert "\\u" not in messages[1]["content"]

@@ -383,3 +383,11 @@ def test_a_lowered_share_makes_the_next_window_longer():
         rl.on_rate_limited(None)
     rl.acquire()  # about 1 s into the window
     assert rl.share == pytest.approx(0.5)
+
+
+def test_the_presets_limits_reach_the_clients_rate_limiter():
+    from openai_compatible import Client
+    preset = {"base_url": "http://127.0.0.1:9/v1", "models": ["m"], "requests_per_minute": 120,
+              "tokens_per_minute": 90000}
+    with Client.from_preset(preset) as client:
+        assert (client.limiter.requests_per_minute, client.limiter.tokens_per_minute) == (120, 90000)

@@ -359,3 +359,18 @@ def test_a_pool_built_from_settings_counts_its_cool_downs_on_the_given_clock():
     assert pool.choose()[0].root == B
     clock.now += COOL_DOWN_S + 0.01  # the cool-down is over on that clock: the failed replica is probed
     assert pool.choose()[0].root == a.root
+
+
+@pytest.mark.parametrize("error, problem", [
+    (refused(), "refused connection"),
+    (APIConnectionError("the connection broke mid-answer"), "broken connection"),
+    (APITimeoutError("no answer within the read timeout"), "timeout"),
+    (ServerError("HTTP 500", status=500), "HTTP 500"),
+])
+def test_the_status_says_why_a_replica_is_left_out(error, problem):
+    clock = Clock()
+    pool = pool_of(A, B, clock=clock)
+    a, epoch, probe = pool.choose()
+    assert is_replica_failure(error)  # a 500 is the replica's failure as much as a 502
+    pool.finish(a, epoch, probe, error)
+    assert pool.status() == [("http://a:8000/v1", f"left out ({problem})"), ("http://b:8000/v1", "up")]

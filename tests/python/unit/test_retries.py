@@ -174,3 +174,15 @@ def test_a_retry_asks_for_a_retrys_slot_which_goes_before_first_attempts(monkeyp
     loop = RetryLoop(RetryPolicy(max_retries=3), RateLimiter(clock=clock, sleep=clock.sleep), CallStats(), limiter)
     assert loop.run(failing(ServerError("busy", status=503), ServerError("busy", status=503)), Call("chat")) == "ok"
     assert limiter.asked == [False, True, True]
+
+
+def test_settling_counts_the_reported_tokens_and_nothing_the_provider_did_not_report():
+    from openai_compatible.results import Usage
+    clock = Clock()
+    loop, _ = loop_with(clock)
+    loop.settle(Call("chat", tokens=40), Usage(prompt_tokens=30, completion_tokens=12, total_tokens=42))
+    loop.settle(Call("chat", tokens=40), Usage(prompt_tokens=5, completion_tokens=9, total_tokens=14,
+                                               reasoning_tokens=4))
+    loop.settle(Call("chat", tokens=40), Usage())  # no usage at all: nothing counted
+    counts = loop.stats.snapshot()
+    assert (counts["prompt_tokens"], counts["completion_tokens"], counts["reasoning_tokens"]) == (35, 21, 4)
