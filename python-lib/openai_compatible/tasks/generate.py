@@ -76,8 +76,8 @@ class GenerateTask:
             raise SettingsError("Parameter 'prompt' is empty: describe the rows to generate, e.g. 'customers of a "
                                 "bike shop in Lyon, with realistic names and ages'.")
         rows = whole_number(spec.rows, "Parameter 'rows'", 1, MAX_ROWS)
-        if int(spec.rows_per_call) < 1 or int(spec.max_fruitless_calls) < 1:
-            raise SettingsError("'rows_per_call' and 'max_fruitless_calls' must be at least 1.")
+        self.rows_per_call = whole_number(spec.rows_per_call, "Parameter 'rows_per_call'", 1, MAX_ROWS)
+        self.max_fruitless_calls = whole_number(spec.max_fruitless_calls, "Parameter 'max_fruitless_calls'", 1)
         self.spec = spec
         self.rows_wanted = rows
         self.schema = load_schema(spec.row_schema, field="row_schema")
@@ -180,7 +180,7 @@ class GenerateTask:
 
     def _rounds(self, tally: _Tally, workers: int) -> Iterator[list[dict]]:
         """The engine rows of each round: one per call, each asking for its share of the missing rows."""
-        per_call = max(1, int(self.spec.rows_per_call))
+        per_call = self.rows_per_call
         while tally.produced < tally.target:
             remaining = tally.target - tally.produced
             # Small models copy the rows shown to them as 'already made' (this project's 135M example model
@@ -220,7 +220,7 @@ class GenerateTask:
         elif not new:
             tally.last_problem = "every row of the answer was a duplicate"
         tally.fruitless = 0 if new else tally.fruitless + 1
-        if tally.produced < tally.target and tally.fruitless >= self.spec.max_fruitless_calls:
+        if tally.produced < tally.target and tally.fruitless >= self.max_fruitless_calls:
             raise GenerationError(
                 f"Generated {tally.produced} of {tally.target} rows, then {tally.fruitless} calls in a row brought "
                 f"no new valid row (last: {tally.last_problem}). In all, {self.dropped_invalid} rows broke the "

@@ -51,6 +51,9 @@ def client_for(server) -> Client:
     ({"row_schema": "{not json"}, "'row_schema' is not valid JSON"),
     ({"row_schema": '{"type": "array"}'}, "'row_schema' must describe an object"),
     ({"row_schema": ""}, "'row_schema' is empty"),
+    ({"rows_per_call": 0}, "^Parameter 'rows_per_call' must be"),
+    ({"rows_per_call": "ten"}, "^Parameter 'rows_per_call' must be a whole number, not 'ten'.$"),
+    ({"max_fruitless_calls": 0}, "^Parameter 'max_fruitless_calls' must be"),
 ])
 def test_bad_settings(changes, message):
     with pytest.raises(SettingsError, match=message):
@@ -244,3 +247,14 @@ def test_rows_shown_to_the_model_keep_their_own_characters():
     messages, _ = task_for().request_body(2, [person("Zoë"), person("Łukasz")])
     assert '"name": "Zoë"' in messages[1]["content"] and '"name": "Łukasz"' in messages[1]["content"]
     assert "\\u" not in messages[1]["content"]
+
+
+def test_settings_messages_whole():
+    with pytest.raises(SettingsError) as caught:
+        task_for(prompt=" ")
+    assert str(caught.value) == ("Parameter 'prompt' is empty: describe the rows to generate, e.g. 'customers of a "
+                                 "bike shop in Lyon, with realistic names and ages'.")
+    with pytest.raises(SettingsError) as caught:
+        task_for(model="")
+    assert str(caught.value) == "Parameter 'model' is empty: choose a model of the connection."
+    assert (task_for(rows_per_call="4").rows_per_call, task_for(max_fruitless_calls=1.0).max_fruitless_calls) == (4, 1)
