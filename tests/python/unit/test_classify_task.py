@@ -442,3 +442,45 @@ def test_settings_messages_whole():
 def test_a_multi_label_answer_without_a_list_says_so_and_quotes_it():
     _, problem = task_for(multi_label=True).row_values({"text": '{"labels": {"a": 1}}'})
     assert str(problem) == "The answer has no 'labels' list: '{\"labels\": {\"a\": 1}}'."
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"model": ""}, "Parameter 'model' is empty: choose a model of the connection."),
+    ({"text_column": ""}, "Parameter 'text_column' is empty: choose the column holding the text to classify (or "
+                          "write a text template over several columns)."),
+    ({"text_column": "txt"}, "Parameter 'text_column': 'txt' is not a column of the input dataset. Input columns: "
+                             "id, text, title."),
+    ({"text_column": "", "text_template": "{{titel}}: {{text}}"},
+     "Parameter 'text_template': the placeholder {{titel}} names no input column. Did you mean 'title'? Input "
+     "columns: id, text, title."),
+    ({"classes": ["a", NONE_ANSWER], "allow_none": True},
+     f"Parameter 'classes': '{NONE_ANSWER}' is the answer reserved for texts that fit no class when 'allow_none' "
+     "is on; rename that class or turn 'allow_none' off."),
+    ({"examples": [{"from": "", "to": "positive"}]}, "Parameter 'examples' entry 1 has no text."),
+    ({"examples": [{"from": "ok", "to": "positive"}, {"from": "meh", "to": ""}]},
+     "Parameter 'examples' entry 2 has no label: give the class of the example text."),
+    ({"multi_label": True, "examples": [{"from": "x", "to": "[positive"}]},
+     "Parameter 'examples' entry 1: the labels '[positive' are not a valid JSON list."),
+    ({"examples": [["only one"]]}, "Parameter 'examples' entry 1 must be a text and its label."),
+    ({"multi_label": True, "examples": [{"from": "x", "to": "positive, meh"}]},
+     "Parameter 'examples' entry 1: 'meh' is not one of the classes (positive, negative)."),
+])
+def test_every_settings_message_whole(changes, message):
+    with pytest.raises(SettingsError) as caught:
+        task_for(**changes)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("changes, text, message", [
+    ({}, '{"label": "neutral"}', 'The answer "neutral" is not one of the classes (positive, negative).'),
+    ({}, "The sentiment is mostly positive", "The answer is not one of the classes: 'The sentiment is mostly "
+                                             "positive'."),
+    ({}, '{"labels": 3}', "The answer has no 'label': '{\"labels\": 3}'."),
+    ({}, "", "The answer is not one of the classes: an empty answer."),
+    ({"multi_label": True}, '{"labels": []}', "The answer names no class, and 'none of these' is not allowed."),
+    ({"multi_label": True}, '{"labels": ["positive", "meh"]}',
+     'The answer "meh" is not one of the classes (positive, negative).'),
+])
+def test_every_answer_error_whole(changes, text, message):
+    _, problem = task_for(**changes).row_values({"text": text, "finish_reason": "stop"})
+    assert str(problem) == message

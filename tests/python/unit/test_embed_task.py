@@ -277,3 +277,32 @@ def test_the_output_columns_types_and_a_key_naming_the_task_kind():
     assert [(c.name, c.type) for c in task.output_columns()[:2]] == [("embedding", "string"), ("dimensions", "bigint")]
     # the key names the task kind, so that an embed and another task sharing a cache never mix answers
     assert task.request({"text": "hello"})[0] == request_key("embed", "fault-embed", 16, "hello")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"model": ""}, "Parameter 'model' is empty: choose an embedding model of the connection."),
+    ({"text_column": ""}, "Parameter 'text_column' is empty: choose the column holding the texts to embed."),
+    ({"text_column": "body"}, "Parameter 'text_column': 'body' is not a column of the input dataset. Input "
+                              "columns: id, text."),
+    ({"too_long": "cut"}, "Parameter 'too_long' is 'cut': use one of error, truncate."),
+    ({"batch_size": 0}, "Parameter 'batch_size' must be between 1 and 2048, not 0."),
+    ({"batch_size": 2049}, "Parameter 'batch_size' must be between 1 and 2048, not 2049."),
+    ({"dimensions": 0}, "Parameter 'dimensions' must be a positive number, not 0."),
+])
+def test_every_settings_message_whole(changes, message):
+    with pytest.raises(SettingsError) as caught:
+        task_for(**changes)
+    assert str(caught.value) == message
+
+
+def test_the_bounds_of_the_settings_are_allowed():
+    assert task_for(batch_size=1).spec.batch_size == 1
+    assert task_for(batch_size=2048, dimensions=1).spec.dimensions == 1
+
+
+def test_a_cached_truncated_answer_in_a_run_that_does_not_truncate_says_what_to_set():
+    values, problem = task_for().row_values({"embedding": [1.0], "truncated_to_chars": 12})
+    assert values == {} and isinstance(problem, ContextLengthError)
+    assert str(problem) == ("The text is too long for the model (a run with 'too_long' = truncate embedded its first "
+                            "12 characters). Set 'too_long' to truncate to embed the beginning of such texts.")
+    assert task_for(too_long="truncate").row_values({"embedding": [1.0], "truncated_to_chars": 12})[1] is None
