@@ -156,10 +156,11 @@ class Sender:
                     "UI or a login page."))
                 error.retryable = False  # the same URL brings the same page
                 raise error from None
-            snippet = self.redact(text)[:200].strip() or "an empty body"  # mask, then cut
+            snippet = self.redact(text)[:200].strip()  # mask, then cut
             route = wrong_route_hint(text)
-            error = InvalidResponseError(f"{where}: HTTP {response.status_code} but the body is not JSON: "
-                                         f"{snippet!r}" + (f". {route}" if route else ""))
+            said = f"but the body is not JSON: {snippet!r}" if snippet else "with an empty body instead of JSON"
+            error = InvalidResponseError(f"{where}: HTTP {response.status_code} {said}"
+                                         + (f". {route}" if route else "."))
             if route:
                 error.retryable = False  # the same URL brings the same page
             raise error from None

@@ -285,8 +285,9 @@ def test_slow_answer_past_the_read_timeout(fault_server):
             client.chat(HI, model="fault-chat")
     finally:
         stall.set()
-    assert "read timeout" in str(info.value) and "read_timeout_s" in str(info.value)
-    assert "within the read timeout (0.3s)" in str(info.value)  # the read limit, not the connect one (10s)
+    # the read limit, not the connect one (10s)
+    assert str(info.value) == (f"chat with 'fault-chat': no answer from {fault_server.url}/chat/completions within "
+                               "the read timeout (0.3s). Raise 'read_timeout_s' in the preset if the provider is slow.")
     assert_calls(fault_server, client, 2)
 
 
@@ -303,7 +304,7 @@ def test_connection_refused(fault_server):
     client = client_for(type("Closed", (), {"url": url})(), max_retries=1)
     with pytest.raises(APIConnectionError) as info:
         client.chat(HI, model="fault-chat")
-    assert "connection refused" in str(info.value)
+    assert str(info.value) == f"chat with 'fault-chat': cannot reach {url}/chat/completions (connection refused)."
     assert client.stats.snapshot()["http_calls"] == 2
 
 
@@ -899,3 +900,27 @@ def test_an_unknown_chat_option_is_refused_before_any_request_with_the_known_one
     assert str(info.value).startswith("Unknown chat option(s): temprature, top_k. Known: ")
     assert "temperature" in str(info.value).split("Known: ")[1]
     assert fault_server.calls == 0
+
+
+@pytest.mark.parametrize("fault, error, message", [
+    (Fault.error(200, "hello there", content_type="text/plain"), InvalidResponseError,
+     "chat with 'fault-chat': HTTP 200 but the body is not JSON: 'hello there'."),
+    (Fault.empty_200(), InvalidResponseError, "chat with 'fault-chat': HTTP 200 with an empty body instead of JSON."),
+    (Fault.error(200, "42", content_type="application/json"), InvalidResponseError,
+     "chat with 'fault-chat': the answer is JSON but not an object."),
+    (Fault.stream_cut(), APIConnectionError,
+     "chat with 'fault-chat': the connection broke while reading the answer (the answer was cut short)."),
+])
+def test_a_broken_answer_is_named_whole(fault_server, fault, error, message):
+    fault_server.always(fault)
+    with pytest.raises(error) as info:
+        client_for(fault_server, max_retries=0).chat(HI, model="fault-chat")
+    assert type(info.value) is error and str(info.value) == message
+
+
+def test_a_reset_before_any_answer_is_a_connection_that_could_not_be_made(fault_server):
+    fault_server.always(Fault.reset())
+    with pytest.raises(APIConnectionError) as info:
+        client_for(fault_server, max_retries=0).chat(HI, model="fault-chat")
+    assert str(info.value) == (f"chat with 'fault-chat': cannot reach {fault_server.url}/chat/completions "
+                               "(connection reset).")
