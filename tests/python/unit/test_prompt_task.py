@@ -132,3 +132,42 @@ def test_a_json_schema_is_sent_strict_and_adds_its_fields_after_the_usual_column
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["name"] == "row"
     assert fmt["json_schema"]["strict"] is True
     assert [c.name for c in task.output_columns()] == plain + ["field:city", "field:n"]
+
+
+def test_the_whole_output_schema_with_every_optional_column():
+    # the columns' names, types and descriptions are what DSS shows in the output dataset's schema
+    task = PromptTask(PromptSpec(model="m", prompt_template="{{text}} as json", output_format="json_object",
+                                 raw_response=True, reasoning_column=True), ["text"])
+    assert [(c.name, c.type, c.description) for c in task.output_columns()] == [
+        ("response", "string", "The model's answer (raw text, also when JSON parsing failed)"),
+        ("reasoning", "string", "What a reasoning model thought before answering (empty when the model or provider "
+                                "gives none)"),
+        ("error_message", "string", "What failed for this row (empty when the row was answered)"),
+        ("error_type", "string", "Kind of failure: input, rate_limited, server_error, timeout, context_length, "
+                                 "invalid_output, ... (empty when answered)"),
+        ("finish_reason", "string", "Why the model stopped: stop, length (output token limit), content_filter, ..."),
+        ("prompt_tokens", "bigint", "Input tokens, as reported by the provider"),
+        ("completion_tokens", "bigint", "Output tokens, as reported by the provider"),
+        ("reasoning_tokens", "bigint", "Output tokens a reasoning model spent thinking (part of completion_tokens; "
+                                       "empty when the provider doesn't report them)"),
+        ("model", "string", "Model that answered, as reported by the provider"),
+        ("latency_ms", "double", "Time to get the answer, retries included, in milliseconds (0 when the answer came "
+                                 "from the cache or a duplicate row)"),
+        ("cost", "double", "Estimated cost of the request, from the preset's prices per million tokens (empty when "
+                           "the model has no price or the provider reported no token counts)"),
+        ("raw_response", "string", "The provider's full JSON response"),
+        ("json", "string", "The answer parsed as a JSON object (normalised text)"),
+    ]
+
+
+def test_the_error_kinds_the_error_type_column_names_are_real_ones():
+    import re
+
+    from openai_compatible import errors
+    from openai_compatible.tasks.base import RowInputError
+    kinds = {getattr(cls, "kind", None) for cls in vars(errors).values() if isinstance(cls, type)} | {
+        RowInputError.kind}
+    described = PromptTask(PromptSpec(model="m", prompt_template="{{text}}"), ["text"]).output_columns()
+    text = next(c.description for c in described if c.name == "error_type")
+    named = re.findall(r"[a-z_]+", text.split(":", 1)[1].split("...")[0])
+    assert named and set(named) <= kinds, set(named) - kinds
