@@ -72,6 +72,13 @@ class Sender:
             raise APITimeoutError(self.redact(
                 f"{where}: no answer from {safe_url(url)} within the {phase} timeout ({limit:g}s). Raise "
                 f"'{phase}_timeout_s' in the preset if the provider is slow.")) from None
+        except (requests.exceptions.InvalidProxyURL, requests.exceptions.InvalidSchema) as exc:
+            # a proxy from the environment (the preset's is checked when it is read): a SOCKS one without
+            # PySocks, or one without a host. Both are ValueErrors, which the next clause blames on a header
+            raise SettingsError(self.redact(
+                f"{where}: the request could not be sent through the proxy ({exc}). Check the environment's "
+                "HTTP_PROXY, HTTPS_PROXY and ALL_PROXY, or set 'proxy' in the preset (an http:// or https:// "
+                "proxy).")) from None
         except ValueError as exc:  # a header or URL value the HTTP library refuses; its text quotes the value
             raise SettingsError(self.redact(
                 f"{where}: the request could not be sent ({exc}): a header or URL value holds a character HTTP "

@@ -320,13 +320,14 @@ class Transport:
             if manager is not None:
                 return manager
             if not urllib3.util.parse_url(proxy).host:
-                raise rex.InvalidProxyURL("Please check proxy URL. It is malformed and could be missing the host.")
+                raise rex.InvalidProxyURL("the proxy URL names no host")
             username, password = requests.utils.get_auth_from_url(proxy)
             if proxy.lower().startswith("socks"):
                 try:
                     from urllib3.contrib.socks import SOCKSProxyManager
-                except ImportError:  # PySocks is not installed, as requests says
-                    raise rex.InvalidSchema("Missing dependencies for SOCKS support.") from None
+                except ImportError:  # PySocks is not installed (requests says the same, in fewer words)
+                    raise rex.InvalidSchema("a SOCKS proxy needs the PySocks package, which the code env does "
+                                            "not have") from None
                 manager = SOCKSProxyManager(proxy, username=username, password=password, **self.pool_options)
             else:
                 proxy_headers = {}

@@ -205,3 +205,22 @@ def test_an_environment_proxy_written_without_a_scheme_is_taken_as_http(fault_se
         monkeypatch.setenv("HTTP_PROXY", proxy.url.replace("http://", ""))
         assert Client.from_preset(preset(fault_server.url)).chat(HI, model="fault-chat").text == "echo: hi"
         assert proxy.seen == [("POST", fault_server.url + "/chat/completions")]
+
+
+@pytest.mark.filterwarnings("ignore:SOCKS support in urllib3 requires")  # urllib3's own, before the ImportError
+@pytest.mark.parametrize("variable, proxy, said", [
+    ("ALL_PROXY", "socks5://me:socks-pass-0011@127.0.0.1:1080",
+     "a SOCKS proxy needs the PySocks package, which the code env does not have"),
+    ("HTTP_PROXY", "http://me:proxy-pass-0012@:8080", "the proxy URL names no host"),
+])
+def test_an_environment_proxy_the_client_cannot_use_is_named_as_the_proxy_not_a_header(fault_server, monkeypatch,
+                                                                                        variable, proxy, said):
+    # requests raises both as ValueErrors, which once read as a header value HTTP does not allow (the api_key)
+    from openai_compatible import SettingsError
+    monkeypatch.setenv(variable, proxy)
+    with pytest.raises(SettingsError) as info:
+        Client.from_preset(preset(fault_server.url)).chat(HI, model="fault-chat")
+    assert str(info.value) == (f"chat with 'fault-chat': the request could not be sent through the proxy ({said}). "
+                               "Check the environment's HTTP_PROXY, HTTPS_PROXY and ALL_PROXY, or set 'proxy' in the "
+                               "preset (an http:// or https:// proxy).")
+    assert fault_server.calls == 0
