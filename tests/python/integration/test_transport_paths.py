@@ -224,3 +224,38 @@ def test_an_environment_proxy_the_client_cannot_use_is_named_as_the_proxy_not_a_
                                "Check the environment's HTTP_PROXY, HTTPS_PROXY and ALL_PROXY, or set 'proxy' in the "
                                "preset (an http:// or https:// proxy).")
     assert fault_server.calls == 0
+
+
+def test_the_sdk_client_verifies_tls_as_the_preset_says(tmp_path):
+    # client.openai() builds its own TLS context: the default trust store refuses a self-signed server, the
+    # preset's CA bundle accepts it, and verification turned off by the admin is off there too
+    import openai
+    server, cert = tls_server(tmp_path)
+    with server:
+        url = f"https://127.0.0.1:{server.port}/v1"
+        for changes, accepted in (({}, False), ({"ca_bundle": cert}, True), ({"verify_tls": False}, True)):
+            with Client.from_preset(preset(url, **changes)) as client:
+                sdk = client.openai()
+                assert sdk.max_retries == 0  # the preset's, not the SDK's default of 2
+                if accepted:
+                    answer = sdk.chat.completions.create(model="fault-chat", messages=HI)
+                    assert answer.choices[0].message.content == "echo: hi", changes
+                else:
+                    with pytest.raises(openai.APIConnectionError):
+                        sdk.chat.completions.create(model="fault-chat", messages=HI)
+
+
+def test_the_oauth2_token_request_goes_through_the_presets_proxy_too(fault_server):
+    # the fault server applies rules on its API paths only: the token endpoint borrows one of them
+    token_path = "/openai/v1/models"
+    fault_server.add_rule(Fault.error(200, {"access_token": "tok-proxy-1", "token_type": "Bearer", "expires_in": 3600}),
+                          when=lambda req: req.path == token_path)
+    fault_server.require_auth("tok-proxy-1", scheme="bearer")
+    with ForwardProxy() as proxy:
+        oauth2 = preset(fault_server.url, proxy=proxy.url, auth_scheme="oauth2_client_credentials",
+                        oauth2_token_url=fault_server.target_uri + token_path, oauth2_client_id="dss-app",
+                        oauth2_client_secret="s3cret-proxy-1")
+        del oauth2["api_key"]
+        assert Client.from_preset(oauth2).chat(HI, model="fault-chat").text == "echo: hi"
+        assert proxy.seen == [("POST", fault_server.target_uri + token_path),
+                              ("POST", fault_server.url + "/chat/completions")]

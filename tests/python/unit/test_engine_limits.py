@@ -54,3 +54,20 @@ def test_a_job_that_fails_on_a_row_error_says_which_row_and_why(fault_server):
             list(RowEngine(prompt_task(), client, concurrency=1, on_error="fail").run([rows]))
     message = str(raised.value)
     assert message.startswith("Row 1 failed (") and "the prompt mentions a forbidden word" in message
+
+
+def test_the_row_workers_threads_are_named_for_thread_dumps(fault_server):
+    # a stack dump of a stuck job (py-spy, faulthandler) or a log format with %(threadName)s tells them apart
+    import threading
+
+    names = []
+
+    class Recording(PromptTask):
+        def call(self, client, payload):
+            names.append(threading.current_thread().name)
+            return super().call(client, payload)
+
+    task = Recording(PromptSpec(model="fault-chat", prompt_template="{{text}}"), ["text"])
+    with Client.from_preset({"base_url": fault_server.url, "models": ["fault-chat"]}) as client:
+        list(RowEngine(task, client, concurrency=2).run([[{"text": "a"}, {"text": "b"}, {"text": "c"}]]))
+    assert len(names) == 3 and all(name.startswith("oc-row_") for name in names), names

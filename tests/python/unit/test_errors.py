@@ -519,3 +519,43 @@ def test_an_error_object_whose_code_is_an_error_status_is_that_error(code, kind)
     body = {"error": {"code": code, "message": "boom"}}
     error = error_in_answer(body, json.dumps(body), {}, str, "chat with 'm'")
     assert type(error) is kind and error.status == int(code)
+
+
+@pytest.mark.parametrize("text, advice", [
+    ("Cannot POST /v1/v1/chat/completions", "the base_url ends in /v1 and the path added another: remove one /v1 "
+                                            "from 'base_url'"),
+    ("Cannot POST /chat/completions", "the path lacks /v1: add /v1 at the end of 'base_url'"),
+    ("Could not route to /client/v4/accounts/abc/ai/v1, perhaps your object identifier is invalid?",
+     "check 'base_url' in the preset (it usually ends in /v1; for Cloudflare, the account id in the URL must be "
+     "yours)"),
+])
+def test_the_wrong_route_advice_whole(text, advice):
+    from openai_compatible.errors import wrong_route_hint
+    assert wrong_route_hint(text) == f"The provider has no API at this URL: {advice}."
+    assert wrong_route_hint("The model is loading") == ""
+
+
+def test_a_refused_key_says_how_it_was_sent_and_what_to_check():
+    error = build(401, {"error": {"message": "Invalid key"}}, auth="(sent as Authorization: Bearer)")
+    assert str(error) == ("HTTP 401 authentication: Invalid key. (sent as Authorization: Bearer) Check the API key (or "
+                          "your per-user key) and the authentication scheme ('auth_scheme': the service may expect "
+                          "another one).")
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"error": {"error": "upstream said no"}}, "upstream said no"),  # a gateway wrapping the upstream's text
+    ({"error": {"error": {"error": {"message": "deep"}}}}, "deep"),
+    ({"error": "plain words"}, "plain words"),
+])
+def test_an_error_wrapped_by_gateways_keeps_the_upstream_words(body, message):
+    assert parse_error_body(json.dumps(body))["message"] == message
+    assert build(502, body).provider_message == message
+
+
+def test_an_error_object_without_an_error_key_is_read_from_the_answer_itself():
+    # vLLM's error body ({"object": "error", "message", "code"}) inside a success answer: its own code decides
+    from openai_compatible.http.send import error_in_answer
+    body = {"object": "error", "message": "max_tokens is too large", "type": "BadRequestError", "code": 400}
+    error = error_in_answer(body, json.dumps(body), {}, str, "stream with 'm'")
+    assert type(error) is BadRequestError and error.status == 400
+    assert error.provider_message == "max_tokens is too large"

@@ -71,3 +71,21 @@ def test_each_call_is_priced_by_the_model_asked_for(fault_server, streaming):
         assert embedded.usage.prompt_tokens == 3 and embedded.cost == pytest.approx(3 * 0.5 / 1e6)
         assert client.chat(messages, "free-m").cost is None
         assert client.embed_result(["alpha"], "free-m").cost is None
+
+
+def test_a_runs_cost_counts_each_paid_request_once(fault_server):
+    # three rows, two of them the same prompt: the duplicate shares the first one's answer and is not paid twice;
+    # the fault server counts one token per word
+    from openai_compatible import Client
+    from openai_compatible.engine import RowEngine
+    from openai_compatible.tasks.prompt import PromptSpec, PromptTask
+    preset = dict(BASE, base_url=fault_server.url, models=["chat-m"], max_retries=0,
+                  prices=[{"model": "chat-m", "input_per_million": 2, "output_per_million": 8}])
+    with Client.from_preset(preset) as client:
+        engine = RowEngine(PromptTask(PromptSpec(model="chat-m", prompt_template="{{text}}"), ["text"]), client,
+                           concurrency=1)
+        rows = list(engine.run([[{"text": "one two"}, {"text": "one two"}, {"text": "three"}]]))[0]
+    costs = [(r["prompt_tokens"] * 2 + r["completion_tokens"] * 8) / 1e6 for r in rows]
+    assert [r["cost"] for r in rows] == pytest.approx(costs)
+    assert engine.summary.deduplicated == 1 and fault_server.calls == 2
+    assert engine.summary.cost == pytest.approx(costs[0] + costs[2])

@@ -308,15 +308,22 @@ def test_replica_target_uris_serve_the_endpoints_under_the_target_uri():
     assert azure(replica_target_uris=[]).replica_roots() == ()
 
 
-@pytest.mark.parametrize("changes, words", [
-    ({"replica_target_uris": ["https://west.example.com/v1"]}, "'replica_target_uris[1]' ends in /v1"),
+@pytest.mark.parametrize("changes, message", [
+    ({"replica_target_uris": ["https://west.example.com/v1"]},
+     "Preset field 'replica_target_uris[1]' ends in /v1: in Azure style, give the Target URI *without* /v1 "
+     "('https://west.example.com'); the plugin adds the API paths itself."),
     ({"target_uri": "", "endpoints": [{"name": "gpt", "target_uri": "https://solo.example.com"}]},
-     "'target_uri' is empty"),
-    ({"endpoints": [{"name": "own", "target_uri": "https://solo.example.com"}]}, "every endpoint has its own"),
+     "Preset field 'replica_target_uris' is set but 'target_uri' is empty: give the first replica's Target URI in "
+     "'target_uri', and the others in 'replica_target_uris'."),
+    ({"endpoints": [{"name": "own", "target_uri": "https://solo.example.com"}]},
+     "Preset field 'replica_target_uris' is set but every endpoint has its own 'target_uri': replicas serve the "
+     "endpoints that use the preset's 'target_uri'. Clear the endpoints' own Target URI, or empty "
+     "'replica_target_uris'."),
 ])
-def test_a_wrong_replica_target_uri_is_explained(changes, words):
-    with pytest.raises(SettingsError, match=words.replace("[", r"\[")):
+def test_a_wrong_replica_target_uri_is_explained(changes, message):
+    with pytest.raises(SettingsError) as caught:
         azure(**changes)
+    assert str(caught.value) == message
 
 
 def test_replica_fields_of_the_other_style_are_ignored_as_dss_keeps_hidden_values():
@@ -367,10 +374,14 @@ def test_a_pool_built_from_settings_counts_its_cool_downs_on_the_given_clock():
     (APITimeoutError("no answer within the read timeout"), "timeout"),
     (ServerError("HTTP 500", status=500), "HTTP 500"),
 ])
-def test_the_status_says_why_a_replica_is_left_out(error, problem):
+def test_the_status_and_the_log_say_why_a_replica_is_left_out(error, problem, caplog):
     clock = Clock()
     pool = pool_of(A, B, clock=clock)
     a, epoch, probe = pool.choose()
     assert is_replica_failure(error)  # a 500 is the replica's failure as much as a 502
-    pool.finish(a, epoch, probe, error)
+    with caplog.at_level("WARNING", logger="openai_compatible"):
+        pool.finish(a, epoch, probe, error)
     assert pool.status() == [("http://a:8000/v1", f"left out ({problem})"), ("http://b:8000/v1", "up")]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Replica http://a:8000/v1 is left out for {COOL_DOWN_S:g}s after a {problem}; its requests go to the other "
+        "replicas."]
