@@ -259,3 +259,18 @@ def test_the_oauth2_token_request_goes_through_the_presets_proxy_too(fault_serve
         assert Client.from_preset(oauth2).chat(HI, model="fault-chat").text == "echo: hi"
         assert proxy.seen == [("POST", fault_server.target_uri + token_path),
                               ("POST", fault_server.url + "/chat/completions")]
+
+
+def test_both_http_stacks_trust_the_same_cas_whatever_ssl_cert_file_says(tmp_path, monkeypatch):
+    # the client's own transport (as requests) and client.openai() (httpx) both trust certifi's CAs, or the
+    # preset's or REQUESTS_CA_BUNDLE's bundle: OpenSSL's SSL_CERT_FILE, read by a default SSL context, is not one
+    import openai
+    server, cert = tls_server(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", cert)
+    with server:
+        url = f"https://127.0.0.1:{server.port}/v1"
+        with Client.from_preset(preset(url)) as client:
+            with pytest.raises(APIConnectionError, match="ca_bundle"):
+                client.chat(HI, model="fault-chat")
+            with pytest.raises(openai.APIConnectionError):
+                client.openai().chat.completions.create(model="fault-chat", messages=HI)
