@@ -34,7 +34,6 @@ class StreamAccumulator:
         self.usage = Usage()
         self.finish_reason: Optional[str] = None
         self.model: Optional[str] = None
-        self.done = False
         self.result: Optional[ChatResult] = None
         self.reasoning = ReasoningSplitter()
 
@@ -97,7 +96,6 @@ class StreamAccumulator:
             self.pieces.append(result.text)
         self.usage, self.finish_reason, self.model = result.usage, result.finish_reason, result.model
         self.tool_calls = list(result.tool_calls or [])
-        self.done = True
         self.result = result
         return result
 
@@ -112,7 +110,6 @@ def read_stream(response: Response, accumulator: StreamAccumulator, *, where: st
     try:
         for data in iter_sse_data(response.iter_content(chunk_size=None)):
             if data.strip() == "[DONE]":
-                accumulator.done = True
                 accumulator.check(where)
                 return
             try:
@@ -141,7 +138,6 @@ def read_stream(response: Response, accumulator: StreamAccumulator, *, where: st
     if accumulator.finish_reason is not None:
         # some servers close the stream after the finish chunk without [DONE] (ikawrakow/ik_llama.cpp#467,
         # waybarrios/vllm-mlx#101): the answer is whole; only a stream cut before its finish reason is broken
-        accumulator.done = True
         accumulator.check(where)
         return
     raise InvalidResponseError(f"{where}: the stream ended without [DONE] after {len(accumulator.pieces)} pieces; "

@@ -37,7 +37,7 @@ def test_a_stream_event_that_is_not_an_object_is_skipped():
     pieces = list(read_stream(sse_response(chunk("one "), "42", '["x"]', chunk("two", "stop"), "[DONE]"),
                               accumulator, where="chat", redact=str, read_timeout_s=5))
     assert pieces == ["one ", "two"]
-    assert accumulator.done and accumulator.finish().text == "one two"
+    assert accumulator.finish().text == "one two"
 
 
 def test_a_provider_that_cannot_stream_gives_the_whole_answer_as_a_finished_stream(fault_server):
@@ -46,16 +46,14 @@ def test_a_provider_that_cannot_stream_gives_the_whole_answer_as_a_finished_stre
         stream = client.stream([{"role": "user", "content": "hi"}], model="m")
         assert repr(stream) == "<openai_compatible.ChatStream 0 pieces so far>"
         assert stream.text() == "echo: hi"
-    assert stream.accumulator.done
     assert repr(stream) == "<openai_compatible.ChatStream finished>"
 
 
-def test_a_stream_is_not_done_before_it_ends():
+def test_a_new_attempt_starts_the_stream_from_nothing():
     accumulator = StreamAccumulator()
-    assert not accumulator.done
     accumulator.add(json.loads(chunk("one ")))
     accumulator.reset()  # a new attempt
-    assert not accumulator.done and accumulator.text == ""
+    assert accumulator.text == "" and accumulator.result is None
 
 
 
