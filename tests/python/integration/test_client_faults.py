@@ -941,3 +941,47 @@ def test_an_oauth2_token_refused_with_401_is_replaced_once_and_the_request_sent_
         sent = [r.header("authorization") for r in fault_server.requests if r.path != token_path]
         assert sent == ["Bearer tok-old-1", "Bearer tok-new-2"]
         assert client.stats.snapshot()["http_calls"] == 2
+
+
+def test_a_compressed_answer_larger_than_one_read_is_decoded_whole(fault_server):
+    # gateways gzip their answers: the body is then read in pieces (its size is not known before decoding), and
+    # the pieces must come back together unchanged
+    import gzip
+    content = "".join(f"line {n}: {'é' * 40}\n" for n in range(3000))  # about 270 kB once decoded
+    body = {"id": "c1", "object": "chat.completion", "created": 1, "model": "fault-chat",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}
+    packed = gzip.compress(json.dumps(body, ensure_ascii=False).encode("utf-8"))
+    fault_server.always(Fault.error(200, packed, content_type="application/json",
+                                    headers={"Content-Encoding": "gzip"}))
+    assert client_for(fault_server).chat(HI, model="fault-chat").text == content
+
+
+def test_an_html_page_is_recognised_by_its_content_type_too(fault_server):
+    # a page that does not open with <html> or <!doctype> still says what it is in its Content-Type
+    fault_server.always(Fault.error(200, "<body><h1>Sign in</h1></body>", content_type="text/html; charset=utf-8"))
+    with pytest.raises(InvalidResponseError) as info:
+        client_for(fault_server).chat(HI, model="fault-chat")
+    assert "HTTP 200 but the answer is an HTML page ('Sign in')" in str(info.value)
+
+
+@pytest.mark.parametrize("streamed, where", [(False, "chat with 'fault-chat'"), (True, "stream with 'fault-chat'")])
+def test_a_retry_log_line_names_the_call(fault_server, caplog, streamed, where):
+    fault_server.script(Fault.error(503))
+    client = client_for(fault_server)
+    with caplog.at_level("INFO", logger="openai_compatible"):
+        answer = client.stream(HI, model="fault-chat").text() if streamed else client.chat(HI, model="fault-chat").text
+    assert answer == "echo: hello there"
+    retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Retrying")]
+    assert len(retries) == 1 and retries[0].startswith(f"Retrying {where} in "), retries
+    assert "after server_error (retry 1 of 2)" in retries[0]
+
+
+def test_chats_and_streams_fail_over_to_another_replica(fault_server):
+    # the first replica is down: both kinds of call are sent on to the second at once, not failed
+    from tests.servers.fault_server import FaultServer
+    with FaultServer() as down:
+        url = down.url
+    client = client_for(type("Replicas", (), {"url": url})(), replica_urls=[fault_server.url], max_retries=1)
+    assert client.chat(HI, model="fault-chat").text == "echo: hello there"
+    assert client.stream(HI, model="fault-chat").text() == "echo: hello there"
+    assert fault_server.calls == 2

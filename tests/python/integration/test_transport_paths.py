@@ -270,7 +270,39 @@ def test_both_http_stacks_trust_the_same_cas_whatever_ssl_cert_file_says(tmp_pat
     with server:
         url = f"https://127.0.0.1:{server.port}/v1"
         with Client.from_preset(preset(url)) as client:
-            with pytest.raises(APIConnectionError, match="ca_bundle"):
+            with pytest.raises(APIConnectionError) as refused:
                 client.chat(HI, model="fault-chat")
+            message = str(refused.value)
+            assert message.startswith(f"chat with 'fault-chat': TLS failed for {url}/chat/completions (")
+            assert "(certificate verification failed)" in message
+            assert message.endswith("). If the provider uses a corporate certificate authority, set 'ca_bundle' in "
+                                    "the preset.")
             with pytest.raises(openai.APIConnectionError):
                 client.openai().chat.completions.create(model="fault-chat", messages=HI)
+
+
+@pytest.mark.parametrize("status", [307, 308])
+def test_a_permanent_or_temporary_redirect_keeps_the_post_and_its_body(fault_server, status):
+    # 307 and 308 keep the method and body (RFC 9110, sections 15.4.8 and 15.4.9)
+    fault_server.script(Fault.error(status, None, headers={"Location": "/v1/chat/completions?moved=1"}))
+    assert Client.from_preset(preset(fault_server.url)).chat(HI, model="fault-chat").text == "echo: hi"
+    first, moved = fault_server.requests[:2]
+    assert (moved.method, moved.path, moved.query) == ("POST", "/v1/chat/completions", {"moved": "1"})
+    assert moved.body["messages"] == HI
+
+
+def test_a_location_in_latin_1_is_followed_not_a_crash(fault_server):
+    # HTTP header values are Latin-1 on the wire; a Location with a byte that is not UTF-8 is still followed
+    fault_server.script(Fault.error(307, None, headers={"Location": "/v1/caf\u00e9/chat/completions"}))
+    with pytest.raises(OpenAICompatibleError):  # the fault server has no API there
+        Client.from_preset(preset(fault_server.url, max_retries=0)).chat(HI, model="fault-chat")
+    assert len(fault_server.requests) == 2 and fault_server.requests[1].path.startswith("/v1/caf")
+
+
+def test_the_environment_proxy_is_read_once_per_server_whatever_the_path(fault_server, monkeypatch):
+    with ForwardProxy() as proxy:
+        client = Client.from_preset(preset(fault_server.url, models=["fault-chat", "fault-embed"]))
+        client.chat(HI, model="fault-chat")
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)  # set after the first call to this server, on another path
+        client.embed(["hi"], model="fault-embed")
+        assert proxy.seen == [] and fault_server.calls == 2

@@ -484,3 +484,27 @@ def test_every_settings_message_whole(changes, message):
 def test_every_answer_error_whole(changes, text, message):
     _, problem = task_for(**changes).row_values({"text": text, "finish_reason": "stop"})
     assert str(problem) == message
+
+
+CLASSES_LINES = "- positive: the writer is happy\n- negative\n"
+
+
+@pytest.mark.parametrize("changes, system", [
+    ({"allow_none": True, "explanation": True, "examples": [{"input": "I love it", "output": "positive"}]},
+     "You are a text classifier.\nPut the text in exactly one of these classes:\n" + CLASSES_LINES +
+     f'If no class fits, answer "{NONE_ANSWER}".\nAnswer with a JSON object only: {{"label": "<class>", '
+     '"explanation": "<one sentence saying why>"}. Write class names exactly as listed.\n\nExamples:\n'
+     'Text: I love it\nAnswer: {"label": "positive"}'),
+    ({"multi_label": True, "allow_none": True},
+     "You are a text classifier.\nGive every class that applies to the text, from these classes:\n" + CLASSES_LINES +
+     'If no class applies, answer an empty list.\nAnswer with a JSON object only: {"labels": ["<class>", ...]}. '
+     "Write class names exactly as listed."),
+    ({"multi_label": True},
+     "You are a text classifier.\nGive every class that applies to the text, from these classes:\n" + CLASSES_LINES +
+     'Give at least one class.\nAnswer with a JSON object only: {"labels": ["<class>", ...]}. Write class names '
+     "exactly as listed."),
+])
+def test_the_instructions_the_model_gets_whole(changes, system):
+    # examples may be given as input/output as well as from/to (the prompt recipe's names)
+    _, messages = task_for(**changes).request({"id": 1, "text": "hi", "title": "t"})
+    assert messages == [{"role": "system", "content": system}, {"role": "user", "content": "Text to classify:\nhi"}]

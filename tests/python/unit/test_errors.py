@@ -559,3 +559,10 @@ def test_an_error_object_without_an_error_key_is_read_from_the_answer_itself():
     error = error_in_answer(body, json.dumps(body), {}, str, "stream with 'm'")
     assert type(error) is BadRequestError and error.status == 400
     assert error.provider_message == "max_tokens is too large"
+
+
+def test_a_detail_beside_the_error_object_is_read_and_can_blame_a_field():
+    body = {"error": {"message": "Bad request"}, "detail": "This model does not support parameter 'logprobs'"}
+    assert parse_error_body(json.dumps(body))["detail"] == "This model does not support parameter 'logprobs'"
+    error = build(400, body)
+    assert type(error) is BadRequestError and error.param == "logprobs"

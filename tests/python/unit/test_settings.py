@@ -738,3 +738,26 @@ def test_an_extra_query_parameter_without_a_value_is_sent_empty():
     settings = ConnectionSettings.from_preset({"base_url": "http://h/v1", "models": ["m"],
                                                "extra_query": [{"from": "flag", "to": None}]})
     assert settings.extra_query == (("flag", ""),)
+
+
+def test_messages_for_a_preset_of_the_wrong_shape_whole():
+    with pytest.raises(SettingsError) as caught:
+        ConnectionSettings.from_preset([1, 2])
+    assert str(caught.value) == "The connection preset must be a dict of settings, not list."
+    with pytest.raises(SettingsError) as caught:
+        ConnectionSettings.from_preset({"style": "azure", "target_uri": "https://r.example.com",
+                                        "endpoints": [{"name": "gpt", "api_key": 42}]})
+    assert str(caught.value) == "Preset field 'endpoints[1].api_key' must be text."
+
+
+def test_a_model_the_preset_does_not_offer_is_named_with_what_it_offers():
+    listed = ConnectionSettings.from_preset({"base_url": "http://h:1/v1", "models": ["a", "b"]})
+    with pytest.raises(UnknownModelError) as caught:
+        listed.endpoint_for("gpt-4o")
+    assert str(caught.value) == ("Model 'gpt-4o' is not offered by this preset. Offered: a, b. Add it to the preset's "
+                                 "'models' list or turn on 'discover_models'.")
+    discovering = ConnectionSettings.from_preset({"base_url": "http://h:1/v1", "discover_models": True})
+    with pytest.raises(UnknownModelError) as caught:
+        discovering.endpoint_for("gpt-4o")
+    assert str(caught.value) == ("Model 'gpt-4o' is not offered by this preset. Offered: none. Add it to the "
+                                 "preset's 'models' list.")
