@@ -176,7 +176,6 @@ class Transport:
         self._direct = urllib3.PoolManager(**self.pool_options)
         self._proxied: dict[str, urllib3.PoolManager] = {}
         self._routes: dict[str, _Route] = {}
-        self._env_proxies: dict[str, dict] = {}
         self._timeouts: dict[tuple[float, float], urllib3.Timeout] = {}
         self._headers = {"User-Agent": USER_AGENT, **_DEFAULT_HEADERS}
         self._credentials = _CREDENTIAL_HEADERS.union(
@@ -192,17 +191,12 @@ class Transport:
         return {"http": proxy, "https": proxy} if proxy else {}
 
     def proxies_for(self, url: str) -> Optional[dict]:
-        """The preset's proxy, else the environment's for this URL's host (honouring NO_PROXY), cached by origin."""
+        """The preset's proxy, else the environment's for this URL's host (honouring NO_PROXY). Read when a
+        server is first reached: its route is kept (:meth:`_route`)."""
         if self.options.proxy:
             return self.proxies
-        key = "/".join(url.split("/", 3)[:3])
-        proxies = self._env_proxies.get(key)
-        if proxies is None:
-            found = requests.utils.get_environ_proxies(url) or {}
-            proxies = {k: v for k, v in found.items() if k != "no"}
-            with self._lock:
-                self._env_proxies[key] = proxies
-        return proxies or None
+        found = requests.utils.get_environ_proxies(url) or {}
+        return {k: v for k, v in found.items() if k != "no"} or None
 
     def request(self, method: str, url: str, *, data: Optional[bytes] = None,
                 headers: Optional[Mapping[str, str]] = None, params: Optional[Mapping[str, str]] = None,
