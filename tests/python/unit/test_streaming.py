@@ -93,3 +93,17 @@ def test_a_stream_failing_midway_says_how_and_after_how_many_pieces(failure, kin
             pieces.append(piece)
     assert pieces == ["one ", "two "]
     assert type(info.value) is kind and str(info.value).startswith(message)
+
+
+def test_a_stream_that_ends_cleanly_without_done_or_a_finish_reason_is_incomplete():
+    # the HTTP body ended normally, but neither [DONE] nor a finish reason came: the answer may be cut
+    accumulator = StreamAccumulator()
+    with pytest.raises(InvalidResponseError) as info:
+        list(read_stream(sse_response(chunk("one "), chunk("two ")), accumulator, where="stream with 'm'",
+                         redact=str, read_timeout_s=5))
+    assert str(info.value) == ("stream with 'm': the stream ended without [DONE] after 2 pieces; the answer may be "
+                               "incomplete.")
+    # with a finish reason it is whole (some servers close the stream after it, without [DONE])
+    whole = StreamAccumulator()
+    assert list(read_stream(sse_response(chunk("one "), chunk("two", "stop")), whole, where="stream with 'm'",
+                            redact=str, read_timeout_s=5)) == ["one ", "two"]
