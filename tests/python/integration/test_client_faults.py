@@ -927,17 +927,14 @@ def test_a_reset_before_any_answer_is_a_connection_that_could_not_be_made(fault_
 
 
 def test_an_oauth2_token_refused_with_401_is_replaced_once_and_the_request_sent_again(fault_server):
-    # the fault server applies rules on its API paths only: the token endpoint borrows one of them
-    token_path = "/openai/v1/models"
-    for token in ("tok-old-1", "tok-new-2", "tok-new-3"):
-        fault_server.add_rule(Fault.error(200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600}),
-                              when=lambda req: req.path == token_path, times=1)
+    token_url = fault_server.serve_tokens("tok-old-1", "tok-new-2", "tok-new-3")
     fault_server.require_auth("tok-new-2", scheme="bearer")
     preset = {"base_url": fault_server.url, "models": ["fault-chat"], "max_retries": 0,
-              "auth_scheme": "oauth2_client_credentials", "oauth2_token_url": fault_server.target_uri + token_path,
+              "auth_scheme": "oauth2_client_credentials", "oauth2_token_url": token_url,
               "oauth2_client_id": "dss-app", "oauth2_client_secret": "s3cret-renew-1"}
     with Client.from_preset(preset) as client:
         assert client.chat(HI, model="fault-chat").text == "echo: hello there"
+        token_path = token_url.removeprefix(fault_server.target_uri)
         sent = [r.header("authorization") for r in fault_server.requests if r.path != token_path]
         assert sent == ["Bearer tok-old-1", "Bearer tok-new-2"]
         assert client.stats.snapshot()["http_calls"] == 2

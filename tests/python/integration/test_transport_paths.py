@@ -246,18 +246,14 @@ def test_the_sdk_client_verifies_tls_as_the_preset_says(tmp_path):
 
 
 def test_the_oauth2_token_request_goes_through_the_presets_proxy_too(fault_server):
-    # the fault server applies rules on its API paths only: the token endpoint borrows one of them
-    token_path = "/openai/v1/models"
-    fault_server.add_rule(Fault.error(200, {"access_token": "tok-proxy-1", "token_type": "Bearer", "expires_in": 3600}),
-                          when=lambda req: req.path == token_path)
+    token_url = fault_server.serve_tokens("tok-proxy-1")
     fault_server.require_auth("tok-proxy-1", scheme="bearer")
     with ForwardProxy() as proxy:
         oauth2 = preset(fault_server.url, proxy=proxy.url, auth_scheme="oauth2_client_credentials",
-                        oauth2_token_url=fault_server.target_uri + token_path, oauth2_client_id="dss-app",
-                        oauth2_client_secret="s3cret-proxy-1")
+                        oauth2_token_url=token_url, oauth2_client_id="dss-app", oauth2_client_secret="s3cret-proxy-1")
         del oauth2["api_key"]
         assert Client.from_preset(oauth2).chat(HI, model="fault-chat").text == "echo: hi"
-        assert proxy.seen == [("POST", fault_server.target_uri + token_path),
+        assert proxy.seen == [("POST", token_url),
                               ("POST", fault_server.url + "/chat/completions")]
 
 

@@ -6,7 +6,7 @@ import sys
 import pytest
 from openai_compatible import Client
 
-from tests.servers.fault_server import Fault, FaultServer
+from tests.servers.fault_server import FaultServer
 
 HELLO = [{"role": "user", "content": "az"}]
 
@@ -63,13 +63,10 @@ def test_the_sdk_client_sends_the_presets_extra_headers_and_query(fault_server):
 
 
 def test_with_oauth2_the_sdk_client_carries_the_token_the_client_fetched(fault_server):
-    # the fault server applies rules on its API paths only: the token endpoint borrows one of them
-    token_path = "/openai/v1/models"
-    fault_server.add_rule(Fault.error(200, {"access_token": "tok-sdk-1", "token_type": "Bearer", "expires_in": 3600}),
-                          when=lambda req: req.path == token_path)
+    token_url = fault_server.serve_tokens("tok-sdk-1")
     fault_server.require_auth("tok-sdk-1", scheme="bearer")
     preset = {"base_url": fault_server.url, "models": ["m"], "auth_scheme": "oauth2_client_credentials",
-              "oauth2_token_url": fault_server.target_uri + token_path, "oauth2_client_id": "dss-app",
+              "oauth2_token_url": token_url, "oauth2_client_id": "dss-app",
               "oauth2_client_secret": "s3cret-sdk"}
     with Client.from_preset(preset) as client:
         answer = client.openai().chat.completions.create(model="m", messages=HELLO)

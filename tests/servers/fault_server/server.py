@@ -194,6 +194,16 @@ class FaultServer:
             if rule in self._rules:
                 self._rules.remove(rule)
 
+    def serve_tokens(self, *tokens: str) -> str:
+        """Plays an OAuth2 token endpoint (answers as RFC 6749, section 5.1): each token is issued once in turn,
+        the last one for every later request. Returns the token URL. Rules apply on the API paths only, so the
+        endpoint borrows one that no call of the client reaches under ``url`` (``<target_uri>/openai/v1/models``)."""
+        path = "/openai/v1/models"
+        for index, token in enumerate(tokens):
+            self.add_rule(Fault.error(200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600}),
+                          when=lambda req: req.path == path, times=None if index == len(tokens) - 1 else 1)
+        return self.target_uri + path
+
     def require_auth(self, key: str, scheme: str = "bearer", status: int = 401) -> Rule:
         """Answer ``status`` unless the request carries key. ``scheme``: "bearer"
         (``Authorization: Bearer``), "api-key", "x-api-key", "header:<Name>", "query:<param>",
