@@ -280,10 +280,11 @@ class AdaptiveLimit:
         if base is None or mean <= base * self.tolerance:
             self._calm_at_limit = self._calm_at_limit or cohort.version == self._version
         self._evidence.append(cohort)
+        needed = self._evidence_size()
         answered = sum(c.answered for c in self._evidence)
-        while answered - self._evidence[0].answered >= self._evidence_size():
+        while answered - self._evidence[0].answered >= needed:
             answered -= self._evidence.popleft().answered
-        if answered < self._evidence_size():
+        if answered < needed:
             return
         pooled = sum(c.latency for c in self._evidence) / answered
         inflight = sum(c.inflight for c in self._evidence) / answered
@@ -311,12 +312,11 @@ class AdaptiveLimit:
         self._note_latency(max(0.0, latency_s))
         if self.slow_start:
             self._grow_per_answer(inflight, now)
-        if self._round_start is not None:
-            self._round_served += max(0.0, latency_s)
-        if now - latency_s < self._changed_at:
-            return  # sent under the previous limit: says nothing of this one (else growth would be judged by it)
-        if self._round_start is None:
-            self._round_served += max(0.0, latency_s)
+        earlier = now - latency_s < self._changed_at  # sent under the previous limit
+        if self._round_start is not None or not earlier:
+            self._round_served += max(0.0, latency_s)  # the server's time, whatever limit the request went under
+        if earlier:
+            return  # says nothing of this limit (else growth would be judged by it)
         self._round_latency += max(0.0, latency_s)
         self._round_inflight += inflight
         self._round_count += 1
