@@ -22,6 +22,7 @@ from openai_compatible import (
     QuotaExceededError,
     RateLimitError,
     ServerError,
+    SettingsError,
     UnknownModelError,
 )
 from openai_compatible.ratelimit import RateLimiter
@@ -883,7 +884,6 @@ def test_a_value_the_http_library_refuses_is_a_settings_error_that_masks_the_key
     def refuse(*args, **kwargs):
         raise ValueError(f"Invalid header value b'Bearer {KEY}\\x00'")
     monkeypatch.setattr(client.transport, "request", refuse)
-    from openai_compatible import SettingsError
     with pytest.raises(SettingsError) as info:
         client.chat(HI, model="fault-chat")
     message = str(info.value)
@@ -894,7 +894,6 @@ def test_a_value_the_http_library_refuses_is_a_settings_error_that_masks_the_key
 
 
 def test_an_unknown_chat_option_is_refused_before_any_request_with_the_known_ones(fault_server):
-    from openai_compatible import SettingsError
     with pytest.raises(SettingsError) as info:
         client_for(fault_server).chat(HI, model="fault-chat", temprature=0.2, top_k=3)
     assert str(info.value).startswith("Unknown chat option(s): temprature, top_k. Known: ")

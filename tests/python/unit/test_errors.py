@@ -22,7 +22,9 @@ from openai_compatible.errors import (
     error_from_response,
     parse_error_body,
     plain_text,
+    wrong_route_hint,
 )
+from openai_compatible.http.send import error_in_answer
 
 
 def build(status, body, headers=None, **kwargs):
@@ -505,7 +507,6 @@ def test_a_message_ends_with_one_full_stop_whether_or_not_the_provider_wrote_it(
 
 @pytest.mark.parametrize("code", [600, 200, "not a status", None])
 def test_an_error_object_in_a_success_answer_whose_code_is_no_error_status_is_an_invalid_answer(code):
-    from openai_compatible.http.send import error_in_answer
     body = {"error": {"code": code, "message": "boom"}}
     error = error_in_answer(body, json.dumps(body), {}, str, "chat with 'm'")
     assert isinstance(error, InvalidResponseError) and error.status is None and not error.retryable
@@ -515,7 +516,6 @@ def test_an_error_object_in_a_success_answer_whose_code_is_no_error_status_is_an
 
 @pytest.mark.parametrize("code, kind", [(599, ServerError), (503, ServerError), ("429", RateLimitError)])
 def test_an_error_object_whose_code_is_an_error_status_is_that_error(code, kind):
-    from openai_compatible.http.send import error_in_answer
     body = {"error": {"code": code, "message": "boom"}}
     error = error_in_answer(body, json.dumps(body), {}, str, "chat with 'm'")
     assert type(error) is kind and error.status == int(code)
@@ -530,7 +530,6 @@ def test_an_error_object_whose_code_is_an_error_status_is_that_error(code, kind)
      "yours)"),
 ])
 def test_the_wrong_route_advice_whole(text, advice):
-    from openai_compatible.errors import wrong_route_hint
     assert wrong_route_hint(text) == f"The provider has no API at this URL: {advice}."
     assert wrong_route_hint("The model is loading") == ""
 
@@ -554,7 +553,6 @@ def test_an_error_wrapped_by_gateways_keeps_the_upstream_words(body, message):
 
 def test_an_error_object_without_an_error_key_is_read_from_the_answer_itself():
     # vLLM's error body ({"object": "error", "message", "code"}) inside a success answer: its own code decides
-    from openai_compatible.http.send import error_in_answer
     body = {"object": "error", "message": "max_tokens is too large", "type": "BadRequestError", "code": 400}
     error = error_in_answer(body, json.dumps(body), {}, str, "stream with 'm'")
     assert type(error) is BadRequestError and error.status == 400
