@@ -188,12 +188,13 @@ def parse_error_body(text: str) -> dict[str, Any]:
             out["message"] = err
             out["type"] = _as_text(data.get("error_type"))
             return out
-        while isinstance(err, dict) and "message" not in err and isinstance(err.get("error"), dict):
-            err = err["error"]  # an error nested in an error (gateways wrapping the upstream body)
-        if isinstance(err, dict) and "message" not in err and isinstance(err.get("error"), str):
+        wrappers: list[dict[str, Any]] = []  # an error nested in errors (gateways wrapping the upstream body)
+        while isinstance(err, dict) and "message" not in err and isinstance(err.get("error"), (dict, str)):
+            wrappers.append(err)
             err = err["error"]
         if isinstance(err, str):
             out["message"] = err
+            _fill_from(out, wrappers)
             return out
         if not isinstance(err, dict):
             err = data
@@ -215,11 +216,21 @@ def parse_error_body(text: str) -> dict[str, Any]:
             out["code"] = _as_text(inner.get("code"))
         out["retry_delay"] = _retry_delay(err.get("details"))
         out["param"] = out["param"] or _detail_field(err.get("details"))
+        _fill_from(out, wrappers)
         return out
     if parsed:  # JSON, but no shape we know (a number, an empty list...)
         return out
     out["message"] = plain_text(text)
     return out
+
+
+def _fill_from(out: dict[str, Any], wrappers: list[dict[str, Any]]) -> None:
+    """The type, code and param the nested error lacks, from the objects that wrap it, the nearest first: a
+    gateway that wraps the upstream's words may put the status or code beside them, not inside."""
+    for key in ("type", "code", "param"):
+        for wrapper in reversed(wrappers):
+            if out[key] is None and wrapper.get(key) is not None:
+                out[key] = _as_text(wrapper[key])
 
 
 _HTML_TAG = re.compile(r"<(?:!--|!doctype\b|/?[a-z][a-z0-9]*\b[^<>]*>)", re.IGNORECASE)

@@ -551,6 +551,23 @@ def test_an_error_wrapped_by_gateways_keeps_the_upstream_words(body, message):
     assert build(502, body).provider_message == message
 
 
+@pytest.mark.parametrize("body, fields", [
+    # the code and type beside the wrapped words, not inside them
+    ({"error": {"error": "upstream said no", "code": 502, "type": "upstream_error"}},
+     {"message": "upstream said no", "code": "502", "type": "upstream_error", "param": None}),
+    ({"error": {"code": "bad_gateway", "param": "model", "error": {"message": "no route"}}},
+     {"message": "no route", "code": "bad_gateway", "type": None, "param": "model"}),
+    # the nearest wrapper's field first, and the nested error's own fields before any wrapper's
+    ({"error": {"code": "outer", "error": {"code": "middle", "error": {"message": "deep"}}}},
+     {"message": "deep", "code": "middle", "type": None, "param": None}),
+    ({"error": {"code": "outer", "type": "gateway", "error": {"message": "deep", "code": "inner"}}},
+     {"message": "deep", "code": "inner", "type": "gateway", "param": None}),
+])
+def test_a_wrapped_error_keeps_the_fields_its_wrappers_carry(body, fields):
+    parsed = parse_error_body(json.dumps(body))
+    assert {key: parsed[key] for key in fields} == fields
+
+
 def test_an_error_object_without_an_error_key_is_read_from_the_answer_itself():
     # vLLM's error body ({"object": "error", "message", "code"}) inside a success answer: its own code decides
     body = {"object": "error", "message": "max_tokens is too large", "type": "BadRequestError", "code": 400}
