@@ -193,6 +193,9 @@ class ClassifyTask(Task):
             for text, labels in examples:
                 answer: dict[str, Any] = {key: labels if spec.multi_label else labels[0]}
                 lines.append(f"Text: {text}\nAnswer: {json.dumps(answer, ensure_ascii=False)}")
+            if spec.explanation:
+                # the examples carry no reasons, and a model copies their shape: it would leave out its own
+                lines.append('The examples show the classes only: your answer also gives the "explanation".')
         return "\n".join(lines)
 
     def _examples(self) -> list[tuple[str, list]]:

@@ -124,6 +124,14 @@ def test_multi_label_none_explanation_and_examples_request():
     assert 'Text: good and bad\nAnswer: {"labels": ["positive", "negative"]}' in system
     assert 'Text: nothing\nAnswer: {"labels": []}' in system
     assert 'Text: ok\nAnswer: {"labels": ["positive"]}' in system
+    # the examples carry no reasons: the last line says the answer still needs one, or a model copies their shape
+    assert system.endswith('Answer: {"labels": ["positive"]}\n'
+                           'The examples show the classes only: your answer also gives the "explanation".')
+
+
+def test_examples_without_an_explanation_asked_for_need_no_word_on_it():
+    system = task_for(examples=[{"from": "good", "to": "positive"}]).request({"text": "x"})[1][0]["content"]
+    assert system.endswith('Text: good\nAnswer: {"label": "positive"}')
 
 
 def test_text_template_over_several_columns():
@@ -494,7 +502,8 @@ CLASSES_LINES = "- positive: the writer is happy\n- negative\n"
      "You are a text classifier.\nPut the text in exactly one of these classes:\n" + CLASSES_LINES +
      f'If no class fits, answer "{NONE_ANSWER}".\nAnswer with a JSON object only: {{"label": "<class>", '
      '"explanation": "<one sentence saying why>"}. Write class names exactly as listed.\n\nExamples:\n'
-     'Text: I love it\nAnswer: {"label": "positive"}'),
+     'Text: I love it\nAnswer: {"label": "positive"}\n'
+     'The examples show the classes only: your answer also gives the "explanation".'),
     ({"multi_label": True, "allow_none": True},
      "You are a text classifier.\nGive every class that applies to the text, from these classes:\n" + CLASSES_LINES +
      'If no class applies, answer an empty list.\nAnswer with a JSON object only: {"labels": ["<class>", ...]}. '
