@@ -290,16 +290,17 @@ def _check_target(name: str, url: str) -> None:
 
 
 def safe_url(url: str) -> str:
-    """A URL without its query string or credentials, safe to show in a message."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:  # a port that is not a number or out of range: shown as typed, without the credentials
-        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
-    host = parts.hostname or ""
-    if port:
-        host = f"{host}:{port}"
-    return f"{parts.scheme}://{host}{parts.path}" if parts.scheme else url.split("?")[0]
+    """A URL without its credentials, query string or fragment, safe to show in a message: the scheme, the host
+    and port as typed (an IPv6 address keeps its brackets) and the path. Text that does not read as a URL with a
+    host keeps what follows its last ``@`` (``alice:pw@host/v1`` reads as scheme ``alice``, and ``pw`` would show),
+    or reads ``(unreadable URL)`` when nothing does."""
+    text = url.strip()
+    parts = urlsplit(text)
+    host = parts.netloc.rpartition("@")[2]
+    if parts.scheme and host:
+        return f"{parts.scheme}://{host}{parts.path}"
+    text = text.split("#")[0].split("?")[0].rpartition("@")[2]
+    return text or "(unreadable URL)"
 
 
 def _read_endpoints(raw: Any, default_target: str, in_header: bool = True) -> list[Endpoint]:

@@ -9,10 +9,10 @@ Dataiku's api-connect plugin, python-connectors/api-connect_dataset/connector.js
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional
-from urllib.parse import urlsplit
 
 from ..errors import SettingsError
 from ..preset_fields import KEY_CHOICE_PARAM, KEY_CHOICES, PER_USER_KEY_SET, PRESET_PARAMS, SHARED_KEY_SET
+from ..settings import safe_url
 
 SET_LABELS = {SHARED_KEY_SET: "OpenAI-compatible connection",
               PER_USER_KEY_SET: "OpenAI-compatible connection, per-user keys"}
@@ -52,7 +52,7 @@ def retired_per_user_message(config: Mapping[str, Any], name: Optional[str], whe
     """The error for a shared-key preset that still asks for per-user keys."""
     url = config.get("base_url") if config.get("style") != "azure" else config.get("target_uri")
     details = [where] if where else []
-    details += [f"service {_plain_url(url)}"] if isinstance(url, str) and url.strip() else []
+    details += [f"service {safe_url(url)}"] if isinstance(url, str) and url.strip() else []
     which = (f"The preset '{name}'" if name else "The preset") + (f" ({'; '.join(details)})" if details else "")
     return (f"{which} is an '{SET_LABELS[SHARED_KEY_SET]}' preset with 'Per-user keys (retired)' "
             "(use_per_user_key) ticked. That set no longer takes per-user keys, because DSS asked every user for "
@@ -60,13 +60,6 @@ def retired_per_user_message(config: Mapping[str, Any], name: Optional[str], whe
             f"preset in '{SET_LABELS[PER_USER_KEY_SET]}' (plugin settings, instance level), each user enters their "
             "key for it in Profile & Settings > Credentials, and the component sets 'Keys' to 'Per-user key' "
             f"('{KEY_CHOICE_PARAM}': 'per_user'). Or untick the box to use the preset's shared API key.")
-
-
-def _plain_url(url: str) -> str:
-    # a URL may carry user:password@; the scheme and host are enough to recognise the preset
-    parts = urlsplit(url.strip())
-    host = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{host}{parts.path}" if host else "(unreadable URL)"
 
 
 def _truthy(value: Any) -> bool:

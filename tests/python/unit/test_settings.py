@@ -3,6 +3,7 @@
 import pytest
 from openai_compatible import Client, ConnectionSettings, SettingsError, UnknownModelError
 from openai_compatible.http.auth import endpoint_key, request_headers, request_query
+from openai_compatible.settings import safe_url
 
 KEY = "sk-unit-settings-key-0001"
 
@@ -761,3 +762,16 @@ def test_a_model_the_preset_does_not_offer_is_named_with_what_it_offers():
         discovering.endpoint_for("gpt-4o")
     assert str(caught.value) == ("Model 'gpt-4o' is not offered by this preset. Offered: none. Add it to the "
                                  "preset's 'models' list.")
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("https://alice:pw@Host.Example:8443/v1?api-key=s#top", "https://Host.Example:8443/v1"),
+    ("http://[::1]:8080/v1", "http://[::1]:8080/v1"),  # an IPv6 host keeps its brackets
+    ("https://u:p@host:99999/v1", "https://host:99999/v1"),  # a port out of range is shown as typed
+    # not URLs with a host: what precedes the last @ may be credentials all the same
+    ("alice:pw@host:8000/v1?key=s", "host:8000/v1"),  # read as scheme "alice", path "pw@host..."
+    ("//alice:pw@host/v1", "host/v1"),
+    ("  ", "(unreadable URL)"),
+])
+def test_a_url_in_a_message_never_shows_its_credentials_or_query(url, shown):
+    assert safe_url(url) == shown
