@@ -365,6 +365,10 @@ def test_fault_server_rules_order_and_times(fault_server: FaultServer) -> None:
     assert statuses == [503, 503, 200] and rule.hits == 2
     fault_server.always(Fault.error(418, {"error": {"message": "teapot"}}))
     assert post_chat(fault_server.url).status_code == 418
+    # a second always() replaces the first instead of sitting behind it; rules added otherwise stay
+    fault_server.add_rule("502", when=when_param("seed"))
+    fault_server.always("503")
+    assert [post_chat(fault_server.url).status_code, post_chat(fault_server.url, seed=1).status_code] == [503, 502]
 
 
 # ---------------------------------------------------------------------------------------------

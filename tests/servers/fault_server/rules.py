@@ -24,6 +24,7 @@ class Rule:
     when: Optional[Predicate] = None
     times: Optional[int] = None
     hits: int = 0
+    always: bool = False  # added by FaultServer.always(): the next always() replaces it
 
 
 def when_param(name: str) -> Predicate:

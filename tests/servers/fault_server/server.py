@@ -185,8 +185,12 @@ class FaultServer:
         return rule
 
     def always(self, fault: FaultLike) -> Rule:
-        """Apply fault to every request."""
-        return self.add_rule(fault)
+        """Apply fault to every request, in place of the fault an earlier ``always`` gave (rules are tried in
+        order, so a second catch-all added after the first would never apply)."""
+        rule = Rule(resolve(fault), always=True)
+        with self._lock:
+            self._rules = [old for old in self._rules if not old.always] + [rule]
+        return rule
 
     def remove_rule(self, rule: Rule) -> None:
         """Remove a rule added earlier."""
