@@ -22,9 +22,15 @@ and the gradient / Vegas limits of Netflix's concurrency-limits library, reading
   as their spread asks (an LLM's answers take from one second to thirty): the answers that come back
   within a round trip are the quick ones, and judging by them read varied lengths as a queue. Growth
   beyond levels already proven waits for a cohort sent at the current limit to come back without a queue.
+  A server that queues from the first request (llama.cpp with 1 to 4 slots, Ollama) never shows its
+  unloaded latency, so a cut keeps part of its queue. When a cut leaves the throughput whole, the limit is
+  halved for one judgement (a probe, as BBR's ProbeRTT drains the queue to see the bare round trip): kept
+  while the throughput holds, which also takes the floor down; undone when it falls, and tried again later
+  and later.
 
 While nothing is refused and latency holds, the limit grows by one slot per answer, doubling each round
-trip, until the first sign of congestion (slow start), then by a small allowance per round trip. It never leaves
+trip, until the first sign of congestion (slow start: a refusal, a queue, or the quickest answers waiting),
+then by a small allowance per round trip. It never leaves
 [1, upper bound]. A round trip ("round") is the mean latency of the previous round.
 
 Time comes from an injected clock, so tests drive the controller with synthetic sequences.
@@ -52,6 +58,15 @@ REFUSAL_WINDOW = 1000  # calls the refused share is taken over (exponentially we
 # many at once as fast as one (a small llama.cpp has 4 slots, vLLM hundreds), and latencies that vary widely
 # must not be read as a queue down to 1
 QUEUE_FLOOR = 16
+# a probe (a halving after a cut that left the throughput whole) is kept when it keeps this share of the
+# throughput; a halving from beyond a capacity C to under it keeps C_after / C, often 0.6 to 0.8 for an LLM's
+PROBE_KEEPS = 0.9
+# the fall a probe's judgement must see through, which sizes its evidence: a failed probe lasts a third as long
+# as a queue test (whose margin is the tolerance, 0.25)
+PROBE_MARGIN = 0.35
+PROBE_BACKOFF_MAX = 64  # the most chances a failed probe makes the next one let pass (four times more each time)
+DELAY_BLOCK = 8  # answers whose quickest slow start compares with the first block's (HyStart takes 8 per round)
+SLOW_START_DELAY = 3.0  # how many times slower the quickest of a block must be to end slow start
 LATENCY_WINDOW = 200  # answers the spread of latencies is taken over (exponentially weighted)
 MAX_COHORT = 400  # the most requests a cohort waits for: a few minutes of an LLM's answers
 PENDING_COHORTS = 64  # cohorts waiting for their last answers; older ones are dropped unjudged
@@ -82,15 +97,26 @@ def outcome_of(error: Optional[BaseException]) -> str:
 class _Cohort:
     """Requests sent one after the other under one limit, judged once all of them came back."""
 
-    __slots__ = ("opened", "last_sent", "sent", "returned", "answered", "latency", "inflight", "closed", "version")
+    __slots__ = ("opened", "last_sent", "sent", "returned", "answered", "latency", "square", "inflight", "closed",
+                 "version")
 
     def __init__(self, opened: float, version: int) -> None:
         self.opened = self.last_sent = opened
         self.version = version  # the limit's: it moved since if the limit's is greater
         self.sent = self.returned = self.answered = 0
-        self.latency = 0.0
+        self.latency = self.square = 0.0  # the sum of its answers' latencies, and of their squares
         self.inflight = 0
         self.closed = False
+
+
+class _Down:
+    """A move of the limit down for a queue, waiting for the judgement after it: the limit and floor before it, the
+    throughput then (answers a second), and whether it was a probe (a halving) rather than a cut."""
+
+    __slots__ = ("limit", "floor", "throughput", "probe")
+
+    def __init__(self, limit: float, floor: float, throughput: float, *, probe: bool) -> None:
+        self.limit, self.floor, self.throughput, self.probe = limit, floor, throughput, probe
 
 
 class AdaptiveLimit:
@@ -137,9 +163,18 @@ class AdaptiveLimit:
         self._evidence: deque[_Cohort] = deque()  # the cohorts judged last, as many as a queue test needs
         self._version = 0  # how many times the limit moved
         self._calm_at_limit = False  # a cohort sent at the current limit came back without a queue
-        self._latency_mean: Optional[float] = None  # of recent answers, with their variance: how much they vary
-        self._latency_var = 0.0
-        self._latencies_seen = 0
+        # how much the latencies of requests sent together vary (their squared coefficient of variation), over
+        # about LATENCY_WINDOW recent answers: the spread a queue test must see through
+        self._spread: Optional[float] = None
+        self._spread_seen = 0
+        self._first_min: Optional[float] = None  # slow start's delay watch (see :meth:`_watch_delay`)
+        self._block_min, self._block_count = math.inf, 0
+        # moves down for a queue, judged by the throughput after them (see :meth:`_judge_down`): the floor a probe
+        # proved, the move awaiting its judgement, and how many chances the next probe still lets pass
+        self._proven_floor = self.queue_floor
+        self._down: Optional[_Down] = None
+        self._probe_wait = 0
+        self._probe_backoff = 1
         self._new_round(clock())
         self.refusals = 0
         self.samples = 0
@@ -162,7 +197,21 @@ class AdaptiveLimit:
         # a low percentile rather than the minimum: on a busy client machine one lucky round would set a bar
         # that ordinary rounds then miss, and the limit would fall below the server's capacity
         ranked = sorted(self._baselines)
-        return ranked[len(ranked) // 10]
+        # each mean strays from the server's by chance, and the 10th percentile of such means lies 1.28 sigma
+        # below their centre: put back, or the queue test's margin shrinks by as much and reads chance as a queue
+        return ranked[len(ranked) // 10] * (1.0 + 1.28 * self._noise())
+
+    def _noise(self) -> float:
+        """Sigma of a judgement's mean latency by chance, as a share of it. Two readings, each too high somewhere,
+        and the lower is kept: from the latencies of the answers a judgement pools (in a queue they also vary
+        with each request's place in it); and from how much consecutive judgements differ (a median: the limit's
+        moves change them in steps, chance every time; two draws of sigma s differ by 0.954 s at the median)."""
+        means = list(self._baselines)
+        if not self._spread or len(means) < 3:
+            return 0.0
+        pooled = math.sqrt(self._spread / self._evidence_size())
+        steps = sorted(abs(b - a) / max(1e-9, min(a, b)) for a, b in zip(means, means[1:]))
+        return min(pooled, steps[len(steps) // 2] / 0.954)
 
     def _new_round(self, now: float) -> None:
         self._round_start: Optional[float] = None  # a round spans a round trip of answers from its first one
@@ -187,6 +236,9 @@ class AdaptiveLimit:
         self.slow_start = self.slow_start and not self.samples
         self._round_refused = True
         self._calm = self._probes = 0
+        if self._down is not None and self._down.probe:  # a refusal says more than a probe for queues would
+            self._proven_floor = self._down.floor
+        self._down = None
         used = inflight + 1 >= self._limit / 2  # the limit was in use: our own load filled the server
         if retry_after and retry_after > 0:
             self._hold_until = max(self._hold_until, now + retry_after)  # no growth before the provider's hint
@@ -235,6 +287,7 @@ class AdaptiveLimit:
         if latency_s is not None:
             cohort.answered += 1
             cohort.latency += max(0.0, latency_s)
+            cohort.square += max(0.0, latency_s) ** 2
             cohort.inflight += inflight
         if cohort.closed and cohort.returned >= cohort.sent:
             del self._cohorts[index]
@@ -248,23 +301,26 @@ class AdaptiveLimit:
         """How many answers a queue test needs to tell a queue from chance. The mean of n answers whose
         latencies vary by a coefficient of variation cv strays by cv / sqrt(n), and the test has a margin of
         ``tolerance`` - 1, so n = (3 cv / margin)^2: about 130 for an LLM's answers (cv 0.9), 1 for a steady
-        server's, whose cohorts are then judged one by one."""
-        if not self._latency_mean or self._latency_mean <= 0:
+        server's, whose cohorts are then judged one by one. A probe's judgement has the margin PROBE_MARGIN,
+        so it needs about half as many: a failed probe costs less."""
+        if not self._spread:
             return 1
-        cv = math.sqrt(self._latency_var) / self._latency_mean
-        return min(MAX_COHORT, max(1, math.ceil((3.0 * cv / max(0.05, self.tolerance - 1.0)) ** 2)))
+        margin = PROBE_MARGIN if self._down is not None and self._down.probe else max(0.05, self.tolerance - 1.0)
+        return min(MAX_COHORT, max(1, math.ceil(9.0 * self._spread / margin ** 2)))
 
-    def _note_latency(self, latency_s: float) -> None:
-        """Keeps the mean and variance of recent answers' latencies (weights 1/n until ``LATENCY_WINDOW``
-        answers, then exponentially weighted over about that many)."""
-        self._latencies_seen += 1
-        weight = 1.0 / min(self._latencies_seen, LATENCY_WINDOW)
-        if self._latency_mean is None:
-            self._latency_mean = latency_s
+    def _note_spread(self, cohort: _Cohort, mean: float) -> None:
+        """Folds in how much the latencies of a calm cohort's answers varied. Within a cohort, not across
+        answers: a queue that grows or drains moves the latencies of later cohorts, which is what the test
+        looks for, not noise it must see through (across answers, a server of 2 slots read as an LLM's, and
+        each judgement waited for a hundred answers). Calm cohorts only: in a queue, latencies also vary with
+        each request's place in it."""
+        if cohort.answered < 2 or mean <= 0:
             return
-        delta = latency_s - self._latency_mean
-        self._latency_mean += weight * delta
-        self._latency_var = (1.0 - weight) * (self._latency_var + weight * delta * delta)
+        variance = max(0.0, cohort.square / cohort.answered - mean * mean) * cohort.answered / (cohort.answered - 1)
+        self._spread_seen += cohort.answered
+        weight = cohort.answered / min(self._spread_seen, LATENCY_WINDOW)
+        spread = variance / (mean * mean)
+        self._spread = spread if self._spread is None else self._spread + min(1.0, weight) * (spread - self._spread)
 
     def _judge(self, cohort: _Cohort, now: float) -> None:
         """Queueing, judged on cohorts once all their requests came back: their mean latency is that of every
@@ -279,6 +335,7 @@ class AdaptiveLimit:
         base = self.unloaded_latency
         if base is None or mean <= base * self.tolerance:
             self._calm_at_limit = self._calm_at_limit or cohort.version == self._version
+            self._note_spread(cohort, mean)
         self._evidence.append(cohort)
         needed = self._evidence_size()
         answered = sum(c.answered for c in self._evidence)
@@ -288,29 +345,68 @@ class AdaptiveLimit:
             return
         pooled = sum(c.latency for c in self._evidence) / answered
         inflight = sum(c.inflight for c in self._evidence) / answered
-        self._baselines.append(pooled)
+        if self._down is None or not self._down.probe:  # a probe's fewer answers would make a noisy baseline
+            self._baselines.append(pooled)
         base = self.unloaded_latency or pooled
-        if pooled > base * self.tolerance and now >= self._hold_until:
+        if self._down is not None:
+            self._judge_down(inflight / pooled, pooled, now)
+        elif pooled > base * self.tolerance and now >= self._hold_until:
             self._queue_cut(inflight, base, pooled, now)
-            self._evidence.clear()
-            self._judge_after = now + pooled  # the queue it found takes about a latency to drain
+        else:
+            return
+        self._evidence.clear()
+        self._judge_after = now + pooled  # the queue it found takes about a latency to drain
+
+    def _judge_down(self, throughput: float, latency: float, now: float) -> None:
+        """Judges the last move down by the throughput after it. By Little's law, requests in flight over their
+        latency is the rate the server answers. A cut for a queue measures what the server served against the
+        unloaded latency, and a server that queues from the first request (llama.cpp with 2 slots, Ollama) never
+        shows it: the cut keeps part of the queue. If the server answered at least 0.9 as fast after the move,
+        it was still full: the limit is halved for a judgement (a probe). A probe that kept the throughput too
+        only took slots that queued, and becomes the floor of later cuts; one that did not goes back to what
+        it measured (the rate before it times its own latency, which had no queue), and the next probe lets
+        four times as many chances pass."""
+        down, self._down = self._down, None
+        if down is None:
+            return
+        if throughput >= PROBE_KEEPS * down.throughput:
+            if down.probe:
+                self._probe_backoff = 1
+            if self._probe_wait > 0:
+                self._probe_wait -= 1
+                return
+            halved = max(float(self.lower), math.floor(self._limit / 2))
+            if halved < self._limit:
+                self._down = _Down(self._limit, self._proven_floor, throughput, probe=True)
+                self._proven_floor = min(self._proven_floor, halved)
+                self._set(halved, now)
+        elif down.probe:
+            self._proven_floor = down.floor
+            self._probe_wait = self._probe_backoff
+            self._probe_backoff = min(PROBE_BACKOFF_MAX, self._probe_backoff * 4)
+            self._set(max(self._limit, min(down.limit, down.throughput * latency)), now)
 
     def _queue_cut(self, inflight: float, base: float, mean: float, now: float) -> None:
         """Queueing: back to what the server serves without a queue, so the next rounds measure the unloaded
         latency again (else the baseline would creep up with the queue it tolerates)."""
         self.slow_start = False
         served = inflight * base / mean
-        # never below QUEUE_FLOOR for a queue: a queue of a few requests costs latency, while a wrong reading
-        # of a queue, round after round, would take the limit down to 1
-        self._set(min(self._limit, max(served, self.queue_floor)), now)
+        # never below QUEUE_FLOOR for a queue: a wrong reading of a queue, round after round, would take the limit
+        # down to 1. Below it, only a probe that kept the throughput (:meth:`_judge_down`) lowers the floor
+        floor = self._proven_floor if self._limit <= self.queue_floor else self.queue_floor
+        before = self._limit
+        self._set(min(self._limit, max(served, floor)), now)
+        if self._limit < before:
+            self._down = _Down(before, self._proven_floor, inflight / mean, probe=False)
 
     def on_success(self, latency_s: float, inflight: int) -> None:
         """A request was answered after ``latency_s`` with ``inflight`` requests in flight (itself included)."""
         self.samples += 1
         self._refused_share -= self._refused_share / REFUSAL_WINDOW
         now = self._clock()
-        self._note_latency(max(0.0, latency_s))
         if self.slow_start:
+            self._watch_delay(max(0.0, latency_s))
+        if self.slow_start:  # the watch may have ended it
             self._grow_per_answer(inflight, now)
         earlier = now - latency_s < self._changed_at  # sent under the previous limit
         if self._round_start is not None or not earlier:
@@ -334,6 +430,21 @@ class AdaptiveLimit:
         if inflight >= self._limit / 2 and now >= self._hold_until:
             self._limit = min(float(self.upper), self._limit + 1.0)
 
+    def _watch_delay(self, latency_s: float) -> None:
+        """Slow start ends when the quickest of a block of answers took SLOW_START_DELAY times the quickest of the
+        first block (TCP's HyStart reads the least delay of each round the same way): in a queue every answer
+        waits, the quick ones too, while the quickest of a few answers of varied lengths moves little. Without
+        it, growth of one slot per answer outran the evidence a cut needs: past 100 against a server of 1 slot."""
+        self._block_min = min(self._block_min, latency_s)
+        self._block_count += 1
+        if self._block_count < DELAY_BLOCK:
+            return
+        if self._first_min is None:
+            self._first_min = self._block_min
+        elif self._block_min > SLOW_START_DELAY * self._first_min:
+            self.slow_start = False
+        self._block_min, self._block_count = math.inf, 0
+
     def _end_round(self, now: float) -> None:
         mean = self._round_latency / self._round_count
         inflight = self._round_inflight / self._round_count
@@ -355,8 +466,8 @@ class AdaptiveLimit:
             return
         if inflight < self._limit / 2:
             return  # the limit wasn't used (too few rows in flight): it proved nothing, so it doesn't grow
-        if self.slow_start:
-            return  # it grew with each answer
+        if self.slow_start or (self._down is not None and self._down.probe):
+            return  # it grew with each answer, or a probe below the floor holds it for a judgement
         self._regrowing = False
         # what the server served at once, not the limit: requests that hang until a timeout count as in flight,
         # and a passing fault would send the limit back to a level the server never took

@@ -319,18 +319,52 @@ def test_two_clients_on_one_queueing_server_share_it():
     assert max(p50(window(mine, 10.0)) for mine in records) <= 1.25 * RTT
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a queue never cuts the limit below QUEUE_FLOOR (16), which keeps an LLM's varied latencies from reading "
-    "as a queue down to 1; a server of 1 to 4 slots is then served at full throughput behind a queue of up to "
-    "16 (p50 up to 16x). Below the floor, only a true unloaded latency (the first request sent alone) would "
-    "tell how many slots such a server has"))
 def test_tiny_queueing_servers_keep_latency_near_the_unloaded_one():
-    # llama.cpp with 1 to 4 slots: the initial 16 already queue, so the first rounds never show the unloaded latency
-    for capacity in (1, 2, 3, 4):
+    # llama.cpp with 2 to 4 slots, Ollama: the initial 16 already queue, so the first rounds never show the unloaded
+    # latency, and a cut for the queue they show keeps it. Halving the limit while the throughput holds finds them
+    for capacity in (2, 3, 4):
         limiter, clock = automatic()
-        (records,), _ = simulate([limiter], clock, QueueingServer(capacity), 60.0)
+        (records,), (limits,) = simulate([limiter], clock, QueueingServer(capacity), 60.0)
         assert served_rate(records, 5.0) >= 0.9 * capacity / RTT, capacity
-        assert p50(window(records, 5.0)) <= 2 * RTT, capacity
+        assert p50(window(records, 5.0)) <= 2.01 * RTT, capacity  # at most one service time queued (and float error)
+        assert max(limits[len(limits) // 2:]) <= 2 * capacity + 1, capacity
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "against 1 slot, slow start ends near 30 in flight, and each judgement then waits for answers queued 3 s: the "
+    "limit reaches 1 or 2 after about 20 s (200 answers), so the p50 over the first minute is still 6x"))
+def test_a_server_of_one_slot_keeps_latency_near_the_unloaded_one_within_seconds():
+    limiter, clock = automatic()
+    (records,), _ = simulate([limiter], clock, QueueingServer(1), 60.0)
+    assert p50(window(records, 5.0)) <= 2 * RTT
+
+
+def test_a_server_of_one_slot_is_found_in_the_end():
+    limiter, clock = automatic()
+    (records,), (limits,) = simulate([limiter], clock, QueueingServer(1), 90.0)
+    assert served_rate(records, 40.0) >= 0.9 / RTT
+    assert p50(window(records, 40.0)) <= 2.01 * RTT
+    assert max(limit for (sent, _, _), limit in zip(records, limits) if sent >= 40.0) <= 3
+
+
+def test_slow_start_ends_once_the_quickest_answers_wait():
+    # against 1 slot, growth of one slot per answer went past 100 before the first cohort showed the queue: the
+    # quickest of 8 answers three times the first 8's ends it within a few blocks
+    limiter, clock = automatic()
+    (records,), (limits,) = simulate([limiter], clock, QueueingServer(1), 10.0)
+    assert max(limits) <= 40
+    assert not limiter.controller.slow_start
+
+
+def test_a_probe_below_the_capacity_is_undone_and_comes_back_rarely():
+    # 12 slots: a halving to 6 answers half as fast, so the limit goes back, and the next probe waits four times
+    # as long. Across a long run the limit spends little time below the capacity, and the throughput is whole
+    limiter, clock = automatic()
+    (records,), (limits,) = simulate([limiter], clock, QueueingServer(12), 120.0)
+    tail = [limit for (sent, _, _), limit in zip(records, limits) if sent >= 20.0]
+    assert sum(limit < 12 for limit in tail) / len(tail) < 0.05
+    assert served_rate(records, 20.0) >= 0.95 * 12 / RTT
+    assert p50(window(records, 20.0)) <= 2.01 * RTT
 
 
 def test_a_queueing_server_with_llm_latencies_is_served_near_the_best_fixed_setting():
@@ -350,9 +384,11 @@ def test_a_queueing_server_with_llm_latencies_is_served_near_the_best_fixed_sett
 
 def test_latencies_that_vary_like_an_llm_s_never_take_the_limit_below_the_queue_floor():
     # the floor of the queue rule: against 32 slots and answers of 0.5 to 30 s, at least half the throughput of the
-    # best fixed setting (a limit of 1, where varied latencies used to take it, served a twentieth)
+    # best fixed setting (a limit of 1, where varied latencies used to take it, served a twentieth). Only a probe
+    # goes below it, for one judgement: a halving, undone when the throughput falls
     limiter, clock = automatic()
     (records,), (limits,) = simulate([limiter], clock, QueueingServer(32, llm_latency), 1500.0)
-    assert min(limits[len(limits) // 5:]) >= 16
+    tail = limits[len(limits) // 5:]
+    assert min(tail) >= 16 // 2 and sum(limit < 16 for limit in tail) / len(tail) < 0.05
     best = best_fixed_rate(lambda: QueueingServer(32, llm_latency), (24, 32, 40), 1500.0, 300.0)
     assert served_rate(records, 300.0) >= 0.5 * best
