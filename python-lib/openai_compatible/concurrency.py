@@ -61,6 +61,7 @@ QUEUE_FLOOR = 16
 # a probe (a halving after a cut that left the throughput whole) is kept when it keeps this share of the
 # throughput; a halving from beyond a capacity C to under it keeps C_after / C, often 0.6 to 0.8 for an LLM's
 PROBE_KEEPS = 0.9
+NOISE_SHARE = 0.7  # of the 10th percentile's bias that the unloaded latency puts back (see unloaded_latency)
 # the fall a probe's judgement must see through, which sizes its evidence: a failed probe lasts a third as long
 # as a queue test (whose margin is the tolerance, 0.25)
 PROBE_MARGIN = 0.35
@@ -198,8 +199,9 @@ class AdaptiveLimit:
         # that ordinary rounds then miss, and the limit would fall below the server's capacity
         ranked = sorted(self._baselines)
         # each mean strays from the server's by chance, and the 10th percentile of such means lies 1.28 sigma
-        # below their centre: put back, or the queue test's margin shrinks by as much and reads chance as a queue
-        return ranked[len(ranked) // 10] * (1.0 + 1.28 * self._noise())
+        # below their centre: put back (most of it), or the queue test's margin shrinks by as much and reads chance
+        # as a queue. Only most of it: the whole let a steady server's queue grow past the tolerance
+        return ranked[len(ranked) // 10] * (1.0 + NOISE_SHARE * 1.28 * self._noise())
 
     def _noise(self) -> float:
         """Sigma of a judgement's mean latency by chance, as a share of it. Two readings, each too high somewhere,
