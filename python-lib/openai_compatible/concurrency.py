@@ -371,7 +371,9 @@ class AdaptiveLimit:
         down, self._down = self._down, None
         if down is None:
             return
-        if throughput >= PROBE_KEEPS * down.throughput:
+        # a server that refused showed its capacity: it is no server that only queues (and a cut's way back to
+        # that capacity would read as a cut that kept the throughput)
+        if throughput >= PROBE_KEEPS * down.throughput and self._ceiling == math.inf:
             if down.probe:
                 self._probe_backoff = 1
             if self._probe_wait > 0:

@@ -284,6 +284,21 @@ def test_a_demand_below_the_limit_then_above_it_finds_the_capacity_without_a_sto
     assert refused_share(records) < 0.02
 
 
+def test_a_refusing_server_whose_latency_rises_for_a_moment_is_never_probed_below_the_queue_floor():
+    # a gateway slower for 0.3 s: its latency reads as a queue and cuts the limit, which then climbs back to the
+    # capacity its refusals showed. That climb keeps the throughput of before the cut, which at a server that only
+    # queues calls for halving the limit; at one that refuses it would cost throughput for nothing
+    class SlowerForAMoment(RefusingServer):
+        def arrive(self, now):
+            self.service = (lambda rng: 0.16) if 6.0 <= now < 6.3 else (lambda rng: RTT)
+            return super().arrive(now)
+
+    limiter, clock = automatic()
+    (records,), (limits,) = simulate([limiter], clock, SlowerForAMoment(48), 20.0)
+    assert min(limit for (sent, _, _), limit in zip(records, limits) if sent >= 3.0) >= 16
+    assert served_rate(records, 8.0) >= 0.95 * 48 / RTT
+
+
 def test_two_clients_on_one_refusing_server_share_it_without_starving_either():
     # two jobs with the same preset, each spending 6 ms of its own per answer
     clock = FakeClock()
