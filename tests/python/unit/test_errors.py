@@ -25,6 +25,7 @@ from openai_compatible.errors import (
     wrong_route_hint,
 )
 from openai_compatible.http.send import error_in_answer
+from openai_compatible.retry import RetryPolicy
 
 
 def build(status, body, headers=None, **kwargs):
@@ -581,3 +582,51 @@ def test_a_detail_beside_the_error_object_is_read_and_can_blame_a_field():
     assert parse_error_body(json.dumps(body))["detail"] == "This model does not support parameter 'logprobs'"
     error = build(400, body)
     assert type(error) is BadRequestError and error.param == "logprobs"
+
+
+# --- each class's advice, in the whole message ------------------------------------------------------------------
+
+@pytest.mark.parametrize("status, body, cls, message", [
+    (429, {"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
+                     "type": "insufficient_quota", "code": "insufficient_quota"}}, QuotaExceededError,
+     "HTTP 429 quota_exhausted: You exceeded your current quota, please check your plan and billing details. The "
+     "provider account's quota or credit is exhausted."),
+    (402, {"error": {"message": "Insufficient Balance"}}, QuotaExceededError,
+     "HTTP 402 quota_exhausted: Insufficient Balance. The provider account's quota or credit is exhausted."),
+    (404, {"error": {"message": "The model `gpt-9` does not exist", "code": "model_not_found"}}, UnknownModelError,
+     "HTTP 404 unknown_model: The model `gpt-9` does not exist. Check the model ID or deployment name in the "
+     "preset."),
+    (400, {"error": {"message": "Invalid model name passed in model=nope"}}, UnknownModelError,
+     "HTTP 400 unknown_model: Invalid model name passed in model=nope. Check the model ID or deployment name in the "
+     "preset."),
+    (404, {"error": {"message": "Not Found"}}, UnknownModelError,
+     "HTTP 404 unknown_model: Not Found. The URL was not found: check the preset's base_url (it usually ends in /v1; "
+     "in Azure style, the target URI and the deployment name), then the model ID."),
+    (400, {"error": {"message": "This model's maximum context length is 4097 tokens. However, you requested 5000 "
+                                "tokens.", "code": "context_length_exceeded"}}, ContextLengthError,
+     "HTTP 400 context_length: This model's maximum context length is 4097 tokens. However, you requested 5000 "
+     "tokens. Shorten the input or lower the max output tokens."),
+    (401, {"error": {"message": "Invalid key!"}}, AuthenticationError,
+     "HTTP 401 authentication: Invalid key! Check the API key (or your per-user key) and the authentication scheme "
+     "('auth_scheme': the service may expect another one)."),
+])
+def test_each_error_class_gives_its_advice_after_the_providers_words(status, body, cls, message):
+    # the advice is what a user acts on: compared whole, with the full stop added only where the words lack one
+    error = build(status, body)
+    assert type(error) is cls
+    assert str(error) == message
+    assert str(build(status, body, where="chat with 'm'")) == f"chat with 'm': {message}"
+
+
+@pytest.mark.parametrize("status, cls", [(502, ServerError), (404, UnknownModelError), (200, InvalidResponseError)])
+def test_an_answer_saying_there_is_no_api_at_the_url_gives_that_advice_and_is_never_retried(status, cls):
+    # Cloudflare's "Could not route" (anomalyco/opencode#18552), even with a status that is otherwise retried:
+    # the same URL gets the same answer
+    error = build(status, {"errors": [{"code": 7003, "message": "Could not route to /client/v4/accounts/abc/ai/v1"}],
+                           "success": False})
+    assert type(error) is cls
+    assert str(error) == (f"HTTP {status} {cls.kind}: Could not route to /client/v4/accounts/abc/ai/v1. The provider "
+                          "has no API at this URL: check 'base_url' in the preset (it usually ends in /v1; for "
+                          "Cloudflare, the account id in the URL must be yours).")
+    assert error.retryable is False
+    assert not RetryPolicy(max_retries=5).should_retry(error, 0)
