@@ -6,7 +6,8 @@ import sys
 
 import pytest
 from openai_compatible import Client
-from openai_compatible.errors import InvalidResponseError
+from openai_compatible.errors import ContentFilterError, InvalidResponseError
+from openai_compatible.http.answers import parse_chat
 from openai_compatible.http.answers import parse_embeddings as _parse_embeddings
 
 LIB = os.path.join(os.path.dirname(__file__), "..", "..", "..", "python-lib")
@@ -27,6 +28,43 @@ def test_vectors_that_are_not_numbers_are_invalid_responses(vector):
 def test_a_missing_vector_is_an_invalid_response():
     with pytest.raises(InvalidResponseError, match="expected 2 vectors, got 1"):
         _parse_embeddings({"data": [{"embedding": [1.0]}]}, 2, "w")
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"data": [{"embedding": [1.0]}]}, "embed with 'e': expected 2 vectors, got 1."),
+    ({"object": "list"}, "embed with 'e': expected 2 vectors, got no."),
+    ({"data": {"embedding": [1.0]}}, "embed with 'e': expected 2 vectors, got no."),
+    ({"data": [{"embedding": [1.0]}, "oops"]}, "embed with 'e': a vector entry is not an object."),
+    ({"data": [{"embedding": [1.0]}, {"embedding": "not base64!!"}]}, "embed with 'e': vector 1 is text, not numbers."),
+    ({"data": [{"index": 0, "embedding": [1.0]}, {"index": 0, "embedding": [2.0]}]},
+     "embed with 'e': vector 1 is missing, misplaced or not numbers."),
+    ({"data": [{"index": 0, "embedding": [1.0]}, {"index": 2, "embedding": [2.0]}]},
+     "embed with 'e': vector 1 is missing, misplaced or not numbers."),
+])
+def test_an_answer_without_the_vectors_asked_for_says_what_is_wrong_whole(data, message):
+    with pytest.raises(InvalidResponseError) as caught:
+        _parse_embeddings(data, 2, "embed with 'e'")
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"object": "chat.completion"}, "chat with 'm': the answer has no 'choices'."),
+    ({"choices": []}, "chat with 'm': the answer has no 'choices'."),
+    ({"choices": ["text"]}, "chat with 'm': the answer has no 'choices'."),
+    ({"choices": [{"message": "hello"}]}, "chat with 'm': the answer's message is not an object."),
+])
+def test_a_chat_answer_without_a_choice_or_message_says_so_whole(data, message):
+    with pytest.raises(InvalidResponseError) as caught:
+        parse_chat(data, "chat with 'm'")
+    assert str(caught.value) == message
+
+
+def test_a_refusal_is_a_content_filter_error_in_the_models_words():
+    with pytest.raises(ContentFilterError) as caught:
+        parse_chat({"choices": [{"message": {"role": "assistant", "content": None, "refusal": "  I can't help.\n"}}]},
+                   "chat with 'm'")
+    assert str(caught.value) == "chat with 'm': the model refused to answer: I can't help."
+    assert (caught.value.code, caught.value.provider_message) == ("refusal", "I can't help.")
 
 
 def test_the_dss_bridge_imports_without_the_dataiku_package():
