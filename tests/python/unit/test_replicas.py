@@ -1,6 +1,7 @@
 """Several replicas behind one preset: the choice of a replica, the cool-down and probe of a failed one, the failover
 of the retry loop, and the preset fields. Time comes from a clock the tests move by hand."""
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from openai_compatible.errors import (
     APITimeoutError,
     BadRequestError,
     InvalidResponseError,
+    OpenAICompatibleError,
     RateLimitError,
     ServerError,
 )
@@ -22,9 +24,12 @@ from openai_compatible.http.replicas import (
     replica_url,
 )
 from openai_compatible.http.retries import RETRIES_BEFORE_FIRST_ANSWER, Call, RetryLoop
+from openai_compatible.oauth2 import OAuth2Settings, TokenProvider
 from openai_compatible.ratelimit import RateLimiter
 from openai_compatible.retry import RetryPolicy
 from openai_compatible.stats import CallStats
+
+from tests.servers.fault_server import Fault, when_path
 
 A, B, C = "http://a:8000/v1", "http://b:8000/v1", "http://c:8000/v1"
 
@@ -147,6 +152,32 @@ def test_errors_that_say_nothing_of_a_replicas_health_leave_it_in(error):
     a, epoch, probe = pool.choose()
     pool.finish(a, epoch, probe, error)
     assert a.healthy and not is_replica_failure(error)
+
+
+def token_endpoint_failure(url):
+    """The error the OAuth2 token request raises when the identity provider at ``url`` fails."""
+    settings = OAuth2Settings(scheme="oauth2_client_credentials", token_url=url, client_id="dss-app",
+                              client_secret="s3cret-replica-1")
+    with pytest.raises(OpenAICompatibleError) as raised:
+        TokenProvider(settings, timeout=(5.0, 5.0)).token()
+    return raised.value
+
+
+def test_a_token_endpoint_that_fails_leaves_the_replica_in(fault_server):
+    # the identity provider down (HTTP 503) or unreachable says nothing of the replica the request was for: the
+    # token request fails before the request is sent, and the replica stays in
+    fault_server.add_rule(Fault.error(503), when=when_path("/openai/v1/models"))
+    with socket.socket() as unused:  # a port with nothing listening
+        unused.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{unused.getsockname()[1]}/token"
+    failures = [token_endpoint_failure(fault_server.target_uri + "/openai/v1/models"), token_endpoint_failure(closed)]
+    assert [type(e) for e in failures] == [ServerError, APIConnectionError]  # a replica's own would count
+    pool = pool_of(A, B)
+    for error in failures:
+        a, epoch, probe = pool.choose()
+        pool.finish(a, epoch, probe, error)
+        assert not is_replica_failure(error)
+    assert pool.status() == [(A, "up"), (B, "up")]
 
 
 def test_when_every_replica_is_out_requests_go_to_the_one_back_first():
