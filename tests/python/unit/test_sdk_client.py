@@ -33,6 +33,42 @@ def test_an_azure_deployment_with_a_bearer_key_sends_it_as_a_bearer_token(fault_
     assert fault_server.requests[-1].header("api-key") is None
 
 
+KEY = "sk-sdk-scheme-0007"
+NO_KEY = {"authorization": None, "api-key": None, "x-portal-key": None, "subscription-key": None}
+
+
+def openai_style(server, **changes) -> dict:
+    return dict({"base_url": server.url, "models": ["gpt"], "api_key": KEY}, **changes)
+
+
+@pytest.mark.parametrize("preset_of, required, sent", [
+    (lambda s: openai_style(s, auth_scheme="api_key_header"), "api-key", {"api-key": KEY}),
+    (lambda s: openai_style(s, auth_scheme="custom_header", auth_header_name="X-Portal-Key"), "header:X-Portal-Key",
+     {"x-portal-key": KEY}),
+    (lambda s: openai_style(s, auth_scheme="query_param", auth_query_param="subscription-key"),
+     "query:subscription-key", {"subscription-key": KEY}),
+    # AzureOpenAI, given the key, also sends it as a Bearer token to the same host (openai-python's own
+    # auth_headers): that header is the SDK's doing, left unchecked
+    (lambda s: azure(s, auth_scheme="api_key_header", api_key=KEY), "api-key", {"api-key": KEY, "authorization": ...}),
+    (lambda s: azure(s, auth_scheme="api_key_header", api_key=KEY, endpoints=[{"name": "gpt", "kind": "openai_v1"}]),
+     "api-key", {"api-key": KEY}),
+], ids=["openai-api-key", "openai-custom-header", "openai-query-param", "azure-deployment-api-key",
+        "azure-openai-v1-api-key"])
+def test_the_sdk_client_sends_the_key_where_the_presets_scheme_says_and_nowhere_else(fault_server, preset_of,
+                                                                                      required, sent):
+    # the SDK sends the key it is given as a Bearer token (OpenAI) or an api-key header (AzureOpenAI for a
+    # deployment): only those get it, every other carrier goes as the preset's header or query parameter
+    fault_server.require_auth(KEY, scheme=required)
+    with Client.from_preset(preset_of(fault_server)) as client:
+        answer = client.openai("gpt").chat.completions.create(model="gpt", messages=HELLO)
+    assert answer.choices[0].message.content == "echo: az"
+    request = fault_server.requests[-1]
+    expected = {**NO_KEY, **sent}
+    seen = {name: request.query.get(name) if name == "subscription-key" else request.header(name) for name in NO_KEY}
+    assert {k: v for k, v in seen.items() if expected[k] is not ...} == {k: v for k, v in expected.items()
+                                                                          if v is not ...}
+
+
 def test_without_a_key_no_placeholder_credential_leaves(fault_server):
     # the SDK insists on a key: the placeholder it gets is taken off every request
     with Client.from_preset(azure(fault_server, auth_scheme="none")) as client:
