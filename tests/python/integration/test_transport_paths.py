@@ -302,3 +302,125 @@ def test_the_environment_proxy_is_read_once_per_server_whatever_the_path(fault_s
         monkeypatch.setenv("HTTP_PROXY", proxy.url)  # set after the first call to this server, on another path
         client.embed(["hi"], model="fault-embed")
         assert proxy.seen == [] and fault_server.calls == 2
+
+
+@pytest.mark.parametrize("status, method", [(301, "GET"), (302, "GET"), (303, "GET"), (307, "POST"), (308, "POST")])
+def test_every_redirect_status_is_followed_and_a_post_moved_by_301_302_or_303_becomes_a_get(fault_server, status,
+                                                                                            method):
+    # what browsers and requests do (RFC 9110, section 15.4: a POST redirected by 301 or 302 is historically
+    # sent again as a GET, by 303 always; 307 and 308 keep the method and body)
+    from openai_compatible import ConnectionSettings
+    from openai_compatible.http.transport import Transport
+
+    chat = fault_server.url + "/chat/completions"
+    fault_server.script(Fault.error(status, None, headers={"Location": "/v1/chat/completions?moved=1"}))
+    transport = Transport(ConnectionSettings.from_preset(preset(fault_server.url)))
+    response = transport.request("POST", chat, data=b'{"model": "fault-chat", "messages": []}',
+                                 headers={"Content-Type": "application/json"})
+    try:
+        assert response.url == chat + "?moved=1"
+        assert [(r.status_code, r.url) for r in response.history] == [(status, chat)]
+    finally:
+        response.close()
+    moved = fault_server.requests[1]
+    assert (len(fault_server.requests), moved.method, moved.path, moved.query) == (
+        2, method, "/v1/chat/completions", {"moved": "1"})
+    assert moved.raw == (b'{"model": "fault-chat", "messages": []}' if method == "POST" else b"")
+
+
+def test_an_html_page_reached_by_a_redirect_names_the_page_it_was_sent_to(fault_server):
+    # an SSO proxy sends the API call to its sign-in page (etalab-ia/OpenGateLLM#844): not retried, and the
+    # message says where the request ended up (without the query, which may hold a key)
+    from openai_compatible import InvalidResponseError
+
+    from tests.servers.fault_server import when_route
+
+    fault_server.add_rule(Fault.error(200, "<html><head><title>Sign in</title></head></html>",
+                                      content_type="text/html"), when=when_route("models"))
+    fault_server.script(Fault.error(302, None, headers={"Location": "/v1/models?sso=1"}))
+    with pytest.raises(InvalidResponseError) as info:
+        Client.from_preset(preset(fault_server.url, max_retries=2)).chat(HI, model="fault-chat")
+    assert str(info.value) == (
+        f"chat with 'fault-chat': HTTP 200 but the answer is an HTML page after a redirect to {fault_server.url}"
+        "/models (a sign-in page or proxy stands in front of the API) ('Sign in'), not the API's JSON: check "
+        "that the preset's URL is the API's (base_url usually ends in /v1), not a web UI or a login page.")
+    assert [(r.method, r.path) for r in fault_server.requests] == [("POST", "/v1/chat/completions"),
+                                                                   ("GET", "/v1/models")]
+
+
+def test_a_server_that_never_completes_the_connection_is_a_connect_timeout_named_so():
+    # a listener whose queue of connections waiting to be accepted is full: the kernel drops the next SYN, so a
+    # connection never completes (the firewall that drops packets, without a network); the preset's connect
+    # timeout decides, not the operating system's two minutes of SYN retries
+    import socket
+
+    from openai_compatible import APITimeoutError
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        held = []
+        try:
+            for _ in range(8):  # fill the queue: a connection that does not complete within 1 s shows it full
+                probe = socket.socket()
+                probe.settimeout(1.0)
+                try:
+                    probe.connect(("127.0.0.1", port))
+                except socket.timeout:
+                    probe.close()
+                    break
+                held.append(probe)
+            else:
+                pytest.fail("the listener's queue never filled", pytrace=False)
+            url = f"http://127.0.0.1:{port}/v1"
+            client = Client.from_preset(preset(url, connect_timeout_s=0.5, read_timeout_s=60))
+            with pytest.raises(APITimeoutError) as info:
+                client.chat(HI, model="fault-chat")
+        finally:
+            for probe in held:
+                probe.close()
+    assert str(info.value) == (f"chat with 'fault-chat': no answer from {url}/chat/completions within the connect "
+                               "timeout (0.5s). Raise 'connect_timeout_s' in the preset if the provider is slow.")
+
+
+def test_each_connection_is_opened_within_the_presets_connect_timeout(fault_server, monkeypatch):
+    # the limit urllib3 gives the socket's connect (the full-queue test above shows what it decides; without it
+    # a connection that never completes waits for the operating system's SYN retries, about two minutes)
+    import urllib3.util.connection
+
+    opened = urllib3.util.connection.create_connection
+    limits = []
+
+    def recording(address, timeout, *args, **kwargs):
+        limits.append(timeout)
+        return opened(address, timeout, *args, **kwargs)
+
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", recording)
+    client = Client.from_preset(preset(fault_server.url, connect_timeout_s=0.7, read_timeout_s=45))
+    assert client.chat(HI, model="fault-chat").text == "echo: hi"
+    assert limits == [0.7]
+
+
+def test_the_sdk_client_sends_the_presets_client_certificate_with_verification_on_or_off(tmp_path):
+    # client.openai() builds its own TLS context: the client certificate goes with it whether the server's is
+    # checked against the CA bundle or not checked at all, as a certificate and key pair or one file holding both
+    import openai
+    client_cert, client_key = make_cert(tmp_path, "client")
+    both = tmp_path / "client-both.pem"
+    both.write_text(open(client_cert).read() + open(client_key).read())
+    server, cert = tls_server(tmp_path, client_ca=client_cert)
+    with server:
+        url = f"https://127.0.0.1:{server.port}/v1"
+        for changes in ({"verify_tls": False, "client_cert": client_cert, "client_key": client_key},
+                        {"verify_tls": False, "client_cert": str(both)},
+                        {"ca_bundle": cert, "client_cert": client_cert, "client_key": client_key},
+                        {"ca_bundle": cert, "client_cert": str(both)}):
+            with Client.from_preset(preset(url, **changes)) as client:
+                answer = client.openai().chat.completions.create(model="fault-chat", messages=HI)
+                assert answer.choices[0].message.content == "echo: hi", changes
+                assert client.chat(HI, model="fault-chat").text == "echo: hi", changes
+        for changes in ({"verify_tls": False}, {"ca_bundle": cert}):  # no client certificate: refused
+            with Client.from_preset(preset(url, **changes)) as client, pytest.raises(openai.APIConnectionError):
+                client.openai().chat.completions.create(model="fault-chat", messages=HI)
+    assert server.calls == 8
