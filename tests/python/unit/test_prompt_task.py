@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from openai_compatible import Client, SettingsError
+from openai_compatible import Client, SettingsError, UnknownModelError
 from openai_compatible.engine import RowEngine
 from openai_compatible.tasks.prompt import APPLY_OPTIONS, PromptSpec, PromptTask
 
@@ -34,6 +34,23 @@ def test_an_unknown_apply_option_is_named_with_the_known_ones():
     with pytest.raises(SettingsError) as caught:
         PromptSpec.from_options("{{text}}", "m", {"temprature": 0.2, "system_prompt": "x"}, caller="spark.apply()")
     assert str(caught.value) == (f"spark.apply(): unknown option(s) temprature. Known: {', '.join(APPLY_OPTIONS)}.")
+
+
+def test_an_unknown_option_of_apply_is_named_under_apply():
+    # the notebook's apply() gives no caller: the message names apply(), the call the user wrote
+    with pytest.raises(SettingsError) as caught:
+        PromptSpec.from_options("{{text}}", "m", {"max_tokens": 5, "temprature": 0.2})
+    assert str(caught.value) == f"apply(): unknown option(s) max_tokens, temprature. Known: {', '.join(APPLY_OPTIONS)}."
+
+
+def test_a_model_the_connection_does_not_offer_is_refused_before_any_row_is_sent(fault_server):
+    task = PromptTask(PromptSpec(model="other", prompt_template="{{text}}"), ["text"])
+    with Client.from_preset({"base_url": fault_server.url, "models": ["m"]}) as client, \
+            pytest.raises(UnknownModelError) as caught:
+        task.check(client)
+    assert str(caught.value) == ("Model 'other' is not offered by this preset. Offered: m. Add it to the preset's "
+                                 "'models' list or turn on 'discover_models'.")
+    assert fault_server.calls == 0
 
 
 def test_the_reasoning_and_raw_response_columns_are_described():
