@@ -917,6 +917,22 @@ def test_a_broken_answer_is_named_whole(fault_server, fault, error, message):
     assert type(info.value) is error and str(info.value) == message
 
 
+def test_a_body_saying_there_is_no_api_at_the_url_gives_that_advice_and_is_not_retried(fault_server):
+    # LM Studio answers 200 with this text for a path it does not serve (lmstudio-ai/lmstudio-bug-tracker#618):
+    # the same URL brings the same text, so retries are wasted
+    fault_server.always(Fault.error(200, "Unexpected endpoint or method. (POST /v1/v1/chat/completions)",
+                                    content_type="text/plain"))
+    client = client_for(fault_server, max_retries=2)
+    with pytest.raises(InvalidResponseError) as info:
+        client.chat(HI, model="fault-chat")
+    assert str(info.value) == (
+        "chat with 'fault-chat': HTTP 200 but the body is not JSON: 'Unexpected endpoint or method. (POST "
+        "/v1/v1/chat/completions)'. The provider has no API at this URL: the base_url ends in /v1 and the path added "
+        "another: remove one /v1 from 'base_url'.")
+    assert info.value.retryable is False
+    assert_calls(fault_server, client, 1)
+
+
 def test_a_reset_before_any_answer_is_a_connection_that_could_not_be_made(fault_server):
     fault_server.always(Fault.reset())
     with pytest.raises(APIConnectionError) as info:
