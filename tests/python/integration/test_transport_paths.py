@@ -424,3 +424,26 @@ def test_the_sdk_client_sends_the_presets_client_certificate_with_verification_o
             with Client.from_preset(preset(url, **changes)) as client, pytest.raises(openai.APIConnectionError):
                 client.openai().chat.completions.create(model="fault-chat", messages=HI)
     assert server.calls == 8
+
+
+def test_a_ca_directory_as_the_bundle_is_trusted_by_both_http_stacks(tmp_path):
+    # 'ca_bundle' may name a directory of CA certificates named by their hash (OpenSSL's c_rehash layout, which
+    # requests accepts as well): the client's transport and client.openai() both read it as one
+    import openai
+    server, cert = tls_server(tmp_path)
+    subject_hash = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", cert], check=True,
+                                  capture_output=True, text=True).stdout.strip()
+    directory = tmp_path / "cas"
+    directory.mkdir()
+    (directory / f"{subject_hash}.0").write_text(open(cert).read())
+    with server:
+        url = f"https://127.0.0.1:{server.port}/v1"
+        with Client.from_preset(preset(url, ca_bundle=str(directory))) as client:
+            assert client.chat(HI, model="fault-chat").text == "echo: hi"
+            answer = client.openai().chat.completions.create(model="fault-chat", messages=HI)
+            assert answer.choices[0].message.content == "echo: hi"
+        (tmp_path / "empty").mkdir()
+        with Client.from_preset(preset(url, ca_bundle=str(tmp_path / "empty"))) as client:
+            with pytest.raises(openai.APIConnectionError):  # a directory without that CA trusts nothing of it
+                client.openai().chat.completions.create(model="fault-chat", messages=HI)
+    assert server.calls == 2
