@@ -30,8 +30,8 @@ and the gradient / Vegas limits of Netflix's concurrency-limits library, reading
 
 While nothing is refused and latency holds, the limit grows by one slot per answer, doubling each round
 trip, until the first sign of congestion (slow start: a refusal, a queue, or the quickest answers waiting),
-then by a small allowance per round trip. It never leaves
-[1, upper bound]. A round trip ("round") is the mean latency of the previous round.
+then by a small allowance per round trip. It never leaves [1, upper bound]. A round trip ("round") is the
+mean latency of the previous round.
 
 Time comes from an injected clock, so tests drive the controller with synthetic sequences.
 """
@@ -62,7 +62,7 @@ QUEUE_FLOOR = 16
 # throughput; a halving from beyond a capacity C to under it keeps C_after / C, often 0.6 to 0.8 for an LLM's
 PROBE_KEEPS = 0.9
 NOISE_SHARE = 0.7  # of the 10th percentile's bias that the unloaded latency puts back (see unloaded_latency)
-# the fall a probe's judgement must see through, which sizes its evidence: a failed probe lasts a third as long
+# the fall a probe's judgement must see through, which sizes its evidence: a failed probe lasts about half as long
 # as a queue test (whose margin is the tolerance, 0.25)
 PROBE_MARGIN = 0.35
 PROBE_BACKOFF_MAX = 64  # the most chances a failed probe makes the next one let pass (four times more each time)
@@ -192,7 +192,8 @@ class AdaptiveLimit:
 
     @property
     def unloaded_latency(self) -> Optional[float]:
-        """The 10th percentile of recent round means, taken as the latency of the server without a queue (seconds)."""
+        """The latency of the server without a queue, in seconds: the 10th percentile of recent judgements' mean
+        latencies, raised by most of what chance takes such a percentile below their centre."""
         if not self._baselines:
             return None
         # a low percentile rather than the minimum: on a busy client machine one lucky round would set a bar
