@@ -87,6 +87,9 @@ def _tokens(logprobs: Any) -> list[tuple[str, float, list[tuple[str, float]]]]:
         for alt in item.get("top_logprobs") or []:
             if isinstance(alt, Mapping) and isinstance(alt.get("token"), str) and isinstance(
                     alt.get("logprob"), (int, float)) and math.isfinite(alt["logprob"]):
-                alternatives.append((alt["token"], float(alt["logprob"])))
-        out.append((token, float(logprob) if math.isfinite(logprob) else -1e9, alternatives))
+                alternatives.append((alt["token"], min(float(alt["logprob"]), 0.0)))
+        # a log-probability that is not a number (a server's -inf or NaN) is a probability of zero: the label's
+        # confidence is then 0, whatever the other tokens say; one above 0 (a probability above 1, from rounding
+        # or a broken server) counts as 0, a certainty, and can't overflow the product
+        out.append((token, min(float(logprob), 0.0) if math.isfinite(logprob) else -math.inf, alternatives))
     return out

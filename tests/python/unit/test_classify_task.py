@@ -269,6 +269,26 @@ def test_confidence_of_several_labels_is_the_lowest():
     assert label_confidence(logprobs, ["a", "b"], ["a", "b", "c"]) == pytest.approx(0.6)
 
 
+@pytest.mark.parametrize("spelt", ["-Infinity", "NaN", "Infinity"])
+def test_a_label_token_without_a_finite_log_probability_has_confidence_zero(spelt):
+    # Python servers write float('-inf') and float('nan') as these JSON words; the other token of the label
+    # claims a log-probability above 0, which must not lift a probability of zero
+    logprobs = json.loads('{"content": [{"token": "{\\"label\\": \\"", "logprob": 0.0}, '
+                          f'{{"token": "pos", "logprob": {spelt}}}, {{"token": "itive", "logprob": 2e9}}, '
+                          '{"token": "\\"}", "logprob": 0.0}]}')
+    assert label_confidence(logprobs, ["positive"], ["positive", "negative"]) == 0.0
+    logprobs["content"][2]["logprob"] = -0.1  # and without the odd claim
+    assert label_confidence(logprobs, ["positive"], ["positive", "negative"]) == 0.0
+
+
+def test_a_log_probability_above_zero_counts_as_a_certainty_and_never_overflows():
+    logprobs = token_logprobs(('{"label": "', 0.0), ("pos", 800.0, [("pos", 800.0), ("neg", 900.0)]),
+                              ("itive", 1e-7), ('"}', 0.0))
+    # "pos" and "neg" both claim a probability above 1: each counts as 1, so "pos" has half the possible mass
+    assert label_confidence(logprobs, ["positive"], ["positive", "negative"]) == 0.5
+    assert label_confidence(token_logprobs(("pos", 800.0), ("itive", 1e-7)), ["positive"], ["positive"]) == 1.0
+
+
 def test_no_confidence_without_logprobs_or_label():
     assert label_confidence(None, ["a"], ["a", "b"]) is None
     assert label_confidence({"content": None}, ["a"], ["a", "b"]) is None
