@@ -716,6 +716,41 @@ def test_only_trailing_slashes_are_trimmed_from_base_url():
     (azure_preset(endpoints=[], base_url="https://llm.corp/v1"),
      "Preset field 'endpoints' is empty, but the OpenAI-style field 'base_url' is filled in: set 'style' to openai "
      "(one URL serving many models), or add one endpoint per model."),
+    (openai_preset(base_url=""),
+     "Preset field 'base_url' is empty: give the Custom URL that exposes the API, typically ending in /v1 (e.g. "
+     "http://ollama.corp:11434/v1)."),
+    (openai_preset(base_url="", target_uri="https://res.openai.azure.com"),
+     "Preset field 'base_url' is empty, but the Azure-style fields 'target_uri' and 'endpoints' are filled in: set "
+     "'style' to azure (one endpoint per model), or give the Custom URL that exposes the API."),
+    (openai_preset(models=[]),
+     "Preset field 'models' is empty: list the model IDs as the provider names them, or turn on 'discover_models' "
+     "to read them from GET /models."),
+    # each API path a Custom URL may wrongly end in, the legacy completions one included
+    (openai_preset(base_url="https://llm.corp/v1/chat/completions"),
+     "Preset field 'base_url' ends in '/chat/completions': give the URL the API paths are appended to, i.e. "
+     "'https://llm.corp/v1'."),
+    (openai_preset(base_url="https://llm.corp/v1/completions"),
+     "Preset field 'base_url' ends in '/completions': give the URL the API paths are appended to, i.e. "
+     "'https://llm.corp/v1'."),
+    (openai_preset(base_url="https://llm.corp/v1/embeddings"),
+     "Preset field 'base_url' ends in '/embeddings': give the URL the API paths are appended to, i.e. "
+     "'https://llm.corp/v1'."),
+    (openai_preset(replica_urls=["https://llm2.corp/v1/completions"]),
+     "Preset field 'replica_urls[1]' ends in '/completions': give the URL the API paths are appended to, i.e. "
+     "'https://llm2.corp/v1'."),
+    # each API path a Target URI may wrongly end in
+    (azure_preset(target_uri="https://res.openai.azure.com/gw/chat/completions"),
+     "Preset field 'target_uri' includes an API path: give only the Target URI (scheme and host, plus any gateway "
+     "prefix)."),
+    (azure_preset(target_uri="https://res.openai.azure.com/gw/embeddings"),
+     "Preset field 'target_uri' includes an API path: give only the Target URI (scheme and host, plus any gateway "
+     "prefix)."),
+    (azure_preset(target_uri="https://res.openai.azure.com/v1"),
+     "Preset field 'target_uri' ends in /v1: in Azure style, give the Target URI *without* /v1 "
+     "('https://res.openai.azure.com'); the plugin adds the API paths itself."),
+    (azure_preset(target_uri="https://res.openai.azure.com/openai/v1/gw"),
+     "Preset field 'target_uri' holds /v1: in Azure style, give the Target URI *without* /v1 "
+     "('https://res.openai.azure.com/openai/gw'); the plugin adds the API paths itself."),
 ])
 def test_settings_errors_say_what_to_do_word_for_word(preset, message):
     assert settings_error(preset) == message
