@@ -186,3 +186,25 @@ def test_settling_counts_the_reported_tokens_and_nothing_the_provider_did_not_re
     loop.settle(Call("chat", tokens=40), Usage())  # no usage at all: nothing counted
     counts = loop.stats.snapshot()
     assert (counts["prompt_tokens"], counts["completion_tokens"], counts["reasoning_tokens"]) == (35, 21, 4)
+
+
+def test_each_attempt_books_its_calls_estimated_tokens_with_the_token_limit():
+    clock = Clock()
+    limiter = RateLimiter(tokens_per_minute=600, clock=clock, sleep=clock.sleep)
+    loop = RetryLoop(RetryPolicy(max_retries=0), limiter, CallStats())
+    assert loop.run(failing(), Call("embeddings", tokens=600)) == "ok"  # a whole minute's tokens: goes at once
+    assert clock.slept == []
+    assert loop.run(failing(), Call("embeddings", tokens=600)) == "ok"  # waits for the bucket to refill
+    assert clock.slept == [60.0] and limiter.waited_s == 60.0
+
+
+def test_settling_gives_back_the_tokens_estimated_but_not_used():
+    from openai_compatible.results import Usage
+    clock = Clock()
+    limiter = RateLimiter(tokens_per_minute=600, clock=clock, sleep=clock.sleep)
+    loop = RetryLoop(RetryPolicy(max_retries=0), limiter, CallStats())
+    first = Call("chat", tokens=600)
+    loop.run(failing(), first)
+    loop.settle(first, Usage(prompt_tokens=50, completion_tokens=10, total_tokens=60))  # 540 tokens not used
+    loop.run(failing(), Call("chat", tokens=600))
+    assert clock.slept == [6.0]  # only the 60 tokens used are waited for
