@@ -1,4 +1,5 @@
 import base64
+import json
 import os
 import struct
 import subprocess
@@ -9,6 +10,8 @@ from openai_compatible import Client
 from openai_compatible.errors import ContentFilterError, InvalidResponseError
 from openai_compatible.http.answers import parse_chat
 from openai_compatible.http.answers import parse_embeddings as _parse_embeddings
+
+from tests.servers.fault_server import Fault
 
 LIB = os.path.join(os.path.dirname(__file__), "..", "..", "..", "python-lib")
 
@@ -82,3 +85,24 @@ def test_embeddings_carry_the_answering_model_and_the_time_taken(fault_server):
     assert len(result.vectors) == 2 and result.model == "fault-embed"
     assert result.latency_ms > 0
     assert fault_server.calls == 1
+
+
+def test_an_embeddings_answer_sent_as_a_bare_json_array_is_read_as_its_data(fault_server):
+    # a server that answers with the list itself instead of {"data": [...]}, as some do for GET /models
+    answer = [{"index": 1, "embedding": [3.0, 4.0]}, {"index": 0, "embedding": [1.0, 2.0]}]
+    fault_server.always(Fault.error(200, answer))
+    with Client.from_preset({"base_url": fault_server.url, "models": ["fault-embed"], "max_retries": 0}) as client:
+        assert client.embed_result(["one", "two"], "fault-embed").vectors == [[1.0, 2.0], [3.0, 4.0]]
+
+
+@pytest.mark.parametrize("body, message", [
+    ([{"message": {"content": "hi"}}], "chat with 'm': the answer has no 'choices'."),
+    (42, "chat with 'm': the answer is JSON but not an object."),
+    ("a plain JSON string", "chat with 'm': the answer is JSON but not an object."),
+])
+def test_a_chat_answer_that_is_json_but_not_an_object_says_so_whole(fault_server, body, message):
+    fault_server.always(Fault.error(200, json.dumps(body), content_type="application/json"))
+    with Client.from_preset({"base_url": fault_server.url, "models": ["m"], "max_retries": 0}) as client:
+        with pytest.raises(InvalidResponseError) as info:
+            client.chat([{"role": "user", "content": "hi"}], model="m")
+    assert str(info.value) == message
