@@ -21,6 +21,17 @@ def test_a_later_fragment_sets_new_fields_but_never_clears_one():
                       "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]
 
 
+def test_later_fragments_sending_null_id_type_and_name_keep_those_of_the_first():
+    # servers that repeat every field of a call in each fragment, null when unchanged
+    calls: list = []
+    merge_tool_calls(calls, [{"index": 0, "id": "c1", "type": "function",
+                              "function": {"name": "get_weather", "arguments": ""}}])
+    merge_tool_calls(calls, [{"index": 0, "id": None, "type": None,
+                              "function": {"name": None, "arguments": '{"city": "Oslo"}'}}])
+    assert calls == [{"index": 0, "id": "c1", "type": "function",
+                      "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]
+
+
 def sse_response(*events: str) -> requests.Response:
     response = requests.Response()
     response.status_code = 200
