@@ -255,6 +255,18 @@ def test_a_refused_field_is_the_error_of_every_text_and_blames_that_field(fault_
     assert str(results[0]).startswith(advice) and results[0].provider_message == message
 
 
+def test_a_400_saying_a_text_is_too_long_is_the_texts_error_even_when_it_names_a_field(fault_server):
+    # a provider naming its own input field; the words say the text is too long, so cutting the text helps,
+    # and the error is the text's, not a refused field's
+    said = "Input length 700 exceeds the maximum of 512 tokens."
+    fault_server.always(Fault.error(400, oai_error(said, param="texts")))
+    with client_for(fault_server) as client:
+        results = task_for().call_batch(client, ["a"])
+    assert results[0].kind == "context_length"
+    assert str(results[0]) == (f"The text is too long for the model: {said} Set 'too_long' to truncate to embed the "
+                               "beginning of such texts.")
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"model": ""}, "Parameter 'model' is empty: choose an embedding model of the connection."),
     ({"text_column": ""}, "Parameter 'text_column' is empty: choose the column holding the texts to embed."),
