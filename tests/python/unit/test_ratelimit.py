@@ -391,3 +391,37 @@ def test_the_presets_limits_reach_the_clients_rate_limiter():
               "tokens_per_minute": 90000}
     with Client.from_preset(preset) as client:
         assert (client.limiter.requests_per_minute, client.limiter.tokens_per_minute) == (120, 90000)
+
+
+class Booking(RateLimiter):
+    """A real limiter that also records the tokens each request booked and each correction it was given."""
+
+    def __init__(self, **limits):
+        super().__init__(**limits)
+        self.booked, self.corrected = [], []
+
+    def acquire(self, tokens=0):
+        self.booked.append(tokens)
+        super().acquire(tokens)
+
+    def adjust_tokens(self, estimated, actual):
+        self.corrected.append((estimated, actual))
+        super().adjust_tokens(estimated, actual)
+
+
+def test_chat_and_embeddings_calls_book_their_estimated_tokens_and_settle_with_the_reported_ones(fault_server):
+    from openai_compatible import Client, ConnectionSettings
+    limiter = Booking(tokens_per_minute=1_000_000)
+    settings = ConnectionSettings.from_preset({"base_url": fault_server.url, "models": ["m", "fault-embed"],
+                                               "max_retries": 0})
+    with Client(settings, limiter=limiter) as client:
+        chat = client.chat([{"role": "system", "content": "s" * 40}, {"role": "user", "content": "u" * 360}],
+                           model="m", max_output_tokens=50)
+        embedded = client.embed_result(["a" * 40, "b" * 80], "fault-embed")
+        stream = client.stream([{"role": "user", "content": "w" * 80}], model="m", max_output_tokens=10)
+        stream.text()
+    # about 4 characters a token, plus the output cap for a chat
+    assert limiter.booked == [estimate_tokens(400, 50), estimate_tokens(120), estimate_tokens(80, 10)] == [151, 31, 31]
+    assert limiter.corrected == [(151, chat.usage.total_tokens), (31, embedded.usage.total_tokens),
+                                 (31, stream.result.usage.total_tokens)]
+    assert None not in (chat.usage.total_tokens, embedded.usage.total_tokens, stream.result.usage.total_tokens)
