@@ -756,6 +756,33 @@ def test_settings_errors_say_what_to_do_word_for_word(preset, message):
     assert settings_error(preset) == message
 
 
+def endpoint_target(target):
+    preset = azure_preset()
+    preset["endpoints"][1]["target_uri"] = target
+    return preset
+
+
+@pytest.mark.parametrize("preset, message", [
+    (endpoint_target("https://llama.models.ai.azure.com/v1"),
+     "Preset field 'endpoints[2].target_uri' ends in /v1: in Azure style, give the Target URI *without* /v1 "
+     "('https://llama.models.ai.azure.com'); the plugin adds the API paths itself."),
+    (endpoint_target("https://llama.models.ai.azure.com/embeddings"),
+     "Preset field 'endpoints[2].target_uri' includes an API path: give only the Target URI (scheme and host, plus "
+     "any gateway prefix)."),
+    (azure_preset(replica_target_uris=["https://res2.openai.azure.com/chat/completions"]),
+     "Preset field 'replica_target_uris[1]' includes an API path: give only the Target URI (scheme and host, plus "
+     "any gateway prefix)."),
+    (azure_preset(target_uri="res.openai.azure.com"),
+     "Preset field 'target_uri' is not an http(s) URL: 'res.openai.azure.com'. Give the Target URI without /v1, "
+     "e.g. https://my-resource.openai.azure.com."),
+    (azure_preset(target_uri=""),
+     "Preset field 'endpoints[1].target_uri' is empty and the preset has no 'target_uri': give the Target URI of "
+     "this endpoint or of the whole preset."),
+])
+def test_every_target_uri_is_checked_alike_and_its_message_names_it(preset, message):
+    assert settings_error(preset) == message
+
+
 def test_a_missing_or_unknown_preset_says_where_presets_come_from():
     assert settings_error({}) == ("No connection preset: choose an 'OpenAI-compatible connection' preset in the "
                                   "'connection' parameter (an admin defines presets in the plugin's settings).")
