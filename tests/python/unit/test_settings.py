@@ -405,6 +405,21 @@ def test_custom_header_and_query_param_need_names():
     assert "'auth_query_param'" in settings_error(openai_preset(auth_scheme="query_param", auth_query_param=None))
 
 
+@pytest.mark.parametrize("changes, message", [
+    ({"auth_scheme": "custom_header", "auth_header_name": ""},
+     "Preset field 'auth_header_name' is empty: with the 'custom_header' authentication scheme, give the "
+     "header's name (e.g. Ocp-Apim-Subscription-Key)."),
+    ({"auth_scheme": "custom_header", "auth_header_name": "X Key"},
+     "Preset field 'auth_header_name' is 'X Key', which is not a valid HTTP header name: use letters, digits "
+     "and - only (e.g. X-API-Key)."),
+    ({"auth_scheme": "query_param", "auth_query_param": ""},
+     "Preset field 'auth_query_param' is empty: with the 'query_param' authentication scheme, give the query "
+     "parameter's name (e.g. key)."),
+])
+def test_an_authentication_scheme_without_its_name_says_which_field_and_what_to_give(changes, message):
+    assert settings_error(openai_preset(**changes)) == message
+
+
 @pytest.mark.parametrize(("scheme", "extra", "header", "query"), [
     ("bearer", {}, ("Authorization", f"Bearer {KEY}"), None),
     ("api_key_header", {}, ("api-key", KEY), None),
@@ -833,6 +848,8 @@ def test_a_model_the_preset_does_not_offer_is_named_with_what_it_offers():
     # not URLs with a host: what precedes the last @ may be credentials all the same
     ("alice:pw@host:8000/v1?key=s", "host:8000/v1"),  # read as scheme "alice", path "pw@host..."
     ("//alice:pw@host/v1", "host/v1"),
+    ("host/v1#section", "host/v1"),  # no scheme: the fragment goes too
+    ("host/v1#from:alice@corp", "host/v1"),  # an @ in the fragment is no credentials' end
     ("  ", "(unreadable URL)"),
 ])
 def test_a_url_in_a_message_never_shows_its_credentials_or_query(url, shown):
