@@ -33,6 +33,17 @@ def test_store_persists_answers_and_tells_this_run_from_older_ones(tmp_path):
     second.close()
 
 
+def test_store_finds_every_answer_of_a_long_list_of_keys(tmp_path):
+    # SQLite caps the placeholders of one statement, so the keys are looked up in batches: each key of a
+    # list several batches long is found once, with a repeated key and keys without answer in between
+    store = AnswerStore(str(tmp_path / "answers.sqlite"))
+    store.put_many([(f"k{i}", i) for i in range(0, 2600, 2)])
+    keys = [f"k{i}" for i in range(2600)] + ["k0"]
+    found = store.get_many(keys)
+    store.close()
+    assert found == {f"k{i}": (i, True) for i in range(0, 2600, 2)}
+
+
 def test_temporary_store_is_removed_on_close():
     import os
     import tempfile
