@@ -118,6 +118,9 @@ def test_invalid_and_duplicate_rows_are_dropped_until_there_are_enough(fault_ser
     asked = [req.json["response_format"]["json_schema"]["schema"]["properties"]["rows"]["maxItems"]
              for req in fault_server.requests]
     assert asked == [3, 3, 2]  # 5 wanted: 3; with 1 made, 3 (of the 4 missing); with 3 made, the last 2
+    # each call is a system message (the schema and count) then a user one (the prompt): roles as the API spells them
+    assert all([m["role"] for m in req.json["messages"]] == ["system", "user"] for req in fault_server.requests)
+    assert fault_server.requests[0].json["messages"][1]["content"] == "Customers of a bike shop\n\nGenerate 3 rows."
 
 
 def test_the_records_limit_caps_the_calls(fault_server):
