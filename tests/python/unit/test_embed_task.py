@@ -162,6 +162,19 @@ def test_dimensions_are_sent(fault_server):
     assert fault_server.requests[0].json["dimensions"] == 16
 
 
+def test_a_provider_that_ignores_dimensions_is_named_once_and_its_vectors_kept(fault_server, caplog):
+    # some servers (Ollama, older vLLM) answer with the model's own size whatever 'dimensions' asks
+    vectors = {"object": "list", "model": "fault-embed", "usage": {"prompt_tokens": 2, "total_tokens": 2},
+               "data": [{"object": "embedding", "index": i, "embedding": [0.5, -1.0, 0.25]} for i in range(2)]}
+    fault_server.always(Fault.error(200, vectors))
+    with caplog.at_level("WARNING", logger="openai_compatible"):
+        out = embed_rows(fault_server, task_for(dimensions=16, batch_size=2), [{"text": f"t{i}"} for i in range(4)])
+    assert [(json.loads(r["embedding"]), r["dimensions"]) for r in out] == [([0.5, -1.0, 0.25], 3)] * 4
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == ["Asked for 16 dimensions but the provider returned vectors of 3: it ignores 'dimensions' "
+                    "for model 'fault-embed'."]
+
+
 def test_batch_size_one_uses_single_calls(fault_server):
     rows = [{"text": "a"}, {"text": "bad FAIL:400"}]
     out = embed_rows(fault_server, task_for(batch_size=1), rows, concurrency=2)
