@@ -71,3 +71,21 @@ def test_the_row_workers_threads_are_named_for_thread_dumps(fault_server):
     with Client.from_preset({"base_url": fault_server.url, "models": ["fault-chat"]}) as client:
         list(RowEngine(task, client, concurrency=2).run([[{"text": "a"}, {"text": "b"}, {"text": "c"}]]))
     assert len(names) == 3 and all(name.startswith("oc-row_") for name in names), names
+
+
+def test_a_task_error_without_a_kind_costs_its_rows_only(fault_server):
+    """A batch whose every answer is an error the task made itself (no ``kind``: not the client's) gives each
+    row that error, and counts nothing toward the provider-wide stop: its requests never reached the provider."""
+
+    class Refusing(PromptTask):
+        batch_size = 2
+
+        def call_batch(self, client, payloads):
+            return [RuntimeError(f"cannot read {p!r}") for p in payloads]
+
+    task = Refusing(PromptSpec(model="m", prompt_template="{{text}}"), ["text"])
+    rows = [{"text": f"row {i}"} for i in range(24)]
+    with Client.from_preset({"base_url": fault_server.url, "models": ["m"], "max_retries": 0}) as client:
+        out = [row for chunk in RowEngine(task, client, concurrency=1).run([rows]) for row in chunk]
+    assert [(row["error_type"], row["error_message"]) for row in out] == [
+        ("RuntimeError", f"cannot read {task.request(row)[1]!r}") for row in rows]
