@@ -375,6 +375,24 @@ def test_a_used_share_grows_by_the_recovery_rate_per_second_of_the_window_at_mos
     assert rl.share == pytest.approx(0.5 + 0.03)
 
 
+def test_a_share_counts_as_used_from_half_of_what_it_allowed():
+    # at half of 600 per minute a share allows 5 requests a second: 10 requests in a window of 4.03 s are
+    # less than half of the 20.15 it allowed, so it stays; 10 in 3.9 s (19.5 allowed) are more: it grows
+    clock, rl = halved_share()
+    opened = clock.now  # the request that ended the first window opened this one
+    for _ in range(9):
+        rl.acquire()
+    clock.now = opened + 4.03
+    rl.acquire()  # ends a window of 10 requests
+    assert rl.share == pytest.approx(0.5)
+    opened = clock.now
+    for _ in range(9):
+        rl.acquire()
+    clock.now = opened + 3.9
+    rl.acquire()
+    assert rl.share == pytest.approx(0.5 + 0.03)
+
+
 def test_a_lowered_share_makes_the_next_window_longer():
     # ten request intervals at the lowered rate: 2 s at half of 600 per minute, so 1 s of 429s changes nothing yet
     clock, rl = halved_share()
