@@ -60,6 +60,27 @@ def test_a_provider_that_cannot_stream_gives_the_whole_answer_as_a_finished_stre
     assert repr(stream) == "<openai_compatible.ChatStream finished>"
 
 
+@pytest.mark.parametrize("content_type", ["text/event-stream; charset=utf-8", "text/plain; charset=utf-8", ""])
+def test_a_stream_is_read_as_events_whatever_its_content_type_unless_json(fault_server, content_type):
+    # proxies rewrite or drop the Content-Type of a stream: only a JSON one is a whole answer (a provider
+    # that ignores "stream"), anything else is read as server-sent events
+    events = "".join(f"data: {e}\n\n" for e in (chunk("Hello "), chunk("there", "stop"), "[DONE]"))
+    fault_server.always(Fault.error(200, events, content_type=content_type))
+    with Client.from_preset({"base_url": fault_server.url, "models": ["m"], "max_retries": 0}) as client:
+        stream = client.stream([{"role": "user", "content": "hi"}], model="m")
+        assert list(stream) == ["Hello ", "there"] and stream.text() == "Hello there"
+
+
+def test_a_whole_json_answer_to_a_stream_request_is_its_only_piece(fault_server):
+    body = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "all at once"},
+                         "finish_reason": "stop"}]}
+    fault_server.always(Fault.error(200, json.dumps(body), content_type="application/json; charset=utf-8"))
+    with Client.from_preset({"base_url": fault_server.url, "models": ["m"], "max_retries": 0}) as client:
+        stream = client.stream([{"role": "user", "content": "hi"}], model="m")
+        assert list(stream) == ["all at once"] and stream.text() == "all at once"
+
+
 def test_a_new_attempt_starts_the_stream_from_nothing():
     accumulator = StreamAccumulator()
     accumulator.add(json.loads(chunk("one ")))
