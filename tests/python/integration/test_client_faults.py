@@ -955,6 +955,23 @@ def test_an_oauth2_token_refused_with_401_is_replaced_once_and_the_request_sent_
         assert client.stats.snapshot()["http_calls"] == 2
 
 
+def test_an_oauth2_token_refused_again_once_replaced_is_an_authentication_error_after_two_requests(fault_server):
+    # a gateway that refuses the client itself (not an expired token): a fresh token cannot help, so the request
+    # goes once more with one, and the 401 of that second request is the answer
+    token_url = fault_server.serve_tokens("tok-old-1", "tok-new-2", "tok-new-3")
+    fault_server.require_auth("tok-the-gateway-wants", scheme="bearer")
+    preset = {"base_url": fault_server.url, "models": ["fault-chat"], "max_retries": 0,
+              "auth_scheme": "oauth2_client_credentials", "oauth2_token_url": token_url,
+              "oauth2_client_id": "dss-app", "oauth2_client_secret": "s3cret-renew-1"}
+    with Client.from_preset(preset) as client:
+        with pytest.raises(AuthenticationError):
+            client.chat(HI, model="fault-chat")
+        token_path = token_url.removeprefix(fault_server.target_uri)
+        sent = [r.header("authorization") for r in fault_server.requests if r.path != token_path]
+        assert sent == ["Bearer tok-old-1", "Bearer tok-new-2"]
+        assert client.stats.snapshot()["http_calls"] == 2
+
+
 def test_a_compressed_answer_larger_than_one_read_is_decoded_whole(fault_server):
     # gateways gzip their answers: the body is then read in pieces (its size is not known before decoding), and
     # the pieces must come back together unchanged
