@@ -110,6 +110,25 @@ def test_never_connected_tells_a_refused_connection_from_a_reset_one():
     assert not never_connected(reset)
 
 
+def test_never_connected_reads_a_chain_of_causes_that_loops_back_once_around():
+    # a library may wrap an error in one that it then names as the first one's cause: the walk must end
+    import requests
+    from openai_compatible.http.failures import never_connected
+
+    class Wrapping(requests.exceptions.ConnectionError):
+        reads = 0
+
+        @property
+        def reason(self):
+            type(self).reads += 1
+            return inner if type(self).reads <= 3 else None  # a walk that goes round again stops all the same
+
+    outer = Wrapping("connection aborted")
+    inner = requests.exceptions.ConnectionError(outer)  # its cause: back to the first
+    assert not never_connected(outer)
+    assert Wrapping.reads == 1
+
+
 @pytest.mark.parametrize(("old", "new", "leaves"), [
     ("http://h/v1", "https://h/v1", False),  # the upgrade to HTTPS on the default ports stays
     ("http://h:80/v1", "https://h:443/v1", False),
