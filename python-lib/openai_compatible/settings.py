@@ -242,7 +242,11 @@ class ConnectionSettings:
 # --- helpers ----------------------------------------------------------------------------------------
 
 def _check_url(name: str, url: str, what: str) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # urlsplit refuses an IPv6 host without its closing bracket
+        raise SettingsError(f"Preset field '{name}' is not a valid URL: '{safe_url(url)}' (check the host name; an "
+                            f"IPv6 address goes in brackets, e.g. http://[::1]:8000/v1). Give {what}.") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SettingsError(f"Preset field '{name}' is not an http(s) URL: '{safe_url(url)}'. Give {what}.")
     try:
@@ -293,14 +297,29 @@ def safe_url(url: str) -> str:
     """A URL without its credentials, query string or fragment, safe to show in a message: the scheme, the host
     and port as typed (an IPv6 address keeps its brackets) and the path. Text that does not read as a URL with a
     host keeps what follows its last ``@`` (``alice:pw@host/v1`` reads as scheme ``alice``, and ``pw`` would show),
-    or reads ``(unreadable URL)`` when nothing does."""
+    or reads ``(unreadable URL)`` when nothing does.
+
+    A password holding ``/``, ``?`` or ``#`` (not percent-encoded) ends a parser's host early, so that
+    ``http://u:pa/ss@host`` reads as host ``u`` and port ``pa``: whatever precedes the last ``@`` is never shown.
+    When a ``?`` or ``#`` precedes it, that ``@`` may be in the query (``?user=a@b&key=...``) or in the password,
+    and no part of the URL is shown safely."""
     text = url.strip()
-    parts = urlsplit(text)
-    host = parts.netloc.rpartition("@")[2]
-    if parts.scheme and host:
-        return f"{parts.scheme}://{host}{parts.path}"
-    text = text.split("#")[0].split("?")[0].rpartition("@")[2]
-    return text or "(unreadable URL)"
+    head, at, tail = text.rpartition("@")
+    if at:
+        if "?" in head or "#" in head:
+            return "(URL not shown: an '@' follows its '?' or '#', so a part of it may be a password)"
+        shown = tail.split("#")[0].split("?")[0]
+        scheme, sep, _ = head.partition("://")
+        if sep and scheme and "/" not in scheme:
+            return f"{scheme.lower()}://{shown}" if shown else "(unreadable URL)"
+        return shown or "(unreadable URL)"
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # an IPv6 host without its closing bracket
+        parts = None
+    if parts is not None and parts.scheme and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    return text.split("#")[0].split("?")[0] or "(unreadable URL)"
 
 
 def _read_endpoints(raw: Any, default_target: str, in_header: bool = True) -> list[Endpoint]:

@@ -849,8 +849,27 @@ def test_a_model_the_preset_does_not_offer_is_named_with_what_it_offers():
     ("alice:pw@host:8000/v1?key=s", "host:8000/v1"),  # read as scheme "alice", path "pw@host..."
     ("//alice:pw@host/v1", "host/v1"),
     ("host/v1#section", "host/v1"),  # no scheme: the fragment goes too
-    ("host/v1#from:alice@corp", "host/v1"),  # an @ in the fragment is no credentials' end
+    # an @ after a '#' (or '?') may end a password holding that character: nothing of such a URL shows
+    ("host/v1#from:alice@corp", "(URL not shown: an '@' follows its '?' or '#', so a part of it may be a password)"),
     ("  ", "(unreadable URL)"),
+    # a password holding '/' ends a parser's host early (host 'u', port 'pa'): what precedes the last @ still goes
+    ("http://u:pa/SECRET@host:8000/v1?k=s", "http://host:8000/v1"),
+    ("http://u:SECRET@[::1/v1", "http://[::1/v1"),  # an unclosed IPv6 bracket, which urlsplit refuses
+    ("http://[::1/v1?key=SECRET", "http://[::1/v1"),
+    # an @ after a ? or #: in a password or in the query, nothing of the URL is safe to show
+    ("http://u:pa#SECRET@host/v1", "(URL not shown: an '@' follows its '?' or '#', so a part of it may be a password)"),
+    ("http://u:pa?SECRET@host/v1", "(URL not shown: an '@' follows its '?' or '#', so a part of it may be a password)"),
+    ("u:pa#SECRET@host/v1", "(URL not shown: an '@' follows its '?' or '#', so a part of it may be a password)"),
+    ("http://host/v1?user=a@b.c&key=SECRET",
+     "(URL not shown: an '@' follows its '?' or '#', so a part of it may be a password)"),
 ])
 def test_a_url_in_a_message_never_shows_its_credentials_or_query(url, shown):
     assert safe_url(url) == shown
+
+
+@pytest.mark.parametrize("url", ["http://user:pa/SECRET@llm.corp:8000/v1", "http://user:pa#SECRET@llm.corp/v1",
+                                 "http://user:pa?SECRET@llm.corp/v1", "http://user:SECRET@[::1/v1"])
+def test_a_base_url_with_a_password_that_breaks_it_is_refused_by_name_without_the_password(url):
+    message = settings_error({"base_url": url, "models": ["m"]})
+    assert message.startswith("Preset field 'base_url' is not a valid URL: ")
+    assert "SECRET" not in message and "user" not in message
