@@ -19,6 +19,14 @@ def _duration(seconds: float) -> str:
     return f"{seconds}s"
 
 
+def _rate(rows_per_s: float) -> str:
+    """``12.5 rows/s``; below one row a second, two significant digits (``0.043 rows/s``), so that a slow job
+    (a small server under load, long answers) does not read as stalled at ``0.0 rows/s``."""
+    if rows_per_s >= 1 or rows_per_s <= 0:
+        return f"{rows_per_s:.1f} rows/s"
+    return f"{rows_per_s:.2g} rows/s"
+
+
 @dataclass
 class RunSummary:
     """What a run did. ``answered`` rows got an answer (new, cached or shared with a duplicate row)."""
@@ -52,7 +60,7 @@ class RunSummary:
     def describe(self) -> str:
         errors = ", ".join(f"{kind}: {count}" for kind, count in self.errors.most_common()) or "none"
         rate = self.rows / self.seconds if self.seconds > 0 else 0.0
-        return (f"{self.rows} rows in {_duration(self.seconds)} ({rate:.1f} rows/s): {self.answered} answered "
+        return (f"{self.rows} rows in {_duration(self.seconds)} ({_rate(rate)}): {self.answered} answered "
                 f"({self.from_cache} from the cache, {self.deduplicated} duplicates), {self.failed} errors "
                 f"({errors}); {self.requests_sent} requests, {self.http_calls} HTTP calls, {self.retries} retries, "
                 f"{self.rate_limited} rate-limited (429); tokens: {self.prompt_tokens} in, "
@@ -91,6 +99,6 @@ class ProgressReporter:
             position = f"{done}/{self.total} rows ({100.0 * done / self.total:.0f}%), ETA {eta}"
         else:
             position = f"{done} rows"
-        self._emit(f"Progress: {position}, {rate:.1f} rows/s, {summary.failed} errors, "
+        self._emit(f"Progress: {position}, {_rate(rate)}, {summary.failed} errors, "
                    f"{summary.prompt_tokens + summary.completion_tokens} tokens"
                    + (f", concurrency {summary.concurrency}" if summary.concurrency else ""))

@@ -131,6 +131,19 @@ def test_progress_reports_rate_and_eta_at_most_every_interval():
     assert lines == ["Progress: 500/1000 rows (50%), ETA 10s, 50.0 rows/s, 3 errors, 0 tokens"]
 
 
+def test_a_slow_job_shows_its_rate_instead_of_zero():
+    now = [0.0]
+    lines = []
+    reporter = ProgressReporter(every_s=5, emit=lines.append, clock=lambda: now[0])
+    now[0] = 160.0
+    reporter.maybe_report(RunSummary(), 7)  # 7 rows in 160 s: 0.044 rows/s, not "0.0 rows/s"
+    now[0] = 170.0
+    reporter.maybe_report(RunSummary(), 0)
+    assert lines == ["Progress: 7 rows, 0.044 rows/s, 0 errors, 0 tokens",
+                     "Progress: 0 rows, 0.0 rows/s, 0 errors, 0 tokens"]
+    assert "(0.5 rows/s)" in RunSummary(rows=5, seconds=10.0).describe()
+
+
 def test_summary_describes_everything_a_user_asks_after_a_run():
     summary = RunSummary(rows=10, answered=8, from_cache=2, deduplicated=1, requests_sent=5, http_calls=7,
                          retries=2, rate_limited=1, prompt_tokens=30, completion_tokens=40, seconds=2.0)
