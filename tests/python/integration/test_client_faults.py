@@ -941,34 +941,38 @@ def test_a_reset_before_any_answer_is_a_connection_that_could_not_be_made(fault_
                                "(connection reset).")
 
 
-def test_an_oauth2_token_refused_with_401_is_replaced_once_and_the_request_sent_again(fault_server):
+def renewing_oauth2_preset(fault_server) -> dict:
+    """A preset whose OAuth2 token endpoint (the fault server's) issues tok-old-1, then tok-new-2, then tok-new-3."""
     token_url = fault_server.serve_tokens("tok-old-1", "tok-new-2", "tok-new-3")
+    return {"base_url": fault_server.url, "models": ["fault-chat"], "max_retries": 0,
+            "auth_scheme": "oauth2_client_credentials", "oauth2_token_url": token_url,
+            "oauth2_client_id": "dss-app", "oauth2_client_secret": "s3cret-renew-1"}
+
+
+def bearers_sent_to_the_api(fault_server, preset) -> list:
+    """The Authorization header of each request to the API, the token endpoint's requests left out."""
+    token_path = preset["oauth2_token_url"].removeprefix(fault_server.target_uri)
+    return [r.header("authorization") for r in fault_server.requests if r.path != token_path]
+
+
+def test_an_oauth2_token_refused_with_401_is_replaced_once_and_the_request_sent_again(fault_server):
+    preset = renewing_oauth2_preset(fault_server)
     fault_server.require_auth("tok-new-2", scheme="bearer")
-    preset = {"base_url": fault_server.url, "models": ["fault-chat"], "max_retries": 0,
-              "auth_scheme": "oauth2_client_credentials", "oauth2_token_url": token_url,
-              "oauth2_client_id": "dss-app", "oauth2_client_secret": "s3cret-renew-1"}
     with Client.from_preset(preset) as client:
         assert client.chat(HI, model="fault-chat").text == "echo: hello there"
-        token_path = token_url.removeprefix(fault_server.target_uri)
-        sent = [r.header("authorization") for r in fault_server.requests if r.path != token_path]
-        assert sent == ["Bearer tok-old-1", "Bearer tok-new-2"]
+        assert bearers_sent_to_the_api(fault_server, preset) == ["Bearer tok-old-1", "Bearer tok-new-2"]
         assert client.stats.snapshot()["http_calls"] == 2
 
 
 def test_an_oauth2_token_refused_again_once_replaced_is_an_authentication_error_after_two_requests(fault_server):
     # a gateway that refuses the client itself (not an expired token): a fresh token cannot help, so the request
     # goes once more with one, and the 401 of that second request is the answer
-    token_url = fault_server.serve_tokens("tok-old-1", "tok-new-2", "tok-new-3")
+    preset = renewing_oauth2_preset(fault_server)
     fault_server.require_auth("tok-the-gateway-wants", scheme="bearer")
-    preset = {"base_url": fault_server.url, "models": ["fault-chat"], "max_retries": 0,
-              "auth_scheme": "oauth2_client_credentials", "oauth2_token_url": token_url,
-              "oauth2_client_id": "dss-app", "oauth2_client_secret": "s3cret-renew-1"}
     with Client.from_preset(preset) as client:
         with pytest.raises(AuthenticationError):
             client.chat(HI, model="fault-chat")
-        token_path = token_url.removeprefix(fault_server.target_uri)
-        sent = [r.header("authorization") for r in fault_server.requests if r.path != token_path]
-        assert sent == ["Bearer tok-old-1", "Bearer tok-new-2"]
+        assert bearers_sent_to_the_api(fault_server, preset) == ["Bearer tok-old-1", "Bearer tok-new-2"]
         assert client.stats.snapshot()["http_calls"] == 2
 
 

@@ -5,7 +5,7 @@ import json
 import math
 
 import pytest
-from openai_compatible import Client, OutputValidationError, SettingsError, UnknownModelError
+from openai_compatible import Client, OutputValidationError, SettingsError
 from openai_compatible.engine import RowEngine
 from openai_compatible.store import request_key
 from openai_compatible.tasks.base import RowInputError
@@ -537,13 +537,3 @@ def test_the_instructions_the_model_gets_whole(changes, system):
     # examples may be given as input/output as well as from/to (the prompt recipe's names)
     _, messages = task_for(**changes).request({"id": 1, "text": "hi", "title": "t"})
     assert messages == [{"role": "system", "content": system}, {"role": "user", "content": "Text to classify:\nhi"}]
-
-
-def test_a_model_the_connection_does_not_offer_is_refused_before_any_row_is_sent(fault_server):
-    task = task_for(model="other")
-    with Client.from_preset({"base_url": fault_server.url, "models": ["m"]}) as client, \
-            pytest.raises(UnknownModelError) as caught:
-        task.check(client)
-    assert str(caught.value) == ("Model 'other' is not offered by this preset. Offered: m. Add it to the preset's "
-                                 "'models' list or turn on 'discover_models'.")
-    assert fault_server.calls == 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from openai_compatible import Client, SettingsError, UnknownModelError
+from openai_compatible import Client, SettingsError
 from openai_compatible.engine import RowEngine
 from openai_compatible.errors import ContextLengthError, ServerError
 from openai_compatible.store import request_key
@@ -331,13 +331,3 @@ def test_a_cached_truncated_answer_in_a_run_that_does_not_truncate_says_what_to_
     assert str(problem) == ("The text is too long for the model (a run with 'too_long' = truncate embedded its first "
                             "12 characters). Set 'too_long' to truncate to embed the beginning of such texts.")
     assert task_for(too_long="truncate").row_values({"embedding": [1.0], "truncated_to_chars": 12})[1] is None
-
-
-def test_a_model_the_connection_does_not_offer_is_refused_before_any_row_is_sent(fault_server):
-    task = task_for(model="other")
-    with Client.from_preset({"base_url": fault_server.url, "models": ["fault-embed"]}) as client, \
-            pytest.raises(UnknownModelError) as caught:
-        task.check(client)
-    assert str(caught.value) == ("Model 'other' is not offered by this preset. Offered: fault-embed. Add it to the "
-                                 "preset's 'models' list or turn on 'discover_models'.")
-    assert fault_server.calls == 0

@@ -6,6 +6,8 @@ import json
 import pytest
 from openai_compatible import Client, SettingsError, UnknownModelError
 from openai_compatible.engine import RowEngine
+from openai_compatible.tasks.classify import ClassifySpec, ClassifyTask
+from openai_compatible.tasks.embed import EmbedSpec, EmbedTask
 from openai_compatible.tasks.prompt import APPLY_OPTIONS, PromptSpec, PromptTask
 
 from tests.servers.fault_server import Fault
@@ -43,15 +45,19 @@ def test_an_unknown_option_of_apply_is_named_under_apply():
     assert str(caught.value) == f"apply(): unknown option(s) max_tokens, temprature. Known: {', '.join(APPLY_OPTIONS)}."
 
 
-def test_a_model_the_connection_does_not_offer_is_refused_before_any_row_is_sent(fault_server):
-    task = PromptTask(PromptSpec(model="other", prompt_template="{{text}}"), ["text"])
+@pytest.mark.parametrize("task", [
+    PromptTask(PromptSpec(model="other", prompt_template="{{text}}"), ["text"]),
+    ClassifyTask(ClassifySpec(model="other", text_column="text", classes=["positive", "negative"]), ["text"]),
+    EmbedTask(EmbedSpec(model="other", text_column="text"), ["text"]),
+], ids=["prompt", "classify", "embed"])
+def test_a_model_the_connection_does_not_offer_is_refused_before_any_row_is_sent(task, fault_server):
+    # each row task hands its model to the check the engine runs before the first row
     with Client.from_preset({"base_url": fault_server.url, "models": ["m"]}) as client, \
             pytest.raises(UnknownModelError) as caught:
         task.check(client)
     assert str(caught.value) == ("Model 'other' is not offered by this preset. Offered: m. Add it to the preset's "
                                  "'models' list or turn on 'discover_models'.")
     assert fault_server.calls == 0
-
 
 def test_the_reasoning_and_raw_response_columns_are_described():
     task = PromptTask(PromptSpec(model="m", prompt_template="{{text}}", raw_response=True, reasoning_column=True),

@@ -721,6 +721,12 @@ def test_only_trailing_slashes_are_trimmed_from_base_url():
     assert settings.base_url == "https://gw.example.com/v1/APEX"
 
 
+def endpoint_target(target):
+    preset = azure_preset()
+    preset["endpoints"][1]["target_uri"] = target
+    return preset
+
+
 @pytest.mark.parametrize("preset, message", [
     (openai_preset(auth_scheme="custom_header", auth_header_name=""),
      "Preset field 'auth_header_name' is empty: with the 'custom_header' authentication scheme, give the header's "
@@ -766,18 +772,7 @@ def test_only_trailing_slashes_are_trimmed_from_base_url():
     (azure_preset(target_uri="https://res.openai.azure.com/openai/v1/gw"),
      "Preset field 'target_uri' holds /v1: in Azure style, give the Target URI *without* /v1 "
      "('https://res.openai.azure.com/openai/gw'); the plugin adds the API paths itself."),
-])
-def test_settings_errors_say_what_to_do_word_for_word(preset, message):
-    assert settings_error(preset) == message
-
-
-def endpoint_target(target):
-    preset = azure_preset()
-    preset["endpoints"][1]["target_uri"] = target
-    return preset
-
-
-@pytest.mark.parametrize("preset, message", [
+    # every Target URI is checked alike, an endpoint's and a replica's too, and its message names it
     (endpoint_target("https://llama.models.ai.azure.com/v1"),
      "Preset field 'endpoints[2].target_uri' ends in /v1: in Azure style, give the Target URI *without* /v1 "
      "('https://llama.models.ai.azure.com'); the plugin adds the API paths itself."),
@@ -794,7 +789,7 @@ def endpoint_target(target):
      "Preset field 'endpoints[1].target_uri' is empty and the preset has no 'target_uri': give the Target URI of "
      "this endpoint or of the whole preset."),
 ])
-def test_every_target_uri_is_checked_alike_and_its_message_names_it(preset, message):
+def test_settings_errors_say_what_to_do_word_for_word(preset, message):
     assert settings_error(preset) == message
 
 
