@@ -30,7 +30,9 @@ and the gradient / Vegas limits of Netflix's concurrency-limits library, reading
 
 While nothing is refused and latency holds, the limit grows by one slot per answer, doubling each round
 trip, until the first sign of congestion (slow start: a refusal, a queue, or the quickest answers waiting),
-then by a small allowance per round trip. It never leaves [1, upper bound]. A round trip ("round") is the
+then by a small allowance per round trip; growth beyond proven levels also waits while far more is in flight
+than the server served at once (Little's law again: requests that hang until a timeout neither answer nor
+refuse). It never leaves [1, upper bound]. A round trip ("round") is the
 mean latency of the previous round.
 
 Time comes from an injected clock, so tests drive the controller with synthetic sequences.
@@ -66,6 +68,8 @@ NOISE_SHARE = 0.7  # of the 10th percentile's bias that the unloaded latency put
 # as a queue test (whose margin is the tolerance, 0.25)
 PROBE_MARGIN = 0.35
 PROBE_BACKOFF_MAX = 64  # the most chances a failed probe makes the next one let pass (four times more each time)
+GROWTH_AHEAD = 1.5  # in flight over what was served at once beyond which growth waits (see _end_round)
+SERVED_ROUNDS = 4  # rounds the reading of what the server served at once is averaged over
 DELAY_BLOCK = 8  # answers whose quickest slow start compares with the first block's (HyStart takes 8 per round)
 SLOW_START_DELAY = 3.0  # how many times slower the quickest of a block must be to end slow start
 LATENCY_WINDOW = 200  # answers the spread of latencies is taken over (exponentially weighted)
@@ -152,6 +156,7 @@ class AdaptiveLimit:
         self._ceiling = math.inf  # the capacity the last refusal showed
         self._calm = 0  # rounds spent at the ceiling since the limit last moved
         self._probes = 0  # probes above the ceiling in a row that were not refused
+        self._served: Optional[float] = None  # what the server served at once over the last few rounds
         self._peak = 0.0  # the most the server served at once in a calm round past slow start (within the limit)
         self._regrowing = False  # the limit just stepped back towards the peak, and a round has not yet passed
         self._refused_share = 0.0  # refused calls among about the last REFUSAL_WINDOW
@@ -480,6 +485,11 @@ class AdaptiveLimit:
         # beyond levels already proven, growth waits until a cohort sent at this limit came back without a queue:
         # a round's answers are the quick ones, and judged by them growth outran the queue the cohorts show
         unproven = self._by_cohorts and not self._calm_at_limit
+        # growth beyond proven levels also waits while far more is in flight than the server served (Little's law):
+        # requests that hang until a timeout neither answer nor refuse, and the answers of the others look calm.
+        # Read over this round and the last few: an LLM's varied latencies make one round's reading stray by a third
+        self._served = served if self._served is None else self._served + (served - self._served) / SERVED_ROUNDS
+        unproven = unproven or inflight > GROWTH_AHEAD * max(served, self._served)
         if self._ceiling == math.inf:
             if not unproven:
                 self._set(self._limit + max(1.0, math.sqrt(self._limit) / 2), now)  # no refusal yet: sqrt(limit)/2

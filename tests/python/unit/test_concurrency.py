@@ -368,7 +368,7 @@ def test_after_a_refusal_the_limit_stays_at_the_capacity_found_then_probes_one_a
     control, clock = found_capacity(48)
     assert control.limit == 48  # the probe at 49 was refused: 48 is what the server takes
     clock.now += 0.2  # the refusal's round trip has passed
-    limits = rounds(control, clock, 20)
+    limits = full_rounds(control, clock, 20)
     assert limits.index(49) >= control.probe_rounds  # calm rounds at the capacity first
     assert set(limits[:limits.index(49)]) == {48}
     assert 50 not in limits[:limits.index(49) + control.probe_rounds]  # one probe at a time
@@ -383,7 +383,7 @@ def test_below_the_capacity_found_the_limit_goes_back_to_it_by_halving_the_gap()
     rounds(control, clock, 2)
     # one round of queueing (latency 1.5 x the unloaded one) cuts the limit to what the server served
     assert rounds(control, clock, 2, latency=0.15, inflight=42)[-1] == 28
-    limits = rounds(control, clock, 12)
+    limits = full_rounds(control, clock, 20)
     grown = [limit for i, limit in enumerate(limits) if i == 0 or limit != limits[i - 1]]
     # 28 -> 38 -> 43 -> 46 -> 47 -> 48: the gap halved each round that grows, not one a round far below it
     assert grown[:6] == [28, 38, 43, 46, 47, 48]
@@ -443,10 +443,19 @@ def test_requests_that_hang_until_a_timeout_do_not_count_in_what_a_passing_fault
     assert max(rounds(control, clock, 12)) <= 49  # back to what the server served at once, not to 100
 
 
+def test_growth_beyond_the_capacity_found_waits_while_the_server_answers_far_fewer_than_are_in_flight():
+    # 48 in flight, but three answers a round trip: by Little's law the server serves about 3 at once, and the
+    # others hang until a timeout. Their answers look calm, yet a probe above 48 would only add one more that hangs
+    control, clock = found_capacity(48)
+    clock.now += 0.2
+    assert set(rounds(control, clock, 20)) == {48}
+    assert 49 in full_rounds(control, clock, 20)  # answered as often as 48 in flight are: the probes go on
+
+
 def test_probes_that_keep_getting_through_forget_the_capacity_found():
     control, clock = found_capacity(48)  # then the server grows (scaled up, or another client left)
     clock.now += 0.2
-    limits = rounds(control, clock, 120)
+    limits = full_rounds(control, clock, 120)
     steps = [b - a for a, b in zip(limits, limits[1:]) if b != a]
     assert steps[:4] == [1, 1, 1, 1]  # one probe at a time
     assert min(steps[4:]) >= 3  # after four probes got through, growth is by sqrt(limit)/2 again
