@@ -3,17 +3,17 @@
 The rule follows TCP congestion control (slow start, CUBIC's careful probing beyond the last capacity found)
 and the gradient / Vegas limits of Netflix's concurrency-limits library, reading the two signals providers give:
 
-- servers that *refuse* beyond their capacity (gateways, clouds: 429 without a wait hint, 503, or timeouts; a
-  429 with a hint is a rate quota, which ratelimit.py answers, and only holds growth): each refused request
-  gives up its slot, so the k requests of a burst beyond the capacity take the limit down by k, to what the
-  server took: the capacity found. The limit stays there a few round trips, then probes one above it. Refusals
-  that took it below what calm rounds held (a passing burst of 503s) are followed, once a round passes without
-  one, by steps back towards that level, halving the gap; a way back refused beyond 2% of recent calls shows
-  that the capacity fell (a flaky gateway's random refusals stay under it). No cut to a fraction of the capacity
-  (Reno's multiplicative decrease): each probe would cost that fraction of the capacity for the round trips it
-  takes to climb back, and a client whose requests spend a few milliseconds in its own hands besides the
-  server's time has no throughput to spare. A refused request that our own load caused is retried a round trip
-  later, ahead of the requests that never went;
+- servers that *refuse* beyond their capacity (gateways, clouds: 429 without a wait hint, 503, or timeouts far
+  longer than the answers; a 429 with a hint is a rate quota, which ratelimit.py answers, and only holds growth):
+  each refused request gives up its slot, so the k requests of a burst beyond the capacity take the limit down by
+  k, to what the server took: the capacity found. The limit stays there a few round trips, then probes one above
+  it. Refusals that took it below what calm rounds held (a passing burst of 503s) are followed, once a round passes
+  without one, by steps back towards that level, halving the gap; a way back refused beyond 2% of recent calls
+  shows that the capacity fell (a flaky gateway's random refusals stay under it). No cut to a fraction of the
+  capacity (Reno's multiplicative decrease): each probe would cost that fraction of the capacity for the round
+  trips it takes to climb back, and a client whose requests spend a few milliseconds in its own hands besides the
+  server's time has no throughput to spare. A refused request that our own load caused is retried about a round
+  trip later, ahead of the requests that never went;
 - servers that *queue* beyond it (vLLM, llama.cpp, Ollama: nothing is refused, latency grows): by
   Little's law, requests whose mean latency is above the unloaded latency waited in a queue; the limit
   becomes what the server actually served (in flight x unloaded latency / latency), the gradient rule,
@@ -26,7 +26,8 @@ and the gradient / Vegas limits of Netflix's concurrency-limits library, reading
   unloaded latency, so a cut keeps part of its queue. When a cut leaves the throughput whole, the limit is
   halved for one judgement (a probe, as BBR's ProbeRTT drains the queue to see the bare round trip): kept
   while the throughput holds, which also takes the floor down; undone when it falls, and tried again later
-  and later.
+  and later. A queue that reaches the read timeout (timeouts about as long as the answers) halves the limit,
+  once for the requests sent before the halving, as TCP halves its window on a loss.
 
 While nothing is refused and latency holds, the limit grows by one slot per answer, doubling each round
 trip, until the first sign of congestion (slow start: a refusal, a queue, or the quickest answers waiting),
@@ -69,6 +70,10 @@ NOISE_SHARE = 0.7  # of the 10th percentile's bias that the unloaded latency put
 PROBE_MARGIN = 0.35
 PROBE_BACKOFF_MAX = 64  # the most chances a failed probe makes the next one let pass (four times more each time)
 GROWTH_AHEAD = 1.5  # in flight over what was served at once beyond which growth waits (see _end_round)
+# a timeout whose request took less than this many times the recent answers' latency reached it in a queue of our
+# own (the answers wait nearly as long); a longer one was not taken (they come back far sooner)
+QUEUED_TIMEOUT = 4.0
+ANSWERS_WINDOW = 8  # answers the recent latency is averaged over (exponentially weighted), for the reading above
 SERVED_ROUNDS = 4  # rounds the reading of what the server served at once is averaged over
 DELAY_BLOCK = 8  # answers whose quickest slow start compares with the first block's (HyStart takes 8 per round)
 SLOW_START_DELAY = 3.0  # how many times slower the quickest of a block must be to end slow start
@@ -77,12 +82,13 @@ MAX_COHORT = 400  # the most requests a cohort waits for: a few minutes of an LL
 PENDING_COHORTS = 64  # cohorts waiting for their last answers; older ones are dropped unjudged
 
 # Outcomes of one HTTP attempt, as the controller reads them.
-OK, REFUSED, HELD, OTHER = "ok", "refused", "held", "other"
+OK, REFUSED, TIMED_OUT, HELD, OTHER = "ok", "refused", "timed out", "held", "other"
 
 
 def outcome_of(error: Optional[BaseException]) -> str:
-    """``refused`` for the errors that say "too many requests at once" (429 without a wait hint, 503, 529 and
-    timeouts); ``held`` for a 429 with a wait hint (a rate quota: the provider says when to come back, and
+    """``refused`` for the errors that say "too many requests at once" (429 without a wait hint, 503, 529);
+    ``timed out`` for a timeout (a refusal too, or a queue of our own: see :meth:`AdaptiveLimit.on_timeout`);
+    ``held`` for a 429 with a wait hint (a rate quota: the provider says when to come back, and
     the rate limiter's share adapts to it, not the concurrency); ``other`` for any other error (it says
     nothing about load); ``ok`` without error."""
     if error is None:
@@ -92,7 +98,7 @@ def outcome_of(error: Optional[BaseException]) -> str:
     if isinstance(error, RateLimitError):
         return HELD if error.retry_after is not None else REFUSED
     if isinstance(error, APITimeoutError):
-        return REFUSED
+        return TIMED_OUT
     # 503: the server is overloaded (RFC 9110 15.6.4); 529: Anthropic's "overloaded", also sent by some gateways
     if isinstance(error, ServerError) and error.status in (503, 529):
         return REFUSED
@@ -161,6 +167,8 @@ class AdaptiveLimit:
         self._regrowing = False  # the limit just stepped back towards the peak, and a round has not yet passed
         self._refused_share = 0.0  # refused calls among about the last REFUSAL_WINDOW
         self._changed_at = -math.inf  # when the limit last moved: answers to older requests don't judge it
+        self._lowered_at = -math.inf  # when it last moved down: timeouts of older requests were sent above it
+        self._recent: Optional[float] = None  # the latency of the last few answers
         # queueing is judged on cohorts of requests by send time once :meth:`on_send` is called (the limiter
         # does): see :meth:`_judge`. Without it (synthetic sequences), on round means
         self._cohorts: deque[_Cohort] = deque()
@@ -244,9 +252,7 @@ class AdaptiveLimit:
         self.slow_start = self.slow_start and not self.samples
         self._round_refused = True
         self._calm = self._probes = 0
-        if self._down is not None and self._down.probe:  # a refusal says more than a probe for queues would
-            self._proven_floor = self._down.floor
-        self._down = None
+        self._drop_down()  # a refusal says more than a probe for queues would
         used = inflight + 1 >= self._limit / 2  # the limit was in use: our own load filled the server
         if retry_after and retry_after > 0:
             self._hold_until = max(self._hold_until, now + retry_after)  # no growth before the provider's hint
@@ -262,6 +268,33 @@ class AdaptiveLimit:
             self._ceiling = lowered
         self._set(lowered, now)
         return used
+
+    def on_timeout(self, sent_at: float, elapsed_s: float, inflight: int) -> bool:
+        """The request sent at ``sent_at`` timed out after ``elapsed_s`` seconds, with ``inflight`` others in flight.
+        Returns True when our own load caused it, as :meth:`on_refusal`.
+
+        When the recent answers came back far sooner, the server did not take the request (a gateway that holds
+        what it cannot serve): a refusal. When they took nearly as long, the request waited its turn in a server
+        that queues (llama.cpp with 2 slots on a busy machine) and the queue reached the read timeout: the limit
+        is halved, as TCP halves its window on a loss, but once for the requests sent before the halving (they
+        queued under the limit before it, and their timeouts come for up to a read timeout after). Counted as
+        refusals, a burst of them took the limit below the server's slots."""
+        if self._recent is None or elapsed_s >= QUEUED_TIMEOUT * self._recent:
+            return self.on_refusal(inflight)
+        now = self._clock()
+        self.slow_start = False
+        self._calm = self._probes = 0
+        if sent_at >= self._lowered_at:
+            self._drop_down()
+            self._set(math.floor(min(self._limit, inflight + 1.0) / 2), now)
+            self._proven_floor = min(self._proven_floor, self._limit)  # a later cut for the queue may go as low
+        return False
+
+    def _drop_down(self) -> None:
+        """Forgets the move down awaiting its judgement; a probe's floor goes back to what it was before it."""
+        if self._down is not None and self._down.probe:
+            self._proven_floor = self._down.floor
+        self._down = None
 
     def on_send(self, now: float) -> None:
         """A request went at ``now`` (the time :meth:`on_done` gets back as its ``sent_at``)."""
@@ -413,6 +446,8 @@ class AdaptiveLimit:
         """A request was answered after ``latency_s`` with ``inflight`` requests in flight (itself included)."""
         self.samples += 1
         self._refused_share -= self._refused_share / REFUSAL_WINDOW
+        latency_s = max(0.0, latency_s)
+        self._recent = latency_s if self._recent is None else self._recent + (latency_s - self._recent) / ANSWERS_WINDOW
         now = self._clock()
         if self.slow_start:
             self._watch_delay(max(0.0, latency_s))
@@ -524,6 +559,8 @@ class AdaptiveLimit:
         limit = max(float(self.lower), min(float(self.upper), limit))
         if int(limit) != int(self._limit):
             self._changed_at = now
+            if limit < self._limit:
+                self._lowered_at = now
             self._new_round(now)
             self._version += 1
             self._calm_at_limit = False
@@ -615,8 +652,9 @@ class ConcurrencyLimiter:
 
     def release(self, started: float, outcome: str = OK, retry_after: Optional[float] = None) -> bool:
         """Frees the slot whose request was sent at ``started`` and reports the attempt's outcome (``ok``,
-        ``refused``, ``held``, ``other``). Returns True for a refusal our own load caused, whose request may
-        come back after a round trip (see :meth:`AdaptiveLimit.on_refusal`)."""
+        ``refused``, ``timed out``, ``held``, ``other``). Returns True for a refusal (or timeout) our own load
+        caused, whose request may come back after a round trip (see :meth:`AdaptiveLimit.on_refusal` and
+        :meth:`AdaptiveLimit.on_timeout`)."""
         ours = False
         with self._lock:
             inflight = self._sending  # requests on the wire, this one included: what the provider saw
@@ -629,6 +667,8 @@ class ConcurrencyLimiter:
                     self.controller.on_success(latency, inflight)
                 elif outcome == REFUSED:
                     ours = self.controller.on_refusal(inflight - 1, retry_after)
+                elif outcome == TIMED_OUT:
+                    ours = self.controller.on_timeout(started, latency, inflight - 1)
                 elif outcome == HELD:
                     self.controller.on_hint(retry_after or 0.0)
                 self.peak_limit = max(self.peak_limit, self.controller.limit)

@@ -7,6 +7,7 @@ the wait goes through the limiter, so every worker of the connection waits, not 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Callable, ContextManager, TypeVar, Union
@@ -117,7 +118,9 @@ class RetryLoop:
         if getattr(exc, "failover", False):
             delay = 0.0
         elif soon is not None and attempt == 0:
-            delay = soon
+            # from half to one and a half round trips: a burst refused together (the timeouts of one queue, a
+            # probe's refusals) comes back spread over a round trip, not as one burst again
+            delay = soon * (0.5 + random.random())
         else:
             delay = self.policy.delay(attempt, exc.retry_after)
         self.stats.add(retries=1)

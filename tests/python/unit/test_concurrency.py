@@ -5,7 +5,16 @@ import heapq
 import threading
 
 import pytest
-from openai_compatible.concurrency import HELD, OK, OTHER, REFUSED, AdaptiveLimit, ConcurrencyLimiter, outcome_of
+from openai_compatible.concurrency import (
+    HELD,
+    OK,
+    OTHER,
+    REFUSED,
+    TIMED_OUT,
+    AdaptiveLimit,
+    ConcurrencyLimiter,
+    outcome_of,
+)
 from openai_compatible.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -240,7 +249,7 @@ def test_outcomes_of_errors():
     assert outcome_of(None) == OK
     assert outcome_of(RateLimitError("slow down", status=429)) == REFUSED
     assert outcome_of(RateLimitError("slow down", status=429, retry_after=0.5)) == HELD
-    assert outcome_of(APITimeoutError("read timeout")) == REFUSED
+    assert outcome_of(APITimeoutError("read timeout")) == TIMED_OUT
     assert outcome_of(ServerError("overloaded", status=503)) == REFUSED
     assert outcome_of(ServerError("bug", status=500)) == OTHER
     assert outcome_of(QuotaExceededError("no credit", status=429)) == OTHER
@@ -468,6 +477,36 @@ def test_a_refusal_says_whether_our_own_load_caused_it():
     assert control.on_refusal(inflight=39)  # the limit was full: ours, and the lowered limit makes room
     clock.now += 1.0
     assert not control.on_refusal(inflight=2)  # two in flight of 36: someone else's load, or a passing fault
+
+
+def test_a_timeout_far_longer_than_the_answers_is_a_refusal_of_one_slot():
+    # a gateway that holds what it cannot serve: the others answer in 0.1 s, this one gave up after 10 s
+    clock = FakeClock()
+    control = AdaptiveLimit(256, initial=40, clock=clock)
+    rounds(control, clock, 2)
+    before = control.limit
+    clock.now += 10.0
+    assert control.on_timeout(clock.now - 10.0, 10.0, inflight=before - 1)  # ours, as a refusal with the limit full
+    assert control.limit == before - 1 and control.refusals == 1
+
+
+def test_a_timeout_about_as_long_as_the_answers_halves_the_limit_once_per_requests_sent_after_the_last_halving():
+    # a server that queues: the answers take 60 s and more, and the request behind them reached the 120 s timeout
+    clock = FakeClock()
+    control = AdaptiveLimit(256, initial=40, clock=clock)
+    for _ in range(8):
+        clock.now += 10.0
+        control.on_success(60.0, 40)
+    sent_before = clock.now - 120.0
+    assert not control.on_timeout(sent_before, 120.0, inflight=39)  # our own queue: the usual backoff, no round trip
+    assert control.limit == 20 and control.refusals == 0 and not control.slow_start
+    for _ in range(5):  # the others queued under 40: their timeouts say nothing of 20
+        clock.now += 1.0
+        control.on_timeout(sent_before + 1.0, 120.0, inflight=19)
+    assert control.limit == 20
+    clock.now += 130.0
+    control.on_timeout(clock.now - 120.0, 120.0, inflight=19)  # sent at 20, and the queue still reached it
+    assert control.limit == 10
 
 
 def test_a_queue_beyond_the_tolerance_is_cut_to_what_the_server_served_at_once():

@@ -7,7 +7,7 @@ import heapq
 import math
 import random
 
-from openai_compatible.concurrency import OK, REFUSED, ConcurrencyLimiter
+from openai_compatible.concurrency import OK, REFUSED, TIMED_OUT, ConcurrencyLimiter
 
 RTT = 0.1  # the unloaded latency of most servers below, seconds
 
@@ -27,14 +27,13 @@ def constant(value):
 class RefusingServer:
     """A gateway: ``capacity(now)`` requests at once, each ``service(rng)`` long; one more is refused at once
     (``refusal_s`` later). ``down(now)``: every request arriving then is refused (a passing fault). ``fault_rate``:
-    a share of requests refused at random whatever the load (a flaky gateway). ``timeout_s``: requests beyond the
-    capacity are not refused but never answered, and come back as timeouts that long after."""
+    a share of requests refused at random whatever the load (a flaky gateway). ``hang``: requests beyond the
+    capacity are neither refused nor ever answered (the client's read timeout ends them)."""
 
-    def __init__(self, capacity, service=None, *, refusal_s=0.002, down=None, fault_rate=0.0, timeout_s=None,
-                 seed=1):
+    def __init__(self, capacity, service=None, *, refusal_s=0.002, down=None, fault_rate=0.0, hang=False, seed=1):
         self.capacity = capacity if callable(capacity) else constant(capacity)
         self.service = service or (lambda rng: RTT)
-        self.refusal_s, self.down, self.fault_rate, self.timeout_s = refusal_s, down, fault_rate, timeout_s
+        self.refusal_s, self.down, self.fault_rate, self.hang = refusal_s, down, fault_rate, hang
         self.rng = random.Random(seed)
         self.busy = []  # finish times of the requests being served
 
@@ -44,7 +43,7 @@ class RefusingServer:
         if (self.down and self.down(now)) or self.rng.random() < self.fault_rate:
             return now + self.refusal_s, True
         if len(self.busy) >= self.capacity(now):
-            return (now + self.timeout_s if self.timeout_s else now + self.refusal_s), True
+            return (math.inf if self.hang else now + self.refusal_s), True
         self.busy.append(now + self.service(self.rng))
         return self.busy[-1], False
 
@@ -82,10 +81,11 @@ class NotUpUntil:
         return (now + 0.002, True) if now < self.until else self.server.arrive(now)
 
 
-def simulate(limiters, clock, server, seconds, *, demand=None, hands_s=0.0):
+def simulate(limiters, clock, server, seconds, *, demand=None, hands_s=0.0, read_timeout_s=math.inf):
     """Keeps each limiter full (or ``demand(now)`` requests in flight at most) for ``seconds`` of fake time, all
-    sending to one ``server``; each slot is freed ``hands_s`` after its answer (the client's own time). Returns,
-    per limiter, its records (sent, done, refused) and the limit after each of them."""
+    sending to one ``server``; each slot is freed ``hands_s`` after its answer (the client's own time), or after
+    ``read_timeout_s`` without one (a timeout: the server still does the work it took). Returns, per limiter, its
+    records (sent, done, refused or timed out) and the limit after each of them."""
     events, seq = [], 0
     records = [[] for _ in limiters]
     limits = [[] for _ in limiters]
@@ -97,15 +97,18 @@ def simulate(limiters, clock, server, seconds, *, demand=None, hands_s=0.0):
             while limiter.inflight < limiter.limit and (demand is None or limiter.inflight < demand(clock.now)):
                 started = limiter.acquire(timeout=0)
                 done, refused = server.arrive(clock.now)
-                heapq.heappush(events, (done + hands_s, seq, index, started, refused))
+                outcome = REFUSED if refused else OK
+                if done - clock.now > read_timeout_s:
+                    done, outcome = clock.now + read_timeout_s, TIMED_OUT
+                heapq.heappush(events, (done + hands_s, seq, index, started, outcome))
                 seq += 1
         if not events:  # nothing in flight (no demand now): time passes
             clock.now += RTT / 10
             continue
-        done, _, index, started, refused = heapq.heappop(events)
+        done, _, index, started, outcome = heapq.heappop(events)
         clock.now = done
-        limiters[index].release(started, REFUSED if refused else OK)
-        records[index].append((started, done, refused))
+        limiters[index].release(started, outcome)
+        records[index].append((started, done, outcome != OK))
         limits[index].append(limiters[index].limit)
     return records, limits
 
@@ -231,10 +234,26 @@ def test_requests_beyond_the_capacity_that_time_out_long_after_do_not_lift_the_l
     # beyond 48 the server neither answers nor refuses: the requests come back as timeouts ten seconds (a hundred
     # round trips) later. Meanwhile the answers of the 48 look fine; the limit must still not climb to the bound
     limiter, clock = automatic()
-    (records,), (limits,) = simulate([limiter], clock, RefusingServer(48, timeout_s=10.0), 60.0)
+    (records,), (limits,) = simulate([limiter], clock, RefusingServer(48, hang=True), 60.0, read_timeout_s=10.0)
     assert served_rate(records, 10.0) >= 0.9 * 48 / RTT
     assert refused_share(records) < 0.02
     assert max(limits[len(limits) // 4:]) <= 2 * 48
+
+
+def test_a_queue_that_reaches_the_read_timeout_halves_the_limit_without_going_below_the_slots():
+    # llama.cpp with 2 or 4 slots on a busy machine: answers take 40 to 100 s (10 to 30 s), and the queue the first
+    # 16 requests make reaches the read timeout. Those timeouts are our own queue, not a capacity refused: counted
+    # as refusals, one slot each, a burst of them took the limit to 1 and halved the throughput. The server here
+    # even finishes the requests whose client gave up, so the queue drains slowly
+    for slots, shortest, longest, read_timeout_s in ((2, 40.0, 100.0, 300.0), (4, 10.0, 30.0, 60.0)):
+        limiter, clock = automatic()
+        server = QueueingServer(slots, lambda rng, low=shortest, high=longest: rng.uniform(low, high))
+        seconds = 36 * longest
+        (records,), (limits,) = simulate([limiter], clock, server, seconds, read_timeout_s=read_timeout_s)
+        mean = (shortest + longest) / 2
+        assert served_rate(records, seconds / 2) >= 0.85 * slots / mean, slots
+        assert min(limit for (sent, _, _), limit in zip(records, limits) if sent >= seconds / 2) >= 2, slots
+        assert refused_share(records, seconds / 2) < 0.02, slots  # no timeouts once it settled
 
 
 def test_a_refusal_that_comes_a_second_after_the_request_still_finds_the_capacity():

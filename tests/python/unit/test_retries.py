@@ -140,8 +140,14 @@ def test_a_refusal_our_own_load_caused_comes_back_a_round_trip_later_once(monkey
     call = Call("chat")
     assert loop.run(failing(ours(), ours()), call) == "ok"
     assert call.attempts == 3
-    assert slept[0] == 0.1  # the first refusal: a round trip, not the backoff
+    assert 0.05 <= slept[0] <= 0.15  # the first refusal: about a round trip, not the backoff
     assert 0.5 <= slept[1] <= 1.0  # refused again: the backoff of a second retry (0.5 x 2, with jitter)
+    slept.clear()
+    for _ in range(10):  # a burst refused together comes back spread over a round trip, not all at once
+        loop = RetryLoop(RetryPolicy(max_retries=3), RateLimiter(clock=clock, sleep=clock.sleep), CallStats(),
+                         ConcurrencyLimiter(0, clock=clock))
+        loop.run(failing(ours()), Call("chat"))
+    assert len(slept) == 10 and all(0.05 <= delay <= 0.15 for delay in slept) and max(slept) - min(slept) > 0.03
 
 
 def test_a_logged_provider_message_is_cut_only_past_its_limit():
