@@ -70,7 +70,8 @@ def table(results: dict[str, Any]) -> str:
                       _met(t.get("cpu_per_call", {}).get("met"))))
         lines.append(("   bare urllib3 pool / bare requests (same run, same server)",
                       f"{_fmt(floor, 3)} / {_fmt(figures.get('requests', {}).get('cpu_ms_per_call'), 3)} ms", "-",
-                      f"Client.chat = {chat / floor:.2f} x urllib3" if chat and floor else "", ""))
+                      f"Client.chat = {chat / floor:.2f} x urllib3" if chat and floor else "",
+                      _met(t.get("cpu_per_call_over_urllib3", {}).get("met"))))
     widths = [max(len(row[i]) for row in lines) for i in range(5)]
     out = []
     for number, row in enumerate(lines):
