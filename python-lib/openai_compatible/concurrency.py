@@ -26,8 +26,8 @@ and the gradient / Vegas limits of Netflix's concurrency-limits library, reading
   unloaded latency, so a cut keeps part of its queue. When a cut leaves the throughput whole, the limit is
   halved for one judgement (a probe, as BBR's ProbeRTT drains the queue to see the bare round trip): kept
   while the throughput holds, which also takes the floor down; undone when it falls, and tried again later
-  and later. A queue that reaches the read timeout (timeouts about as long as the answers) halves the limit,
-  once for the requests sent before the halving, as TCP halves its window on a loss.
+  and later. A queue that reaches the read timeout (timeouts about as long as the answers) takes a slot away for
+  each timeout, down to most of what the server answered within a read timeout.
 
 While nothing is refused and latency holds, the limit grows by one slot per answer, doubling each round
 trip, until the first sign of congestion (slow start: a refusal, a queue, or the quickest answers waiting),
@@ -40,6 +40,7 @@ Time comes from an injected clock, so tests drive the controller with synthetic 
 """
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 import time
@@ -73,6 +74,11 @@ GROWTH_AHEAD = 1.5  # in flight over what was served at once beyond which growth
 # a timeout whose request took less than this many times the recent answers' latency reached it in a queue of our
 # own (the answers wait nearly as long); a longer one was not taken (they come back far sooner)
 QUEUED_TIMEOUT = 4.0
+# the least share of the answers of the last read timeout that such timeouts leave as the limit: a first-come queue
+# of that many takes under a read timeout to get through
+TIMEOUT_FILL = 0.7
+TIMEOUT_WINDOWS = 4  # read timeouts that count is averaged over
+ANSWERS_KEPT = 4096  # answer times kept for that count
 ANSWERS_WINDOW = 8  # answers the recent latency is averaged over (exponentially weighted), for the reading above
 SERVED_ROUNDS = 4  # rounds the reading of what the server served at once is averaged over
 DELAY_BLOCK = 8  # answers whose quickest slow start compares with the first block's (HyStart takes 8 per round)
@@ -160,6 +166,7 @@ class AdaptiveLimit:
         self._baselines: deque[float] = deque(maxlen=baseline_rounds)
         self._hold_until = -math.inf
         self._ceiling = math.inf  # the capacity the last refusal showed
+        self._ceiling_queued = False  # shown by timeouts in a queue (see on_timeout), not by a refusal
         self._calm = 0  # rounds spent at the ceiling since the limit last moved
         self._probes = 0  # probes above the ceiling in a row that were not refused
         self._served: Optional[float] = None  # what the server served at once over the last few rounds
@@ -167,8 +174,9 @@ class AdaptiveLimit:
         self._regrowing = False  # the limit just stepped back towards the peak, and a round has not yet passed
         self._refused_share = 0.0  # refused calls among about the last REFUSAL_WINDOW
         self._changed_at = -math.inf  # when the limit last moved: answers to older requests don't judge it
-        self._lowered_at = -math.inf  # when it last moved down: timeouts of older requests were sent above it
         self._recent: Optional[float] = None  # the latency of the last few answers
+        self._answered_at: deque[float] = deque(maxlen=ANSWERS_KEPT)  # when the last answers came
+        self._born = clock()
         # queueing is judged on cohorts of requests by send time once :meth:`on_send` is called (the limiter
         # does): see :meth:`_judge`. Without it (synthetic sequences), on round means
         self._cohorts: deque[_Cohort] = deque()
@@ -181,6 +189,7 @@ class AdaptiveLimit:
         # about LATENCY_WINDOW recent answers: the spread a queue test must see through
         self._spread: Optional[float] = None
         self._spread_seen = 0
+        self._single: Optional[float] = None  # a cohort of one answer, waiting for the next (see _note_single)
         self._first_min: Optional[float] = None  # slow start's delay watch (see :meth:`_watch_delay`)
         self._block_min, self._block_count = math.inf, 0
         # moves down for a queue, judged by the throughput after them (see :meth:`_judge_down`): the floor a probe
@@ -265,7 +274,7 @@ class AdaptiveLimit:
             # the way back is refused beyond the budget: the capacity fell, it was no passing fault
             self._peak = lowered
         if self.samples:  # before any answer, the server showed that it was not up, not a capacity
-            self._ceiling = lowered
+            self._ceiling, self._ceiling_queued = lowered, False
         self._set(lowered, now)
         return used
 
@@ -275,19 +284,30 @@ class AdaptiveLimit:
 
         When the recent answers came back far sooner, the server did not take the request (a gateway that holds
         what it cannot serve): a refusal. When they took nearly as long, the request waited its turn in a server
-        that queues (llama.cpp with 2 slots on a busy machine) and the queue reached the read timeout: the limit
-        is halved, as TCP halves its window on a loss, but once for the requests sent before the halving (they
-        queued under the limit before it, and their timeouts come for up to a read timeout after). Counted as
-        refusals, a burst of them took the limit below the server's slots."""
+        that queues (llama.cpp with 2 slots on a busy machine), and the queue reached the read timeout: the
+        timeout takes one slot away, as a refusal does, but not below most of what the server answered within
+        the last read timeout. By then a request waits less than that timeout, and the timeouts of requests that
+        queued under the higher limit before (they come for up to a read timeout after) cannot take the limit
+        below the server's slots, as they did counted as refusals. The limit then stays there, as at a capacity
+        a refusal showed: such a server queues from its first request, and never shows an unloaded latency its
+        queue could be measured against."""
         if self._recent is None or elapsed_s >= QUEUED_TIMEOUT * self._recent:
             return self.on_refusal(inflight)
         now = self._clock()
         self.slow_start = False
         self._calm = self._probes = 0
-        if sent_at >= self._lowered_at:
-            self._drop_down()
-            self._set(math.floor(min(self._limit, inflight + 1.0) / 2), now)
-            self._proven_floor = min(self._proven_floor, self._limit)  # a later cut for the queue may go as low
+        self._drop_down()
+        # the answers of a read timeout, over the last few: a server that still finishes what the timed-out
+        # requests asked for answers few of ours until that is done, and the timeouts meanwhile say nothing of
+        # the limit (llama.cpp's server checks the connection each second, HTTP_POLLING_SECONDS in its server.cpp,
+        # and cancels the task of a client that left; older builds and other servers may not)
+        span = min(TIMEOUT_WINDOWS * elapsed_s, now - self._born)
+        answered = len(self._answered_at) - bisect.bisect_left(self._answered_at, now - span)
+        floor = max(float(self.lower), math.floor(TIMEOUT_FILL * answered * elapsed_s / max(span, elapsed_s)))
+        if self._limit - 1.0 >= floor:
+            self._set(self._limit - 1.0, now)
+        self._ceiling, self._ceiling_queued = self._limit, True
+        self._proven_floor = min(self._proven_floor, self._limit)  # a later cut for the queue may go as low
         return False
 
     def _drop_down(self) -> None:
@@ -358,9 +378,24 @@ class AdaptiveLimit:
         if cohort.answered < 2 or mean <= 0:
             return
         variance = max(0.0, cohort.square / cohort.answered - mean * mean) * cohort.answered / (cohort.answered - 1)
-        self._spread_seen += cohort.answered
-        weight = cohort.answered / min(self._spread_seen, LATENCY_WINDOW)
-        spread = variance / (mean * mean)
+        self._fold_spread(variance / (mean * mean), cohort.answered)
+
+    def _note_single(self, latency: float) -> None:
+        """Folds in how much two consecutive cohorts of one answer each differ (at a limit of 1 or 2 a cohort has
+        one): calm or not, since two requests sent one after the other waited about as long in a queue. Without
+        it, the spread of bigger cohorts long ago stood for the answers of a server of 2 slots, whose rounds of
+        two answers of 40 to 100 s then read as a queue, and the limit stayed at 1."""
+        if self._single is None:
+            self._single = latency
+            return
+        first, self._single = self._single, None
+        mean = (first + latency) / 2
+        if mean > 0:
+            self._fold_spread((first - latency) ** 2 / 2 / (mean * mean), 2)
+
+    def _fold_spread(self, spread: float, answers: int) -> None:
+        self._spread_seen += answers
+        weight = answers / min(self._spread_seen, LATENCY_WINDOW)
         self._spread = spread if self._spread is None else self._spread + min(1.0, weight) * (spread - self._spread)
 
     def _judge(self, cohort: _Cohort, now: float) -> None:
@@ -373,6 +408,8 @@ class AdaptiveLimit:
         if not cohort.answered or cohort.opened < self._judge_after:
             return
         mean = cohort.latency / cohort.answered
+        if cohort.answered == 1:
+            self._note_single(mean)
         base = self.unloaded_latency
         if base is None or mean <= base * self.tolerance:
             self._calm_at_limit = self._calm_at_limit or cohort.version == self._version
@@ -449,6 +486,7 @@ class AdaptiveLimit:
         latency_s = max(0.0, latency_s)
         self._recent = latency_s if self._recent is None else self._recent + (latency_s - self._recent) / ANSWERS_WINDOW
         now = self._clock()
+        self._answered_at.append(now)
         if self.slow_start:
             self._watch_delay(max(0.0, latency_s))
         if self.slow_start:  # the watch may have ended it
@@ -495,7 +533,7 @@ class AdaptiveLimit:
         inflight = self._round_inflight / self._round_count
         # by Little's law, what the server served at once: the time its answers spent in it, over the round
         served = self._round_served / max(1e-9, now - (self._round_start or now))
-        refused = self._round_refused
+        refused, count = self._round_refused, self._round_count
         self._new_round(now)
         self._rtt = mean
         if not self._by_cohorts:
@@ -503,7 +541,12 @@ class AdaptiveLimit:
         base = self.unloaded_latency or mean
         if refused or now < self._hold_until:
             return
-        if mean > base * self.tolerance:
+        # judged by cohorts, a round of a few answers only holds growth beyond what chance moves their mean (two
+        # sigma): against 2 slots with answers of 40 to 100 s, a round of two answers read as a queue most times.
+        # (Rounds of more answers hold growth at the tolerance: beyond it an LLM server's queue grew)
+        few = self._by_cohorts and self._spread and count < DELAY_BLOCK
+        margin = 2.0 * math.sqrt(self._spread / count) if few else 0.0
+        if mean > base * (self.tolerance + margin):
             if not self._by_cohorts:
                 self._queue_cut(inflight, base, mean, now)
             # judged by cohorts, a round that looks queued only holds growth: a cohort with all its answers
@@ -548,7 +591,9 @@ class AdaptiveLimit:
             self._calm += 1
             # a round at the limit carries about that many calls, and a refused probe costs one. Probes that got
             # through call for the next one soon: the capacity may have grown
-            wait = self.probe_rounds if self._probes else max(self.probe_rounds, math.ceil(PROBE_CALLS / self._limit))
+            # a probe above a capacity that timeouts in a queue showed costs no refusal, only a longer queue
+            cheap = self._probes or self._ceiling_queued
+            wait = self.probe_rounds if cheap else max(self.probe_rounds, math.ceil(PROBE_CALLS / self._limit))
             if self._calm >= wait:
                 self._calm = 0
                 self._probes += 1
@@ -559,8 +604,6 @@ class AdaptiveLimit:
         limit = max(float(self.lower), min(float(self.upper), limit))
         if int(limit) != int(self._limit):
             self._changed_at = now
-            if limit < self._limit:
-                self._lowered_at = now
             self._new_round(now)
             self._version += 1
             self._calm_at_limit = False

@@ -490,23 +490,37 @@ def test_a_timeout_far_longer_than_the_answers_is_a_refusal_of_one_slot():
     assert control.limit == before - 1 and control.refusals == 1
 
 
-def test_a_timeout_about_as_long_as_the_answers_halves_the_limit_once_per_requests_sent_after_the_last_halving():
-    # a server that queues: the answers take 60 s and more, and the request behind them reached the 120 s timeout
+def queue_reaching_a_read_timeout():
+    """A controller past slow start at a server that queues, whose answers take 60 s and come one every 10 s: 12
+    within a read timeout of 120 s."""
     clock = FakeClock()
     control = AdaptiveLimit(256, initial=40, clock=clock)
-    for _ in range(8):
+    control.slow_start = False
+    for _ in range(16):
         clock.now += 10.0
         control.on_success(60.0, 40)
-    sent_before = clock.now - 120.0
-    assert not control.on_timeout(sent_before, 120.0, inflight=39)  # our own queue: the usual backoff, no round trip
-    assert control.limit == 20 and control.refusals == 0 and not control.slow_start
-    for _ in range(5):  # the others queued under 40: their timeouts say nothing of 20
-        clock.now += 1.0
-        control.on_timeout(sent_before + 1.0, 120.0, inflight=19)
-    assert control.limit == 20
-    clock.now += 130.0
-    control.on_timeout(clock.now - 120.0, 120.0, inflight=19)  # sent at 20, and the queue still reached it
-    assert control.limit == 10
+    return control, clock
+
+
+def test_timeouts_about_as_long_as_the_answers_take_a_slot_each_down_to_most_of_what_a_read_timeout_answers():
+    control, clock = queue_reaching_a_read_timeout()
+    assert not control.on_timeout(clock.now - 120.0, 120.0, inflight=39)  # our own queue: the usual backoff
+    assert control.limit == 39 and control.refusals == 0
+    for _ in range(60):  # the rest of a queue of 40, and their retries: not below 0.7 x 12, what fits in 120 s
+        control.on_timeout(clock.now - 120.0, 120.0, inflight=control.limit - 1)
+    assert control.limit == 8
+
+
+def test_above_a_capacity_that_timeouts_in_a_queue_showed_a_probe_comes_after_a_few_round_trips():
+    # a probe there costs a slightly longer queue, not a refusal: no need to wait PROBE_CALLS calls' worth of rounds
+    control, clock = queue_reaching_a_read_timeout()
+    for _ in range(40):
+        control.on_timeout(clock.now - 120.0, 120.0, inflight=control.limit - 1)
+    limits = full_rounds(control, clock, 8, latency=60.0)
+    assert limits[0] == 8 and 9 in limits
+    refused, clock = found_capacity(8)  # the same capacity shown by a refusal: the next probe waits longer
+    clock.now += 0.2
+    assert set(full_rounds(refused, clock, 8)) == {8}
 
 
 def test_a_queue_beyond_the_tolerance_is_cut_to_what_the_server_served_at_once():

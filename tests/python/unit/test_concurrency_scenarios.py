@@ -256,6 +256,19 @@ def test_a_queue_that_reaches_the_read_timeout_halves_the_limit_without_going_be
         assert refused_share(records, seconds / 2) < 0.02, slots  # no timeouts once it settled
 
 
+def test_answers_close_to_the_read_timeout_still_leave_the_limit_at_the_slots_most_of_the_time():
+    # 2 slots, answers of 40 to 100 s, a read timeout of 120 s: any queue times out, the server finishes what the
+    # timed-out requests asked for, and the limit goes to 1 at first. Rounds of one or two answers that vary that
+    # much must not read as a queue, or it stays at 1 (half the throughput) for the rest of the run
+    for seed in (1, 2):
+        limiter, clock = automatic()
+        server = QueueingServer(2, lambda rng: rng.uniform(40.0, 100.0), seed=seed)
+        (records,), (limits,) = simulate([limiter], clock, server, 3600.0, read_timeout_s=120.0)
+        assert served_rate(records, 1800.0) >= 0.7 * 2 / 70.0, seed
+        late = [limit for (sent, _, _), limit in zip(records, limits) if sent >= 1800.0]
+        assert sum(limit >= 2 for limit in late) >= len(late) / 2, seed
+
+
 def test_a_refusal_that_comes_a_second_after_the_request_still_finds_the_capacity():
     # a gateway that waits a second for a backend before it gives up: the overshoot of slow start is larger
     limiter, clock = automatic()
