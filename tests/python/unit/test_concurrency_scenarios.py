@@ -240,11 +240,11 @@ def test_requests_beyond_the_capacity_that_time_out_long_after_do_not_lift_the_l
     assert max(limits[len(limits) // 4:]) <= 2 * 48
 
 
-def test_a_queue_that_reaches_the_read_timeout_halves_the_limit_without_going_below_the_slots():
+def test_a_queue_that_reaches_the_read_timeout_lowers_the_limit_without_going_below_the_slots():
     # llama.cpp with 2 or 4 slots on a busy machine: answers take 40 to 100 s (10 to 30 s), and the queue the first
     # 16 requests make reaches the read timeout. Those timeouts are our own queue, not a capacity refused: counted
-    # as refusals, one slot each, a burst of them took the limit to 1 and halved the throughput. The server here
-    # even finishes the requests whose client gave up, so the queue drains slowly
+    # as refusals, one slot each down to nothing, the burst of them took the limit to 1 and halved the throughput.
+    # The server here even finishes the requests whose client gave up, so the queue drains slowly
     for slots, shortest, longest, read_timeout_s in ((2, 40.0, 100.0, 300.0), (4, 10.0, 30.0, 60.0)):
         limiter, clock = automatic()
         server = QueueingServer(slots, lambda rng, low=shortest, high=longest: rng.uniform(low, high))
