@@ -200,11 +200,12 @@ def parse_error_body(text: str) -> dict[str, Any]:
         out = _empty_error()
         out["message"] = plain_text(text)
         return out
-    return _read_error(data)
+    return read_error(data)
 
 
-def _read_error(data: Any, depth: int = 0) -> dict[str, Any]:
-    """The fields of a parsed error body (all None for JSON of no shape we know: a number, an empty list...)."""
+def read_error(data: Any, depth: int = 0) -> dict[str, Any]:
+    """:func:`parse_error_body` for a body already parsed from JSON (all fields None for JSON of no shape we know:
+    a number, an empty list...)."""
     out = _empty_error()
     if isinstance(data, list) and data:
         data = data[0]
@@ -273,7 +274,7 @@ def _read_embedded(out: dict[str, Any], message: str, depth: int) -> None:
     first = data[0] if isinstance(data, list) and data else data
     if not (isinstance(first, dict) and "error" in first):
         return
-    inner = _read_error(data, depth + 1)
+    inner = read_error(data, depth + 1)
     if inner["message"] is None:
         return
     for key, value in inner.items():

@@ -714,3 +714,15 @@ def test_a_google_error_is_read_alone_or_as_a_one_element_list_with_its_status_a
 def test_an_error_body_sent_as_the_text_of_a_message_is_read(body, fields):
     parsed = parse_error_body(json.dumps(body))
     assert {key: parsed[key] for key in fields} == fields
+
+
+@pytest.mark.parametrize("body, kind", [
+    # the status an error object in an answer or a stream event carries is read where its words are: beneath a
+    # wrapper whose message is null, or whose own code is no HTTP status
+    ({"error": {"message": None, "error": {"code": 429, "message": "Rate limit reached"}}}, RateLimitError),
+    ({"error": {"code": "upstream_error", "error": {"code": 429, "message": "Rate limit reached"}}}, RateLimitError),
+    ({"error": {"code": 429.0, "message": "Rate limit reached"}}, RateLimitError),
+])
+def test_an_error_object_in_an_answer_takes_its_status_from_the_unwrapped_error(body, kind):
+    error = error_in_answer(body, json.dumps(body), {}, str, "stream with 'm' (in the stream)")
+    assert type(error) is kind and error.retryable
