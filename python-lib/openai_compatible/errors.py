@@ -253,7 +253,7 @@ def read_error(data: Any, depth: int = 0) -> dict[str, Any]:
     if isinstance(inner, dict) and not out["code"]:
         out["code"] = _words(inner.get("code"))
     out["retry_delay"] = _retry_delay(err.get("details"))
-    out["param"] = out["param"] or _detail_field(err.get("details"))
+    out["param"] = out["param"] or _detail_field(err.get("details")) or _detail_field(err.get("detail"))
     _fill_from(out, wrappers, data if err is not data else None)
     if depth < 3 and isinstance(err.get("message"), str):
         _read_embedded(out, err["message"], depth)
