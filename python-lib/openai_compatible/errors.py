@@ -247,6 +247,8 @@ def read_error(data: Any, depth: int = 0) -> dict[str, Any]:
     # Google's canonical code ("INVALID_ARGUMENT") stands for the type; a numeric status is only the HTTP status
     status = err.get("status")
     out["type"] = _words(err.get("type")) or (status.strip() or None if isinstance(status, str) else None)
+    if beside and out["type"] is None:  # the string beside the message names the error ("model_not_found")
+        out["type"] = _words(data["error"])
     out["code"] = out["code"] or _words(err.get("code"))
     out["param"] = _words(err.get("param"))
     inner = err.get("innererror")

@@ -684,6 +684,18 @@ def test_empty_or_numeric_fields_are_no_type_code_or_param(body, fields):
     assert {key: parsed[key] for key in fields} == fields
 
 
+@pytest.mark.parametrize("body, fields", [
+    # a string "error" beside the message is kept as the type: its words still classify the error
+    ({"error": "model_not_found", "message": "The model 'x' does not exist"},
+     {"message": "The model 'x' does not exist", "type": "model_not_found"}),
+    ({"status": 504, "error": "Gateway Timeout", "message": "Response took longer than timeout: PT30S",
+      "type": "gateway"}, {"message": "Response took longer than timeout: PT30S", "type": "gateway"}),
+])
+def test_a_string_error_beside_a_message_becomes_the_type(body, fields):
+    parsed = parse_error_body(json.dumps(body))
+    assert {key: parsed[key] for key in fields} == fields
+
+
 def test_a_google_error_is_read_alone_or_as_a_one_element_list_with_its_status_as_the_type():
     # the google.rpc.Status JSON mapping: https://cloud.google.com/apis/design/errors ("error": code, message,
     # status, details); Gemini's OpenAI layer sends it in a one-element list (google-gemini/gemini-cli#12823)
