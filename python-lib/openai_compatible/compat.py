@@ -226,11 +226,16 @@ def _details_words(body: Optional[str]) -> str:
         data = json.loads(body or "")
     except ValueError:
         return ""
-    err = data.get("error", data) if isinstance(data, dict) else None
-    details = err.get("details", err.get("detail")) if isinstance(err, dict) else None
-    if not isinstance(details, list):
-        return ""
-    return " ".join(f"{d.get('type', '')} {d.get('msg', '')}" for d in details if isinstance(d, dict))
+    if isinstance(data, list) and data:  # Google's one-element list
+        data = data[0]
+    err = data.get("error") if isinstance(data, dict) and isinstance(data.get("error"), dict) else data
+    words: list[str] = []
+    while isinstance(err, dict):  # the error, and the upstream's error a gateway's wrapper holds
+        for key in ("details", "detail"):  # a null "details" leaves "detail" its say
+            if isinstance(err.get(key), list):
+                words += [f"{d.get('type', '')} {d.get('msg', '')}" for d in err[key] if isinstance(d, dict)]
+        err = err.get("error")
+    return " ".join(words)
 
 
 def _max_length(text: str) -> Optional[int]:

@@ -63,11 +63,15 @@ class RowEngine:
     error). ``lookahead_chunks`` is how many input chunks are read ahead of the oldest unanswered
     one; with 0, a chunk is released before the next one is read (for callers whose next chunk depends
     on the answers to this one). ``progress_every_s`` spaces the progress lines (``math.inf``: none).
+    ``total_rows`` is the exact number of input rows when the caller knows it, ``max_rows`` a bound on it (a row
+    limit); without ``total_rows``, the lines show the total once the input has been read to its end (with the
+    chunks read ahead, at once for an input of a few chunks).
     """
 
     def __init__(self, task: Task, client: Client, *, concurrency: int = 0, store: Optional[AnswerStore] = None,
-                 on_error: str = "record", total_rows: Optional[int] = None, progress_every_s: float = 5.0,
-                 lookahead_chunks: int = 2, stop_after_failed_requests: int = 10) -> None:
+                 on_error: str = "record", total_rows: Optional[int] = None, max_rows: Optional[int] = None,
+                 progress_every_s: float = 5.0, lookahead_chunks: int = 2,
+                 stop_after_failed_requests: int = 10) -> None:
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, not {on_error!r}")
         self.task = task
@@ -84,7 +88,7 @@ class RowEngine:
         self._watch_lock = threading.Lock()
         self._stop_error: Optional[ProviderUnavailableError] = None
         self.summary = RunSummary()
-        self.progress = ProgressReporter(total_rows, progress_every_s)
+        self.progress = ProgressReporter(total_rows, progress_every_s, at_most=max_rows)
         self._waiters: dict[str, list[tuple[_Chunk, int]]] = {}
         self._futures: dict[Future, list[str]] = {}
         self._completed: queue.SimpleQueue[Future] = queue.SimpleQueue()  # futures, as they finish
@@ -106,6 +110,7 @@ class RowEngine:
                         continue
                     yield self._release(pending.popleft())
                 self._collect(block=False)
+            self.progress.input_ended(self.summary.rows)
             while pending:
                 if pending[0].missing:
                     self._collect(block=True)

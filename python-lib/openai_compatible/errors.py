@@ -162,75 +162,141 @@ def _as_text(value: Any) -> Optional[str]:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _has_words(value: Any) -> bool:
+    """Whether a field says something: non-blank text, a number, a non-empty object or list. A null, an empty or
+    blank string, ``false`` or an empty container is a field a server filled by habit, never the error's words."""
+    if isinstance(value, str):
+        return bool(value.strip())
+    if value is None or isinstance(value, bool):
+        return False
+    if isinstance(value, (dict, list)):
+        return bool(value)
+    return True
+
+
+def _words(value: Any) -> Optional[str]:
+    """The field as text when it says something (:func:`_has_words`), else None."""
+    return _as_text(value) if _has_words(value) else None
+
+
+def _empty_error() -> dict[str, Any]:
+    return {"message": None, "type": None, "code": None, "param": None, "detail": None, "retry_delay": None}
+
+
 def parse_error_body(text: str) -> dict[str, Any]:
     """Extracts ``message``, ``type``, ``code`` and ``param`` from any known error body shape.
 
-    Handles the OpenAI envelope, a JSON array (Gemini), a bare string ``error`` (TGI), FastAPI
-    ``detail``, Cloudflare ``errors[]``, APIM ``statusCode``/``message``, vLLM's unwrapped
-    ``{"object": "error"}`` and Mistral's object-valued ``message``. Non-JSON bodies (HTML pages)
-    become a short text message.
+    Handles the OpenAI envelope, Google's ``google.rpc.Status`` envelope (``code``, ``message``, ``status``,
+    ``details``: https://cloud.google.com/apis/design/errors), alone or in a one-element JSON array as Gemini's
+    OpenAI layer sends it (google-gemini/gemini-cli#12823), a bare string ``error`` (TGI), FastAPI ``detail``,
+    Cloudflare ``errors[]``, APIM ``statusCode``/``message``, Spring's ``error`` reason phrase beside its
+    ``message``, vLLM's unwrapped ``{"object": "error"}``, Mistral's object-valued ``message``, errors nested in
+    gateways' errors, and an error body sent as the text of a gateway's message. A field that says nothing (null,
+    empty) never hides words elsewhere. Non-JSON bodies (HTML pages) become a short text message.
     """
-    out: dict[str, Any] = {"message": None, "type": None, "code": None, "param": None, "detail": None,
-                           "retry_delay": None}
     try:
         data: Any = json.loads(text) if text.strip() else None
-        parsed = True
     except ValueError:
-        data, parsed = None, False
+        out = _empty_error()
+        out["message"] = plain_text(text)
+        return out
+    return read_error(data)
+
+
+def read_error(data: Any, depth: int = 0) -> dict[str, Any]:
+    """:func:`parse_error_body` for a body already parsed from JSON (all fields None for JSON of no shape we know:
+    a number, an empty list...)."""
+    out = _empty_error()
     if isinstance(data, list) and data:
         data = data[0]
     if isinstance(data, str):
         out["message"] = data.strip() or None
         return out
-    if isinstance(data, dict):
-        err: Any = data.get("error", data)
-        if isinstance(err, str):
-            out["message"] = err
-            out["type"] = _as_text(data.get("error_type"))
-            return out
-        wrappers: list[dict[str, Any]] = []  # an error nested in errors (gateways wrapping the upstream body)
-        while isinstance(err, dict) and "message" not in err and isinstance(err.get("error"), (dict, str)):
-            wrappers.append(err)
-            err = err["error"]
-        if isinstance(err, str):
-            out["message"] = err
-            _fill_from(out, wrappers)
-            return out
-        if not isinstance(err, dict):
-            err = data
-        if "message" not in err and "detail" in err:
-            out["message"] = _as_text(err["detail"])
-        elif "message" not in err and isinstance(err.get("errors"), list) and err["errors"]:
-            first = err["errors"][0]
-            out["message"] = _as_text(first.get("message") if isinstance(first, dict) else first)
-            out["code"] = _as_text(first.get("code")) if isinstance(first, dict) else None
-        else:
-            out["message"] = _as_text(err.get("message"))
-            detail = err.get("detail", data.get("detail"))
-            out["detail"] = _as_text(detail) if detail is not None else None
-        out["type"] = _as_text(err.get("type") or err.get("status"))
-        out["code"] = out["code"] or _as_text(err.get("code"))
-        out["param"] = _as_text(err.get("param"))
-        inner = err.get("innererror")
-        if isinstance(inner, dict) and inner.get("code") and not out["code"]:
-            out["code"] = _as_text(inner.get("code"))
-        out["retry_delay"] = _retry_delay(err.get("details"))
-        out["param"] = out["param"] or _detail_field(err.get("details"))
-        _fill_from(out, wrappers)
+    if not isinstance(data, dict):
         return out
-    if parsed:  # JSON, but no shape we know (a number, an empty list...)
+    err: Any = data.get("error")
+    beside = isinstance(err, str) and _has_words(data.get("message"))
+    if beside or not (isinstance(err, (dict, str)) and _has_words(err)):
+        # no error object, one that says nothing, or a string beside a message: Spring's body, whose "error" is only
+        # the reason phrase ("Gateway Timeout") of the words in "message" (spring-cloud/spring-cloud-gateway#820)
+        err = data
+    if isinstance(err, str):
+        out["message"] = err
+        out["type"] = _words(data.get("error_type"))
         return out
-    out["message"] = plain_text(text)
+    wrappers: list[dict[str, Any]] = []  # an error nested in errors (gateways wrapping the upstream body)
+    while (isinstance(err, dict) and not _has_words(err.get("message"))
+           and isinstance(err.get("error"), (dict, str)) and _has_words(err.get("error"))):
+        wrappers.append(err)
+        err = err["error"]
+    if isinstance(err, str):
+        out["message"] = err
+        _fill_from(out, wrappers, data)
+        return out
+    if not _has_words(err.get("message")) and _has_words(err.get("detail")):
+        out["message"] = _as_text(err["detail"])
+    elif not _has_words(err.get("message")) and isinstance(err.get("errors"), list) and err["errors"]:
+        items = err["errors"]
+        first = next((item for item in items if _has_words(item.get("message") if isinstance(item, dict) else item)),
+                     items[0])
+        out["message"] = _words(first.get("message") if isinstance(first, dict) else first)
+        out["code"] = _words(first.get("code")) if isinstance(first, dict) else None
+    else:
+        out["message"] = _words(err.get("message"))
+        out["detail"] = _words(err.get("detail")) or _words(data.get("detail"))
+    # Google's canonical code ("INVALID_ARGUMENT") stands for the type; a numeric status is only the HTTP status
+    status = err.get("status")
+    out["type"] = _words(err.get("type")) or (status.strip() or None if isinstance(status, str) else None)
+    if beside and out["type"] is None:  # the string beside the message names the error ("model_not_found")
+        out["type"] = _words(data["error"])
+    out["code"] = out["code"] or _words(err.get("code"))
+    out["param"] = _words(err.get("param"))
+    inner = err.get("innererror")
+    if isinstance(inner, dict) and not out["code"]:
+        out["code"] = _words(inner.get("code"))
+    out["retry_delay"] = _retry_delay(err.get("details"))
+    out["param"] = out["param"] or _detail_field(err.get("details")) or _detail_field(err.get("detail"))
+    _fill_from(out, wrappers, data if err is not data else None)
+    if depth < 3 and isinstance(err.get("message"), str):
+        _read_embedded(out, err["message"], depth)
     return out
 
 
-def _fill_from(out: dict[str, Any], wrappers: list[dict[str, Any]]) -> None:
+def _read_embedded(out: dict[str, Any], message: str, depth: int) -> None:
+    """Reads an error body sent as the text of a message: a proxy that passes Google's error on as JSON text
+    (Kilo-Org/kilocode#6476, lbjlaq/Antigravity-Manager#1942), a gateway re-wrapping the engine's body
+    (vllm-project/aibrix#2594). The inner fields come first (they are the error's), the outer ones fill in; text
+    that is JSON but no error envelope stays the message."""
+    if not message.lstrip().startswith(("{", "[")):
+        return
+    try:
+        data = json.loads(message)
+    except ValueError:
+        return
+    first = data[0] if isinstance(data, list) and data else data
+    if not (isinstance(first, dict) and "error" in first):
+        return
+    inner = read_error(data, depth + 1)
+    if inner["message"] is None:
+        return
+    for key, value in inner.items():
+        if value is not None or key == "message":
+            out[key] = value
+
+
+def _fill_from(out: dict[str, Any], wrappers: list[dict[str, Any]], outside: Optional[dict[str, Any]]) -> None:
     """The type, code and param the nested error lacks, from the objects that wrap it, the nearest first: a
-    gateway that wraps the upstream's words may put the status or code beside them, not inside."""
+    gateway that wraps the upstream's words may put the status or code beside them, not inside. Without a message,
+    the words of a wrapper's ``detail`` or, last, of the body around the error object (``outside``)."""
     for key in ("type", "code", "param"):
         for wrapper in reversed(wrappers):
-            if out[key] is None and wrapper.get(key) is not None:
+            if out[key] is None and _has_words(wrapper.get(key)):
                 out[key] = _as_text(wrapper[key])
+    around = list(reversed(wrappers)) + ([outside] if outside is not None else [])
+    for key in ("message", "detail"):
+        for wrapper in around:
+            if out["message"] is None and _has_words(wrapper.get(key)):
+                out["message"] = _as_text(wrapper[key])
 
 
 _HTML_TAG = re.compile(r"<(?:!--|!doctype\b|/?[a-z][a-z0-9]*\b[^<>]*>)", re.IGNORECASE)

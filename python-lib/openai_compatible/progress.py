@@ -76,16 +76,27 @@ class RunSummary:
 
 
 class ProgressReporter:
-    """Logs ``rows done / total, rows/s, ETA, errors, tokens`` at most every ``every_s`` seconds."""
+    """Logs ``rows done / total, rows/s, ETA, errors, tokens`` at most every ``every_s`` seconds.
+
+    ``total`` is the exact number of rows when the caller knows it (a DataFrame's length); ``at_most`` a bound
+    (a row limit the input may not reach), shown as such. Without a total, :meth:`input_ended` gives it once the
+    whole input has been read; until then the lines show rows done and the rate only."""
 
     def __init__(self, total: Optional[int] = None, every_s: float = 5.0,
-                 emit: Callable[[str], None] = log.info, clock: Callable[[], float] = time.monotonic) -> None:
+                 emit: Callable[[str], None] = log.info, clock: Callable[[], float] = time.monotonic,
+                 at_most: Optional[int] = None) -> None:
         self.total = total
+        self.at_most = at_most
         self.every_s = every_s
         self._emit = emit
         self._clock = clock
         self.started = clock()
         self._last = self.started
+
+    def input_ended(self, rows: int) -> None:
+        """The input has been read to its end, ``rows`` rows in all: the total, unless the caller gave one."""
+        if self.total is None:
+            self.total = rows
 
     def maybe_report(self, summary: RunSummary, done: int, force: bool = False) -> None:
         now = self._clock()
@@ -97,6 +108,9 @@ class ProgressReporter:
         if self.total:
             eta = _duration((self.total - done) / rate) if rate > 0 else "?"
             position = f"{done}/{self.total} rows ({100.0 * done / self.total:.0f}%), ETA {eta}"
+        elif self.total is None and self.at_most:
+            eta = _duration(max(self.at_most - done, 0) / rate) if rate > 0 else "?"
+            position = f"{done} of at most {self.at_most} rows, ETA at most {eta}"
         else:
             position = f"{done} rows"
         self._emit(f"Progress: {position}, {_rate(rate)}, {summary.failed} errors, "

@@ -301,18 +301,23 @@ def safe_url(url: str) -> str:
 
     A password holding ``/``, ``?`` or ``#`` (not percent-encoded) ends a parser's host early, so that
     ``http://u:pa/ss@host`` reads as host ``u`` and port ``pa``: whatever precedes the last ``@`` is never shown.
-    When a ``?`` or ``#`` precedes it, that ``@`` may be in the query (``?user=a@b&key=...``) or in the password,
-    and no part of the URL is shown safely."""
+    When it holds a ``/``, it may as well be a host and a path holding an ``@`` (``https://host/path@b``), so the
+    part after the ``@`` is not surely the host: ``***@`` stands for the hidden part (``https://***@b``). When a
+    ``?`` or ``#`` precedes the last ``@``, that ``@`` may be in the query (``?user=a@b&key=...``) or in the
+    password, and no part of the URL is shown safely."""
     text = url.strip()
     head, at, tail = text.rpartition("@")
     if at:
         if "?" in head or "#" in head:
             return "(URL not shown: an '@' follows its '?' or '#', so a part of it may be a password)"
         shown = tail.split("#")[0].split("?")[0]
-        scheme, sep, _ = head.partition("://")
-        if sep and scheme and "/" not in scheme:
-            return f"{scheme.lower()}://{shown}" if shown else "(unreadable URL)"
-        return shown or "(unreadable URL)"
+        if not shown:
+            return "(unreadable URL)"
+        scheme, sep, before = head.partition("://")
+        if not (sep and scheme and "/" not in scheme):
+            scheme, before = "", head[2:] if head.startswith("//") else head
+        hidden = "***@" if "/" in before else ""  # credentials alone hide nothing of the host: no mark
+        return f"{scheme.lower()}://{hidden}{shown}" if scheme else f"{hidden}{shown}"
     try:
         parts = urlsplit(text)
     except ValueError:  # an IPv6 host without its closing bracket

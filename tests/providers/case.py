@@ -24,7 +24,9 @@ class Expect:
     ``ChatResult.usage``), ``vectors`` (embeddings), ``models`` (ids from ``Client.models()``).
 
     On failure: ``error`` names the exception class in ``openai_compatible`` (an ``isinstance`` check, so
-    ``OpenAICompatibleError`` accepts any of them) and ``mentions`` are lower-case words its message must hold.
+    ``OpenAICompatibleError`` accepts any of them) and ``mentions`` are lower-case words its message must hold;
+    ``error_type`` is the provider's own type the exception carries (``error_type``: OpenAI's ``type``, Google's
+    ``status``).
     ``either_ok_or_error`` accepts success or that error (a choice the issue leaves to the fix).
 
     ``calls`` is the exact number of HTTP requests (the test client allows 2 retries, so a retried error
@@ -41,6 +43,7 @@ class Expect:
     models: Optional[Tuple[str, ...]] = None
     error: Optional[str] = None
     mentions: Tuple[str, ...] = ()
+    error_type: Optional[str] = None
     either_ok_or_error: bool = False
     calls: Optional[int] = None
     max_calls: Optional[int] = None

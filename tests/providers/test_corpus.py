@@ -154,6 +154,8 @@ def test_case(case: Case, replay: ReplayServer) -> None:
             assert KEY.lower() not in message
             for word in expect.mentions:
                 assert word in message, f"the error does not mention {word!r}: {caught.value}"
+            if expect.error_type is not None:
+                assert caught.value.error_type == expect.error_type, caught.value.error_type
         else:
             try:
                 result = run(case, client)

@@ -46,7 +46,9 @@ def run_row_recipe(build_task: TaskBuilder, *, input_role: str = "input", output
     input_chunks = input_frames(input_dataset, input_schema, chunk_size, rows_limit)
     cache_names = get_output_names_for_role(cache_role) if cache_role else []
     folder_store = FolderStore(dataiku.Folder(cache_names[0]), output_dataset) if cache_names else None
-    engine = RowEngine(task, client, on_error=config.get("on_error") or "record", total_rows=rows_limit,
+    # the row count: the limit bounds it, the end of the input gives it; DSS offers no count that is both cheap and
+    # sure (the records metric is the last one computed, if ever, possibly before the input changed)
+    engine = RowEngine(task, client, on_error=config.get("on_error") or "record", max_rows=rows_limit,
                        store=folder_store.store if folder_store else None)
     _log_start(input_dataset.full_name, client, folder_store is not None)
     write_output_schema(output_dataset, list(input_schema) + layout.schema())

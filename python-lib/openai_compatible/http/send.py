@@ -15,6 +15,7 @@ from ..errors import (
     SettingsError,
     error_from_response,
     plain_text,
+    read_error,
     wrong_route_hint,
 )
 from ..oauth2 import TokenProvider
@@ -196,11 +197,10 @@ def error_in_answer(data: dict, text: str, headers: Mapping[str, str], redact: C
     """The exception for an error object inside a success answer or a stream event: its ``code`` is the
     status when it is an HTTP one; otherwise a stream's error is a server error (500), and a plain
     answer's an invalid response."""
-    err = data.get("error") if "error" in data else data
-    code = err.get("code") if isinstance(err, dict) else None
+    code = read_error(data)["code"]  # the code beside the words, beneath any wrapper that says nothing
     try:
-        status = int(code) if code is not None else 0
-    except (TypeError, ValueError):
+        status = int(float(code)) if code is not None else 0
+    except (TypeError, ValueError, OverflowError):
         status = 0
     if not 400 <= status < 600:
         status = 500 if "stream" in where else 200

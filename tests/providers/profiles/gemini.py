@@ -1,4 +1,6 @@
 """Google Gemini's OpenAI compatibility layer (``https://generativelanguage.googleapis.com/v1beta/openai``)."""
+import json
+
 from tests.providers.case import (
     ABSENT,
     RETRIED,
@@ -18,7 +20,9 @@ DOCS = "https://ai.google.dev/gemini-api/docs/openai"
 
 
 def google_error(code: int, status: str, message: str, details: list = ()) -> list:
-    """Google's error object, wrapped in a JSON array as the compatibility layer sends it."""
+    """Google's error object (``google.rpc.Status`` in JSON: code, message, status, details; https://cloud.google.com/
+    apis/design/errors), wrapped in a one-element JSON array as the compatibility layer sends it
+    (SuzumiyaAkizuki/ComfyUI-NewBie-LLM-Formatter#3, google-gemini/gemini-cli#12823)."""
     error = {"code": code, "message": message, "status": status}
     if details:
         error["details"] = list(details)
@@ -44,7 +48,7 @@ CASES = [
         call="chat",
         replies=(err(400, google_error(400, "INVALID_ARGUMENT", "The input token count (1200293) exceeds the maximum "
                                        "number of tokens allowed (1048576).")),),
-        expect=Expect(error="ContextLengthError", calls=1),
+        expect=Expect(error="ContextLengthError", calls=1, error_type="INVALID_ARGUMENT"),
     ),
     Case(
         name="gemini-context-nested-in-proxy-message",
@@ -56,7 +60,20 @@ CASES = [
                                                 'count (3475108) exceeds the maximum number of tokens allowed '
                                                 '(1048576).",\n    "status": "INVALID_ARGUMENT"\n  }\n}\n',
                                      "code": 400, "status": "Bad Request"}}),),
-        expect=Expect(error="ContextLengthError", calls=1),
+        # Google's own status, not the proxy's reason phrase
+        expect=Expect(error="ContextLengthError", calls=1, error_type="INVALID_ARGUMENT"),
+    ),
+    Case(
+        name="gemini-invalid-argument-nested-in-proxy-message",
+        provider="Gemini (OpenAI layer)",
+        # the same wrapping for any 400: the user reads Google's sentence, not the JSON text around it
+        source="Kilo-Org/kilocode#6476; lbjlaq/Antigravity-Manager#1942",
+        call="chat",
+        replies=(err(400, {"error": {"message": json.dumps(google_error(400, "INVALID_ARGUMENT", "Request contains an "
+                                                                        "invalid argument.")[0], indent=2) + "\n",
+                                     "code": 400, "status": "Bad Request"}}),),
+        expect=Expect(error="BadRequestError", calls=1, error_type="INVALID_ARGUMENT",
+                      mentions=("http 400 bad_request: request contains an invalid argument.",)),
     ),
     Case(
         name="gemini-429-retry-info",
@@ -108,6 +125,6 @@ CASES = [
         source="https://ai.google.dev/gemini-api/docs/troubleshooting (503 UNAVAILABLE)",
         call="chat",
         replies=(err(503, google_error(503, "UNAVAILABLE", "The model is overloaded. Please try again later.")),),
-        expect=Expect(error="ServerError", calls=RETRIED),
+        expect=Expect(error="ServerError", calls=RETRIED, error_type="UNAVAILABLE"),
     ),
 ]

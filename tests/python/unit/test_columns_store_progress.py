@@ -131,6 +131,37 @@ def test_progress_reports_rate_and_eta_at_most_every_interval():
     assert lines == ["Progress: 500/1000 rows (50%), ETA 10s, 50.0 rows/s, 3 errors, 0 tokens"]
 
 
+def test_a_row_limit_is_shown_as_a_bound_until_the_input_ends():
+    """A row limit bounds the rows, the input may hold fewer: the line says "at most" (no percentage, which would
+    stop short of 100%), then the exact total once the whole input has been read."""
+    now = [100.0]
+    lines = []
+    reporter = ProgressReporter(at_most=100000, every_s=5, emit=lines.append, clock=lambda: now[0])
+    now[0] = 110.0
+    reporter.maybe_report(RunSummary(), 500)
+    reporter.input_ended(2000)
+    now[0] = 120.0
+    reporter.maybe_report(RunSummary(), 1000)
+    assert lines == ["Progress: 500 of at most 100000 rows, ETA at most 33m10s, 50.0 rows/s, 0 errors, 0 tokens",
+                     "Progress: 1000/2000 rows (50%), ETA 20s, 50.0 rows/s, 0 errors, 0 tokens"]
+
+
+def test_a_total_given_is_kept_and_an_unknown_one_is_learnt_when_the_input_ends():
+    now = [0.0]
+    lines = []
+    given = ProgressReporter(total=1000, every_s=0, emit=lines.append, clock=lambda: now[0])
+    given.input_ended(400)  # the caller's count stands: the engine only learns what nobody said
+    unknown = ProgressReporter(every_s=0, emit=lines.append, clock=lambda: now[0])
+    now[0] = 10.0
+    unknown.maybe_report(RunSummary(), 100)
+    unknown.input_ended(400)
+    given.maybe_report(RunSummary(), 100)
+    unknown.maybe_report(RunSummary(), 100)
+    assert lines == ["Progress: 100 rows, 10.0 rows/s, 0 errors, 0 tokens",
+                     "Progress: 100/1000 rows (10%), ETA 1m30s, 10.0 rows/s, 0 errors, 0 tokens",
+                     "Progress: 100/400 rows (25%), ETA 30s, 10.0 rows/s, 0 errors, 0 tokens"]
+
+
 def test_a_slow_job_shows_its_rate_instead_of_zero():
     now = [0.0]
     lines = []

@@ -32,6 +32,19 @@ def test_progress_lines_say_rows_done_of_the_total(fault_server, caplog):
     assert progress and progress[-1].startswith("Progress: 4/8 rows (50%), ETA ")
 
 
+@pytest.mark.parametrize("bound", [None, 1000])
+def test_progress_lines_show_the_total_once_the_input_is_read_without_being_told(fault_server, caplog, bound):
+    """Input read to its end (within the chunks read ahead) gives the exact total without an extra pass; a row
+    limit above the input's rows gives way to it."""
+    rows = [{"text": f"row {i}"} for i in range(4)]
+    with caplog.at_level("INFO", logger="openai_compatible"):
+        with Client.from_preset({"base_url": fault_server.url, "models": ["m"]}) as client:
+            engine = RowEngine(prompt_task(), client, concurrency=1, max_rows=bound, progress_every_s=0)
+            list(engine.run([rows[:2], rows[2:]]))
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Progress: ")]
+    assert progress and progress[-1].startswith("Progress: 4/4 rows (100%), ETA 0s, ")
+
+
 def test_row_errors_never_stop_the_job_however_many():
     """Only provider-wide failures (key, connection, model...) count toward the stop: 15 rows each refused for
     a reason of their own (too long for the context) all get their error row, and every request is sent."""

@@ -630,3 +630,111 @@ def test_an_answer_saying_there_is_no_api_at_the_url_gives_that_advice_and_is_ne
                           "Cloudflare, the account id in the URL must be yours).")
     assert error.retryable is False
     assert not RetryPolicy(max_retries=5).should_retry(error, 0)
+
+
+# --- a field that says nothing never hides the words beside or beneath it -------------------------------------
+
+@pytest.mark.parametrize("body", [
+    {"error": {"message": None, "error": {"message": "real text", "type": "x"}}},
+    {"error": {"message": "", "error": {"message": "real text", "type": "x"}}},
+    {"error": {"message": "  ", "code": 502, "error": {"message": "real text", "type": "x"}}},
+    {"message": None, "error": {"message": "real text", "type": "x"}},
+    {"error": {"message": None, "error": {"error": {"message": "real text", "type": "x"}}}},
+    [{"error": {"message": None, "error": {"message": "real text", "type": "x"}}}],
+])
+def test_a_null_or_empty_message_does_not_stop_the_unwrapping(body):
+    parsed = parse_error_body(json.dumps(body))
+    assert (parsed["message"], parsed["type"]) == ("real text", "x")
+    assert build(502, body).provider_message == "real text"
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"error": {"message": None, "detail": "the detail's words"}}, "the detail's words"),
+    ({"error": {"message": "", "errors": [{"message": "first of the list"}]}}, "first of the list"),
+    ({"error": {"detail": None, "errors": [{"message": None}, {"message": "second of the list"}]}},
+     "second of the list"),
+    ({"error": "", "message": "beside an empty error"}, "beside an empty error"),
+    ({"error": None, "message": "beside a null error"}, "beside a null error"),
+    ({"error": {}, "detail": "beside an empty object"}, "beside an empty object"),
+    ({"error": {"message": None}, "message": "outside the error"}, "outside the error"),
+    ({"error": {"code": 500, "detail": "the wrapper's detail", "error": {"code": "inner"}}}, "the wrapper's detail"),
+    ({"error": {"error": "", "message": "beside an empty nested error"}}, "beside an empty nested error"),
+    # Spring Boot's error body (what Spring Cloud Gateway answers): "error" is the reason phrase, "message" the words
+    # (spring-cloud/spring-cloud-gateway#820)
+    ({"timestamp": "2026-01-01T00:00:00Z", "status": 504, "error": "Gateway Timeout",
+      "message": "Response took longer than timeout: PT30S", "path": "/v1/chat/completions"},
+     "Response took longer than timeout: PT30S"),
+    ({"status": 504, "error": "Gateway Timeout", "message": None}, "Gateway Timeout"),
+])
+def test_a_field_that_says_nothing_gives_way_to_the_words_elsewhere(body, message):
+    assert parse_error_body(json.dumps(body))["message"] == message
+
+
+@pytest.mark.parametrize("body, fields", [
+    # an empty field inside does not shadow the wrapper's (a gateway's "param": "" beside the upstream's error)
+    ({"error": {"param": "temperature", "code": "bad", "error": {"message": "no", "param": "", "code": None}}},
+     {"param": "temperature", "code": "bad", "type": None}),
+    ({"error": {"message": "no", "type": "", "status": "INVALID_ARGUMENT"}}, {"type": "INVALID_ARGUMENT"}),
+    # a numeric status is the HTTP status, not a type (Azure AI Foundry's 422 body: tests/providers azure_foundry)
+    ({"error": {"code": "Invalid input", "status": 422, "message": "invalid input error"}},
+     {"type": None, "code": "Invalid input"}),
+])
+def test_empty_or_numeric_fields_are_no_type_code_or_param(body, fields):
+    parsed = parse_error_body(json.dumps(body))
+    assert {key: parsed[key] for key in fields} == fields
+
+
+@pytest.mark.parametrize("body, fields", [
+    # a string "error" beside the message is kept as the type: its words still classify the error
+    ({"error": "model_not_found", "message": "The model 'x' does not exist"},
+     {"message": "The model 'x' does not exist", "type": "model_not_found"}),
+    ({"status": 504, "error": "Gateway Timeout", "message": "Response took longer than timeout: PT30S",
+      "type": "gateway"}, {"message": "Response took longer than timeout: PT30S", "type": "gateway"}),
+])
+def test_a_string_error_beside_a_message_becomes_the_type(body, fields):
+    parsed = parse_error_body(json.dumps(body))
+    assert {key: parsed[key] for key in fields} == fields
+
+
+def test_a_google_error_is_read_alone_or_as_a_one_element_list_with_its_status_as_the_type():
+    # the google.rpc.Status JSON mapping: https://cloud.google.com/apis/design/errors ("error": code, message,
+    # status, details); Gemini's OpenAI layer sends it in a one-element list (google-gemini/gemini-cli#12823)
+    error = {"code": 400, "message": "Request contains an invalid argument.", "status": "INVALID_ARGUMENT"}
+    for body in ({"error": error}, [{"error": error}]):
+        parsed = parse_error_body(json.dumps(body))
+        assert (parsed["message"], parsed["type"], parsed["code"]) == (
+            "Request contains an invalid argument.", "INVALID_ARGUMENT", "400")
+        assert type(build(400, body)) is BadRequestError
+
+
+@pytest.mark.parametrize("body, fields", [
+    # a proxy puts Google's whole error, as JSON text, in its own message (Kilo-Org/kilocode#6476,
+    # lbjlaq/Antigravity-Manager#1942): the inner words and status are the error's, the proxy's fill in
+    ({"error": {"message": json.dumps({"error": {"code": 400, "message": "Request contains an invalid argument.",
+                                                 "status": "INVALID_ARGUMENT"}}, indent=2),
+                "code": 400, "status": "Bad Request"}},
+     {"message": "Request contains an invalid argument.", "type": "INVALID_ARGUMENT", "code": "400"}),
+    # a gateway re-wraps the engine's OpenAI-style body as its message text (vllm-project/aibrix#2594)
+    ({"error": {"message": json.dumps({"error": {"message": "top_p must be in (0, 1], got 2.0.", "param": "top_p",
+                                                 "type": "BadRequestError", "code": 400}}),
+                "type": "invalid_request_error", "code": None, "param": None}},
+     {"message": "top_p must be in (0, 1], got 2.0.", "type": "BadRequestError", "param": "top_p"}),
+    # JSON text that is no error envelope stays the message
+    ({"error": {"message": '{"temperature": 3}', "type": "invalid_request_error"}},
+     {"message": '{"temperature": 3}', "type": "invalid_request_error"}),
+])
+def test_an_error_body_sent_as_the_text_of_a_message_is_read(body, fields):
+    parsed = parse_error_body(json.dumps(body))
+    assert {key: parsed[key] for key in fields} == fields
+
+
+@pytest.mark.parametrize("body, kind", [
+    # the status an error object in an answer or a stream event carries is read where its words are: beneath a
+    # wrapper whose message is null, or whose own code is no HTTP status
+    ({"error": {"message": None, "error": {"code": 429, "message": "Rate limit reached"}}}, RateLimitError),
+    ({"error": {"code": "upstream_error", "error": {"code": 429, "message": "Rate limit reached"}}}, RateLimitError),
+    ({"error": {"code": 429.0, "message": "Rate limit reached"}}, RateLimitError),
+])
+def test_an_error_object_in_an_answer_takes_its_status_from_the_unwrapped_error(body, kind):
+    error = error_in_answer(body, json.dumps(body), {}, str, "stream with 'm' (in the stream)")
+    assert type(error) is kind and error.retryable

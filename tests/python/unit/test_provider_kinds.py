@@ -205,3 +205,21 @@ def test_a_list_too_long_said_only_in_pydantic_details_is_a_value():
     c = compat()
     assert c.adapt(error, {"model": "m", "stop": list("abcde")})
     assert "stop" not in c.dropped and c.apply({"stop": list("abcde")})["stop"] == list("abcd")
+
+
+@pytest.mark.parametrize("body", [
+    # the same refusal beneath a gateway's wrapper that says nothing of its own
+    {"error": {"message": None, "code": "upstream_error", "error": {
+        "code": "Invalid input", "message": "invalid input error", "details": [
+            {"loc": ["body", "stop"], "type": "too_long", "msg": "List should have at most 4 items"}]}}},
+    # a null "details" beside the FastAPI-style "detail" list
+    {"error": {"message": "invalid input error", "details": None, "detail": [
+        {"loc": ["body", "stop"], "type": "too_long", "msg": "List should have at most 4 items"}]}},
+    # Google's one-element list
+    [{"error": {"message": "invalid input error", "details": [
+        {"loc": ["body", "stop"], "type": "too_long", "msg": "List should have at most 4 items"}]}}],
+])
+def test_a_refusal_said_only_in_details_is_read_beneath_wrappers_and_null_fields(body):
+    error = error_from_response(422, json.dumps(body), {})
+    assert isinstance(error, BadRequestError) and error.param == "stop"
+    assert refusal_kind(error) == "value"

@@ -847,8 +847,9 @@ def test_a_model_the_preset_does_not_offer_is_named_with_what_it_offers():
     # an @ after a '#' (or '?') may end a password holding that character: nothing of such a URL shows
     ("host/v1#from:alice@corp", "(URL not shown: an '@' follows its '?' or '#', so a part of it may be a password)"),
     ("  ", "(unreadable URL)"),
-    # a password holding '/' ends a parser's host early (host 'u', port 'pa'): what precedes the last @ still goes
-    ("http://u:pa/SECRET@host:8000/v1?k=s", "http://host:8000/v1"),
+    # a password holding '/' ends a parser's host early (host 'u', port 'pa'): what precedes the last @ still goes,
+    # and the *** says so, since a path holding an '@' looks the same
+    ("http://u:pa/SECRET@host:8000/v1?k=s", "http://***@host:8000/v1"),
     ("http://u:SECRET@[::1/v1", "http://[::1/v1"),  # an unclosed IPv6 bracket, which urlsplit refuses
     ("http://[::1/v1?key=SECRET", "http://[::1/v1"),
     # an @ after a ? or #: in a password or in the query, nothing of the URL is safe to show
@@ -859,6 +860,23 @@ def test_a_model_the_preset_does_not_offer_is_named_with_what_it_offers():
      "(URL not shown: an '@' follows its '?' or '#', so a part of it may be a password)"),
 ])
 def test_a_url_in_a_message_never_shows_its_credentials_or_query(url, shown):
+    assert safe_url(url) == shown
+
+
+@pytest.mark.parametrize("url, shown", [
+    # an '@' in the path reads like a password holding '/': nothing before the last '@' shows, and the *** says that
+    # what follows it is not surely the host
+    ("https://host/path@b", "https://***@b"),
+    ("https://llm.corp/v1/models/team@corp/chat", "https://***@corp/chat"),
+    ("llm.corp/deployments/a@b/v1", "***@b/v1"),
+    ("https://alice:pa/ss@host/v1", "https://***@host/v1"),
+    ("https://TOKEN/PART@host/v1", "https://***@host/v1"),  # a token as user name, holding a '/'
+    ("file:///x@y", "file://***@y"),  # no host at all, the path holds the '@'
+    # plain credentials: the host after them is the URL's own, shown as it is
+    ("https://alice:pw@host/v1", "https://host/v1"),
+    ("//alice:pw@host/v1", "host/v1"),
+])
+def test_a_url_whose_last_at_may_follow_a_path_says_that_something_was_hidden(url, shown):
     assert safe_url(url) == shown
 
 
