@@ -48,6 +48,7 @@ from collections import deque
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional
 
+from .cancel import RunStoppedError
 from .errors import APITimeoutError, OpenAICompatibleError, QuotaExceededError, RateLimitError, ServerError
 
 DEFAULT_UPPER_BOUND = 256
@@ -734,6 +735,12 @@ class ConcurrencyLimiter:
 
         try:
             yield sending
+        except RunStoppedError:
+            if sent[0]:
+                self.release(started[0], OTHER)
+            else:
+                self._give_back()  # never sent: nothing for the controller to read
+            raise
         except OpenAICompatibleError as exc:
             sending()
             if self.release(started[0], outcome_of(exc), exc.retry_after) and self.controller is not None:
@@ -745,6 +752,12 @@ class ConcurrencyLimiter:
             raise
         sending()
         self.release(started[0], OK)
+
+    def _give_back(self) -> None:
+        """Frees a slot whose request was never sent (taken with ``sending=False``)."""
+        with self._lock:
+            self._inflight -= 1
+            self._wake()
 
     def describe(self) -> str:
         """``12`` or ``automatic, 37 now (peak 52, bound 256)``, for logs and summaries."""

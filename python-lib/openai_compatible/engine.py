@@ -14,6 +14,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
+from . import cancel
 from .client import Client
 from .errors import OpenAICompatibleError
 from .progress import ProgressReporter, RunSummary
@@ -87,6 +88,7 @@ class RowEngine:
         self._provider_failures = 0
         self._watch_lock = threading.Lock()
         self._stop_error: Optional[ProviderUnavailableError] = None
+        self._stopped = threading.Event()  # set when the run ends: its unsent requests are not sent (cancel.py)
         self.summary = RunSummary()
         self.progress = ProgressReporter(total_rows, progress_every_s, at_most=max_rows)
         self._waiters: dict[str, list[tuple[_Chunk, int]]] = {}
@@ -100,6 +102,7 @@ class RowEngine:
         started = time.monotonic()
         self._stats_before = self.client.stats.snapshot()
         pending: deque[_Chunk] = deque()
+        self._stopped = threading.Event()
         executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="oc-row")
         try:
             for rows in chunks:
@@ -117,6 +120,9 @@ class RowEngine:
                 else:
                     yield self._release(pending.popleft())
         finally:
+            # whether the run ended, failed or was interrupted (Ctrl-C): the rows still waiting for a slot or a retry
+            # in the workers are never sent (see cancel.py); the queued ones never start
+            self._stopped.set()
             executor.shutdown(wait=False, cancel_futures=True)
             self._finish(started)
 
@@ -170,6 +176,10 @@ class RowEngine:
         stop = self._stop_error
         if stop is not None:  # queued behind the failure that stops the run: never sent
             return [stop] * len(payloads)
+        with cancel.run_scope(self._stopped):
+            return self._send(payloads, keys)
+
+    def _send(self, payloads: list, keys: list[str]) -> list:
         if len(payloads) == 1 and self.task.batch_size <= 1:
             try:
                 results = [self.task.call(self.client, payloads[0])]
@@ -253,6 +263,7 @@ class RowEngine:
                         f"Stopping the job: its first {self._provider_failures} requests all failed and none was "
                         f"answered, so no row can succeed until this is fixed. Last error: "
                         f"{redact_everywhere(results[0])}")
+                    self._stopped.set()  # the other rows' retries end now, not after their backoffs
 
     def _resolve_answer(self, chunk: _Chunk, index: int, answer: Any, shared: bool) -> None:
         try:

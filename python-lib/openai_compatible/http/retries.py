@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, ContextManager, TypeVar, Union
 
+from .. import cancel
+from ..cancel import RunStoppedError
 from ..compat import Compatibility
 from ..concurrency import ConcurrencyLimiter
 from ..errors import (
@@ -78,10 +80,13 @@ class RetryLoop:
                 # the limit allows book a turn, so a lower rate after a 429 applies at once
                 with self._slot(call, retry=attempt > 0) as sending:
                     self.limiter.acquire(call.tokens)
+                    cancel.check()  # the slot and the rate's turn may have come after the run stopped
                     sending()
                     self.stats.add(http_calls=1)
                     call.attempts += 1
                     result = send()
+            except RunStoppedError:
+                raise
             except OpenAICompatibleError as exc:
                 if not isinstance(exc, APIConnectionError):
                     self.provider_answered = True
@@ -135,7 +140,7 @@ class RetryLoop:
         else:
             if limited:
                 self.limiter.on_rate_limited(None)
-            time.sleep(delay)
+            cancel.sleep(delay)
         return True
 
     def run_adapting(self, build: Callable[[], dict], send: Callable[[dict], T], call: Call,

@@ -276,3 +276,23 @@ def test_an_embed_run_counts_the_batches_tokens(fault_server):
     assert fault_server.calls == 3  # batches of 4, 4 and 2
     # the fault server reports one token per word of each input: 3 words x 10 texts
     assert (engine.summary.prompt_tokens, engine.summary.completion_tokens) == (30, 0), engine.summary.describe()
+
+
+def test_an_interrupted_run_sends_none_of_the_rows_still_waiting_for_a_slot(fault_server):
+    # Ctrl-C in a notebook: 100 rows in workers, 2 slots, each answer 0.2 s. The rows waiting for a slot (or a retry)
+    # when the run is interrupted must never be sent: a paid API would bill answers nobody collects
+    import _thread
+    import threading
+    import time
+
+    fault_server.add_rule(Fault.slow(0.2))
+    client, task = make(fault_server, max_concurrency=2)
+    engine = RowEngine(task, client, concurrency=100)
+    timer = threading.Timer(1.2, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        run_all(engine, [{"text": f"t{i}"} for i in range(100)], size=100)
+    at_interrupt = fault_server.calls
+    time.sleep(1.5)  # the answers in flight come back; without the stop, another 15 rows would be sent by now
+    assert 2 <= at_interrupt <= 20, at_interrupt
+    assert fault_server.calls - at_interrupt <= 2
