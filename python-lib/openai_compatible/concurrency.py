@@ -304,7 +304,9 @@ class AdaptiveLimit:
         # and cancels the task of a client that left; older builds and other servers may not)
         span = min(TIMEOUT_WINDOWS * elapsed_s, now - self._born)
         answered = len(self._answered_at) - bisect.bisect_left(self._answered_at, now - span)
-        floor = max(float(self.lower), math.floor(TIMEOUT_FILL * answered * elapsed_s / max(span, elapsed_s)))
+        # rounded up: early in a run a read timeout of twice an answer's time counts 2 answers of a 2-slot server,
+        # and 0.7 x 2 rounded down took the limit to 1 (against the embedded llama.cpp, at 6 s)
+        floor = max(float(self.lower), math.ceil(TIMEOUT_FILL * answered * elapsed_s / max(span, elapsed_s)))
         if self._limit - 1.0 >= floor:
             self._set(self._limit - 1.0, now)
         self._ceiling, self._ceiling_queued = self._limit, True
