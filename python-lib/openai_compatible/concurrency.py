@@ -82,6 +82,7 @@ TIMEOUT_WINDOWS = 4  # read timeouts that count is averaged over
 ANSWERS_KEPT = 4096  # answer times kept for that count
 ANSWERS_WINDOW = 8  # answers the recent latency is averaged over (exponentially weighted), for the reading above
 SERVED_ROUNDS = 4  # rounds the reading of what the server served at once is averaged over
+FEW_ANSWERS = 8  # a round of fewer answers holds growth only beyond chance (see _end_round)
 DELAY_BLOCK = 8  # answers whose quickest slow start compares with the first block's (HyStart takes 8 per round)
 SLOW_START_DELAY = 3.0  # how many times slower the quickest of a block must be to end slow start
 LATENCY_WINDOW = 200  # answers the spread of latencies is taken over (exponentially weighted)
@@ -491,15 +492,15 @@ class AdaptiveLimit:
         now = self._clock()
         self._answered_at.append(now)
         if self.slow_start:
-            self._watch_delay(max(0.0, latency_s))
+            self._watch_delay(latency_s)
         if self.slow_start:  # the watch may have ended it
             self._grow_per_answer(inflight, now)
         earlier = now - latency_s < self._changed_at  # sent under the previous limit
         if self._round_start is not None or not earlier:
-            self._round_served += max(0.0, latency_s)  # the server's time, whatever limit the request went under
+            self._round_served += latency_s  # the server's time, whatever limit the request went under
         if earlier:
             return  # says nothing of this limit (else growth would be judged by it)
-        self._round_latency += max(0.0, latency_s)
+        self._round_latency += latency_s
         self._round_inflight += inflight
         self._round_count += 1
         if self._round_start is None:
@@ -547,7 +548,7 @@ class AdaptiveLimit:
         # judged by cohorts, a round of a few answers only holds growth beyond what chance moves their mean (two
         # sigma): against 2 slots with answers of 40 to 100 s, a round of two answers read as a queue most times.
         # (Rounds of more answers hold growth at the tolerance: beyond it an LLM server's queue grew)
-        few = self._by_cohorts and self._spread and count < DELAY_BLOCK
+        few = self._by_cohorts and self._spread and count < FEW_ANSWERS
         margin = 2.0 * math.sqrt(self._spread / count) if few else 0.0
         if mean > base * (self.tolerance + margin):
             if not self._by_cohorts:
