@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.servers.request_body import read_body
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -64,8 +66,9 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
     def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = read_body(self)
+        if raw is None:  # the client went away mid-body
+            return
         try:
             body: Any = json.loads(raw) if raw else None
         except ValueError:

@@ -42,6 +42,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from tests.servers.request_body import read_body
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PREFIX = "/dip/publicapi"
 
@@ -237,8 +239,9 @@ class DSSAPIServer:
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(h.path)
-        length = int(h.headers.get("Content-Length") or 0)
-        body = h.rfile.read(length) if length else b""
+        body = read_body(h)
+        if body is None:  # the client went away mid-body
+            return
         with self._lock:
             self.calls.append((h.command, parts.path))
         try:

@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
 from urllib.parse import urlsplit
 
+from tests.servers.request_body import read_body
+
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authorization", "proxy-connection", "te", "trailer",
                "transfer-encoding", "upgrade"}
 
@@ -79,8 +81,9 @@ class ForwardProxy:
                 if not target.scheme:  # a proxy is asked for absolute URLs only
                     self.send_error(400, "absolute URL expected")
                     return
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
+                body = read_body(self)
+                if body is None:  # the client went away mid-body: nothing to forward
+                    return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
                 upstream = http.client.HTTPConnection(target.hostname, target.port or 80, timeout=30)
                 try:

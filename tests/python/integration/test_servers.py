@@ -8,11 +8,13 @@ import email.utils
 import json
 import math
 import select
+import socket
 import struct
 import subprocess
 import sys
 import threading
 from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
@@ -143,6 +145,20 @@ def test_fault_server_rejects_bad_requests(fault_server: FaultServer) -> None:
     no_messages = requests.post(fault_server.url + "/chat/completions", json={"model": "m"}, timeout=10)
     assert no_messages.status_code == 400
 
+
+
+def test_fault_server_ignores_a_request_cut_off_mid_body(fault_server: FaultServer) -> None:
+    # A client killed while sending leaves a body shorter than its Content-Length: not a request received.
+    url = urlsplit(fault_server.url)
+    body = json.dumps(chat_body("cut off")).encode()
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(b"POST " + url.path.encode() + b"/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode()
+                     + b"\r\n\r\n" + body[:len(body) // 2])
+    assert fault_server.wait_idle(10)
+    assert fault_server.calls == 0 and fault_server.requests == []
+    assert post_chat(fault_server.url, "whole").status_code == 200
+    assert fault_server.calls == 1
 
 def test_fault_server_json_answers(fault_server: FaultServer) -> None:
     schema = {

@@ -15,6 +15,8 @@ import time
 from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.servers.request_body import read_body
+
 from . import answers
 from .faults import DEFAULT_ERRORS, DEFAULT_RANDOM_MODES, Fault, FaultLike, oai_error, resolve
 from .handler import Handler, HTTPServer
@@ -380,8 +382,9 @@ class FaultServer:
 
     def handle_request(self, h: Handler) -> None:
         """Read, record, choose and answer one request."""
-        length = int(h.headers.get("Content-Length") or 0)
-        raw = h.rfile.read(length) if length > 0 else b""
+        raw = read_body(h)
+        if raw is None:  # the client went away mid-body: no call is counted or recorded
+            return
         body: Any = None
         invalid_json = False
         if raw:
