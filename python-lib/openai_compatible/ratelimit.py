@@ -23,8 +23,10 @@ class RateLimiter:
     ``acquire`` blocks the calling thread until its request may go. Limits of 0 mean unlimited.
     ``share`` is the part of ``requests_per_minute`` this process uses. At the end of each window (at least
     ``window_s`` and 10 requests long) in which some requests met a 429 (:meth:`on_rate_limited`), it becomes
-    ``share x answered / sent x backoff`` (at most halved, never below ``min_share``); after a window without
-    429 that used its share, it grows by ``recovery_per_s`` per second (one second's worth at most per window).
+    ``share x answered / sent``, but not below the rate that got through (answered per second, within the
+    share), and times ``backoff`` in the first such window of a run of them only (at most halved, never below
+    ``min_share``); after a window without 429 that used its share, it grows by ``recovery_per_s`` per second
+    (one second's worth at most per window).
     ``jitter`` is the largest extra fraction added to a provider's wait hint.
     """
 
@@ -46,6 +48,7 @@ class RateLimiter:
         self._sent_in = threading.local()  # the window of the request this thread sent last
         self._sent = 0
         self._refused = 0
+        self._refusing = False  # the last window ended had 429s
         self._next_request = 0.0
         self._token_debt_until = 0.0
         self._cooldown_until = 0.0
@@ -94,11 +97,20 @@ class RateLimiter:
             return
         if self._refused:
             answered = max(0, self._sent - self._refused)
+            # The margin is taken once per run of windows with 429s: a provider's bucket emptied by an overload
+            # goes on refusing a few requests after the share has come under its rate, and a margin in each of
+            # those windows took three processes from 1.35 to 0.5 of the rate between two overloads.
+            margin = 1.0 if self._refusing else self.backoff
+            # Nor below the rate that got through: turns booked before the share fell go at the old spacing,
+            # so the refused part of this window, applied to the lowered share, would count the overload twice.
+            got_through = answered / elapsed * 60.0 / self.requests_per_minute
             # at most halved per window: a burst of 429s from a provider that was just emptied is no measure
-            self.share = max(self.min_share, self.share * max(0.5, answered / self._sent * self.backoff))
+            self.share = max(self.min_share, self.share * max(0.5, answered / self._sent * margin),
+                             min(self.share, got_through) * margin)
         elif self._sent >= elapsed * self.requests_per_minute * self.share / 60.0 / 2:
             # grows only when it was used: a share the process doesn't use proves nothing about the provider
             self.share = min(1.0, self.share + self.recovery_per_s * min(elapsed, 1.0))
+        self._refusing = bool(self._refused)
         self._window_start, self._sent, self._refused = now, 0, 0
         self._window += 1
 

@@ -331,6 +331,50 @@ def test_a_window_lasts_ten_request_intervals_and_the_share_follows_the_refused_
     assert rl.share == pytest.approx(0.8 * 0.95)
 
 
+
+def window_of_ten(rl: RateLimiter, clock: FakeClock, refused: int) -> float:
+    """Completes the window that the last ``acquire`` opened: 9 more requests at the share's spacing, the
+    last ``refused`` of the 10 refused, then the request that ends it (and opens the next). Returns the share."""
+    opened = clock.now
+    for index in range(9):
+        rl.acquire()
+        if index >= 9 - refused:
+            rl.on_rate_limited(None)
+    clock.now = max(clock.now, opened + 10 * 60.0 / (600 * rl.share) + 0.01)
+    rl.acquire()
+    return rl.share
+
+
+def test_the_margin_is_taken_in_the_first_window_of_a_run_of_windows_with_429s_only():
+    clock = FakeClock(start=0.0)
+    rl = RateLimiter(600, clock=clock, sleep=clock.sleep)
+    rl.acquire()
+    first = window_of_ten(rl, clock, refused=2)
+    assert first == pytest.approx(0.8 * 0.95)
+    # a window that goes on refusing follows what got through, without the margin again (it was 0.65)
+    assert window_of_ten(rl, clock, refused=1) == pytest.approx(first * 0.9)
+    grown = window_of_ten(rl, clock, refused=0)  # a window without 429 ends the run
+    assert grown == pytest.approx(first * 0.9 + 0.03)
+    assert window_of_ten(rl, clock, refused=1) == pytest.approx(grown * 0.9 * 0.95)  # a new run: the margin again
+
+
+def test_the_share_does_not_fall_below_the_rate_that_got_through():
+    # turns booked at the old share go at the old spacing after a cut: at a share of 0.5 (5 a second), 20
+    # requests go in 2 s and 4 are refused. 16 in 2 s got through, more than the share allows, so the share
+    # stays (taking the refused part off the share would give 0.4: the overload counted twice)
+    clock, rl = halved_share()
+    booked = RateLimiter(600, clock=clock, sleep=lambda seconds: None)  # books turns without waiting for them
+    booked.share = rl.share
+    booked._refusing = True  # as after the window that halved it
+    booked._window_start = clock.now
+    for index in range(20):
+        booked.acquire()
+        if index % 5 == 0:
+            booked.on_rate_limited(None)
+        clock.advance(0.1)
+    booked.acquire()  # ends the window
+    assert booked.share == pytest.approx(0.5)
+
 def halved_share() -> tuple[FakeClock, RateLimiter]:
     """A limiter of 600 per minute whose first window had half of its requests refused: its share is 0.5."""
     clock = FakeClock(start=0.0)
