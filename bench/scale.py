@@ -7,7 +7,7 @@
    state (from 1 s after the first request until 95% of the rows are served), the ramp-up cost (seconds of
    steady throughput the first second lacked), refusals % of HTTP calls (as the server counted them), the
    p50 time a request spent in the server (its queue included: what a queueing server's latency target is
-   about) and the p50 row latency (the client's: waiting for a concurrency slot and retries included), rows
+   about) and the p50 row latency (the client's: from its first request to its answer, retries included), rows
    lost (rows without an answer).
 2. Three recipe processes at once against a provider limited to ``RPM`` requests per minute, each preset
    saying ``RPM``: combined throughput / RPM, 429s % of calls, rows lost.

@@ -10,7 +10,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable, ContextManager, TypeVar, Union
+from typing import Callable, ContextManager, Optional, TypeVar, Union
 
 from .. import cancel
 from ..cancel import RunStoppedError
@@ -44,7 +44,8 @@ LOGGED_MESSAGE_CHARS = 300
 @dataclass
 class Call:
     """One API call as its caller sees it: where it goes (for messages), its estimated tokens, the HTTP
-    requests it sent (``attempts``: retries, adaptations and fallbacks included) and when it started.
+    requests it sent (``attempts``: retries, adaptations and fallbacks included), when it started and when its
+    first request went.
 
     Owned by one call, so concurrent calls on a shared client never count each other's requests.
     """
@@ -52,12 +53,26 @@ class Call:
     where: str
     tokens: int = 0
     attempts: int = 0
-    started: float = field(default_factory=time.perf_counter)
+    started: Optional[float] = None  # when the call began, on ``clock`` (now, unless given)
     base: str = ""  # the endpoint's base URL: with replicas, which servers may serve the call
+    sent: Optional[float] = None  # when the first request went, on ``clock``
+    clock: Callable[[], float] = field(default=time.perf_counter, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.started is None:
+            self.started = self.clock()
+
+    def went(self) -> None:
+        """Notes that a request is going now (the first one starts the latency)."""
+        if self.sent is None:
+            self.sent = self.clock()
 
     def elapsed_ms(self) -> float:
-        """Milliseconds since the call started."""
-        return (time.perf_counter() - self.started) * 1000.0
+        """Milliseconds from the first request sent to now (from the call's start if none went): the retries
+        and their waits count, the wait for a concurrency slot or a rate limit's turn before it does not. In
+        automatic concurrency, rows wait for slots in the client, and counted, that wait read as a slow server."""
+        since = self.sent if self.sent is not None else self.started
+        return (self.clock() - (since or 0.0)) * 1000.0
 
 
 class RetryLoop:
@@ -82,6 +97,7 @@ class RetryLoop:
                     self.limiter.acquire(call.tokens)
                     cancel.check()  # the slot and the rate's turn may have come after the run stopped
                     sending()
+                    call.went()
                     self.stats.add(http_calls=1)
                     call.attempts += 1
                     result = send()

@@ -24,8 +24,8 @@ USAGE_COLUMNS = [
     OutputColumn("reasoning_tokens", "bigint", "Output tokens a reasoning model spent thinking (part of "
                                                "completion_tokens; empty when the provider doesn't report them)"),
     OutputColumn("model", "string", "Model that answered, as reported by the provider"),
-    OutputColumn("latency_ms", "double", "Time to get the answer, retries included, in milliseconds "
-                                         "(0 when the answer came from the cache or a duplicate row)"),
+    OutputColumn("latency_ms", "double", "Time from the first request to the answer, retries included, in "
+                                         "milliseconds (0 when the answer came from the cache or a duplicate row)"),
     OutputColumn("cost", "double", "Estimated cost of the request, from the preset's prices per million tokens "
                                    "(empty when the model has no price or the provider reported no token counts)"),
 ]

@@ -174,8 +174,8 @@ def test_the_whole_output_schema_with_every_optional_column():
         ("reasoning_tokens", "bigint", "Output tokens a reasoning model spent thinking (part of completion_tokens; "
                                        "empty when the provider doesn't report them)"),
         ("model", "string", "Model that answered, as reported by the provider"),
-        ("latency_ms", "double", "Time to get the answer, retries included, in milliseconds (0 when the answer came "
-                                 "from the cache or a duplicate row)"),
+        ("latency_ms", "double", "Time from the first request to the answer, retries included, in milliseconds (0 "
+                                 "when the answer came from the cache or a duplicate row)"),
         ("cost", "double", "Estimated cost of the request, from the preset's prices per million tokens (empty when "
                            "the model has no price or the provider reported no token counts)"),
         ("raw_response", "string", "The provider's full JSON response"),

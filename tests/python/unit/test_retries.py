@@ -214,3 +214,31 @@ def test_settling_gives_back_the_tokens_estimated_but_not_used():
     loop.settle(first, Usage(prompt_tokens=50, completion_tokens=10, total_tokens=60))  # 540 tokens not used
     loop.run(failing(), Call("chat", tokens=600))
     assert clock.slept == [6.0]  # only the 60 tokens used are waited for
+
+
+def test_a_calls_latency_runs_from_its_first_request_with_its_retries_not_its_turn_before_it():
+    clock = Clock()
+    limiter = RateLimiter(60, clock=clock, sleep=clock.sleep, jitter=0.0)  # a request a second
+    loop = RetryLoop(RetryPolicy(max_retries=3), limiter, CallStats())
+
+    def answered_after(seconds, *errors):
+        queue = list(errors)
+
+        def send():
+            clock.now += seconds  # the server's time
+            if queue:
+                raise queue.pop(0)
+            return "ok"
+        return send
+
+    def latency_ms(send):
+        call = Call("chat", clock=clock)
+        loop.run(send, call)
+        return call.elapsed_ms()  # read at the answer, as the chat and embeddings calls do
+
+    assert latency_ms(answered_after(0.25)) == pytest.approx(250.0)
+    assert latency_ms(answered_after(0.25)) == pytest.approx(250.0)  # not the 0.75 s it waited for its turn
+    assert clock.slept == [0.75]
+    # a retry's wait and both answers count: 0.25 + 2 (the 429's hint, which is also past the next turn) + 0.25
+    assert latency_ms(answered_after(0.25, RateLimitError("slow down", retry_after=2.0))) == pytest.approx(2500.0)
+    assert Call("unsent", clock=clock).elapsed_ms() == 0.0
