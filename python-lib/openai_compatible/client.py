@@ -72,10 +72,7 @@ class Client:
     @classmethod
     def from_preset(cls, preset: Optional[Mapping[str, Any]], **overrides: Any) -> Client:
         """Validates ``preset`` and connects. ``overrides`` replace preset fields (e.g. ``max_retries=0``)."""
-        settings = ConnectionSettings.from_preset(preset)
-        if overrides:
-            settings = settings.with_overrides(**overrides)
-        return cls(settings)
+        return cls(ConnectionSettings.from_preset(preset, **overrides))
 
     def close(self) -> None:
         """Frees the connection pool."""

@@ -36,6 +36,7 @@ from .dss.mesh_client import MeshClient
 from .dss.presets import PresetAccessError, api_error_text, current_project_key, dss_api_client, notebook_preset
 from .engine import RowEngine
 from .errors import SettingsError
+from .numeric import whole_number
 from .settings import ConnectionSettings
 from .tasks.prompt import PromptSpec, PromptTask
 
@@ -150,25 +151,36 @@ class NotebookClient:
         are ``<prefix>_response``, ``<prefix>_error_message``, ``<prefix>_error_type``,
         ``<prefix>_finish_reason``, token counts, model and latency (plus one column per property for
         JSON-schema output). A failed row gets its error in the error columns; ``on_error="fail"``
-        raises at the first one instead. Rows keep their order and index.
+        raises at the first one instead. Rows keep their order and index. ``concurrency`` lowers the preset's
+        limit for this call (the fixed one, or the automatic one's upper bound); it never raises it.
         """
         import pandas as pd
 
         spec = PromptSpec.from_options(template, model, options)
         if not isinstance(df, pd.DataFrame):
             raise SettingsError(f"apply() takes a pandas DataFrame, not {type(df).__name__}.")
+        cap = None if concurrency is None else whole_number(concurrency, "apply(): parameter 'concurrency'", 1)
         columns = [str(c) for c in df.columns]
         task = PromptTask(spec, columns)
-        task.check(self.client)  # an unknown model fails here, before any row is sent
-        layout = ColumnLayout(prefix, columns, task.output_columns())
-        limit = self.settings.max_concurrency or self.settings.concurrency_upper_bound  # 0: automatic
-        workers = min(int(concurrency or limit), limit)
-        engine = RowEngine(task, self.client, concurrency=workers, on_error=on_error, total_rows=len(df))
-        records = df.rename(columns=str).to_dict("records")
-        chunks = (records[i:i + chunk_rows] for i in range(0, len(records), max(1, chunk_rows)))
-        outputs: list[dict] = []
-        for values in engine.run(chunks):
-            outputs.extend(layout.rename(v) for v in values)
+        client = self.client
+        if isinstance(client, Client):
+            settings = client.settings.capped(cap)
+            client = client if settings is client.settings else Client(settings)
+            workers = settings.concurrency_ceiling
+        else:  # through the LLM Mesh: a fixed limit
+            workers = min(cap or self.settings.max_concurrency, self.settings.max_concurrency)
+        try:
+            task.check(client)  # an unknown model fails here, before any row is sent
+            layout = ColumnLayout(prefix, columns, task.output_columns())
+            engine = RowEngine(task, client, concurrency=workers, on_error=on_error, total_rows=len(df))
+            records = df.rename(columns=str).to_dict("records")
+            chunks = (records[i:i + chunk_rows] for i in range(0, len(records), max(1, chunk_rows)))
+            outputs: list[dict] = []
+            for values in engine.run(chunks):
+                outputs.extend(layout.rename(v) for v in values)
+        finally:
+            if client is not self.client:
+                client.close()
         log.info("apply(): %s", engine.summary.describe())
         out = df.copy()
         for column in layout.schema():
@@ -232,9 +244,7 @@ def connect(preset: Union[str, Mapping[str, Any]], project_key: Optional[str] = 
         log.info("Cannot read the preset '%s'; going through the LLM Mesh instead.", preset)
         return connect_mesh(mesh_connection or str(preset).strip(), project_key, api_client=api_client,
                             refused=refused, **overrides)
-    settings = ConnectionSettings.from_preset(config)
-    if overrides:
-        settings = settings.with_overrides(**overrides)
+    settings = ConnectionSettings.from_preset(config, **overrides)
     return NotebookClient(settings, preset_name=name, found_in=where)
 
 

@@ -115,11 +115,14 @@ class ConnectionSettings:
     # --- construction ------------------------------------------------------------------------------
 
     @classmethod
-    def from_preset(cls, preset: Optional[Mapping[str, Any]]) -> ConnectionSettings:
-        """Validates a preset dict (as DSS resolves a PRESET parameter) into settings.
+    def from_preset(cls, preset: Optional[Mapping[str, Any]], **overrides: Any) -> ConnectionSettings:
+        """Validates a preset dict (as DSS resolves a PRESET parameter) into settings. ``overrides`` are preset
+        fields that replace the preset's (``max_retries=0``), validated as the preset's own.
 
         Raises :class:`SettingsError` naming the field and what to do.
         """
+        if overrides and isinstance(preset, Mapping):
+            preset = {**preset, **overrides}
         if not preset:
             raise SettingsError(
                 "No connection preset: choose an 'OpenAI-compatible connection' preset in the 'connection' "
@@ -235,8 +238,21 @@ class ConnectionSettings:
         return list(self.models)
 
     def with_overrides(self, **changes: Any) -> ConnectionSettings:
-        """A copy with some fields changed (e.g. a recipe's lower concurrency)."""
+        """A copy with some fields changed to values already valid (a user's go through :meth:`from_preset`)."""
         return dataclasses.replace(self, **changes)
+
+    def capped(self, concurrency: Optional[int]) -> ConnectionSettings:
+        """These settings with at most ``concurrency`` requests in flight (None: as they are): a job may only
+        lower the preset's limit, the fixed one or the automatic one's upper bound, never raise it."""
+        field = "max_concurrency" if self.max_concurrency else "concurrency_upper_bound"
+        if concurrency and concurrency < getattr(self, field):
+            return self.with_overrides(**{field: concurrency})
+        return self
+
+    @property
+    def concurrency_ceiling(self) -> int:
+        """The most requests in flight: the fixed limit, or the automatic one's upper bound."""
+        return self.max_concurrency or self.concurrency_upper_bound
 
 
 # --- helpers ----------------------------------------------------------------------------------------

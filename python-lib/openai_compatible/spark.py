@@ -35,6 +35,7 @@ from .columns import ColumnLayout, typed_column
 from .engine import ON_ERROR, RowEngine
 from .errors import SettingsError
 from .notebook import preset_config
+from .numeric import whole_number
 from .settings import ConnectionSettings
 from .store import AnswerStore
 from .tasks.prompt import PromptSpec, PromptTask
@@ -108,12 +109,11 @@ class PartitionRunner:
 
     def __call__(self, batches: Iterable[Any]) -> Iterator[Any]:
         _log_to_stderr()
-        settings = ConnectionSettings.from_preset(self.preset.value.open())
+        settings = ConnectionSettings.from_preset(self.preset.value.open()).capped(self.concurrency)
         task = PromptTask(self.spec, self.columns)
         layout = ColumnLayout(self.prefix, self.columns, task.output_columns())
         schema = layout.schema()
-        limit = settings.max_concurrency or settings.concurrency_upper_bound  # 0: automatic, up to the bound
-        workers = min(int(self.concurrency or limit), limit)
+        workers = settings.concurrency_ceiling
         store = self._store()
         client = Client(settings)
         inputs: deque = deque()
@@ -268,8 +268,9 @@ def apply(df: Any, preset: Union[str, Mapping[str, Any]], template: str, model: 
     JSON schema. A failed row gets its error in the error columns; ``on_error="fail"`` fails the Spark
     task (and so the job) at the first one instead.
 
-    ``concurrency`` is the number of requests in flight per Spark task (default and ceiling: the preset's
-    ``max_concurrency``): the provider sees up to tasks running at once x concurrency. ``cache_dir`` is a
+    ``concurrency`` is the most requests in flight per Spark task: it lowers the preset's limit (the fixed
+    one, or the automatic one's upper bound), never raises it. The provider sees up to tasks running at once
+    x that. ``cache_dir`` is a
     directory every executor can write (a shared mount on a cluster): answers are kept there, one store per
     partition, and a rerun over the same partitioning reuses them. ``chunk_rows`` is the rows per unit of
     work inside a task. ``ship_code`` adds this package to the executors' Python path
@@ -290,9 +291,8 @@ def apply(df: Any, preset: Union[str, Mapping[str, Any]], template: str, model: 
         raise SettingsError(f"spark.apply(): parameter 'on_error' is {on_error!r}: use one of {', '.join(ON_ERROR)}.")
     if cache_dir is not None and not (isinstance(cache_dir, str) and cache_dir.strip()):
         raise SettingsError("spark.apply(): parameter 'cache_dir' must be a directory path every executor can write.")
-    if concurrency is not None and int(concurrency) < 1:
-        raise SettingsError(f"spark.apply(): parameter 'concurrency' is {concurrency}: give 1 or more, or leave it "
-                            "unset for the preset's max_concurrency.")
+    if concurrency is not None:
+        concurrency = whole_number(concurrency, "spark.apply(): parameter 'concurrency'", 1)
     columns = [str(c) for c in df.columns]
     if not isinstance(preset, (str, Mapping)):
         raise SettingsError("spark.apply(): 'preset' takes a preset name (as shown in the plugin's settings) or a "

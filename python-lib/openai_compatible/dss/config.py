@@ -63,16 +63,12 @@ def client_for(config: Mapping[str, Any]) -> Client:
             client.close()
             raise SettingsError(f"Preset field '{field}': there is no file '{path}' on the machine running this job. "
                                 "Give a path that exists there (in a container image for containerized execution).")
-    overrides: dict[str, int] = {}
-    concurrency = optional_int(config, "max_concurrency", 1)
-    # the recipe may only lower the preset's limit: the fixed one, or the automatic one's upper bound
-    field = "max_concurrency" if s.max_concurrency else "concurrency_upper_bound"
-    if concurrency and concurrency < getattr(s, field):
-        overrides[field] = concurrency
+    # the recipe may only lower the preset's limits
+    lowered = s.capped(optional_int(config, "max_concurrency", 1))
     rpm = optional_int(config, "requests_per_minute", 1)
     if rpm and (not s.requests_per_minute or rpm < s.requests_per_minute):
-        overrides["requests_per_minute"] = rpm
-    if overrides:
+        lowered = lowered.with_overrides(requests_per_minute=rpm)
+    if lowered is not s:
         client.close()
-        client = Client(s.with_overrides(**overrides))
+        client = Client(lowered)
     return client

@@ -254,3 +254,24 @@ def test_reasoning_from_a_notebook(fault_server):
     assert [r.json["reasoning_effort"] for r in fault_server.requests] == ["low", "low", "high"]
     plain = client.apply(pd.DataFrame({"q": ["2+2?"]}), template="{{q}}", model="fault-chat")
     assert "llm_reasoning" not in plain.columns and plain.loc[0, "llm_response"] == "4"
+
+
+@pytest.mark.parametrize("preset_limit, described", [(0, "automatic, "), (8, "3")])
+def test_apply_concurrency_lowers_the_clients_limit_and_the_log_says_so(fault_server, caplog, preset_limit,
+                                                                        described):
+    import logging
+
+    preset = {"base_url": fault_server.url, "models": ["fault-chat"], "auth_scheme": "none",
+              "max_concurrency": preset_limit}
+    client = oc.connect(preset)
+    with caplog.at_level(logging.INFO, logger="openai_compatible"):
+        out = client.apply(pd.DataFrame({"text": [f"t{i}" for i in range(40)]}), template="{{text}}",
+                           model="fault-chat", concurrency=3)
+    assert out["llm_response"].tolist() == [f"echo: t{i}" for i in range(40)]
+    summary = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("apply():"))
+    # the limit in use, not the preset's: automatic within a bound of 3, or fixed at 3
+    assert (f"{described}3 now (peak 3, bound 3)" if preset_limit == 0 else "concurrency 3") in summary, summary
+    assert client.settings.max_concurrency == preset_limit  # the connection itself is unchanged
+    for bad in ("abc", 0, -1, 2.5):
+        with pytest.raises(SettingsError, match="parameter 'concurrency'"):
+            client.apply(pd.DataFrame({"text": ["a"]}), template="{{text}}", model="fault-chat", concurrency=bad)

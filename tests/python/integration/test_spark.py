@@ -166,6 +166,9 @@ def test_bad_input_fails_on_the_driver_before_any_request(spark, fault_server):
         oc_spark.apply(df.toPandas(), preset, "{{text}}", "fault-chat")
     with pytest.raises(SettingsError, match="base_url|URL|url"):
         oc_spark.apply(df, {"models": ["fault-chat"]}, "{{text}}", "fault-chat")
+    for bad in ("abc", 0, 2.5):
+        with pytest.raises(SettingsError, match="parameter 'concurrency' must be a whole number|at least 1"):
+            oc_spark.apply(df, preset, "{{text}}", "fault-chat", concurrency=bad)
     assert fault_server.calls == 0
 
 

@@ -886,3 +886,31 @@ def test_a_base_url_with_a_password_that_breaks_it_is_refused_by_name_without_th
     message = settings_error({"base_url": url, "models": ["m"]})
     assert message.startswith("Preset field 'base_url' is not a valid URL: ")
     assert "SECRET" not in message and "user" not in message
+
+
+@pytest.mark.parametrize(("overrides", "expect"), [
+    ({"max_concurrency": -1}, "'max_concurrency'"),
+    ({"max_concurrency": 100000}, "between 0 and 1024"),
+    ({"max_concurrency": "abc"}, "whole number"),
+    ({"max_concurency": 4}, "max_concurrency"),  # misspelt: the closest field is named
+    ({"read_timeout_s": "slow"}, "'read_timeout_s'"),
+])
+def test_keyword_overrides_are_validated_as_the_presets_own_fields(overrides, expect):
+    preset = {"base_url": "https://llm.example/v1", "models": ["m"], "api_key": "sk-x"}
+    for connect in (Client.from_preset, ConnectionSettings.from_preset):
+        with pytest.raises(SettingsError) as caught:
+            connect(preset, **overrides)
+        assert expect in str(caught.value)
+    assert ConnectionSettings.from_preset(preset, max_concurrency=4.0).max_concurrency == 4
+    assert ConnectionSettings.from_preset(preset, max_retries=None).max_retries == 5  # unset: the default
+
+
+def test_a_job_may_lower_the_presets_concurrency_never_raise_it():
+    preset = {"base_url": "https://llm.example/v1", "models": ["m"], "api_key": "sk-x"}
+    automatic = ConnectionSettings.from_preset(preset, max_concurrency=0, concurrency_upper_bound=64)
+    assert automatic.capped(8).concurrency_upper_bound == 8 and automatic.capped(8).max_concurrency == 0
+    assert automatic.capped(8).concurrency_ceiling == 8
+    assert automatic.capped(100) is automatic and automatic.capped(None) is automatic
+    fixed = ConnectionSettings.from_preset(preset, max_concurrency=4)
+    assert fixed.capped(2).max_concurrency == 2 and fixed.capped(16) is fixed
+    assert fixed.concurrency_ceiling == 4
