@@ -59,29 +59,38 @@ class RateLimiter:
         return bool(self.requests_per_minute or self.tokens_per_minute)
 
     def acquire(self, tokens: int = 0) -> None:
-        """Waits for this request's turn (and for any cooldown) and books its slot."""
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._cooldown_until)
-            if self.requests_per_minute:
-                self._adapt(now)
-                start = max(start, self._next_request)
-                self._next_request = start + 60.0 / (self.requests_per_minute * self.share)
-            if self.tokens_per_minute and tokens:
-                # a bucket holding one minute of tokens, refilled continuously (as providers count): a request
-                # goes once the bucket holds its tokens; one larger than the bucket waits for a full bucket
-                cost = tokens * 60.0 / self.tokens_per_minute
-                start = max(start, self._token_debt_until + min(cost, 60.0) - 60.0)
-                self._token_debt_until = max(self._token_debt_until, start) + cost
-            wait = start - now
+        """Waits for this request's turn (and for any cooldown) and books its slot. A 429's hold that began
+        while it waited for its turn holds it too: it books a turn after the hold (else the turns booked before
+        a 429, a second's worth with many workers, went out into the provider's refusal)."""
+        booked = False
+        while True:
+            with self._lock:
+                now = self._clock()
+                start = max(now, self._cooldown_until)
+                if self.requests_per_minute:
+                    self._adapt(now)
+                    start = max(start, self._next_request)
+                    self._next_request = start + 60.0 / (self.requests_per_minute * self.share)
+                if self.tokens_per_minute and tokens and not booked:
+                    # a bucket holding one minute of tokens, refilled continuously (as providers count): a request
+                    # goes once the bucket holds its tokens; one larger than the bucket waits for a full bucket
+                    cost = tokens * 60.0 / self.tokens_per_minute
+                    start = max(start, self._token_debt_until + min(cost, 60.0) - 60.0)
+                    self._token_debt_until = max(self._token_debt_until, start) + cost
+                booked = True
+                hold = self._cooldown_until
+                wait = start - now
+                if wait > 0:
+                    self.waited_s += wait
             if wait > 0:
-                self.waited_s += wait
-        if wait > 0:
-            self._sleep(wait)
-        if self.requests_per_minute:
-            with self._lock:  # counted when it goes, not when it booked its turn (maybe windows earlier)
-                self._sent += 1
-                self._sent_in.window = self._window
+                self._sleep(wait)
+            with self._lock:
+                if self._cooldown_until > hold and self._cooldown_until > self._clock():
+                    continue  # a hold began while it waited, and goes on
+                if self.requests_per_minute:  # counted when it goes, not when it booked its turn (maybe windows
+                    self._sent += 1           # earlier)
+                    self._sent_in.window = self._window
+                return
 
     def adjust_tokens(self, estimated: int, actual: int) -> None:
         """Corrects the token budget once the provider reported the real usage."""

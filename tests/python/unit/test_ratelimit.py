@@ -487,3 +487,31 @@ def test_chat_and_embeddings_calls_book_their_estimated_tokens_and_settle_with_t
     assert limiter.corrected == [(151, chat.usage.total_tokens), (31, embedded.usage.total_tokens),
                                  (31, stream.result.usage.total_tokens)]
     assert None not in (chat.usage.total_tokens, embedded.usage.total_tokens, stream.result.usage.total_tokens)
+
+
+def test_a_hold_that_begins_while_a_request_waits_for_its_turn_holds_it_too():
+    # another worker's request meets a 429 (wait 2 s) while this one sleeps until its turn: it goes after the
+    # hold, not at the turn it booked before (with many workers, a second's worth of turns went into the 429s)
+    clock = FakeClock(start=0.0)
+    holds = []
+
+    def sleep(seconds):
+        if not holds:  # half way through the first wait, the other worker's 429 comes back
+            clock.advance(0.5)
+            holds.append(rl.on_rate_limited(2.0))
+            seconds -= 0.5
+        clock.sleep(seconds)
+
+    rl = RateLimiter(60, clock=clock, sleep=sleep, jitter=0.0)
+    rl.acquire()  # goes at 0
+    rl.acquire()  # its turn was 1.0; the hold from 0.5 lasts until 2.5
+    assert holds == [2.0] and clock.now == pytest.approx(2.5)
+    rl.acquire()  # the next turn is spaced after it
+    assert clock.now == pytest.approx(3.5)
+    # a hold that ended before the turn came changes nothing
+    clock2 = FakeClock(start=0.0)
+    late = RateLimiter(60, clock=clock2, sleep=clock2.sleep, jitter=0.0)
+    late.acquire()
+    late.on_rate_limited(0.5)
+    late.acquire()
+    assert clock2.now == pytest.approx(1.0)
