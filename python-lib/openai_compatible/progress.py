@@ -11,6 +11,9 @@ log = logging.getLogger("openai_compatible")
 
 
 def _duration(seconds: float) -> str:
+    """``1h05m``, ``2m03s``, ``42s``; under 10 s with a tenth (``0.6s``), so a short run's time matches its rate."""
+    if seconds < 10:
+        return f"{max(0.0, seconds):.1f}s"
     seconds = int(seconds)
     if seconds >= 3600:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

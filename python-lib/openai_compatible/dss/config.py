@@ -2,6 +2,7 @@
 component's own lower limits."""
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Mapping, Optional
 
@@ -10,6 +11,8 @@ from ..errors import SettingsError
 from ..numeric import bounded_number, whole_number
 from ..preset_fields import SHARED_KEY_SET
 from .preset_sets import SET_LABELS, chosen_set, settings_dict
+
+log = logging.getLogger("openai_compatible")
 
 
 def preset_from_config(config: Mapping[str, Any]) -> dict:
@@ -64,7 +67,12 @@ def client_for(config: Mapping[str, Any]) -> Client:
             raise SettingsError(f"Preset field '{field}': there is no file '{path}' on the machine running this job. "
                                 "Give a path that exists there (in a container image for containerized execution).")
     # the recipe may only lower the preset's limits
-    lowered = s.capped(optional_int(config, "max_concurrency", 1))
+    asked = optional_int(config, "max_concurrency", 1)
+    if asked and asked > s.concurrency_ceiling:
+        which = "max_concurrency" if s.max_concurrency else "concurrency_upper_bound"
+        log.info("The component's max_concurrency (%d) is above the preset's %s (%d): the preset's is used.",
+                 asked, which, s.concurrency_ceiling)
+    lowered = s.capped(asked)
     rpm = optional_int(config, "requests_per_minute", 1)
     if rpm and (not s.requests_per_minute or rpm < s.requests_per_minute):
         lowered = lowered.with_overrides(requests_per_minute=rpm)

@@ -249,3 +249,8 @@ def test_a_closed_store_drops_late_answers_and_closes_once(tmp_path):
         assert set(reopened.get_many(["k1", "k2"])) == {"k1"} and len(reopened) == 1
     finally:
         reopened.close()
+
+
+def test_a_short_runs_time_has_a_tenth_and_matches_its_rate():
+    assert "10 rows in 0.6s (15.8 rows/s)" in RunSummary(rows=10, seconds=0.633).describe()
+    assert "300 rows in 12s (25.0 rows/s)" in RunSummary(rows=300, seconds=12.0).describe()

@@ -46,3 +46,25 @@ def test_clean_secret_never_shows_the_value():
     with pytest.raises(SettingsError) as info:
         clean_secret("sk-VALUE\x0bzz", "api_key")
     assert "'api_key'" in str(info.value) and "VALUE" not in str(info.value)
+
+
+@pytest.mark.parametrize(("preset_limits", "asked", "expect", "logged"), [
+    ({"max_concurrency": 4}, 50, (4, 256), True),
+    ({"max_concurrency": 4}, 2, (2, 256), False),
+    ({"max_concurrency": 0, "concurrency_upper_bound": 32}, 64, (0, 32), True),
+    ({"max_concurrency": 0, "concurrency_upper_bound": 32}, 8, (0, 8), False),
+])
+def test_a_components_concurrency_only_lowers_the_presets_and_says_when_it_cannot_raise_it(
+        caplog, preset_limits, asked, expect, logged):
+    import logging
+
+    from openai_compatible.dss.config import client_for
+
+    preset = {"base_url": "https://llm.example/v1", "models": ["m"], "api_key": "sk-x", **preset_limits}
+    with caplog.at_level(logging.INFO, logger="openai_compatible"):
+        with client_for({"connection": preset, "max_concurrency": asked}) as client:
+            assert (client.settings.max_concurrency, client.settings.concurrency_upper_bound) == expect
+    said = [r.getMessage() for r in caplog.records if "is above the preset's" in r.getMessage()]
+    assert bool(said) == logged
+    if logged:
+        assert f"max_concurrency ({asked})" in said[0]
