@@ -10,9 +10,10 @@ from typing import Callable, Optional
 log = logging.getLogger("openai_compatible")
 
 
-def _duration(seconds: float) -> str:
-    """``1h05m``, ``2m03s``, ``42s``; under 10 s with a tenth (``0.6s``), so a short run's time matches its rate."""
-    if seconds < 10:
+def _duration(seconds: float, tenths: bool = False) -> str:
+    """``1h05m``, ``2m03s``, ``42s``; with ``tenths``, under 10 s as ``0.6s`` (a short run's time beside its
+    rate: ``0s`` read as nothing done)."""
+    if tenths and seconds < 10:
         return f"{max(0.0, seconds):.1f}s"
     seconds = int(seconds)
     if seconds >= 3600:
@@ -63,7 +64,7 @@ class RunSummary:
     def describe(self) -> str:
         errors = ", ".join(f"{kind}: {count}" for kind, count in self.errors.most_common()) or "none"
         rate = self.rows / self.seconds if self.seconds > 0 else 0.0
-        return (f"{self.rows} rows in {_duration(self.seconds)} ({_rate(rate)}): {self.answered} answered "
+        return (f"{self.rows} rows in {_duration(self.seconds, tenths=True)} ({_rate(rate)}): {self.answered} answered "
                 f"({self.from_cache} from the cache, {self.deduplicated} duplicates), {self.failed} errors "
                 f"({errors}); {self.requests_sent} requests, {self.http_calls} HTTP calls, {self.retries} retries, "
                 f"{self.rate_limited} rate-limited (429); tokens: {self.prompt_tokens} in, "
