@@ -194,8 +194,8 @@ def table(results: dict[str, Any]) -> str:
              f"runs of about {results.get('run_seconds', 4.0):g} s at ideal",
              "   steady: from 1 s after the first request to 95% of the rows; ramp: seconds of steady throughput the "
              "first second lacked;",
-             "   srv p50: time in the server, its queue included; row p50: the client's, slot wait and retries "
-             "included",
+             "   srv p50: time in the server, its queue included; row p50: the client's, from a row's first request "
+             "to its answer",
              f"{'server':<7} {'conc.':<6} {'rows/s':>7} {'/ideal':>7} {'steady':>7} {'ramp s':>7} {'refused':>8} "
              f"{'srv p50':>8} {'row p50':>8} {'lost':>5}  limit at the end (peak)"]
     for run in results["capacity"]:
