@@ -263,10 +263,10 @@ def apply(df: Any, preset: Union[str, Mapping[str, Any]], template: str, model: 
     ``output_format``, ``json_schema``, ``raw_response``).
 
     The added columns are ``<prefix>_response``, ``<prefix>_error_message``, ``<prefix>_error_type``,
-    ``<prefix>_finish_reason``, ``<prefix>_prompt_tokens``/``completion_tokens`` (bigint),
-    ``<prefix>_model`` and ``<prefix>_latency_ms`` (double), plus one typed column per property of a
-    JSON schema. A failed row gets its error in the error columns; ``on_error="fail"`` fails the Spark
-    task (and so the job) at the first one instead.
+    ``<prefix>_finish_reason``, ``<prefix>_prompt_tokens``/``completion_tokens``/``reasoning_tokens``
+    (bigint), ``<prefix>_model``, ``<prefix>_latency_ms`` and ``<prefix>_cost`` (double), plus one typed
+    column per property of a JSON schema. A failed row gets its error in the error columns;
+    ``on_error="fail"`` fails the Spark task (and so the job) at the first one instead.
 
     ``concurrency`` is the most requests in flight per Spark task: it lowers the preset's limit (the fixed
     one, or the automatic one's upper bound), never raises it. The provider sees up to tasks running at once
