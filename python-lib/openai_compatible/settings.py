@@ -244,15 +244,20 @@ class ConnectionSettings:
     def capped(self, concurrency: Optional[int]) -> ConnectionSettings:
         """These settings with at most ``concurrency`` requests in flight (None: as they are): a job may only
         lower the preset's limit, the fixed one or the automatic one's upper bound, never raise it."""
-        field = "max_concurrency" if self.max_concurrency else "concurrency_upper_bound"
-        if concurrency and concurrency < getattr(self, field):
-            return self.with_overrides(**{field: concurrency})
+        if concurrency and concurrency < self.concurrency_ceiling:
+            return self.with_overrides(**{self.concurrency_field: concurrency})
         return self
 
     @property
+    def concurrency_field(self) -> str:
+        """The preset field that bounds the requests in flight: ``max_concurrency`` when it is fixed, else the
+        automatic limit's ``concurrency_upper_bound``."""
+        return "max_concurrency" if self.max_concurrency else "concurrency_upper_bound"
+
+    @property
     def concurrency_ceiling(self) -> int:
-        """The most requests in flight: the fixed limit, or the automatic one's upper bound."""
-        return self.max_concurrency or self.concurrency_upper_bound
+        """The most requests in flight: the value of :attr:`concurrency_field`."""
+        return getattr(self, self.concurrency_field)
 
 
 # --- helpers ----------------------------------------------------------------------------------------

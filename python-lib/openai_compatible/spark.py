@@ -270,10 +270,9 @@ def apply(df: Any, preset: Union[str, Mapping[str, Any]], template: str, model: 
 
     ``concurrency`` is the most requests in flight per Spark task: it lowers the preset's limit (the fixed
     one, or the automatic one's upper bound), never raises it. The provider sees up to tasks running at once
-    x that. ``cache_dir`` is a
-    directory every executor can write (a shared mount on a cluster): answers are kept there, one store per
-    partition, and a rerun over the same partitioning reuses them. ``chunk_rows`` is the rows per unit of
-    work inside a task. ``ship_code`` adds this package to the executors' Python path
+    x that. ``cache_dir`` is a directory every executor can write (a shared mount on a cluster): answers are
+    kept there, one store per partition, and a rerun over the same partitioning reuses them. ``chunk_rows``
+    is the rows per unit of work inside a task. ``ship_code`` adds this package to the executors' Python path
     (:func:`ship_library`); turn it off where the executors already have the plugin's ``python-lib``.
 
     Raises :class:`~openai_compatible.errors.SettingsError` (unknown column, option or parameter, bad JSON

@@ -88,7 +88,7 @@ class ForwardProxy:
                 upstream = http.client.HTTPConnection(target.hostname, target.port or 80, timeout=30)
                 try:
                     upstream.request(self.command, target.path + (f"?{target.query}" if target.query else ""),
-                                     body=body, headers=headers)
+                                     body=body or None, headers=headers)
                     answer = upstream.getresponse()
                     data = answer.read()
                 finally:

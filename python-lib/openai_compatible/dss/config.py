@@ -69,9 +69,8 @@ def client_for(config: Mapping[str, Any]) -> Client:
     # the recipe may only lower the preset's limits
     asked = optional_int(config, "max_concurrency", 1)
     if asked and asked > s.concurrency_ceiling:
-        which = "max_concurrency" if s.max_concurrency else "concurrency_upper_bound"
         log.info("The component's max_concurrency (%d) is above the preset's %s (%d): the preset's is used.",
-                 asked, which, s.concurrency_ceiling)
+                 asked, s.concurrency_field, s.concurrency_ceiling)
     lowered = s.capped(asked)
     rpm = optional_int(config, "requests_per_minute", 1)
     if rpm and (not s.requests_per_minute or rpm < s.requests_per_minute):

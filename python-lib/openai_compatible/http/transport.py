@@ -168,7 +168,7 @@ class Transport:
 
     def __init__(self, settings: ConnectionSettings) -> None:
         self.options = transport_options(settings)
-        in_flight = settings.max_concurrency or settings.concurrency_upper_bound  # 0: automatic, up to the bound
+        in_flight = settings.concurrency_ceiling
         hosts = 4 + len(settings.replica_roots())  # a pool per replica, so that none evicts another's connections
         # what every pool of this connection gets: its size, no retry of urllib3's own, the TLS options
         self.pool_options: dict[str, Any] = dict(num_pools=hosts, maxsize=max(10, in_flight * 2), block=False,
