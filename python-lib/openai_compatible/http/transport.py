@@ -45,6 +45,7 @@ from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from ..settings import ConnectionSettings
 from ..version import __version__
+from .connection import POOL_CLASSES
 
 USER_AGENT = f"dss-plugin-openai-compatible/{__version__}"
 MAX_REDIRECTS = 30  # as requests
@@ -174,6 +175,7 @@ class Transport:
         self.pool_options: dict[str, Any] = dict(num_pools=hosts, maxsize=max(10, in_flight * 2), block=False,
                                                   retries=False, **tls_pool_options(self.options))
         self._direct = urllib3.PoolManager(**self.pool_options)
+        self._direct.pool_classes_by_scheme = POOL_CLASSES  # a request's head and body in one write
         self._proxied: dict[str, urllib3.PoolManager] = {}
         self._routes: dict[str, _Route] = {}
         self._timeouts: dict[tuple[float, float], urllib3.Timeout] = {}
@@ -328,6 +330,7 @@ class Transport:
                 if username:
                     proxy_headers = urllib3.util.make_headers(proxy_basic_auth=f"{username}:{password}")
                 manager = urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **self.pool_options)
+                manager.pool_classes_by_scheme = POOL_CLASSES
             self._proxied[proxy] = manager
             return manager
 
