@@ -635,6 +635,7 @@ class ConcurrencyLimiter:
         self._cond = threading.Condition(self._lock)  # first attempts waiting for a slot
         self._retry_cond = threading.Condition(self._lock)  # retries waiting for a slot: served first
         self._retries_waiting = 0
+        self._waiting = 0  # first attempts waiting for a slot
         self._inflight = 0  # slots held
         self._sending = 0  # slots whose request is on the wire (not waiting for the rate limiter)
         self.peak_limit = self.limit
@@ -668,8 +669,15 @@ class ConcurrencyLimiter:
                     free = self._retry_cond.wait_for(lambda: self._inflight < self.limit, timeout)
                 finally:
                     self._retries_waiting -= 1
+            elif self._inflight < self.limit and not self._retries_waiting:
+                free = True  # the usual case, without a wait
             else:
-                free = self._cond.wait_for(lambda: self._inflight < self.limit and not self._retries_waiting, timeout)
+                self._waiting += 1
+                try:
+                    free = self._cond.wait_for(lambda: self._inflight < self.limit and not self._retries_waiting,
+                                               timeout)
+                finally:
+                    self._waiting -= 1
             if free:
                 self._inflight += 1
                 self._sending += sending
@@ -685,7 +693,7 @@ class ConcurrencyLimiter:
     def _wake(self) -> None:
         """Wakes as many waiters as there are free slots, retries first (the lock is held)."""
         free = self.limit - self._inflight
-        if free > 0:
+        if free > 0 and (self._retries_waiting or self._waiting):
             (self._retry_cond if self._retries_waiting else self._cond).notify(free)
 
     def begin(self) -> float:

@@ -1,7 +1,8 @@
 """A call's arguments checked before anything is sent, with errors that say what to pass instead."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
 
 from ..errors import InvalidArgumentError
 
@@ -11,6 +12,8 @@ _EXAMPLE = "[{'role': 'user', 'content': 'Hello'}]"
 def checked_messages(messages: Any, call: str) -> list:
     """``messages`` as a list of chat messages (mappings with a ``role``); raises :class:`InvalidArgumentError`
     (a ``TypeError``) for a bare string or anything that is not a list of messages."""
+    if type(messages) is list and all(type(message) is dict and message.get("role") for message in messages):
+        return list(messages)  # the usual case, at no more cost than a copy (the checks below are the slow ones)
     if isinstance(messages, str):
         raise InvalidArgumentError(f"{call}() takes a list of messages, not a string: pass {_EXAMPLE} (for a single "
                                    "prompt, put it in one user message).")

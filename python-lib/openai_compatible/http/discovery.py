@@ -42,6 +42,7 @@ class ModelDiscovery:
         self.loop = loop
         self._found: Optional[list[dict]] = None
         self._lock = threading.Lock()
+        self._listed: dict[str, Endpoint] = {}  # the endpoints of the preset's own models, found once each
 
     def discover(self, refresh: bool = False) -> list[dict]:
         """The provider's ``GET /models`` list (OpenAI style), cached unless ``refresh``; raises
@@ -74,6 +75,9 @@ class ModelDiscovery:
 
     def endpoint_for(self, model: str) -> Endpoint:
         """Where ``model`` is served; raises :class:`UnknownModelError` for a model the preset doesn't offer."""
+        endpoint = self._listed.get(model) if type(model) is str else None
+        if endpoint is not None:
+            return endpoint
         s = self.settings
         if s.style == "openai" and model not in s.models and s.discover_models:
             try:
@@ -81,8 +85,9 @@ class ModelDiscovery:
             except OpenAICompatibleError as exc:
                 raise SettingsError(f"Model '{model}' is not in the preset's list and model discovery failed: "
                                     f"{exc}") from None
-            return s.endpoint_for(model, found)
-        return s.endpoint_for(model)
+            return s.endpoint_for(model, found)  # not kept: a refreshed discovery may no longer offer it
+        endpoint = self._listed[model] = s.endpoint_for(model)
+        return endpoint
 
 
 def offered_models(listed: Iterable[str], discovered: Iterable[str]) -> list[str]:

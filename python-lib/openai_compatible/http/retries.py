@@ -10,7 +10,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable, ContextManager, Optional, TypeVar, Union
+from typing import Any, Callable, ContextManager, Optional, TypeVar, Union
 
 from .. import cancel
 from ..cancel import RunStoppedError
@@ -86,8 +86,8 @@ class RetryLoop:
         self.concurrency = concurrency or ConcurrencyLimiter(0)
         self.provider_answered = False  # set at the first HTTP answer of any status: the service is up
 
-    def run(self, send: Callable[[], T], call: Call) -> T:
-        """Returns ``send()``'s value, retrying transient errors; raises the last error otherwise."""
+    def run(self, send: Callable[..., T], call: Call, *args: Any) -> T:
+        """Returns ``send(*args)``'s value, retrying transient errors; raises the last error otherwise."""
         attempt = 0
         while True:
             try:
@@ -100,7 +100,7 @@ class RetryLoop:
                     call.went()
                     self.stats.add(http_calls=1)
                     call.attempts += 1
-                    result = send()
+                    result = send(*args)
             except RunStoppedError:
                 raise
             except OpenAICompatibleError as exc:
@@ -166,7 +166,7 @@ class RetryLoop:
         for _ in range(MAX_ADAPTATIONS):
             body = build()
             try:
-                return self.run(lambda body=body: send(body), call)
+                return self.run(send, call, body)
             except BadRequestError as exc:
                 if isinstance(exc, (ContextLengthError, ContentFilterError)) or not compat.adapt(exc, body):
                     raise

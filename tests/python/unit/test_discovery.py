@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from openai_compatible import Client, OpenAICompatibleError, SettingsError
+from openai_compatible import Client, OpenAICompatibleError, SettingsError, UnknownModelError
 from openai_compatible.http.discovery import model_entries
 
 from tests.servers.fault_server import Fault
@@ -44,3 +44,17 @@ def test_a_models_list_sent_as_a_bare_json_array_is_read(fault_server):
     fault_server.add_rule(Fault.error(200, [{"id": "alpha"}, {"id": "beta"}]), when=lambda req: req.route == "models")
     with Client.from_preset({"base_url": fault_server.url, "discover_models": True, "max_retries": 0}) as client:
         assert [m["id"] for m in client.discover_models()] == ["alpha", "beta"]
+
+
+def test_a_model_the_refreshed_list_no_longer_offers_is_unknown_while_a_listed_one_stays(fault_server):
+    fault_server.add_rule(Fault.error(200, {"data": [{"id": "alpha"}]}), when=lambda req: req.route == "models",
+                          times=1)
+    fault_server.add_rule(Fault.error(200, {"data": [{"id": "beta"}]}), when=lambda req: req.route == "models")
+    preset = {"base_url": fault_server.url, "models": ["listed"], "discover_models": True, "max_retries": 0}
+    with Client.from_preset(preset) as client:
+        assert client.endpoint_for("alpha").name == "alpha"
+        assert client.endpoint_for("listed") is client.endpoint_for("listed")  # found once, kept
+        client.discover_models(refresh=True)
+        with pytest.raises(UnknownModelError, match="alpha"):
+            client.endpoint_for("alpha")
+        assert client.endpoint_for("listed").name == "listed"
