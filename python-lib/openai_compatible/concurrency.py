@@ -45,8 +45,7 @@ import math
 import threading
 import time
 from collections import deque
-from contextlib import contextmanager
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 from .cancel import RunStoppedError
 from .errors import APITimeoutError, OpenAICompatibleError, QuotaExceededError, RateLimitError, ServerError
@@ -730,39 +729,12 @@ class ConcurrencyLimiter:
             self._wake()
         return ours
 
-    @contextmanager
-    def attempt(self, *, retry: bool = False) -> Iterator[Callable[[], None]]:
-        """Holds a slot around one HTTP attempt and reports how it went. Yields ``sending``: call it once the
-        request goes (after the rate limiter's wait), so that wait counts neither as latency nor as load.
-        ``retry``: see :meth:`acquire`. A refusal our own load caused gets ``retry_soon_s``, the round trip
-        after which the lowered limit has made room for it (the retry loop waits that, not its backoff)."""
-        started = [self.acquire(sending=False, retry=retry)]
-        sent = [False]
-
-        def sending() -> None:
-            if not sent[0]:
-                sent[0] = True
-                started[0] = self.begin()
-
-        try:
-            yield sending
-        except RunStoppedError:
-            if sent[0]:
-                self.release(started[0], OTHER)
-            else:
-                self._give_back()  # never sent: nothing for the controller to read
-            raise
-        except OpenAICompatibleError as exc:
-            sending()
-            if self.release(started[0], outcome_of(exc), exc.retry_after) and self.controller is not None:
-                exc.retry_soon_s = self.controller.round_trip
-            raise
-        except BaseException:
-            sending()
-            self.release(started[0], OTHER)
-            raise
-        sending()
-        self.release(started[0], OK)
+    def attempt(self, *, retry: bool = False) -> _Attempt:
+        """Holds a slot around one HTTP attempt and reports how it went (a context manager). It gives ``sending``:
+        call it once the request goes (after the rate limiter's wait), so that wait counts neither as latency nor
+        as load. ``retry``: see :meth:`acquire`. A refusal our own load caused gets ``retry_soon_s``, the round
+        trip after which the lowered limit has made room for it (the retry loop waits that, not its backoff)."""
+        return _Attempt(self, retry)
 
     def _give_back(self) -> None:
         """Frees a slot whose request was never sent (taken with ``sending=False``)."""
@@ -775,3 +747,44 @@ class ConcurrencyLimiter:
         if not self.controller:
             return str(self.fixed)
         return f"automatic, {self.limit} now (peak {self.peak_limit}, bound {self.upper})"
+
+
+class _Attempt:
+    """One HTTP attempt's slot (:meth:`ConcurrencyLimiter.attempt`): a class rather than a generator, as it is
+    entered once per request."""
+
+    __slots__ = ("limiter", "retry", "started", "sent")
+
+    def __init__(self, limiter: ConcurrencyLimiter, retry: bool) -> None:
+        self.limiter = limiter
+        self.retry = retry
+        self.started = 0.0
+        self.sent = False
+
+    def __enter__(self) -> Callable[[], None]:
+        self.started = self.limiter.acquire(sending=False, retry=self.retry)
+        return self.sending
+
+    def sending(self) -> None:
+        if not self.sent:
+            self.sent = True
+            self.started = self.limiter.begin()
+
+    def __exit__(self, kind: Optional[type], exc: Optional[BaseException], traceback: object) -> bool:
+        limiter = self.limiter
+        if exc is None:
+            self.sending()
+            limiter.release(self.started, OK)
+        elif isinstance(exc, RunStoppedError):
+            if self.sent:
+                limiter.release(self.started, OTHER)
+            else:
+                limiter._give_back()  # never sent: nothing for the controller to read
+        elif isinstance(exc, OpenAICompatibleError):
+            self.sending()
+            if limiter.release(self.started, outcome_of(exc), exc.retry_after) and limiter.controller is not None:
+                exc.retry_soon_s = limiter.controller.round_trip
+        else:
+            self.sending()
+            limiter.release(self.started, OTHER)
+        return False

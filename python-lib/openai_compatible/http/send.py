@@ -116,15 +116,18 @@ class Sender:
         declared = response.headers.get("Content-Length", "")
         whole = declared.isdigit() and int(declared) <= limit and not response.headers.get("Content-Encoding")
         try:
-            for chunk in response.iter_content(chunk_size=None if whole else 65536):
-                size += len(chunk)
-                if size > limit:
-                    response.close()
-                    error = InvalidResponseError(f"{where}: the answer is larger than {limit // (1024 * 1024)} "
-                                                 "MB; refusing to read it.")
-                    error.retryable = False  # the same request would bring the same oversized answer
-                    raise error
-                chunks.append(chunk)
+            if whole:
+                chunks.append(response.read())
+            else:
+                for chunk in response.iter_content(chunk_size=65536):
+                    size += len(chunk)
+                    if size > limit:
+                        response.close()
+                        error = InvalidResponseError(f"{where}: the answer is larger than {limit // (1024 * 1024)} "
+                                                     "MB; refusing to read it.")
+                        error.retryable = False  # the same request would bring the same oversized answer
+                        raise error
+                    chunks.append(chunk)
         except requests.exceptions.RequestException as exc:
             if is_timeout(exc):
                 raise APITimeoutError(self.redact(

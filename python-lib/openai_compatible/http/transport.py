@@ -128,15 +128,18 @@ class Response:
         """The body, decoded (gzip, deflate...), in pieces of ``chunk_size`` bytes or, with None, as they arrive."""
         try:
             yield from self.raw.stream(chunk_size, decode_content=True)
-        except ProtocolError as exc:
-            raise rex.ChunkedEncodingError(exc) from exc
-        except DecodeError as exc:
-            raise rex.ContentDecodingError(exc) from exc
-        except ReadTimeoutError as exc:
-            raise rex.ConnectionError(exc) from exc  # as requests: is_timeout() looks inside
-        except Urllib3SSLError as exc:
-            raise rex.SSLError(exc) from exc
+        except _READ_ERRORS as exc:
+            raise _read_error(exc) from exc
         self._consumed = True
+
+    def read(self) -> bytes:
+        """The whole body, decoded, in one read (for a body of known and bounded size: see ``Sender.read_text``)."""
+        try:
+            data = self.raw.read(decode_content=True)
+        except _READ_ERRORS as exc:
+            raise _read_error(exc) from exc
+        self._consumed = True
+        return data
 
     def close(self) -> None:
         """Frees the connection: back to the pool once the body was read, closed otherwise."""
@@ -146,6 +149,20 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response [{self.status_code}]>"
+
+
+_READ_ERRORS = (ProtocolError, DecodeError, ReadTimeoutError, Urllib3SSLError)
+
+
+def _read_error(exc: Exception) -> rex.RequestException:
+    """The ``requests`` exception of a failure while reading a body, as ``requests`` raises it."""
+    if isinstance(exc, ProtocolError):
+        return rex.ChunkedEncodingError(exc)
+    if isinstance(exc, DecodeError):
+        return rex.ContentDecodingError(exc)
+    if isinstance(exc, ReadTimeoutError):
+        return rex.ConnectionError(exc)  # as requests: is_timeout() looks inside
+    return rex.SSLError(exc)
 
 
 class _Route:
