@@ -1,4 +1,5 @@
-"""Client CPU per call: ``Client.chat`` beside a bare ``urllib3`` pool and a bare ``requests`` session.
+"""Client CPU per call: ``Client.chat`` beside a bare ``urllib3`` pool (with and without timeouts) and a bare
+``requests`` session.
 
     from per_call import measure
     figures = measure(calls=4000, threads=16, latency_ms=5, repeats=3)
@@ -15,7 +16,10 @@ The three clients are measured in turn, ``repeats`` times over (interleaved, so 
 work on the machine does not fall on one client only); the figure is the median of the repeats.
 
 The bare clients do the work any caller must do and nothing more: encode the JSON body, send it with a
-``Content-Type`` and a key header, read and decode the JSON answer, take the first choice's text.
+``Content-Type`` and a key header, read and decode the JSON answer, take the first choice's text. The bare
+``urllib3`` pool waits forever (its sockets block); ``urllib3-timeouts`` is the same pool with the client's
+default connect and read timeouts, which cost CPU of their own: Python waits for a socket with a timeout in
+``poll()`` before each send and receive, two more system calls per call.
 """
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ from typing import Any, Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-CLIENTS = ("chat", "urllib3", "requests")
+CLIENTS = ("chat", "urllib3", "urllib3-timeouts", "requests")
 MODEL = "fault-chat"
 KEY = "sk-bench-per-call-0001"
 
@@ -94,10 +98,16 @@ def _chat_sender(url: str, threads: int) -> tuple[Callable[[str], str], Callable
     return send, client.close
 
 
-def _urllib3_sender(url: str, threads: int) -> tuple[Callable[[str], str], Callable[[], None]]:
+def _urllib3_sender(url: str, threads: int, timeouts: bool = False) -> tuple[Callable[[str], str], Callable[[], None]]:
     import urllib3
 
-    pool = urllib3.PoolManager(maxsize=threads, retries=False)
+    options = {}
+    if timeouts:  # the client's defaults
+        from openai_compatible import ConnectionSettings
+
+        defaults = ConnectionSettings()
+        options["timeout"] = urllib3.Timeout(connect=defaults.connect_timeout_s, read=defaults.read_timeout_s)
+    pool = urllib3.PoolManager(maxsize=threads, retries=False, **options)
     target = url.rstrip("/") + "/chat/completions"
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"}
 
@@ -127,7 +137,8 @@ def _requests_sender(url: str, threads: int) -> tuple[Callable[[str], str], Call
 
 
 def _child(cfg: dict[str, Any]) -> dict[str, Any]:
-    makers = {"chat": _chat_sender, "urllib3": _urllib3_sender, "requests": _requests_sender}
+    makers = {"chat": _chat_sender, "urllib3": _urllib3_sender, "requests": _requests_sender,
+              "urllib3-timeouts": lambda url, threads: _urllib3_sender(url, threads, timeouts=True)}
     calls, threads = int(cfg["calls"]), int(cfg["threads"])
     send, close = makers[cfg["client"]](cfg["url"], threads)
     profiles = None

@@ -72,6 +72,10 @@ def table(results: dict[str, Any]) -> str:
                       f"{_fmt(floor, 3)} / {_fmt(figures.get('requests', {}).get('cpu_ms_per_call'), 3)} ms", "-",
                       f"Client.chat = {chat / floor:.2f} x urllib3" if chat and floor else "",
                       _met(t.get("cpu_per_call_over_urllib3", {}).get("met"))))
+        timed = figures.get("urllib3-timeouts", {}).get("cpu_ms_per_call")
+        if timed:
+            lines.append(("   urllib3 pool with the client's timeouts (a poll() per send and receive)",
+                          f"{_fmt(timed, 3)} ms", "-", f"Client.chat = {chat / timed:.2f} x it" if chat else "", ""))
     widths = [max(len(row[i]) for row in lines) for i in range(5)]
     out = []
     for number, row in enumerate(lines):
@@ -158,9 +162,10 @@ def plot(results: dict[str, Any], path: str) -> None:
     if per_call:
         names = list(per_call["clients"])
         values = [per_call["clients"][name]["cpu_ms_per_call"] for name in names]
-        labels = {"chat": "Client.chat", "urllib3": "bare urllib3", "requests": "bare requests"}
+        labels = {"chat": "Client.chat", "urllib3": "bare urllib3", "urllib3-timeouts": "urllib3\n+ timeouts",
+                  "requests": "bare requests"}
         ax.bar([labels.get(n, n) for n in names], values, width=0.5,
-               color=["tab:blue", "tab:gray", "tab:orange"][:len(names)])
+               color=[{"chat": "tab:blue", "requests": "tab:orange"}.get(n, "tab:gray") for n in names])
         target = per_call.get("target_ms")
         if target:
             ax.axhline(target, color="black", linestyle="dashed", label=f"target: {target:g} ms")

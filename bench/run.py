@@ -225,11 +225,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         if peer_runs else None,
     }
 
-    # 6. client CPU per call: Client.chat beside a bare urllib3 pool and a bare requests session, same server
+    # 6. client CPU per call: Client.chat beside a bare urllib3 pool (without and with timeouts) and a bare requests
+    # session, same server
     from per_call import measure as per_call_measure  # bench/ is on sys.path
 
     log(f"6. client CPU per call: {PER_CALL['calls']} calls, {PER_CALL['threads']} threads, "
-        f"{PER_CALL['latency_ms']:g} ms server, Client.chat / urllib3 / requests, median of {PER_CALL['repeats']}")
+        f"{PER_CALL['latency_ms']:g} ms server, Client.chat / urllib3 (without, with timeouts) / requests, median of "
+        f"{PER_CALL['repeats']}")
     per_call = per_call_measure(**PER_CALL)
     per_call["target_ms"] = CPU_PER_CALL_TARGET_MS
     measures["per_call"] = per_call
