@@ -112,9 +112,12 @@ class Sender:
         limit = limit or MAX_RESPONSE_BYTES
         chunks, size = [], 0
         # a body that says its size, within the limit and not compressed, is read in one go (the piecewise
-        # read costs more CPU than the rest of reading an answer)
-        declared = response.headers.get("Content-Length", "")
-        whole = declared.isdigit() and int(declared) <= limit and not response.headers.get("Content-Encoding")
+        # read costs more CPU than the rest of reading an answer); not one also sent chunked, whose chunks and
+        # not its Content-Length say how long it is (RFC 9112, section 6.3): it is counted as it arrives
+        headers = response.headers
+        declared = headers.get("Content-Length", "")
+        whole = (declared.isdigit() and int(declared) <= limit and not headers.get("Content-Encoding")
+                 and not headers.get("Transfer-Encoding"))
         try:
             if whole:
                 chunks.append(response.read())
