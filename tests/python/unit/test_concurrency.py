@@ -584,3 +584,63 @@ def test_attempt_marks_a_refusal_of_our_own_load_for_a_retry_a_round_trip_later(
         with limiter.attempt():  # alone in flight: someone else's load, the retry waits the policy's backoff
             raise RateLimitError("slow down", status=429)
     assert getattr(theirs.value, "retry_soon_s", None) is None
+
+
+class RecordingLimit(SettableLimit):
+    """A settable limit that keeps what the limiter reported to it."""
+
+    def __init__(self, limit):
+        super().__init__(limit)
+        self.sent = 0
+        self.done = []
+
+    def on_send(self, now):
+        self.sent += 1
+
+    def on_done(self, sent_at, latency_s, inflight):
+        self.done.append(latency_s)
+
+
+def test_an_attempt_stopped_before_sending_gives_its_slot_back_unreported_and_after_sending_reports_it():
+    from openai_compatible.cancel import RunStoppedError
+
+    control = RecordingLimit(1)
+    limiter = ConcurrencyLimiter(0, controller=control)
+    with pytest.raises(RunStoppedError):
+        with limiter.attempt():
+            raise RunStoppedError("stopped while waiting for the rate limiter")
+    assert (limiter.inflight, control.sent, control.done) == (0, 0, [])
+    with pytest.raises(RunStoppedError):
+        with limiter.attempt() as sending:
+            sending()
+            raise RunStoppedError("stopped once the request went")
+    assert (limiter.inflight, control.sent, control.done) == (0, 1, [None])  # reported, as no latency
+
+
+def test_an_interrupted_attempt_frees_its_slot_and_reports_it_sent():
+    control = RecordingLimit(1)
+    limiter = ConcurrencyLimiter(0, controller=control)
+    with pytest.raises(KeyboardInterrupt):
+        with limiter.attempt():
+            raise KeyboardInterrupt
+    assert (limiter.inflight, control.sent, control.done) == (0, 1, [None])
+    with limiter.attempt():  # the slot is free for the next one, at once
+        pass
+    assert limiter.inflight == 0 and control.sent == 2
+
+
+def test_a_first_attempt_that_timed_out_waiting_does_not_keep_the_next_waiter_from_being_woken():
+    limiter = ConcurrencyLimiter(1)
+    held = limiter.acquire()
+    with pytest.raises(TimeoutError):
+        limiter.acquire(timeout=0.01)  # waits, then gives up
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(limiter.acquire(timeout=30)))
+    waiter.start()
+    while not limiter._cond._waiters:  # it waits now
+        threading.Event().wait(0.001)
+    limiter.release(held, OK)
+    waiter.join(timeout=30)
+    assert len(got) == 1 and limiter.inflight == 1
+    limiter.release(got[0], OK)
+    assert limiter.inflight == 0
