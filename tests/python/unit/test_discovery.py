@@ -58,3 +58,24 @@ def test_a_model_the_refreshed_list_no_longer_offers_is_unknown_while_a_listed_o
         with pytest.raises(UnknownModelError, match="alpha"):
             client.endpoint_for("alpha")
         assert client.endpoint_for("listed").name == "listed"
+
+
+@pytest.mark.parametrize("model", [["listed"], None, ("listed",), ""])
+@pytest.mark.parametrize("discover", [False, True])
+def test_a_model_that_is_not_a_name_is_refused_as_no_model_given_each_time(fault_server, model, discover):
+    preset = {"base_url": fault_server.url, "models": ["listed"], "discover_models": discover, "max_retries": 0}
+    with Client.from_preset(preset) as client:
+        for _ in range(2):  # the second time too: nothing about it was kept
+            with pytest.raises(SettingsError, match="No model given"):
+                client.endpoint_for(model)
+        assert client.endpoint_for("listed").name == "listed"
+
+
+def test_a_model_name_of_a_str_subclass_is_served_like_its_text(fault_server):
+    class Name(str):  # as numpy.str_ or a pandas cell may hand it over
+        pass
+
+    preset = {"base_url": fault_server.url, "models": ["listed"], "max_retries": 0}
+    with Client.from_preset(preset) as client:
+        assert client.endpoint_for(Name("listed")) == client.endpoint_for("listed")
+        assert client.endpoint_for(Name("listed")).name == "listed"
