@@ -447,3 +447,22 @@ def test_a_ca_directory_as_the_bundle_is_trusted_by_both_http_stacks(tmp_path):
             with pytest.raises(openai.APIConnectionError):  # a directory without that CA trusts nothing of it
                 client.openai().chat.completions.create(model="fault-chat", messages=HI)
     assert server.calls == 2
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_requests_through_a_proxy_arrive_whole_on_a_kept_connection_small_or_large(tmp_path, scheme):
+    # a small body leaves with its request's head, a large one after it: both arrive whole, call after call on
+    # the same connection (one tunnel for HTTPS; the absolute form each time for plain HTTP)
+    server, cert = tls_server(tmp_path) if scheme == "https" else (FaultServer(), None)
+    texts = ["small one", "x" * (300 * 1024), "small two", "y" * (300 * 1024)]
+    with server, ForwardProxy() as proxy:
+        url = f"{scheme}://127.0.0.1:{server.port}/v1"
+        client = Client.from_preset(preset(url, proxy=proxy.url, ca_bundle=cert) if cert else preset(url,
+                                                                                                    proxy=proxy.url))
+        for text in texts:
+            assert client.chat([{"role": "user", "content": text}], model="fault-chat").text == f"echo: {text}"
+        assert [r.body["messages"][0]["content"] for r in server.requests] == texts
+        if scheme == "https":
+            assert proxy.seen == [("CONNECT", f"127.0.0.1:{server.port}")]
+        else:
+            assert proxy.seen == [("POST", url + "/chat/completions")] * len(texts)
