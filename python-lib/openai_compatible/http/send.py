@@ -111,13 +111,11 @@ class Sender:
         closes the response."""
         limit = limit or MAX_RESPONSE_BYTES
         chunks, size = [], 0
-        # a body that says its size, within the limit and not compressed, is read in one go (the piecewise
-        # read costs more CPU than the rest of reading an answer); not one also sent chunked, whose chunks and
-        # not its Content-Length say how long it is (RFC 9112, section 6.3): it is counted as it arrives
-        headers = response.headers
-        declared = headers.get("Content-Length", "")
-        whole = (declared.isdigit() and int(declared) <= limit and not headers.get("Content-Encoding")
-                 and not headers.get("Transfer-Encoding"))
+        # a body whose framing gives its size (not one sent chunked, whatever Content-Length it also declares),
+        # within the limit and not compressed, is read in one go (the piecewise read costs more CPU than the rest
+        # of reading an answer); any other is counted as it arrives
+        known = response.length_remaining
+        whole = known is not None and known <= limit and not response.headers.get("Content-Encoding")
         try:
             if whole:
                 chunks.append(response.read())

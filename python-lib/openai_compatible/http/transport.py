@@ -132,6 +132,12 @@ class Response:
             raise _read_error(exc) from exc
         self._consumed = True
 
+    @property
+    def length_remaining(self) -> Optional[int]:
+        """The bytes of the body left to read, as its framing says: ``urllib3``'s reading of Content-Length, which a
+        chunked body overrides (RFC 9112, section 6.3). None when only the end of the body will tell."""
+        return self.raw.length_remaining
+
     def read(self) -> bytes:
         """The whole body, decoded, in one read (for a body of known and bounded size: see ``Sender.read_text``)."""
         try:
