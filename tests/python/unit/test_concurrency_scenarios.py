@@ -81,10 +81,11 @@ class NotUpUntil:
         return (now + 0.002, True) if now < self.until else self.server.arrive(now)
 
 
-def simulate(limiters, clock, server, seconds, *, demand=None, hands_s=0.0, read_timeout_s=math.inf):
+def simulate(limiters, clock, server, seconds, *, demand=None, hands_s=0.0, read_timeout_s=math.inf, stalls=None):
     """Keeps each limiter full (or ``demand(now)`` requests in flight at most) for ``seconds`` of fake time, all
     sending to one ``server``; each slot is freed ``hands_s`` after its answer (the client's own time), or after
-    ``read_timeout_s`` without one (a timeout: the server still does the work it took). Returns, per limiter, its
+    ``read_timeout_s`` without one (a timeout: the server still does the work it took); ``stalls(t)``: when a
+    client that has an answer to read at ``t`` reads it (see :func:`client_stalls`). Returns, per limiter, its
     records (sent, done, refused or timed out) and the limit after each of them."""
     events, seq = [], 0
     records = [[] for _ in limiters]
@@ -100,7 +101,8 @@ def simulate(limiters, clock, server, seconds, *, demand=None, hands_s=0.0, read
                 outcome = REFUSED if refused else OK
                 if done - clock.now > read_timeout_s:
                     done, outcome = clock.now + read_timeout_s, TIMED_OUT
-                heapq.heappush(events, (done + hands_s, seq, index, started, outcome))
+                freed = done + hands_s
+                heapq.heappush(events, (stalls(freed) if stalls else freed, seq, index, started, outcome))
                 seq += 1
         if not events:  # nothing in flight (no demand now): time passes
             clock.now += RTT / 10
@@ -159,6 +161,25 @@ def best_fixed_rate(make_server, settings, seconds, since, **options):
         records, _ = simulate([limiter], clock, make_server(), seconds, **options)
         best = max(best, served_rate(records[0], since))
     return best
+
+
+def client_stalls(every_s, length_s, seconds, seed=1):
+    """A busy client machine: stalls of about ``length_s`` (half to one and a half times), ``every_s`` apart on
+    average, during which it reads no answer (the interpreter lock held by other threads, a garbage collection, a
+    noisy neighbour). Returns the ``stalls`` function of :func:`simulate`."""
+    rng = random.Random(seed)
+    spans, start = [], rng.uniform(0.0, every_s)
+    while start < seconds + 1.0:
+        length = length_s * rng.uniform(0.5, 1.5)
+        spans.append((start, start + length))
+        start += length + rng.expovariate(1.0 / every_s)
+
+    def resume(t):
+        for begin, end in spans:
+            if begin <= t < end:
+                return end
+        return t
+    return resume
 
 
 def vary(low, high):
@@ -360,6 +381,23 @@ def test_two_clients_on_one_queueing_server_share_it():
     assert max(p50(window(mine, 10.0)) for mine in records) <= 1.25 * RTT
 
 
+def test_a_busy_client_machine_keeps_a_queueing_server_as_full_as_a_fixed_limit_does():
+    # the bench's client shares two CPUs with its server: stalls of its own lengthen every latency while the server
+    # stays full, and read as a queue by in flight x unloaded / latency alone, they cut 48 slots to 36 to 45 and the
+    # throughput to 0.5 to 0.87 of a fixed limit of 56. The answer rate over a few latencies holds through a stall
+    for seed in (1, 2, 3):
+        rates = []
+        for limit in (0, 56):
+            clock = FakeClock()
+            limiter = ConcurrencyLimiter(limit, clock=clock)
+            server = QueueingServer(48, vary(0.9 * RTT, 1.1 * RTT), seed=seed)
+            (records,), _ = simulate([limiter], clock, server, 20.0, hands_s=0.007,
+                                     stalls=client_stalls(0.3, 0.08, 20.0, seed=seed + 100))
+            rates.append(served_rate(records, 0.0, 20.0))
+        automatic_rate, fixed_rate = rates
+        assert automatic_rate >= 0.9 * fixed_rate, (seed, automatic_rate / fixed_rate)
+
+
 def test_tiny_queueing_servers_keep_latency_near_the_unloaded_one():
     # llama.cpp with 1 to 4 slots, Ollama: the initial 16 already queue, so the first rounds never show the unloaded
     # latency, and a cut for the queue they show keeps it. Halving the limit while the throughput holds finds them
@@ -389,6 +427,34 @@ def test_a_probe_below_the_capacity_is_undone_and_comes_back_rarely():
     assert sum(limit < 12 for limit in tail) / len(tail) < 0.05
     assert served_rate(records, 20.0) >= 0.95 * 12 / RTT
     assert p50(window(records, 20.0)) <= 2.01 * RTT
+
+
+def failed_probes(capacity):
+    """The moves down of an automatic limit against a queueing server of ``capacity`` slots over a minute, and the
+    indexes among them of the probes that went below the capacity (halvings)."""
+    limiter, clock = automatic()
+    (records,), (limits,) = simulate([limiter], clock, QueueingServer(capacity, vary(0.9 * RTT, 1.1 * RTT)), 60.0,
+                                     hands_s=0.007)
+    moves = [(before, after) for before, after in zip(limits, limits[1:]) if after < before]
+    return records, [i for i, (before, after) in enumerate(moves) if after == before // 2 and after < capacity]
+
+
+def test_after_a_probe_that_answered_as_much_less_as_it_sent_the_next_waits_four_cuts_then_sixteen():
+    # its throughput fell with the limit: the level before it was not full, so the unloaded latency the cuts go by
+    # had no queue in it. Against 48 slots, probes after every other cut cost 1.5% of a 10 s run each (the bench)
+    records, probes = failed_probes(48)
+    assert len(probes) >= 2
+    assert probes[1] - probes[0] - 1 >= 4  # the cuts between the first two probes below the capacity
+    assert len(probes) == 2 or probes[2] - probes[1] - 1 >= 16
+    assert served_rate(records, 10.0) >= 0.95 * 48 / RTT
+
+
+def test_after_a_probe_that_answered_more_than_it_sent_the_next_comes_at_the_next_chance():
+    # 12 slots under the queue floor of 16: a halving to 8 answers 0.67 as fast, not 0.5: the 16 before it queued,
+    # and only probes can find that out. Waiting four cuts as above kept rows in that queue four times as long
+    _, probes = failed_probes(12)
+    assert len(probes) >= 2
+    assert probes[1] - probes[0] - 1 <= 2
 
 
 def test_a_queueing_server_with_llm_latencies_is_served_near_the_best_fixed_setting():
