@@ -3,12 +3,14 @@
 1. A provider with a capacity the client is not told (``bench/capacity_server.py``: ``CAPACITY`` requests
    at ``LATENCY_MS``), of both kinds: one that refuses beyond it (429), one that queues beyond it. For each,
    the row engine runs with ``max_concurrency`` 0 (automatic) and fixed at 8, 32 and 64; the ideal is
-   capacity / latency rows per second. Figures: throughput / ideal over the whole run and in its steady
-   state (from 1 s after the first request until 95% of the rows are served), the ramp-up cost (seconds of
-   steady throughput the first second lacked), refusals % of HTTP calls (as the server counted them), the
-   p50 time a request spent in the server (its queue included: what a queueing server's latency target is
-   about) and the p50 row latency (the client's: from its first request to its answer, retries included), rows
-   lost (rows without an answer).
+   capacity / latency rows per second. The automatic setting runs ``--repeats`` times and its row is the
+   median run, with the range of all: it reads what it observes, so a stall of a busy machine at an unlucky
+   moment (slow start's end) moves one 10 s run by up to a tenth, where a fixed setting moves by a hundredth.
+   Figures: throughput / ideal over the whole run and in its steady state (from 1 s after the first request
+   until 95% of the rows are served), the ramp-up cost (seconds of steady throughput the first second lacked),
+   refusals % of HTTP calls (as the server counted them), the p50 time a request spent in the server (its
+   queue included: what a queueing server's latency target is about) and the p50 row latency (the client's:
+   from its first request to its answer, retries included), rows lost (rows without an answer).
 2. Three recipe processes at once against a provider limited to ``RPM`` requests per minute, each preset
    saying ``RPM``: combined throughput / RPM, 429s % of calls, rows lost.
 
@@ -141,6 +143,19 @@ def capacity_run(mode: str, setting: int, rows: int, tmpdir: str) -> dict[str, A
     }
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median throughput, with every run's figures under ``repeats`` (when there are several) and
+    the rows lost summed over all of them: a row lost in any run is a row lost."""
+    if len(runs) == 1:
+        return runs[0]
+    ranked = sorted(runs, key=lambda run: run["of_capacity"])
+    median = dict(ranked[(len(ranked) - 1) // 2])
+    median["repeats"] = [{k: run.get(k) for k in ("of_capacity", "steady_of_capacity", "ramp_up_s_lost",
+                                                   "refusals_pct", "server_p50_ms", "rows_lost")} for run in runs]
+    median["rows_lost"] = sum(run["rows_lost"] for run in runs)
+    return median
+
+
 def shared_run(rows_each: int, setting: int, tmpdir: str) -> dict[str, Any]:
     """``PROCESSES`` engine processes started together, each with a preset saying ``RPM``."""
     with CapacityServer("--rpm", f"{RPM:g}", "--latency-ms", f"{LATENCY_MS:g}") as server:
@@ -190,8 +205,9 @@ def table(results: dict[str, Any]) -> str:
     def number(value: Optional[float], form: str) -> str:
         return "-" if value is None else format(value, form)
 
+    repeats = max((len(run.get("repeats") or []) for run in results["capacity"]), default=1)
     lines = [f"1. capacity {CAPACITY} requests at {LATENCY_MS:g} ms, not told to the client: ideal {ideal:g} rows/s; "
-             f"runs of about {results.get('run_seconds', 4.0):g} s at ideal",
+             f"runs of about {results.get('run_seconds', 4.0):g} s at ideal; auto: the median of {repeats} runs",
              "   steady: from 1 s after the first request to 95% of the rows; ramp: seconds of steady throughput the "
              "first second lacked;",
              "   srv p50: time in the server, its queue included; row p50: the client's, from a row's first request "
@@ -207,6 +223,12 @@ def table(results: dict[str, Any]) -> str:
                      f"{run['rows_lost']:>5}  {limit}")
     lines.append(f"{'ideal':<7} {'-':<6} {ideal:>7.1f} {1.0:>7.2f} {1.0:>7.2f} {0.0:>7.2f} {0.0:>7.2f}% "
                  f"{LATENCY_MS:>8.1f} {LATENCY_MS:>8.1f} {0:>5}")
+    for run in results["capacity"]:
+        if len(run.get("repeats") or []) > 1:
+            each = run["repeats"]
+            lines.append(f"   auto at the {'refusing' if run['mode'] == 'refuse' else 'queueing'} server, each run: "
+                         f"/ideal {', '.join(format(r['of_capacity'], '.2f') for r in each)}; srv p50 "
+                         f"{', '.join(number(r.get('server_p50_ms'), '.0f') for r in each)} ms")
     shared = results.get("shared")
     if shared:
         lines += ["", f"2. {shared['processes']} processes at once, provider limited to {shared['rpm']} requests/min, "
@@ -233,8 +255,15 @@ def plot(results: dict[str, Any], path: str) -> None:
         values = [r["of_capacity"] for r in runs] + [1.0]
         bars = ax.bar(names, values, color=["tab:green"] + ["tab:blue"] * (len(runs) - 1) + ["tab:gray"])
         for bar, run in zip(bars, runs):
+            each = [r["of_capacity"] for r in run.get("repeats") or []]
+            if len(each) > 1:  # the range of the automatic setting's runs around their median
+                middle = bar.get_x() + bar.get_width() / 2
+                ax.errorbar([middle], [run["of_capacity"]], yerr=[[run["of_capacity"] - min(each)],
+                                                                   [max(each) - run["of_capacity"]]],
+                            color="black", capsize=4)
             ax.annotate(f"{run['refusals_pct']:.1f}% 429\nsrv p50 {run.get('server_p50_ms') or 0:.0f} ms",
-                        (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=7)
+                        (bar.get_x() + bar.get_width() / 2, max([bar.get_height(), *each])), ha="center",
+                        va="bottom", fontsize=7)
         ax.set_ylim(0, 1.3)
         ax.set_title(f"server that {'refuses' if mode == 'refuse' else 'queues'} beyond {CAPACITY}")
         ax.set_xlabel("max_concurrency (auto = 0)")
@@ -256,6 +285,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--settings", default=",".join(map(str, SETTINGS)),
                         help="the max_concurrency values to run, comma-separated (0: automatic, which is required)")
     parser.add_argument("--no-shared", action="store_true", help="skip part 2 (several processes on one provider)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs of the automatic setting at each server; its row is the median run")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     args = parser.parse_args(argv)
     settings = [int(x) for x in args.settings.split(",")]
@@ -273,11 +304,14 @@ def main(argv: Optional[list[str]] = None) -> int:
             # fixed 8 serves a sixth of the capacity: fewer rows keep that run as short as the others
             rate = ideal if not setting else min(ideal, setting / (LATENCY_MS / 1000.0))
             rows = max(200, int(rate * args.seconds))
-            log(f"scale 1: {mode} server, concurrency {setting or 'auto'}, {rows} rows")
-            run = capacity_run(mode, setting, rows, tmpdir)
-            log(f"   {run['rows_per_s']} rows/s ({run['of_capacity']:.2f} of capacity), {run['refusals_pct']}% "
-                f"refused, p50 {run['p50_ms']} ms, {run['rows_lost']} lost, concurrency {run['concurrency']}")
-            capacity.append(run)
+            runs = []
+            for _ in range(1 if setting else max(1, args.repeats)):
+                log(f"scale 1: {mode} server, concurrency {setting or 'auto'}, {rows} rows")
+                run = capacity_run(mode, setting, rows, tmpdir)
+                log(f"   {run['rows_per_s']} rows/s ({run['of_capacity']:.2f} of capacity), {run['refusals_pct']}% "
+                    f"refused, p50 {run['p50_ms']} ms, {run['rows_lost']} lost, concurrency {run['concurrency']}")
+                runs.append(run)
+            capacity.append(median_run(runs))
     shared: Optional[dict[str, Any]] = None
     if not args.no_shared:
         rows_each = int(RPM / 60.0 * args.seconds * 4 / PROCESSES)  # longer: the first second is the overload
