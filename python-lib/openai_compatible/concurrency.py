@@ -17,8 +17,8 @@ and the gradient / Vegas limits of Netflix's concurrency-limits library, reading
 - servers that *queue* beyond it (vLLM, llama.cpp, Ollama: nothing is refused, latency grows): by
   Little's law, requests whose mean latency is above the unloaded latency waited in a queue; the limit
   becomes what the server actually served (in flight x unloaded latency / latency), the gradient rule, or
-  when more, the answer rate over the last latency or the last few times the unloaded latency (a stall of
-  the client's own lengthens every latency without a queue at the server), never below QUEUE_FLOOR, and
+  when more, the answer rate over the last latency or the last few latencies, times the unloaded latency (a
+  stall of the client's own lengthens every latency without a queue at the server), never below QUEUE_FLOOR, and
   later requests measure the unloaded latency again. The mean is taken over cohorts of requests by send
   time, once all of a cohort's requests came back, and over as many answers as their spread asks (an
   LLM's answers take from one second to thirty): the answers that come back within a round trip are the
