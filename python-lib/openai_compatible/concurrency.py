@@ -270,13 +270,16 @@ class AdaptiveLimit:
         self.refusals += 1
         # refusals before the first answer say the server is not up yet (starting, loading its model), not what it
         # takes: slow start goes on from the lowered limit once answers come, instead of a probe at a time from 1
+        # the refusals that end slow start come with a burst the client handles besides its answers: the latency of
+        # the requests in flight with them is the client's, not a queue (the bench's refusing server: a cohort of slow
+        # start read 159 ms against 112 and cut 48 slots to 35). Later refusals (a flaky gateway's random ones in
+        # front of a queue) leave the cohorts judged, or a queue behind them would go unseen
+        if self.slow_start and self.samples:
+            self._judge_after = max(self._judge_after, now)
         self.slow_start = self.slow_start and not self.samples
         self._round_refused = True
         self._calm = self._probes = 0
         self._drop_down()  # a refusal says more than a probe for queues would
-        # ... and than the latency of the requests in flight with it: a refused burst keeps the client busy (the
-        # bench's refusing server: a cohort of slow start read 159 ms against 112 and cut 48 slots to 35)
-        self._judge_after = max(self._judge_after, now)
         used = inflight + 1 >= self._limit / 2  # the limit was in use: our own load filled the server
         if retry_after and retry_after > 0:
             self._hold_until = max(self._hold_until, now + retry_after)  # no growth before the provider's hint
