@@ -348,8 +348,8 @@ def test_a_refusing_server_whose_latency_rises_for_a_moment_is_never_probed_belo
 
 def test_a_stall_of_the_client_as_slow_start_meets_refusals_does_not_read_as_a_queue():
     # the bench's refusing server: the requests of slow start came back slower while the client handled a refused
-    # burst (159 ms against 112), and read as a queue they cut 48 slots to 35. A refusal says more than the latency
-    # of the requests in flight with it: those are not judged for a queue
+    # burst (159 ms against 112), and read as a queue they cut 48 slots to 35. The refusals that end slow start say
+    # more than the latency of the requests in flight with them: those are not judged for a queue
     for begin, end in ((0.25, 0.4), (0.3, 0.5)):
         limiter, clock = automatic()
         (records,), (limits,) = simulate([limiter], clock, RefusingServer(48), 5.0, hands_s=0.005,
