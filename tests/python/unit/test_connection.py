@@ -58,7 +58,8 @@ def connection():
     conn.sock = RecordingSocket(near)
     peer = Peer(far)
     yield conn, peer
-    near.close()
+    near.close()  # the reader sees the end of the stream and stops before its socket is closed under it
+    peer.thread.join(timeout=10)
     far.close()
 
 
