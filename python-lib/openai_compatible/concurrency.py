@@ -78,6 +78,10 @@ PROBE_BACKOFF_MAX = 64
 # a probe's throughput "fell about as much as its limit" within this factor: against 48 slots at 100 ms a halving
 # from 50 answered 0.52 as fast; against 12, one from 16 answered 0.67 as fast (16 queued)
 PROBE_PROPORTIONAL = 1.2
+# the judgements the unloaded latency is taken from once a cut drained a queue (see unloaded_latency), and how
+# many it takes before they replace the earlier ones
+DRAINED_KEPT = 30
+DRAINED_MIN = 10
 GROWTH_AHEAD = 1.5  # in flight over what was served at once beyond which growth waits (see _end_round)
 # a timeout whose request took less than this many times the recent answers' latency reached it in a queue of our
 # own (the answers wait nearly as long); a longer one was not taken (they come back far sooner)
@@ -209,6 +213,7 @@ class AdaptiveLimit:
         self._proven_floor = self.queue_floor
         self._down: Optional[_Down] = None
         self._probe_wait = 0
+        self._drained: deque[float] = deque(maxlen=DRAINED_KEPT)
         self._probe_backoff = 1
         self._new_round(clock())
         self.refusals = 0
@@ -227,23 +232,31 @@ class AdaptiveLimit:
     @property
     def unloaded_latency(self) -> Optional[float]:
         """The latency of the server without a queue, in seconds: the 10th percentile of recent judgements' mean
-        latencies, raised by most of what chance takes such a percentile below their centre."""
-        if not self._baselines:
+        latencies, raised by most of what chance takes such a percentile below their centre.
+
+        Once DRAINED_MIN cuts for a queue were judged, only judgements without a queue count: those of a cut
+        (its cohorts went once the queue it found drained), of a failed probe (below the capacity), and of a
+        queue the floor kept the limit from cutting (the server itself got slower). Every judgement counted
+        before, and in the sawtooth of cuts and growth one in seven or so has no queue: the 10th percentile of
+        all of them sat among the queued ones, each cut aimed a little high from it, and over five minutes at
+        48 slots the median latency crept from 1.2 to 1.9 times the unloaded one."""
+        samples = self._drained if len(self._drained) >= DRAINED_MIN else self._baselines
+        if not samples:
             return None
         # a low percentile rather than the minimum: on a busy client machine one lucky round would set a bar
         # that ordinary rounds then miss, and the limit would fall below the server's capacity
-        ranked = sorted(self._baselines)
+        ranked = sorted(samples)
         # each mean strays from the server's by chance, and the 10th percentile of such means lies 1.28 sigma
         # below their centre: put back (most of it), or the queue test's margin shrinks by as much and reads chance
         # as a queue. Only most of it: the whole let a steady server's queue grow past the tolerance
-        return ranked[len(ranked) // 10] * (1.0 + NOISE_SHARE * 1.28 * self._noise())
+        return ranked[len(ranked) // 10] * (1.0 + NOISE_SHARE * 1.28 * self._noise(samples))
 
-    def _noise(self) -> float:
+    def _noise(self, samples: deque[float]) -> float:
         """Sigma of a judgement's mean latency by chance, as a share of it. Two readings, each too high somewhere,
         and the lower is kept: from the latencies of the answers a judgement pools (in a queue they also vary
         with each request's place in it); and from how much consecutive judgements differ (a median: the limit's
         moves change them in steps, chance every time; two draws of sigma s differ by 0.954 s at the median)."""
-        means = list(self._baselines)
+        means = list(samples)
         if not self._spread or len(means) < 3:
             return 0.0
         pooled = math.sqrt(self._spread / self._evidence_size())
@@ -443,8 +456,10 @@ class AdaptiveLimit:
             return
         pooled = sum(c.latency for c in self._evidence) / answered
         inflight = sum(c.inflight for c in self._evidence) / answered
-        if self._down is None or not self._down.probe:  # a probe's fewer answers would make a noisy baseline
+        if self._down is None:  # (a probe's fewer answers would make a noisy baseline)
             self._baselines.append(pooled)
+        elif not self._down.probe:
+            self._drained.append(pooled)  # the judgement of a cut: its cohorts went once the queue drained
         base = self.unloaded_latency or pooled
         if self._down is not None:
             self._judge_down(inflight / pooled, pooled, now)
@@ -483,6 +498,7 @@ class AdaptiveLimit:
                 self._proven_floor = min(self._proven_floor, halved)
                 self._set(halved, now)
         elif down.probe:
+            self._drained.append(latency)  # below the capacity: no queue
             self._proven_floor = down.floor
             proportional = throughput * down.limit <= PROBE_PROPORTIONAL * down.throughput * self._limit
             first = PROBE_BACKOFF_FIRST if proportional else 1
@@ -516,6 +532,10 @@ class AdaptiveLimit:
         self._set(min(self._limit, max(served, floor)), now)
         if self._limit < before:
             self._down = _Down(before, self._proven_floor, inflight / mean, probe=False)
+        else:
+            # held at the floor, the limit queues nothing it could drop: what looked like a queue is the server's
+            # own latency (it got slower), or a queue only probes can find (a server of a few slots)
+            self._drained.append(mean)
 
     def on_success(self, latency_s: float, inflight: int) -> None:
         """A request was answered after ``latency_s`` with ``inflight`` requests in flight (itself included)."""
