@@ -456,9 +456,9 @@ class AdaptiveLimit:
             return
         pooled = sum(c.latency for c in self._evidence) / answered
         inflight = sum(c.inflight for c in self._evidence) / answered
-        if self._down is None:  # (a probe's fewer answers would make a noisy baseline)
+        if self._down is None or not self._down.probe:  # a probe's fewer answers would make a noisy baseline
             self._baselines.append(pooled)
-        elif not self._down.probe:
+        if self._down is not None and not self._down.probe:
             self._drained.append(pooled)  # the judgement of a cut: its cohorts went once the queue drained
         base = self.unloaded_latency or pooled
         if self._down is not None:
