@@ -17,9 +17,9 @@ and the gradient / Vegas limits of Netflix's concurrency-limits library, reading
 - servers that *queue* beyond it (vLLM, llama.cpp, Ollama: nothing is refused, latency grows): by
   Little's law, requests whose mean latency is above the unloaded latency waited in a queue; the limit
   becomes what the server actually served (in flight x unloaded latency / latency), the gradient rule, or
-  when more, the answer rate over the last latency or the last few latencies, times the unloaded latency (a
-  stall of the client's own lengthens every latency without a queue at the server), never below QUEUE_FLOOR, and
-  later requests measure the unloaded latency again. The mean is taken over cohorts of requests by send
+  when more, the answer rate over the last latency or the last few latencies, times the unloaded latency
+  (a stall of the client's own lengthens every latency without a queue at the server), never below
+  QUEUE_FLOOR, and later requests measure the unloaded latency again. The mean is taken over cohorts of requests by send
   time, once all of a cohort's requests came back, and over as many answers as their spread asks (an
   LLM's answers take from one second to thirty): the answers that come back within a round trip are the
   quick ones, and judging by them read varied lengths as a queue. Growth beyond levels already proven
@@ -333,7 +333,7 @@ class AdaptiveLimit:
         # the limit (llama.cpp's server checks the connection each second, HTTP_POLLING_SECONDS in its server.cpp,
         # and cancels the task of a client that left; older builds and other servers may not)
         span = min(TIMEOUT_WINDOWS * elapsed_s, now - self._born)
-        answered = len(self._answered_at) - bisect.bisect_left(self._answered_at, now - span)
+        answered = self._answers_since(now - span)
         # rounded up: early in a run a read timeout of twice an answer's time counts 2 answers of a 2-slot server,
         # and 0.7 x 2 rounded down took the limit to 1 (against the embedded llama.cpp, at 6 s)
         floor = max(float(self.lower), math.ceil(TIMEOUT_FILL * answered * elapsed_s / max(span, elapsed_s)))
@@ -342,6 +342,10 @@ class AdaptiveLimit:
         self._ceiling, self._ceiling_queued = self._limit, True
         self._proven_floor = min(self._proven_floor, self._limit)  # a later cut for the queue may go as low
         return False
+
+    def _answers_since(self, since: float) -> int:
+        """How many answers came at ``since`` or later (of the last ANSWERS_KEPT)."""
+        return len(self._answered_at) - bisect.bisect_left(self._answered_at, since)
 
     def _drop_down(self) -> None:
         """Forgets the move down awaiting its judgement; a probe's floor goes back to what it was before it."""
@@ -458,8 +462,8 @@ class AdaptiveLimit:
         inflight = sum(c.inflight for c in self._evidence) / answered
         if self._down is None or not self._down.probe:  # a probe's fewer answers would make a noisy baseline
             self._baselines.append(pooled)
-        if self._down is not None and not self._down.probe:
-            self._drained.append(pooled)  # the judgement of a cut: its cohorts went once the queue drained
+            if self._down is not None:
+                self._drained.append(pooled)  # the judgement of a cut: its cohorts went once the queue drained
         base = self.unloaded_latency or pooled
         if self._down is not None:
             self._judge_down(inflight / pooled, pooled, now)
@@ -523,8 +527,7 @@ class AdaptiveLimit:
         for windows in (1, RATE_WINDOWS):
             span = min(windows * mean, now - self._born)
             if span > 0:
-                answers = len(self._answered_at) - bisect.bisect_left(self._answered_at, now - span)
-                served = max(served, answers / span * base)
+                served = max(served, self._answers_since(now - span) / span * base)
         # never below QUEUE_FLOOR for a queue: a wrong reading of a queue, round after round, would take the limit
         # down to 1. Below it, only a probe that kept the throughput (:meth:`_judge_down`) lowers the floor
         floor = self._proven_floor if self._limit <= self.queue_floor else self.queue_floor
